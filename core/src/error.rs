@@ -1,0 +1,415 @@
+//! Errors, one enum per operation, generic over the adapter's error `E`.
+//!
+//! Three kinds of failure are kept apart everywhere:
+//!
+//! - **I/O** ([`IoError`]): the filesystem refused or failed; it says which
+//!   operation ([`Op`]), on which file, and at which offset when there is one.
+//! - **Corrupt** ([`Corrupt`]): the data on disk is not what a commit writes;
+//!   it names the file and the byte offset where reading went wrong. The file
+//!   is left exactly as it was found.
+//! - **LogicBug**: a state the library should never reach, reported instead
+//!   of a panic.
+
+use core::fmt;
+
+use crate::fs::Op;
+use crate::json::JsonErrorKind;
+use crate::name::{FileName, NameError};
+
+/// An operation of the filesystem failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IoError<E> {
+    /// The operation that failed.
+    pub op: Op,
+    /// The file it was applied to (for [`Op::SyncDir`] and [`Op::List`],
+    /// the name whose commit needed it).
+    pub file: FileName,
+    /// The byte offset in the file, for reads and writes.
+    pub offset: Option<u64>,
+    /// The adapter's error.
+    pub source: E,
+}
+
+impl<E> IoError<E> {
+    pub(crate) fn new(op: Op, file: &str, source: E) -> Self {
+        IoError {
+            op,
+            file: crate::name::owned(file),
+            offset: None,
+            source,
+        }
+    }
+
+    pub(crate) fn at(mut self, offset: u64) -> Self {
+        self.offset = Some(offset);
+        self
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for IoError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} of {} failed", self.op, self.file)?;
+        if let Some(offset) = self.offset {
+            write!(f, " at byte {offset}")?;
+        }
+        write!(f, ": {}", self.source)
+    }
+}
+
+impl<E: core::error::Error + 'static> core::error::Error for IoError<E> {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// What is wrong with a corrupt file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CorruptKind {
+    /// The file is empty: no commit ever writes an empty file, so this is
+    /// the mark of a torn write (or of a tool that truncated it).
+    Empty,
+    /// The bytes are not one well-formed JSON value.
+    Json(JsonErrorKind),
+    /// Well-formed JSON that does not have the shape of the stored type.
+    Shape(&'static str),
+    /// A binary header or record does not start with the expected magic.
+    BadMagic,
+    /// The format version is one this build cannot read.
+    UnsupportedVersion(u16),
+    /// A length field points outside the file or its limits.
+    BadLength,
+    /// A checksum does not match its bytes.
+    BadChecksum,
+    /// Record sequence numbers are not consecutive.
+    SequenceGap {
+        /// The sequence number that was expected.
+        expected: u64,
+        /// The sequence number found.
+        found: u64,
+    },
+}
+
+impl fmt::Display for CorruptKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CorruptKind::Empty => f.write_str("the file is empty (a torn write?)"),
+            CorruptKind::Json(kind) => write!(f, "invalid JSON: {kind}"),
+            CorruptKind::Shape(what) => write!(f, "JSON of the wrong shape: {what}"),
+            CorruptKind::BadMagic => f.write_str("bad magic number"),
+            CorruptKind::UnsupportedVersion(v) => write!(f, "unsupported format version {v}"),
+            CorruptKind::BadLength => f.write_str("length field out of range"),
+            CorruptKind::BadChecksum => f.write_str("checksum mismatch"),
+            CorruptKind::SequenceGap { expected, found } => {
+                write!(f, "sequence number {found} where {expected} was expected")
+            }
+        }
+    }
+}
+
+/// A file's content is not what any commit writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Corrupt {
+    /// The corrupt file.
+    pub file: FileName,
+    /// The byte offset at which reading went wrong.
+    pub offset: u64,
+    /// What is wrong there.
+    pub kind: CorruptKind,
+}
+
+impl Corrupt {
+    /// A corruption of `file` at `offset`.
+    pub fn new(file: &str, offset: u64, kind: CorruptKind) -> Corrupt {
+        Corrupt {
+            file: crate::name::owned(file),
+            offset,
+            kind,
+        }
+    }
+}
+
+impl fmt::Display for Corrupt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} is corrupt at byte {}: {}",
+            self.file, self.offset, self.kind
+        )
+    }
+}
+
+impl core::error::Error for Corrupt {}
+
+macro_rules! error_common {
+    ($ty:ident, |$f:ident| { $($extra:tt)* }) => {
+        impl<E: fmt::Display> fmt::Display for $ty<E> {
+            fn fmt(&self, $f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let f = &mut *$f;
+                match self {
+                    $ty::Name { file, error } => write!(f, "refused name {file:?}: {error}"),
+                    $ty::Io(e) => e.fmt(f),
+                    $ty::LogicBug(what) => write!(f, "internal error (please report): {what}"),
+                    $($extra)*
+                }
+            }
+        }
+
+        impl<E> From<IoError<E>> for $ty<E> {
+            fn from(e: IoError<E>) -> Self {
+                $ty::Io(e)
+            }
+        }
+    };
+}
+
+/// Loading a file failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LoadError<E> {
+    /// The name was refused before any I/O.
+    Name {
+        /// The refused name.
+        file: FileName,
+        /// Why.
+        error: NameError,
+    },
+    /// The filesystem failed.
+    Io(IoError<E>),
+    /// The file is corrupt; it was left untouched.
+    Corrupt(Corrupt),
+    /// The file is larger than the caller's buffer; nothing was decoded.
+    TooLarge {
+        /// The file.
+        file: FileName,
+        /// Its size in bytes.
+        size: u64,
+        /// The buffer's size in bytes.
+        capacity: usize,
+    },
+    /// A state the library should never reach.
+    LogicBug(&'static str),
+}
+
+error_common!(LoadError, |f| {
+    LoadError::Corrupt(c) => c.fmt(f),
+    LoadError::TooLarge { file, size, capacity } => write!(
+        f,
+        "{file} is {size} bytes, larger than the {capacity}-byte buffer; give a larger buffer"
+    ),
+});
+
+impl<E> From<Corrupt> for LoadError<E> {
+    fn from(c: Corrupt) -> Self {
+        LoadError::Corrupt(c)
+    }
+}
+
+impl<E: core::error::Error + 'static> core::error::Error for LoadError<E> {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            LoadError::Name { error, .. } => Some(error),
+            LoadError::Io(e) => Some(e),
+            LoadError::Corrupt(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// A commit failed. Unless the variant says otherwise, the file still has
+/// its old content (or is still absent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CommitError<E> {
+    /// The name was refused before any I/O.
+    Name {
+        /// The refused name.
+        file: FileName,
+        /// Why.
+        error: NameError,
+    },
+    /// The filesystem failed. If [`IoError::op`] is [`Op::SyncDir`], the
+    /// new content is in place but may not survive a power cut; every other
+    /// operation failed before the file was replaced.
+    Io(IoError<E>),
+    /// Every unique temporary name tried was taken: something is planting
+    /// names in the directory.
+    TempNameCollision {
+        /// The file being committed.
+        file: FileName,
+    },
+    /// The document does not fit the protocol's limits (a slot's size, a
+    /// journal record's length).
+    TooLarge {
+        /// The file being committed.
+        file: FileName,
+        /// The document's size in bytes.
+        size: usize,
+        /// The limit in bytes.
+        capacity: usize,
+    },
+    /// The document is empty. No commit writes an empty file, so that an
+    /// empty file on disk always means a torn write.
+    EmptyDocument {
+        /// The file being committed.
+        file: FileName,
+    },
+    /// A state the library should never reach.
+    LogicBug(&'static str),
+}
+
+error_common!(CommitError, |f| {
+    CommitError::EmptyDocument { file } => write!(
+        f,
+        "refused to commit an empty document to {file}; an empty file reads as a torn write"
+    ),
+    CommitError::TempNameCollision { file } => write!(
+        f,
+        "every temporary name tried for {file} was taken; check the directory for planted files"
+    ),
+    CommitError::TooLarge { file, size, capacity } => write!(
+        f,
+        "{file}: the document is {size} bytes, over the limit of {capacity} bytes"
+    ),
+});
+
+impl<E: core::error::Error + 'static> core::error::Error for CommitError<E> {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            CommitError::Name { error, .. } => Some(error),
+            CommitError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Recovering a file after a crash failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecoverError<E> {
+    /// The name was refused before any I/O.
+    Name {
+        /// The refused name.
+        file: FileName,
+        /// Why.
+        error: NameError,
+    },
+    /// The filesystem failed.
+    Io(IoError<E>),
+    /// The file is corrupt beyond what recovery may repair; it was left
+    /// untouched.
+    Corrupt(Corrupt),
+    /// A state the library should never reach.
+    LogicBug(&'static str),
+}
+
+error_common!(RecoverError, |f| {
+    RecoverError::Corrupt(c) => c.fmt(f),
+});
+
+impl<E: core::error::Error + 'static> core::error::Error for RecoverError<E> {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            RecoverError::Name { error, .. } => Some(error),
+            RecoverError::Io(e) => Some(e),
+            RecoverError::Corrupt(c) => Some(c),
+            RecoverError::LogicBug(_) => None,
+        }
+    }
+}
+
+/// Encoding a value to JSON failed, before anything touched the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// The encoded document does not fit the buffer.
+    BufferTooSmall {
+        /// Bytes needed, when known (the indented size; the compact size is
+        /// not known when even that did not fit).
+        needed: Option<usize>,
+        /// The buffer's size in bytes.
+        capacity: usize,
+    },
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EncodeError::BufferTooSmall {
+                needed: Some(n),
+                capacity,
+            } => write!(
+                f,
+                "the document needs {n} bytes but the buffer holds {capacity}; nothing was written"
+            ),
+            EncodeError::BufferTooSmall {
+                needed: None,
+                capacity,
+            } => write!(
+                f,
+                "the document does not fit the {capacity}-byte buffer; nothing was written"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for EncodeError {}
+
+/// A typed store operation ([`crate::Store`]) failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreError<E> {
+    /// Loading the current document failed.
+    Load(LoadError<E>),
+    /// Committing the new document failed.
+    Commit(CommitError<E>),
+    /// The value could not be encoded; nothing touched the disk.
+    Encode {
+        /// The store's file.
+        file: FileName,
+        /// Why.
+        error: EncodeError,
+    },
+    /// Taking the lock or sweeping orphaned temporary files failed.
+    Io(IoError<E>),
+}
+
+impl<E: fmt::Display> fmt::Display for StoreError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Load(e) => e.fmt(f),
+            StoreError::Commit(e) => e.fmt(f),
+            StoreError::Encode { file, error } => write!(f, "encoding {file}: {error}"),
+            StoreError::Io(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<E: core::error::Error + 'static> core::error::Error for StoreError<E> {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            StoreError::Load(e) => Some(e),
+            StoreError::Commit(e) => Some(e),
+            StoreError::Encode { error, .. } => Some(error),
+            StoreError::Io(e) => Some(e),
+        }
+    }
+}
+
+impl<E> From<LoadError<E>> for StoreError<E> {
+    fn from(e: LoadError<E>) -> Self {
+        StoreError::Load(e)
+    }
+}
+
+impl<E> From<CommitError<E>> for StoreError<E> {
+    fn from(e: CommitError<E>) -> Self {
+        StoreError::Commit(e)
+    }
+}
+
+impl<E> From<IoError<E>> for StoreError<E> {
+    fn from(e: IoError<E>) -> Self {
+        StoreError::Io(e)
+    }
+}

@@ -1,0 +1,88 @@
+//! Crash-safe persistence for appliance firmware: a power cut at any instant
+//! leaves every file at its old or its new content.
+//!
+//! ```
+//! use fsatomic::{Dir, Mode, Store, StoreError};
+//!
+//! #[derive(serde::Serialize, serde::Deserialize, Default)]
+//! struct FirstBoot { done: bool }
+//!
+//! fn finish_setup<D: Dir>(dir: &mut D) -> Result<(), StoreError<D::Error>> {
+//!     let store: Store<FirstBoot> = Store::new("firstboot.json", Mode::PRIVATE);
+//!     let mut buf = [0u8; 128];
+//!     if store.load(dir, &mut buf)?.is_some_and(|s| s.done) {
+//!         return Ok(()); // absent is not an error; corrupt is, and is left alone
+//!     }
+//!     store.save(dir, &mut buf, &FirstBoot { done: true }) // durable on return
+//! }
+//! ```
+//!
+//! # Layers
+//!
+//! From the bottom up:
+//!
+//! 1. [`fs`]: the filesystem as the protocols see it — one directory held
+//!    open ([`Dir`]) and files in it ([`File`]), every method documenting
+//!    what a power cut during the call may leave. Adapters implement it:
+//!    `fsatomic-linux` (rustix, for Linux boards), `fsatomic-std` (desktops),
+//!    a RAM directory on a bare-metal board, the crash-model filesystem of
+//!    the test kit.
+//! 2. The commit protocols, each one explicit state machine (`enum State`,
+//!    one transition function, `step()` and `run()`), so the same code runs
+//!    blocking, cooperatively, or under a crash explorer that cuts power
+//!    between any two steps:
+//!    - [`replace`]: temp file, flush, rename, flush directory — two
+//!      barriers per commit. The default.
+//! 3. [`load`] and [`recover`]: reading never deletes or repairs; a corrupt
+//!    file is an error with its byte offset; orphaned temporary files are
+//!    swept only under the writers' [`lock`].
+//! 4. [`json`] and [`codec`]: a no-alloc JSON validator and re-indenter, and
+//!    serde through `serde-json-core` into caller buffers.
+//! 5. [`Store`]: a typed document with `load`, `save` and `update`.
+//!
+//! # Guarantees
+//!
+//! - A commit that returned `Ok` survives a power cut.
+//! - A power cut before that leaves the old content or the new, never a mix,
+//!   never an empty or missing file (on filesystems with crash-atomic
+//!   rename; see [`Capabilities::atomic_replace`]).
+//! - A file never exists with permissions wider than asked, whatever the
+//!   umask; no symbolic or hard link planted at any name the library uses
+//!   redirects a write.
+//! - Writers of one file exclude each other; readers never disturb them.
+//!
+//! The crate is `#![no_std]`, allocates nothing, forbids `unsafe`, and does
+//! not panic on bad input or full buffers: every such case is an error.
+
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing))]
+
+mod log;
+
+pub mod codec;
+pub mod error;
+pub mod fs;
+pub mod json;
+pub mod load;
+pub mod lock;
+pub mod name;
+pub mod recover;
+pub mod replace;
+mod store;
+
+pub use error::{
+    CommitError, Corrupt, CorruptKind, EncodeError, IoError, LoadError, RecoverError, StoreError,
+};
+pub use fs::{Capabilities, Dir, File, Mode, Op};
+pub use store::Store;
+
+/// The crate's version, for `--version` output and reports.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,72 @@
+//! Recovery after a crash: sweeping orphaned temporary files.
+//!
+//! A commit interrupted by a power cut may leave its temporary file
+//! `.NAME.<token>.tmp` behind. Orphans are recognised by that exact pattern
+//! ([`crate::name::temp_target`]), never by a fixed name, and removed only
+//! by a holder of `NAME`'s writers' lock — a writer about to commit, or an
+//! explicit [`recover`] at boot — because under that lock no commit of
+//! `NAME` can be in flight. Readers never remove anything.
+//!
+//! Removing an orphan needs no flush: if the removal is lost in a power
+//! cut, the orphan comes back and is swept again.
+
+use core::ops::ControlFlow;
+
+use crate::Mode;
+use crate::error::{IoError, RecoverError};
+use crate::fs::{Dir, Op};
+use crate::name::{self, FileName};
+
+/// The most orphans one sweep removes; a directory with more is being
+/// filled by something other than crashed commits.
+pub const MAX_SWEEP: usize = 1024;
+
+/// Remove the orphaned temporary files of `target` (of every name if
+/// `None`) and return how many were removed.
+///
+/// The caller must hold the writers' lock of every name it sweeps
+/// ([`crate::lock::lock`]); with `None` that means it must know no writer
+/// runs (boot time).
+pub fn sweep_orphans<D: Dir>(
+    dir: &mut D,
+    target: Option<&str>,
+) -> Result<usize, IoError<D::Error>> {
+    let mut removed = 0;
+    let mut last = FileName::new();
+    while removed < MAX_SWEEP {
+        let mut found = FileName::new();
+        dir.for_each_entry(&mut |entry| match name::temp_target(entry) {
+            Some(t) if target.is_none_or(|want| want == t) && entry != last.as_str() => {
+                found = name::owned(entry);
+                ControlFlow::Break(())
+            }
+            _ => ControlFlow::Continue(()),
+        })
+        .map_err(|e| IoError::new(Op::List, target.unwrap_or("."), e))?;
+        if found.is_empty() {
+            break;
+        }
+        dir.remove(&found)
+            .map_err(|e| IoError::new(Op::Remove, &found, e))?;
+        removed += 1;
+        last = found;
+    }
+    Ok(removed)
+}
+
+/// Boot-time recovery of `name`: take its writers' lock and sweep its
+/// orphaned temporary files. Returns how many were removed.
+///
+/// Never touches `name` itself: a corrupt file stays for a person to look at.
+pub fn recover<D: Dir>(
+    dir: &mut D,
+    name: &str,
+    mode: Mode,
+) -> Result<usize, RecoverError<D::Error>> {
+    name::validate(name).map_err(|error| RecoverError::Name {
+        file: name::owned(name),
+        error,
+    })?;
+    let _guard = crate::lock::lock(dir, name, mode)?;
+    Ok(sweep_orphans(dir, Some(name))?)
+}
