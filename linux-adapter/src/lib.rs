@@ -336,6 +336,14 @@ pub struct LinuxLock {
     _fd: OwnedFd,
 }
 
+/// The lock file's descriptor, e.g. to let a child process inherit the
+/// lock (the `fsatomic lock` command does, as `flock(1)` does).
+impl AsFd for LinuxLock {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self._fd.as_fd()
+    }
+}
+
 impl fsatomic::Dir for LinuxDir {
     type Error = io::Error;
     type File = LinuxFile;

@@ -1,0 +1,234 @@
+//! A small argument parser: options with and without values, positional
+//! arguments, and a command after `--`. No dependency, so the static binary
+//! stays small on boards.
+
+use std::ffi::{OsStr, OsString};
+
+use fsatomic::Mode;
+
+use super::failure::Failure;
+use super::target::lossy;
+
+/// An option a command accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct Opt {
+    /// Its spelling, `--mode`.
+    pub name: &'static str,
+    /// Whether it takes a value (`--mode 0644` or `--mode=0644`).
+    pub takes_value: bool,
+}
+
+/// What a command accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    /// The command's name, for messages.
+    pub command: &'static str,
+    /// Its options.
+    pub options: &'static [Opt],
+    /// Whether `-- CMD [ARG...]` is required.
+    pub takes_command: bool,
+}
+
+/// Arguments of one command, as parsed.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    /// `--help` or `-h` was given: print the command's help, do nothing.
+    pub help: bool,
+    /// Positional arguments, in order.
+    pub positional: Vec<OsString>,
+    values: Vec<(&'static str, OsString)>,
+    flags: Vec<&'static str>,
+    /// The command after `--` (empty unless the spec takes one).
+    pub command: Vec<OsString>,
+}
+
+impl Parsed {
+    /// The value of option `name`, if given.
+    pub fn value(&self, name: &str) -> Option<&OsString> {
+        self.values.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// Whether flag `name` was given.
+    pub fn flag(&self, name: &str) -> bool {
+        self.flags.contains(&name)
+    }
+
+    /// Exactly one positional argument (the `PATH`), or a usage error.
+    pub fn one_path(&self, spec: &Spec) -> Result<&OsString, Failure> {
+        match self.positional.as_slice() {
+            [path] => Ok(path),
+            [] => Err(Failure::usage(
+                format!("{}: missing PATH", spec.command),
+                spec.command,
+            )),
+            [_, extra, ..] => Err(Failure::usage(
+                format!(
+                    "{}: unexpected argument {:?} (one PATH only)",
+                    spec.command,
+                    lossy(extra)
+                ),
+                spec.command,
+            )),
+        }
+    }
+
+    /// The `--mode` value, or `default`.
+    pub fn mode(&self, spec: &Spec, default: Mode) -> Result<Mode, Failure> {
+        match self.value("--mode") {
+            None => Ok(default),
+            Some(text) => parse_mode(text).ok_or_else(|| {
+                Failure::usage(
+                    format!(
+                        "{}: --mode {:?} is not an octal file mode between 0 and 7777 (e.g. 0600, 0644)",
+                        spec.command,
+                        lossy(text)
+                    ),
+                    spec.command,
+                )
+            }),
+        }
+    }
+}
+
+/// Parse `args` (the command name already taken off) against `spec`.
+pub fn parse(spec: &Spec, args: impl IntoIterator<Item = OsString>) -> Result<Parsed, Failure> {
+    let usage =
+        |message: String| Failure::usage(format!("{}: {message}", spec.command), spec.command);
+    let mut parsed = Parsed::default();
+    let mut args = args.into_iter();
+    let mut saw_dashes = false;
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            saw_dashes = true;
+            if spec.takes_command {
+                parsed.command.extend(args.by_ref());
+            } else {
+                parsed.positional.extend(args.by_ref());
+            }
+            break;
+        }
+        if arg == "--help" || arg == "-h" {
+            parsed.help = true;
+            continue;
+        }
+        let Some(text) = arg.to_str().filter(|t| t.starts_with('-') && t.len() > 1) else {
+            parsed.positional.push(arg);
+            continue;
+        };
+        let (name, inline) = match text.split_once('=') {
+            Some((name, value)) => (name, Some(OsString::from(value))),
+            None => (text, None),
+        };
+        let Some(opt) = spec.options.iter().find(|o| o.name == name) else {
+            return Err(usage(format!("unknown option {text:?}")));
+        };
+        if parsed.flags.contains(&opt.name) || parsed.value(opt.name).is_some() {
+            return Err(usage(format!("{} given twice", opt.name)));
+        }
+        if opt.takes_value {
+            let value = match inline {
+                Some(value) => value,
+                None => args
+                    .next()
+                    .ok_or_else(|| usage(format!("{} needs a value", opt.name)))?,
+            };
+            parsed.values.push((opt.name, value));
+        } else if inline.is_some() {
+            return Err(usage(format!("{} takes no value", opt.name)));
+        } else {
+            parsed.flags.push(opt.name);
+        }
+    }
+    if parsed.help {
+        return Ok(parsed);
+    }
+    if spec.takes_command && (!saw_dashes || parsed.command.is_empty()) {
+        return Err(usage(
+            "missing the command to run: put it after '--' (e.g. -- sh -c '...')".to_string(),
+        ));
+    }
+    Ok(parsed)
+}
+
+/// An octal mode: `600`, `0600`, `0o600`; at most `7777`.
+pub fn parse_mode(text: &OsStr) -> Option<Mode> {
+    let text = text.to_str()?;
+    let digits = text.strip_prefix("0o").unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return None;
+    }
+    Mode::new(u32::from_str_radix(digits, 8).ok()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: Spec = Spec {
+        command: "update",
+        options: &[
+            Opt {
+                name: "--mode",
+                takes_value: true,
+            },
+            Opt {
+                name: "--mkdir",
+                takes_value: false,
+            },
+        ],
+        takes_command: true,
+    };
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn options_anywhere_before_the_dashes_and_the_command_untouched_after() {
+        let p = parse(
+            &SPEC,
+            os(&[
+                "--mode=644",
+                "f.json",
+                "--mkdir",
+                "--",
+                "sh",
+                "--mode",
+                "-c",
+            ]),
+        )
+        .unwrap();
+        assert_eq!(p.positional, os(&["f.json"]));
+        assert_eq!(p.value("--mode"), Some(&OsString::from("644")));
+        assert!(p.flag("--mkdir"));
+        assert_eq!(p.command, os(&["sh", "--mode", "-c"]));
+    }
+
+    #[test]
+    fn refuses_unknown_repeated_valueless_and_missing_command() {
+        for bad in [
+            &["f", "--bogus", "--", "x"][..],
+            &["f", "--mkdir", "--mkdir", "--", "x"],
+            &["f", "--mkdir=1", "--", "x"],
+            &["f", "--mode"],
+            &["f"],
+            &["f", "--"],
+        ] {
+            let e = parse(&SPEC, os(bad)).unwrap_err();
+            assert_eq!(e.code, 2, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn modes_are_octal_and_bounded() {
+        let m = |t: &str| parse_mode(OsStr::new(t)).map(Mode::bits);
+        assert_eq!(m("0644"), Some(0o644));
+        assert_eq!(m("600"), Some(0o600));
+        assert_eq!(m("0o640"), Some(0o640));
+        assert_eq!(m("7777"), Some(0o7777));
+        assert_eq!(m("10000"), None);
+        assert_eq!(m("0684"), None);
+        assert_eq!(m(""), None);
+        assert_eq!(m("-1"), None);
+    }
+}

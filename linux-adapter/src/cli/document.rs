@@ -1,0 +1,145 @@
+//! Documents in memory: reading a state file into a buffer sized from the
+//! file, and re-indenting JSON into a buffer sized from the input. There is
+//! no limit but memory.
+
+use std::io;
+
+use fsatomic::json::{self, JsonError};
+use fsatomic::{LoadError, load};
+use fsatomic_linux::LinuxDir;
+use rustix::fs::{AtFlags, statat};
+
+use super::failure::{self, Failure};
+use super::target::Target;
+
+/// Room added to a file's size, so that a file that grew a little between
+/// `stat` and `read` does not cost a second read.
+const SLACK: usize = 4096;
+
+/// How many times a file may outgrow the buffer before we give up (only a
+/// writer that ignores the protocol makes a file grow under a reader).
+const GROW_ATTEMPTS: usize = 8;
+
+/// A zero-filled buffer of `len` bytes, or a failure if memory is short.
+pub fn buffer(len: usize, what: &str) -> Result<Vec<u8>, Failure> {
+    let mut buf = Vec::new();
+    buf.try_reserve_exact(len).map_err(|_| {
+        Failure::error(format!(
+            "not enough memory for {what} ({len} bytes); nothing was changed"
+        ))
+    })?;
+    buf.resize(len, 0);
+    Ok(buf)
+}
+
+/// Why a state file could not be read.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The core's load failed: I/O, a corrupt file, a refused name.
+    Load(LoadError<io::Error>),
+    /// There is not enough memory for a buffer of `size` bytes.
+    NoMemory {
+        /// The buffer size that could not be had.
+        size: usize,
+    },
+    /// The file outgrew the buffer again and again.
+    KeepsGrowing {
+        /// Its size at the last attempt.
+        size: u64,
+    },
+}
+
+impl ReadError {
+    /// The failure to report for `target`.
+    pub fn failure(&self, target: &Target) -> Failure {
+        match self {
+            ReadError::Load(e) => failure::load(&target.shown, e),
+            ReadError::NoMemory { size } => Failure::error(format!(
+                "not enough memory to read {} ({size} bytes); nothing was changed",
+                target.path()
+            )),
+            ReadError::KeepsGrowing { size } => Failure::error(format!(
+                "{} keeps growing while it is read ({size} bytes last); is something writing it without the lock? Nothing was changed",
+                target.path()
+            )),
+        }
+    }
+}
+
+/// Read the state file `target` and check that it is one JSON value.
+/// `Ok(None)` if it does not exist. Takes no lock, changes nothing.
+///
+/// The buffer is sized from the file's length; if the file is larger when
+/// it is read, the read is retried with the size the core reports.
+pub fn read(dir: &mut LinuxDir, target: &Target) -> Result<Option<Vec<u8>>, ReadError> {
+    let hint = statat(&*dir, target.name.as_str(), AtFlags::SYMLINK_NOFOLLOW)
+        .ok()
+        .and_then(|st| usize::try_from(st.st_size).ok())
+        .unwrap_or(0);
+    let mut capacity = hint.saturating_add(SLACK);
+    let mut attempts = 0;
+    loop {
+        let mut buf = Vec::new();
+        if buf.try_reserve_exact(capacity).is_err() {
+            return Err(ReadError::NoMemory { size: capacity });
+        }
+        buf.resize(capacity, 0);
+        match load::read_json(dir, &target.name, &mut buf) {
+            Ok(Some(len)) => {
+                buf.truncate(len);
+                return Ok(Some(buf));
+            }
+            Ok(None) => return Ok(None),
+            Err(LoadError::TooLarge { size, .. }) => {
+                if attempts >= GROW_ATTEMPTS {
+                    return Err(ReadError::KeepsGrowing { size });
+                }
+                attempts += 1;
+                capacity = usize::try_from(size)
+                    .unwrap_or(usize::MAX)
+                    .saturating_add(SLACK);
+            }
+            Err(e) => return Err(ReadError::Load(e)),
+        }
+    }
+}
+
+/// Like [`read`], with every error turned into a failure naming the file.
+pub fn read_or_fail(dir: &mut LinuxDir, target: &Target) -> Result<Option<Vec<u8>>, Failure> {
+    read(dir, target).map_err(|e| e.failure(target))
+}
+
+/// `input` re-indented (two spaces, trailing newline) into a buffer of
+/// exactly the right size.
+pub fn pretty(input: &[u8]) -> Result<Result<Vec<u8>, JsonError>, Failure> {
+    let len = match json::pretty_len(input) {
+        Ok(len) => len,
+        Err(e) => return Ok(Err(e)),
+    };
+    let mut out = buffer(len, "the indented document")?;
+    match json::pretty(input, &mut out) {
+        Ok(n) => {
+            out.truncate(n);
+            Ok(Ok(out))
+        }
+        Err(json::PrettyError::Json(e)) => Ok(Err(e)),
+        Err(e) => Err(Failure::error(format!(
+            "internal error (please report): {e}"
+        ))),
+    }
+}
+
+/// Why `input` (from `source`, e.g. "stdin") cannot be committed, as a
+/// sentence: empty, or not JSON at a byte offset.
+pub fn invalid_input(source: &str, input: &[u8], e: &JsonError) -> String {
+    if input.is_empty() {
+        format!("{source} is empty; a state file is never empty (that is how a torn write looks)")
+    } else if input.iter().all(|b| b.is_ascii_whitespace()) {
+        format!("{source} holds only whitespace, not a JSON value")
+    } else {
+        format!(
+            "{source} is not valid JSON at byte {}: {}",
+            e.offset, e.kind
+        )
+    }
+}

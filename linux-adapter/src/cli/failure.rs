@@ -1,0 +1,160 @@
+//! How the command fails: one [`Failure`] carrying the exit code and the
+//! message, and the translation of the core's errors into messages that
+//! name the file by its full path and say what to do.
+
+use std::fmt::Display;
+use std::io;
+use std::path::Path;
+use std::process::ExitCode;
+
+use fsatomic::error::IoError;
+use fsatomic::{CommitError, Corrupt, LoadError, Op};
+
+/// Exit code: I/O or any other failure.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code: bad usage (unknown command or option, refused file name).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: `load` found no file.
+pub const EXIT_ABSENT: u8 = 3;
+/// Exit code: a state file is corrupt (left untouched).
+pub const EXIT_CORRUPT: u8 = 4;
+
+/// What operators are told to do about a corrupt file.
+pub const CORRUPT_ADVICE: &str =
+    "the file was left untouched; inspect it, restore it from backup or remove it, then retry";
+
+/// The same advice for several corrupt files.
+pub const CORRUPT_ADVICE_MANY: &str = "the files were left untouched; inspect them, restore them from backup or remove them, then retry";
+
+/// The end of a run that is not plain success: an exit code and, unless the
+/// code speaks for itself (a command's own status), a message for stderr.
+#[derive(Debug)]
+pub struct Failure {
+    /// The process exit code.
+    pub code: u8,
+    /// The message, printed as `fsatomic: MESSAGE` on stderr.
+    pub message: Option<String>,
+}
+
+impl Failure {
+    /// A failure with exit `code` and `message`.
+    pub fn new(code: u8, message: impl Display) -> Failure {
+        Failure {
+            code,
+            message: Some(message.to_string()),
+        }
+    }
+
+    /// Exit code 1: an I/O or other failure.
+    pub fn error(message: impl Display) -> Failure {
+        Failure::new(EXIT_FAILURE, message)
+    }
+
+    /// Exit code 2: bad usage. `help` names the command whose `--help`
+    /// explains the right usage.
+    pub fn usage(message: impl Display, help: &str) -> Failure {
+        let hint = if help.is_empty() {
+            "run 'fsatomic --help'".to_string()
+        } else {
+            format!("run 'fsatomic {help} --help'")
+        };
+        Failure::new(EXIT_USAGE, format!("{message}\n({hint})"))
+    }
+
+    /// Exit with `code` and print nothing (a command's own status; it has
+    /// spoken on its own stderr).
+    pub fn silent(code: u8) -> Failure {
+        Failure {
+            code,
+            message: None,
+        }
+    }
+
+    /// Print the message, if any, and give the exit code.
+    pub fn report(self) -> ExitCode {
+        if let Some(message) = &self.message {
+            eprintln!("fsatomic: {message}");
+        }
+        ExitCode::from(self.code)
+    }
+}
+
+/// A file name of the core's errors, as a full path in `dir`.
+pub fn in_dir(dir: &Path, file: &str) -> String {
+    dir.join(file).display().to_string()
+}
+
+/// `op of /dir/file failed [at byte N]: cause`.
+pub fn io_message(dir: &Path, e: &IoError<io::Error>) -> String {
+    let mut text = format!("{} of {} failed", e.op, in_dir(dir, &e.file));
+    if let Some(offset) = e.offset {
+        text.push_str(&format!(" at byte {offset}"));
+    }
+    text.push_str(&format!(": {}", e.source));
+    text
+}
+
+/// Exit 4: `/dir/file is corrupt at byte N: reason; advice`.
+pub fn corrupt(dir: &Path, c: &Corrupt) -> Failure {
+    Failure::new(
+        EXIT_CORRUPT,
+        format!(
+            "{} is corrupt at byte {}: {}; {CORRUPT_ADVICE}",
+            in_dir(dir, &c.file),
+            c.offset,
+            c.kind
+        ),
+    )
+}
+
+/// A failed load of a file in `dir`, as a failure. `TooLarge` is handled
+/// by the caller (it grows the buffer) and only reaches here as a bug.
+pub fn load(dir: &Path, e: &LoadError<io::Error>) -> Failure {
+    match e {
+        LoadError::Corrupt(c) => corrupt(dir, c),
+        LoadError::Io(e) => Failure::error(format!("{}; nothing was changed", io_message(dir, e))),
+        LoadError::Name { file, error } => name(dir, file, error),
+        other => Failure::error(format!("{} (in {})", other, dir.display())),
+    }
+}
+
+/// A failed commit to a file in `dir`, as a failure that says in which
+/// state the file was left.
+pub fn commit(dir: &Path, e: &CommitError<io::Error>) -> Failure {
+    match e {
+        CommitError::Io(e) if e.op == Op::SyncDir => Failure::error(format!(
+            "{}; the new content is in place but may not survive a power cut: check the disk, then save again",
+            io_message(dir, e)
+        )),
+        CommitError::Io(e) => Failure::error(format!(
+            "{}; the file was left untouched (old content, or still absent)",
+            io_message(dir, e)
+        )),
+        CommitError::Name { file, error } => name(dir, file, error),
+        other => Failure::error(format!(
+            "{other} (in {}); the file was left untouched",
+            dir.display()
+        )),
+    }
+}
+
+/// Exit 2: a refused file name.
+pub fn name(dir: &Path, file: &str, error: &impl Display) -> Failure {
+    Failure::new(
+        EXIT_USAGE,
+        format!("refused file name {file:?} (in {}): {error}", dir.display()),
+    )
+}
+
+/// Taking the writers' lock failed.
+pub fn lock(dir: &Path, e: &IoError<io::Error>) -> Failure {
+    Failure::error(format!("{}; nothing was changed", io_message(dir, e)))
+}
+
+/// Sweeping orphaned temporary files failed.
+pub fn sweep(dir: &Path, e: &IoError<io::Error>) -> Failure {
+    Failure::error(format!(
+        "{}; nothing was committed (remove the orphaned temporary file by hand, then retry)",
+        io_message(dir, e)
+    ))
+}

@@ -1,0 +1,70 @@
+//! The `fsatomic` command: dispatch to one module per command.
+//!
+//! - [`args`]: the argument parser; [`target`]: `PATH` as directory + name.
+//! - [`document`]: reading state files and re-indenting JSON, with buffers
+//!   sized from the data.
+//! - [`child`]: running the user's command for `update` and `lock`.
+//! - [`failure`]: exit codes, and messages that name the file and say
+//!   what to do.
+//! - [`save`], [`load`], [`update`], [`lock`], [`check`]: the commands;
+//!   [`help`]: their `--help` texts.
+
+use std::ffi::OsString;
+
+pub mod args;
+pub mod check;
+pub mod child;
+pub mod document;
+pub mod failure;
+pub mod help;
+pub mod load;
+pub mod lock;
+pub mod save;
+pub mod target;
+pub mod update;
+
+use failure::Failure;
+
+/// Run the tool with `args` (the program name already taken off).
+pub fn run(args: Vec<OsString>) -> Result<(), Failure> {
+    let mut args = args.into_iter();
+    let Some(command) = args.next() else {
+        return Err(Failure::usage("missing command", ""));
+    };
+    let rest: Vec<OsString> = args.collect();
+    match command.to_str().unwrap_or("") {
+        "save" => save::main(rest),
+        "load" => load::main(rest),
+        "update" => update::main(rest),
+        "lock" => lock::main(rest),
+        "check" => check::main(rest),
+        "--help" | "-h" | "help" => match rest.first() {
+            None => help::print(""),
+            Some(topic) => {
+                let topic = topic.to_str().unwrap_or("");
+                if help::text(topic).is_none() || topic.is_empty() {
+                    return Err(Failure::usage(
+                        format!("no help for unknown command {topic:?}"),
+                        "",
+                    ));
+                }
+                help::print(topic)
+            }
+        },
+        "--version" | "-V" | "version" => {
+            println!("fsatomic {}", fsatomic::VERSION);
+            Ok(())
+        }
+        other => Err(Failure::usage(
+            format!(
+                "unknown command {:?}",
+                if other.is_empty() {
+                    command.to_string_lossy().into_owned()
+                } else {
+                    other.to_string()
+                }
+            ),
+            "",
+        )),
+    }
+}

@@ -1,0 +1,140 @@
+//! A `PATH` argument split into the directory the core holds open and the
+//! file name it works on.
+
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use fsatomic::{Mode, name};
+use fsatomic_linux::LinuxDir;
+
+use super::failure::{self, Failure};
+
+/// The mode of directories made by `--mkdir`.
+pub const DIR_MODE: u32 = 0o755;
+
+/// A state file: its directory (as given, and absolute for messages) and
+/// its validated name.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The directory as given on the command line (`.` when none was).
+    pub dir: PathBuf,
+    /// The directory made absolute (not canonical: symbolic links are
+    /// kept), for messages.
+    pub shown: PathBuf,
+    /// The file name inside the directory.
+    pub name: String,
+}
+
+impl Target {
+    /// Split `path` at its last `/` and validate the name with the core's
+    /// rules. A refused name is a usage error (exit 2).
+    pub fn parse(path: &OsStr) -> Result<Target, Failure> {
+        let bytes = path.as_bytes();
+        let (dir, file) = match bytes.iter().rposition(|&b| b == b'/') {
+            Some(0) => (OsStr::new("/"), &bytes[1..]),
+            Some(i) => (OsStr::from_bytes(&bytes[..i]), &bytes[i + 1..]),
+            None => (OsStr::new("."), bytes),
+        };
+        let dir = PathBuf::from(dir);
+        let shown = absolute(&dir);
+        let Ok(name) = std::str::from_utf8(file) else {
+            return Err(failure::name(
+                &shown,
+                &String::from_utf8_lossy(file),
+                &"the name is not UTF-8",
+            ));
+        };
+        if let Err(error) = name::validate(name) {
+            let error = match error {
+                name::NameError::Empty => {
+                    "the name is empty; give the path of a file, not of a directory".to_string()
+                }
+                other => other.to_string(),
+            };
+            return Err(failure::name(&shown, name, &error));
+        }
+        Ok(Target {
+            dir,
+            shown,
+            name: name.to_string(),
+        })
+    }
+
+    /// The file's full path, for messages.
+    pub fn path(&self) -> String {
+        failure::in_dir(&self.shown, &self.name)
+    }
+
+    /// Open the directory. Without `mkdir`, a missing directory is an
+    /// error (exit 1): it may be an unmounted disk, which must not pass
+    /// for "no state yet". With `mkdir`, missing directories are made
+    /// (mode 0755, each made durable) and reported on stderr.
+    pub fn open(&self, mkdir: bool) -> Result<LinuxDir, Failure> {
+        if mkdir {
+            let mode = Mode::new(DIR_MODE).unwrap_or_default();
+            return match LinuxDir::create_all(&self.dir, mode) {
+                Ok((dir, made)) => {
+                    for path in made {
+                        eprintln!("fsatomic: created directory {}", absolute(&path).display());
+                    }
+                    Ok(dir)
+                }
+                Err(e) => Err(Failure::error(format!(
+                    "cannot create directory {}: {e}; nothing was written",
+                    self.shown.display()
+                ))),
+            };
+        }
+        open_dir(&self.dir, &self.shown)
+    }
+}
+
+/// Open an existing directory, with a message that says what to do when
+/// it is missing.
+pub fn open_dir(dir: &Path, shown: &Path) -> Result<LinuxDir, Failure> {
+    LinuxDir::open(dir).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => Failure::error(format!(
+            "directory {} does not exist (is the disk mounted?); create it, or pass --mkdir to save or update; nothing was changed",
+            shown.display()
+        )),
+        io::ErrorKind::NotADirectory => Failure::error(format!(
+            "{} is not a directory; nothing was changed",
+            shown.display()
+        )),
+        _ => Failure::error(format!(
+            "cannot open directory {}: {e}; nothing was changed",
+            shown.display()
+        )),
+    })
+}
+
+/// `path` made absolute against the current directory, without resolving
+/// symbolic links; `path` itself if that fails.
+pub fn absolute(path: &Path) -> PathBuf {
+    if path == Path::new(".")
+        && let Ok(cwd) = std::env::current_dir()
+    {
+        return cwd;
+    }
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// On a filesystem where renaming over a file is not crash-atomic (FAT),
+/// the Replace commit cannot promise old-or-new; say so on stderr.
+pub fn warn_if_unsafe(dir: &LinuxDir, shown: &Path) {
+    let fs = dir.filesystem();
+    if !fs.atomic_replace {
+        eprintln!(
+            "fsatomic: warning: {} is on {}, where renaming over a file is not crash-atomic; a power cut during this commit may lose the file",
+            shown.display(),
+            fs.name
+        );
+    }
+}
+
+/// The argument as a `String` for messages.
+pub fn lossy(arg: &OsString) -> String {
+    arg.to_string_lossy().into_owned()
+}

@@ -1,0 +1,85 @@
+//! `fsatomic update PATH [--mode OCTAL] [--init JSON] [--mkdir] -- CMD
+//! [ARG...]`: read-modify-write under the writers' lock, with the modify
+//! step done by a command that reads the document on stdin and prints the
+//! new one on stdout.
+
+use std::ffi::OsString;
+
+use fsatomic::{Mode, lock};
+
+use super::args::{self, Opt, Spec};
+use super::child;
+use super::document;
+use super::failure::{self, Failure};
+use super::save;
+use super::target::{self, Target};
+
+/// What `update` accepts.
+pub const SPEC: Spec = Spec {
+    command: "update",
+    options: &[
+        Opt {
+            name: "--mode",
+            takes_value: true,
+        },
+        Opt {
+            name: "--init",
+            takes_value: true,
+        },
+        Opt {
+            name: "--mkdir",
+            takes_value: false,
+        },
+    ],
+    takes_command: true,
+};
+
+/// Run `update`.
+pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
+    let parsed = args::parse(&SPEC, args)?;
+    if parsed.help {
+        return super::help::print("update");
+    }
+    let target = Target::parse(parsed.one_path(&SPEC)?)?;
+    let mode = parsed.mode(&SPEC, Mode::PRIVATE)?;
+    let init = initial(parsed.value("--init"))?;
+    let command = &parsed.command;
+    let untouched = format!("{} was left untouched", target.path());
+
+    let mut dir = target.open(parsed.flag("--mkdir"))?;
+    target::warn_if_unsafe(&dir, &target.shown);
+    let _guard =
+        lock::lock(&mut dir, &target.name, mode).map_err(|e| failure::lock(&target.shown, &e))?;
+
+    // A corrupt file fails here, before the command runs.
+    let current = document::read_or_fail(&mut dir, &target)?.unwrap_or(init);
+    let (status, output) = child::filter(command, current, &untouched)?;
+    if !status.success() {
+        return Err(Failure::new(
+            child::exit_code(status),
+            format!(
+                "{} failed ({status}); {untouched}",
+                child::describe(command)
+            ),
+        ));
+    }
+    let source = format!("the output of `{}`", child::describe(command));
+    let next = document::pretty(&output)?.map_err(|e| {
+        Failure::error(format!(
+            "{}; {untouched}",
+            document::invalid_input(&source, &output, &e)
+        ))
+    })?;
+    save::commit(&mut dir, &target, &next, mode)
+}
+
+/// The document a command sees when the file is absent: `--init`,
+/// re-indented, or `null`. An invalid `--init` is a usage error.
+fn initial(init: Option<&OsString>) -> Result<Vec<u8>, Failure> {
+    let Some(init) = init else {
+        return Ok(b"null\n".to_vec());
+    };
+    let text = init.as_encoded_bytes();
+    document::pretty(text)?
+        .map_err(|e| Failure::usage(document::invalid_input("--init", text, &e), "update"))
+}
