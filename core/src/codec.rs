@@ -32,25 +32,12 @@ pub fn encode<T: Serialize + ?Sized>(value: &T, buf: &mut [u8]) -> Result<usize,
             needed: None,
             capacity,
         })?;
-    let needed = buf
-        .get(..compact)
-        .map(json::pretty_len)
-        .and_then(Result::ok)
-        .ok_or(EncodeError::BufferTooSmall {
-            needed: None,
-            capacity,
-        })?;
-    if needed > capacity {
-        return Err(EncodeError::BufferTooSmall {
+    json::pretty_from_front(buf, compact).map_err(|e| match e {
+        json::PrettyError::BufferTooSmall { needed, capacity } => EncodeError::BufferTooSmall {
             needed: Some(needed),
             capacity,
-        });
-    }
-    let start = capacity - compact;
-    buf.copy_within(..compact, start);
-    json::pretty_in_place(buf, start).map_err(|_| EncodeError::BufferTooSmall {
-        needed: Some(needed),
-        capacity,
+        },
+        json::PrettyError::Json(e) => EncodeError::NotJson(e),
     })
 }
 
@@ -69,11 +56,7 @@ pub fn decode<T: DeserializeOwned, E>(
         size: len as u64,
         capacity,
     })?;
-    if text.is_empty() {
-        return Err(Corrupt::new(file, 0, CorruptKind::Empty).into());
-    }
-    json::validate(text)
-        .map_err(|e| Corrupt::new(file, e.offset as u64, CorruptKind::Json(e.kind)))?;
+    crate::load::check_json(file, text)?;
     match serde_json_core::from_slice_escaped::<T>(text, scratch) {
         Ok((value, _)) => Ok(value),
         Err(serde_json_core::de::Error::EscapedStringIsTooLong) => Err(LoadError::TooLarge {

@@ -254,11 +254,32 @@ pub enum CommitError<E> {
         /// The file being committed.
         file: FileName,
     },
+    /// The document handed to the commit is not well-formed JSON.
+    InvalidDocument {
+        /// The file being committed.
+        file: FileName,
+        /// Where the document breaks.
+        error: crate::json::JsonError,
+    },
+    /// The journal changed since its writer last read it (another process
+    /// appended or compacted); nothing was written. Catch up and retry.
+    Stale {
+        /// The journal file.
+        file: FileName,
+    },
     /// A state the library should never reach.
     LogicBug(&'static str),
 }
 
 error_common!(CommitError, |f| {
+    CommitError::InvalidDocument { file, error } => write!(
+        f,
+        "refused to commit {file}: the document is not valid JSON ({error})"
+    ),
+    CommitError::Stale { file } => write!(
+        f,
+        "{file} changed since it was last read; catch up and retry"
+    ),
     CommitError::EmptyDocument { file } => write!(
         f,
         "refused to commit an empty document to {file}; an empty file reads as a torn write"
@@ -330,6 +351,9 @@ pub enum EncodeError {
         /// The buffer's size in bytes.
         capacity: usize,
     },
+    /// The serializer produced something that is not JSON (a type whose
+    /// `Serialize` writes raw bytes, say); nothing was written.
+    NotJson(crate::json::JsonError),
 }
 
 impl fmt::Display for EncodeError {
@@ -348,6 +372,10 @@ impl fmt::Display for EncodeError {
             } => write!(
                 f,
                 "the document does not fit the {capacity}-byte buffer; nothing was written"
+            ),
+            EncodeError::NotJson(e) => write!(
+                f,
+                "the encoder produced invalid JSON ({e}); nothing was written"
             ),
         }
     }
@@ -370,6 +398,9 @@ pub enum StoreError<E> {
         /// Why.
         error: EncodeError,
     },
+    /// Recovering a journal (cutting a torn tail, finishing a
+    /// compaction) failed.
+    Recover(RecoverError<E>),
     /// Taking the lock or sweeping orphaned temporary files failed.
     Io(IoError<E>),
 }
@@ -380,6 +411,7 @@ impl<E: fmt::Display> fmt::Display for StoreError<E> {
             StoreError::Load(e) => e.fmt(f),
             StoreError::Commit(e) => e.fmt(f),
             StoreError::Encode { file, error } => write!(f, "encoding {file}: {error}"),
+            StoreError::Recover(e) => e.fmt(f),
             StoreError::Io(e) => e.fmt(f),
         }
     }
@@ -391,6 +423,7 @@ impl<E: core::error::Error + 'static> core::error::Error for StoreError<E> {
             StoreError::Load(e) => Some(e),
             StoreError::Commit(e) => Some(e),
             StoreError::Encode { error, .. } => Some(error),
+            StoreError::Recover(e) => Some(e),
             StoreError::Io(e) => Some(e),
         }
     }

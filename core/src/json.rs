@@ -189,6 +189,171 @@ pub fn pretty_in_place(buf: &mut [u8], start: usize) -> Result<usize, PrettyErro
     Ok(sink.w)
 }
 
+/// Remove the insignificant whitespace of the JSON in `buf[..len]`, in
+/// place, and return the compact length. The input is validated first; on
+/// error `buf` is unchanged.
+pub fn compact_in_place(buf: &mut [u8], len: usize) -> Result<usize, JsonError> {
+    let input = buf.get(..len).unwrap_or_default();
+    validate(input)?;
+    let mut w = 0;
+    let mut r = 0;
+    let mut in_string = false;
+    let mut escaped = false;
+    while r < len {
+        let Some(&b) = buf.get(r) else { break };
+        r += 1;
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if is_ws(b) {
+            continue;
+        } else if b == b'"' {
+            in_string = true;
+        }
+        if let Some(slot) = buf.get_mut(w) {
+            *slot = b;
+        }
+        w += 1;
+    }
+    Ok(w)
+}
+
+/// Indent the compact JSON in `buf[..len]` into `buf[..n]` and return `n`
+/// (the layout of [`pretty`]); `buf` needs room for the indented form only.
+pub fn pretty_from_front(buf: &mut [u8], len: usize) -> Result<usize, PrettyError> {
+    let capacity = buf.len();
+    let input = buf.get(..len).ok_or(PrettyError::BufferTooSmall {
+        needed: len,
+        capacity,
+    })?;
+    let needed = pretty_len(input).map_err(PrettyError::Json)?;
+    if needed > capacity {
+        return Err(PrettyError::BufferTooSmall { needed, capacity });
+    }
+    let start = capacity - len;
+    buf.copy_within(..len, start);
+    pretty_in_place(buf, start)
+}
+
+/// Call `visit(key, value)` for each member of the JSON object `input`
+/// (validated first), where `key` is the raw key between its quotes
+/// (escapes not decoded) and `value` the byte range of the member's value.
+///
+/// ```
+/// let doc = br#"{ "seq": 7, "state": [1, 2] }"#;
+/// let mut state = 0..0;
+/// fsatomic::json::for_each_member(doc, |key, value| {
+///     if key == b"state" { state = value; }
+/// }).unwrap();
+/// assert_eq!(&doc[state], b"[1, 2]");
+/// ```
+pub fn for_each_member(
+    input: &[u8],
+    mut visit: impl FnMut(&[u8], core::ops::Range<usize>),
+) -> Result<(), JsonError> {
+    for_each_child(input, b'{', |key, value| visit(key, value))
+}
+
+/// Call `visit(value)` with the byte range of each element of the JSON
+/// array `input` (validated first).
+pub fn for_each_element(
+    input: &[u8],
+    mut visit: impl FnMut(core::ops::Range<usize>),
+) -> Result<(), JsonError> {
+    for_each_child(input, b'[', |_, value| visit(value))
+}
+
+fn for_each_child(
+    input: &[u8],
+    open: u8,
+    mut visit: impl FnMut(&[u8], core::ops::Range<usize>),
+) -> Result<(), JsonError> {
+    validate(input)?;
+    let mut pos = skip_ws(input, 0);
+    match input.get(pos) {
+        Some(&b) if b == open => pos += 1,
+        Some(&b) => {
+            return Err(JsonError {
+                offset: pos,
+                kind: JsonErrorKind::UnexpectedByte(b),
+            });
+        }
+        None => {
+            return Err(JsonError {
+                offset: pos,
+                kind: JsonErrorKind::NoValue,
+            });
+        }
+    }
+    loop {
+        pos = skip_ws(input, pos);
+        match input.get(pos) {
+            Some(b'}' | b']') | None => return Ok(()),
+            Some(b',') => {
+                pos += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let mut key: &[u8] = &[];
+        if open == b'{' {
+            let end = skip_value(input, pos);
+            key = input
+                .get(pos + 1..end.saturating_sub(1))
+                .unwrap_or_default();
+            pos = skip_ws(input, end);
+            pos = skip_ws(input, pos + 1); // the colon
+        }
+        let end = skip_value(input, pos);
+        visit(key, pos..end);
+        pos = end;
+    }
+}
+
+/// The end of the (already validated) value starting at `pos`.
+fn skip_value(input: &[u8], pos: usize) -> usize {
+    match input.get(pos) {
+        Some(b'"') => scan_string(input, pos).unwrap_or(input.len()),
+        Some(b'{' | b'[') => {
+            let mut depth = 0usize;
+            let mut i = pos;
+            while let Some(&b) = input.get(i) {
+                match b {
+                    b'"' => {
+                        i = scan_string(input, i).unwrap_or(input.len());
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return i + 1;
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            input.len()
+        }
+        _ => {
+            let mut i = pos;
+            while input
+                .get(i)
+                .is_some_and(|&b| !is_ws(b) && !matches!(b, b',' | b']' | b'}'))
+            {
+                i += 1;
+            }
+            i
+        }
+    }
+}
+
 fn json_only(e: Fail) -> JsonError {
     match e {
         Fail::Json(e) => e,
@@ -681,6 +846,44 @@ mod tests {
                 capacity: 4
             })
         );
+    }
+
+    #[test]
+    fn compact_then_pretty_from_front_round_trips() {
+        let text = b"{ \"a\" : [ 1 , \"x y\\\" z\" ] ,\n \"b\": {} }";
+        let mut buf = [0u8; 128];
+        buf[..text.len()].copy_from_slice(text);
+        let n = compact_in_place(&mut buf, text.len()).unwrap();
+        assert_eq!(&buf[..n], b"{\"a\":[1,\"x y\\\" z\"],\"b\":{}}");
+        let m = pretty_from_front(&mut buf, n).unwrap();
+        let mut two = [0u8; 128];
+        let k = pretty(text, &mut two).unwrap();
+        assert_eq!(&buf[..m], &two[..k]);
+    }
+
+    #[test]
+    fn members_and_elements_give_value_ranges() {
+        let doc = br#"{"seq": 12, "k\"ey": {"x": [1, "]"]}, "state": ["a", {"b": 2}, 3]}"#;
+        let mut seen = heapless::Vec::<(heapless::String<8>, core::ops::Range<usize>), 4>::new();
+        for_each_member(doc, |k, v| {
+            let mut key = heapless::String::new();
+            key.push_str(core::str::from_utf8(k).unwrap()).unwrap();
+            seen.push((key, v)).unwrap();
+        })
+        .unwrap();
+        assert_eq!(seen.len(), 3);
+        assert_eq!(&doc[seen[0].1.clone()], b"12");
+        assert_eq!(seen[1].0.as_str(), "k\\\"ey");
+        assert_eq!(&doc[seen[1].1.clone()], br#"{"x": [1, "]"]}"#);
+        let state = &doc[seen[2].1.clone()];
+        let mut elements = heapless::Vec::<core::ops::Range<usize>, 4>::new();
+        for_each_element(state, |r| elements.push(r).unwrap()).unwrap();
+        assert_eq!(&state[elements[1].clone()], br#"{"b": 2}"#);
+        assert_eq!(&state[elements[2].clone()], b"3");
+        let mut none = 0;
+        for_each_element(b"[]", |_| none += 1).unwrap();
+        assert_eq!(none, 0);
+        assert!(for_each_element(b"{}", |_| ()).is_err());
     }
 
     #[test]

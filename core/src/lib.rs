@@ -33,12 +33,20 @@
 //!    between any two steps:
 //!    - [`replace`]: temp file, flush, rename, flush directory — two
 //!      barriers per commit. The default.
+//!    - [`journal`]: a snapshot plus framed records — one barrier per
+//!      append, whatever the length of the history.
+//!    - [`slots`]: two preallocated slot files overwritten in place — one
+//!      barrier per commit, and safe where rename is not (FAT).
+//!
+//!    [`protocol`] picks Replace or Slots from what the filesystem
+//!    guarantees.
 //! 3. [`load`] and [`recover`]: reading never deletes or repairs; a corrupt
 //!    file is an error with its byte offset; orphaned temporary files are
 //!    swept only under the writers' [`lock`].
 //! 4. [`json`] and [`codec`]: a no-alloc JSON validator and re-indenter, and
 //!    serde through `serde-json-core` into caller buffers.
-//! 5. [`Store`]: a typed document with `load`, `save` and `update`.
+//! 5. [`Store`]: a typed document with `load`, `save` and `update`;
+//!    [`JournalStore`]: a typed state with `open`, `append` and `compact`.
 //!
 //! # Guarantees
 //!
@@ -63,26 +71,36 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing))]
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)
+)]
 
 mod log;
+#[cfg(test)]
+mod test_dir;
 
 pub mod codec;
+pub mod crc;
 pub mod error;
 pub mod fs;
+pub mod journal;
 pub mod json;
 pub mod load;
 pub mod lock;
 pub mod name;
+pub mod protocol;
 pub mod recover;
 pub mod replace;
-mod store;
+pub mod slots;
+pub mod store;
 
 pub use error::{
     CommitError, Corrupt, CorruptKind, EncodeError, IoError, LoadError, RecoverError, StoreError,
 };
 pub use fs::{Capabilities, Dir, File, Mode, Op};
-pub use store::Store;
+pub use protocol::Protocol;
+pub use store::{JournalStore, Store};
 
 /// The crate's version, for `--version` output and reports.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,4 +1,6 @@
-//! `Store<T>`: one typed document in one file, committed with Replace.
+//! Typed stores: [`Store<T>`], one document committed whole (Replace or
+//! Slots), and [`JournalStore<S, R>`], a state `S` kept as a snapshot plus a
+//! journal of records `R`.
 //!
 //! ```
 //! use fsatomic::{Dir, Mode, Store, StoreError};
@@ -19,9 +21,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::Mode;
-use crate::error::{LoadError, StoreError};
+use crate::error::{Corrupt, CorruptKind, LoadError, StoreError};
 use crate::fs::Dir;
-use crate::{codec, load, lock, name, recover, replace};
+use crate::journal::{Entry, Journal, Tail};
+use crate::name::NameError;
+use crate::protocol::{self, Protocol};
+use crate::{codec, lock, name, recover};
 
 /// A typed document stored in the file `name` of a directory.
 ///
@@ -32,18 +37,31 @@ use crate::{codec, load, lock, name, recover, replace};
 pub struct Store<'a, T> {
     name: &'a str,
     mode: Mode,
+    protocol: Protocol,
     _value: PhantomData<fn() -> T>,
 }
 
 impl<'a, T> Store<'a, T> {
-    /// A store of `T` in the file `name`, written with permissions `mode`.
-    /// The name is checked at each call.
+    /// A store of `T` in the file `name`, written with permissions `mode`
+    /// by [`Protocol::Auto`] (Replace, or Slots where rename is not
+    /// crash-atomic). The name is checked at each call.
     pub const fn new(name: &'a str, mode: Mode) -> Self {
         Store {
             name,
             mode,
+            protocol: Protocol::Auto,
             _value: PhantomData,
         }
+    }
+
+    /// The same store, committed with `protocol`.
+    pub const fn with_protocol(self, protocol: Protocol) -> Self {
+        Store { protocol, ..self }
+    }
+
+    /// The protocol asked for (see [`Protocol::resolve`] for the one used).
+    pub const fn protocol(&self) -> Protocol {
+        self.protocol
     }
 
     /// The file's name.
@@ -67,7 +85,7 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
         dir: &mut D,
         buf: &mut [u8],
     ) -> Result<Option<T>, StoreError<D::Error>> {
-        let Some(len) = load::read(dir, self.name, buf)? else {
+        let Some(len) = protocol::read(dir, self.name, buf, self.protocol)? else {
             return Ok(None);
         };
         Ok(Some(codec::decode::<T, D::Error>(self.name, buf, len)?))
@@ -77,7 +95,8 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
     ///
     /// The value is encoded into `buf` before anything touches the disk;
     /// then, under the writers' lock, orphaned temporary files of this
-    /// store are swept and the document is committed with Replace.
+    /// store are swept and the document is committed. Slot files created
+    /// by the first Slots commit are sized for documents as large as `buf`.
     pub fn save<D: Dir>(
         &self,
         dir: &mut D,
@@ -93,7 +112,8 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
     ///
     /// Takes the lock, sweeps orphans, loads the document (or
     /// `T::default()` if the file is absent), calls `f`, commits the result
-    /// with Replace, and releases the lock. Returns what `f` returned. A
+    /// with the store's protocol, and
+    /// releases the lock. Returns what `f` returned. A
     /// corrupt file fails the call before `f` runs and is left untouched.
     pub fn update<D: Dir, R>(
         &self,
@@ -139,6 +159,423 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
     ) -> Result<(), StoreError<D::Error>> {
         recover::sweep_orphans(dir, Some(self.name))?;
         let data = buf.get(..len).unwrap_or_default();
-        Ok(replace::commit(dir, self.name, data, self.mode)?)
+        Ok(protocol::commit(
+            dir,
+            self.name,
+            data,
+            self.mode,
+            self.protocol,
+            buf.len(),
+        )?)
+    }
+}
+
+/// How records change a journaled state.
+pub trait Fold<R> {
+    /// Apply the record with sequence number `seq`.
+    fn apply(&mut self, seq: u64, record: &R);
+
+    /// Drop what no longer needs keeping (expired sessions, old hits)
+    /// before the state is written as a snapshot. The default keeps all.
+    fn prune(&mut self) {}
+}
+
+/// The most records one [`JournalStore::append_batch`] takes.
+pub const MAX_BATCH: usize = 64;
+
+/// A state `S` kept as a snapshot plus a journal of records `R`
+/// ([`crate::journal`]): each append is one record and one flush, whatever
+/// the length of the history.
+///
+/// The store keeps the state in memory and the journal's [`Tail`], so an
+/// append neither reads nor rewrites what came before; if another process
+/// appended in between (the lock serialises them), its records are read and
+/// folded in first. When the journal grows past a threshold, the next
+/// append first compacts it: [`Fold::prune`], snapshot, empty journal.
+///
+/// ```
+/// use fsatomic::{Dir, Mode, JournalStore, StoreError, store::Fold};
+/// #[derive(serde::Serialize, serde::Deserialize, Default)]
+/// struct Hits { total: u64 }
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Hit { ip: u32 }
+/// impl Fold<Hit> for Hits {
+///     fn apply(&mut self, _seq: u64, _hit: &Hit) { self.total += 1; }
+/// }
+/// fn hit<D: Dir>(dir: &mut D) -> Result<u64, StoreError<D::Error>> {
+///     let mut store = JournalStore::<Hits, Hit>::new("ratelimit.json", Mode::PRIVATE).unwrap();
+///     let mut buf = [0u8; 1024];
+///     store.open(dir, &mut buf)?;                  // lock, recover, replay
+///     store.append(dir, &mut buf, &Hit { ip: 1 })?; // durable on return
+///     Ok(store.state().total)
+/// }
+/// ```
+#[derive(Debug)]
+pub struct JournalStore<'a, S, R> {
+    journal: Journal<'a>,
+    state: S,
+    tail: Option<Tail>,
+    compact_bytes: u64,
+    _record: PhantomData<fn(&R)>,
+}
+
+impl<'a, S: Default, R> JournalStore<'a, S, R> {
+    /// A journaled store of `name` (`name` and `name.journal`), with
+    /// permissions `mode`. Compacts when the journal passes 64 KiB.
+    pub fn new(name: &'a str, mode: Mode) -> Result<Self, NameError> {
+        Ok(JournalStore {
+            journal: Journal::new(name, mode)?,
+            state: S::default(),
+            tail: None,
+            compact_bytes: 64 * 1024,
+            _record: PhantomData,
+        })
+    }
+
+    /// Compact when the journal file passes `bytes`.
+    pub fn compact_after(mut self, bytes: u64) -> Self {
+        self.compact_bytes = bytes;
+        self
+    }
+
+    /// The state as of the last open, append or compaction.
+    pub fn state(&self) -> &S {
+        &self.state
+    }
+
+    /// Where the journal ends, once opened.
+    pub fn tail(&self) -> Option<Tail> {
+        self.tail
+    }
+
+    /// The underlying journal.
+    pub fn journal(&self) -> &Journal<'a> {
+        &self.journal
+    }
+}
+
+impl<S, R> JournalStore<'_, S, R>
+where
+    S: Fold<R> + Serialize + DeserializeOwned + Default,
+    R: Serialize + DeserializeOwned,
+{
+    /// Take the writers' lock, recover the files (cut a torn tail, finish
+    /// an interrupted compaction, create the journal), and replay them into
+    /// a fresh state. `buf` must hold the snapshot file and, apart, the
+    /// largest record.
+    pub fn open<D: Dir>(
+        &mut self,
+        dir: &mut D,
+        buf: &mut [u8],
+    ) -> Result<(), StoreError<D::Error>> {
+        let _guard = lock::lock(dir, self.journal.name(), self.journal.mode())?;
+        self.recover_locked(dir, buf)
+    }
+
+    /// Read the state on disk without the lock and without changing
+    /// anything (a torn tail is ignored, not cut). Independent of the state
+    /// held in memory.
+    pub fn read<D: Dir>(&self, dir: &mut D, buf: &mut [u8]) -> Result<S, StoreError<D::Error>> {
+        let mut state = S::default();
+        let jname = self.journal.journal_name();
+        self.journal.replay(dir, buf, &mut |entry, scratch| {
+            fold(&mut state, jname, entry, scratch)
+        })?;
+        Ok(state)
+    }
+
+    /// Append `record` durably (one flush) and fold it into the state;
+    /// return its sequence number.
+    pub fn append<D: Dir>(
+        &mut self,
+        dir: &mut D,
+        buf: &mut [u8],
+        record: &R,
+    ) -> Result<u64, StoreError<D::Error>> {
+        self.append_batch(dir, buf, core::slice::from_ref(record))
+    }
+
+    /// Append up to [`MAX_BATCH`] records with one flush, and fold them in
+    /// order; return the sequence number of the first. This is the
+    /// primitive group commit is built on.
+    pub fn append_batch<D: Dir>(
+        &mut self,
+        dir: &mut D,
+        buf: &mut [u8],
+        records: &[R],
+    ) -> Result<u64, StoreError<D::Error>> {
+        let _guard = lock::lock(dir, self.journal.name(), self.journal.mode())?;
+        self.catch_up_locked(dir, buf)?;
+        if self.tail.is_some_and(|t| t.end > self.compact_bytes) {
+            self.compact_locked(dir, buf)?;
+        }
+        let mut tail = self
+            .tail
+            .ok_or(StoreError::Load(LoadError::LogicBug("journal not open")))?;
+        let first = {
+            let mut ranges = heapless::Vec::<core::ops::Range<usize>, MAX_BATCH>::new();
+            let mut at = 0;
+            for record in records {
+                let dst = buf.get_mut(at..).unwrap_or_default();
+                let n = serde_json_core::to_slice(record, dst)
+                    .map_err(|_| self.encode_error(buf.len()))?;
+                ranges.push(at..at + n).map_err(|_| {
+                    StoreError::Load(LoadError::LogicBug("batch larger than MAX_BATCH"))
+                })?;
+                at += n;
+            }
+            let mut payloads = heapless::Vec::<&[u8], MAX_BATCH>::new();
+            for r in ranges {
+                let _ = payloads.push(buf.get(r).unwrap_or_default());
+            }
+            self.journal.append(dir, &mut tail, &payloads)?
+        };
+        for (i, record) in records.iter().enumerate() {
+            self.state.apply(first + i as u64, record);
+        }
+        self.tail = Some(tail);
+        Ok(first)
+    }
+
+    /// Under the lock: prune, write the state as the snapshot, and start an
+    /// empty journal.
+    pub fn compact<D: Dir>(
+        &mut self,
+        dir: &mut D,
+        buf: &mut [u8],
+    ) -> Result<(), StoreError<D::Error>> {
+        let _guard = lock::lock(dir, self.journal.name(), self.journal.mode())?;
+        self.catch_up_locked(dir, buf)?;
+        self.compact_locked(dir, buf)
+    }
+
+    fn encode_error<E>(&self, capacity: usize) -> StoreError<E> {
+        StoreError::Encode {
+            file: name::owned(self.journal.name()),
+            error: crate::EncodeError::BufferTooSmall {
+                needed: None,
+                capacity,
+            },
+        }
+    }
+
+    fn recover_locked<D: Dir>(
+        &mut self,
+        dir: &mut D,
+        buf: &mut [u8],
+    ) -> Result<(), StoreError<D::Error>> {
+        recover::sweep_orphans(dir, Some(self.journal.name()))?;
+        recover::sweep_orphans(dir, Some(self.journal.journal_name()))?;
+        let JournalStore { journal, state, .. } = self;
+        *state = S::default();
+        let jname = journal.journal_name();
+        let replay = journal
+            .recover(dir, buf, &mut |entry, scratch| {
+                fold(state, jname, entry, scratch)
+            })
+            .map_err(StoreError::Recover)?;
+        self.tail = Some(replay.tail);
+        Ok(())
+    }
+
+    fn catch_up_locked<D: Dir>(
+        &mut self,
+        dir: &mut D,
+        buf: &mut [u8],
+    ) -> Result<(), StoreError<D::Error>> {
+        let Some(mut tail) = self.tail else {
+            return self.recover_locked(dir, buf);
+        };
+        let JournalStore { journal, state, .. } = self;
+        let jname = journal.journal_name();
+        let current = journal
+            .catch_up(dir, buf, &mut tail, &mut |entry, scratch| {
+                fold(state, jname, entry, scratch)
+            })
+            .map_err(StoreError::Recover)?;
+        if !current {
+            return self.recover_locked(dir, buf);
+        }
+        self.tail = Some(tail);
+        Ok(())
+    }
+
+    fn compact_locked<D: Dir>(
+        &mut self,
+        dir: &mut D,
+        buf: &mut [u8],
+    ) -> Result<(), StoreError<D::Error>> {
+        let mut tail = self
+            .tail
+            .ok_or(StoreError::Load(LoadError::LogicBug("journal not open")))?;
+        self.state.prune();
+        let len = serde_json_core::to_slice(&self.state, buf)
+            .map_err(|_| self.encode_error(buf.len()))?;
+        self.journal.compact(dir, &mut tail, buf, len)?;
+        self.tail = Some(tail);
+        Ok(())
+    }
+}
+
+/// Fold one replayed entry into `state`.
+fn fold<S, R>(
+    state: &mut S,
+    jname: &str,
+    entry: Entry<'_>,
+    scratch: &mut [u8],
+) -> Result<(), Corrupt>
+where
+    S: Fold<R> + DeserializeOwned,
+    R: DeserializeOwned,
+{
+    match entry {
+        Entry::Snapshot { state: text, .. } => {
+            *state = serde_json_core::from_slice_escaped::<S>(text, scratch)
+                .map_err(|_| {
+                    Corrupt::new(
+                        jname,
+                        0,
+                        CorruptKind::Shape("the snapshot does not match the state type"),
+                    )
+                })?
+                .0;
+        }
+        Entry::Record {
+            seq,
+            payload,
+            offset,
+        } => {
+            let record = serde_json_core::from_slice_escaped::<R>(payload, scratch)
+                .map_err(|_| {
+                    Corrupt::new(
+                        jname,
+                        offset,
+                        CorruptKind::Shape("a record does not match the record type"),
+                    )
+                })?
+                .0;
+            state.apply(seq, &record);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::test_dir::MemDir;
+    use serde::Deserialize;
+
+    #[derive(Serialize, Deserialize, Default, Debug, PartialEq, Clone)]
+    struct Log {
+        total: u64,
+        last: heapless::Vec<u32, 4>,
+        seqs: u64,
+    }
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+    struct Hit {
+        ip: u32,
+    }
+
+    impl Fold<Hit> for Log {
+        fn apply(&mut self, seq: u64, hit: &Hit) {
+            assert_eq!(seq, self.seqs + 1, "records arrive in order without gaps");
+            self.seqs = seq;
+            self.total += 1;
+            if self.last.is_full() {
+                self.last.remove(0);
+            }
+            let _ = self.last.push(hit.ip);
+        }
+        fn prune(&mut self) {
+            self.last.truncate(2);
+        }
+    }
+
+    type Hits = JournalStore<'static, Log, Hit>;
+
+    #[test]
+    fn journal_store_appends_compacts_and_reopens() {
+        let mut dir = MemDir::default();
+        let mut buf = [0u8; 512];
+        let mut store = Hits::new("hits.json", Mode::PRIVATE)
+            .unwrap()
+            .compact_after(200);
+        store.open(&mut dir, &mut buf).unwrap();
+        for ip in 0..20 {
+            let seq = store.append(&mut dir, &mut buf, &Hit { ip }).unwrap();
+            assert_eq!(seq, u64::from(ip) + 1);
+        }
+        assert_eq!(store.state().total, 20);
+        assert!(
+            dir.get("hits.json").is_some(),
+            "compaction wrote a snapshot"
+        );
+        assert!(dir.get("hits.json.journal").unwrap().len() <= 200 + 64);
+        let read = store.read(&mut dir, &mut buf).unwrap();
+        assert_eq!(read.total, 20);
+        assert_eq!(read.seqs, 20);
+        let mut again = Hits::new("hits.json", Mode::PRIVATE).unwrap();
+        again.open(&mut dir, &mut buf).unwrap();
+        assert_eq!(again.state().total, 20);
+        assert_eq!(again.tail(), store.tail());
+    }
+
+    #[test]
+    fn two_writers_catch_up_with_each_other() {
+        let mut dir = MemDir::default();
+        let mut buf = [0u8; 512];
+        let mut a = Hits::new("hits.json", Mode::PRIVATE)
+            .unwrap()
+            .compact_after(300);
+        let mut b = Hits::new("hits.json", Mode::PRIVATE)
+            .unwrap()
+            .compact_after(300);
+        a.open(&mut dir, &mut buf).unwrap();
+        b.open(&mut dir, &mut buf).unwrap();
+        for i in 0..30u32 {
+            let (w, other) = if i % 3 == 0 { (&mut a, 1) } else { (&mut b, 0) };
+            let _ = other;
+            w.append(&mut dir, &mut buf, &Hit { ip: i }).unwrap();
+        }
+        a.append_batch(&mut dir, &mut buf, &[Hit { ip: 100 }, Hit { ip: 101 }])
+            .unwrap();
+        b.compact(&mut dir, &mut buf).unwrap();
+        a.append(&mut dir, &mut buf, &Hit { ip: 102 }).unwrap();
+        assert_eq!(a.state().total, 33);
+        assert_eq!(a.state().seqs, 33);
+        let read = b.read(&mut dir, &mut buf).unwrap();
+        assert_eq!(read.total, 33);
+    }
+
+    #[derive(Serialize, Deserialize, Default, Debug, PartialEq)]
+    struct Counter {
+        n: u32,
+    }
+
+    #[test]
+    fn store_uses_slots_where_rename_is_not_atomic() {
+        let mut dir = MemDir {
+            fat: true,
+            ..MemDir::default()
+        };
+        let store: Store<Counter> = Store::new("count.json", Mode::PRIVATE);
+        let mut buf = [0u8; 128];
+        for _ in 0..3 {
+            store.update(&mut dir, &mut buf, |c| c.n += 1).unwrap();
+        }
+        assert_eq!(
+            store.load(&mut dir, &mut buf).unwrap(),
+            Some(Counter { n: 3 })
+        );
+        let mut names = dir.names();
+        names.sort();
+        assert_eq!(names, ["count.json.a", "count.json.b"]);
+        let replace = store.with_protocol(Protocol::Replace);
+        let mut dir = MemDir::default();
+        replace.save(&mut dir, &mut buf, &Counter { n: 9 }).unwrap();
+        assert_eq!(dir.get("count.json").unwrap(), b"{\n  \"n\": 9\n}\n");
     }
 }

@@ -1,0 +1,1189 @@
+//! The Journal protocol: a snapshot plus an append-only log of framed
+//! records, for high-frequency or append-only state (sessions, rate-limit
+//! hits, the snapshot database).
+//!
+//! ```text
+//!  NAME          {"seq": S, "state": ...}        indented JSON, written with Replace
+//!  NAME.journal  [header: magic, version, base, epoch, CRC]
+//!                [record: len, seq, payload CRC, header CRC][payload] ...
+//!
+//!  append:   Open ──► WriteRecord(i) ... ──► SyncJournal ──► Done      one barrier per batch
+//!  compact:  Replace(NAME ← {"seq": last, "state": folded}) ──► Replace(NAME.journal ← header base last+1)
+//! ```
+//!
+//! An append writes whole records after the last one and flushes the
+//! journal once (`fdatasync`) — **one flush barrier per acknowledged append**
+//! (or per batch, which is how group commit shares one flush between
+//! concurrent appenders). Its cost does not depend on the length of the
+//! history: the writer remembers where the journal ends ([`Tail`]) and
+//! checks that with one header read and one seek.
+//!
+//! Every record carries its sequence number. The snapshot says the sequence
+//! number of the last record folded into it, and replay skips records at or
+//! below it; so a power cut in the middle of compaction (new snapshot
+//! written, old journal still in place) replays nothing twice.
+//!
+//! A power cut during an append leaves at most one torn record at the end of
+//! the journal: nothing is written after a record until it is durable. A
+//! record that fails its checks with nothing valid after it is that torn
+//! tail: readers ignore it, and the next writer (holding the lock) cuts it
+//! off. A record that fails its checks with a valid record after it is
+//! damage, not a torn write: [`CorruptKind::BadChecksum`], never skipped.
+//!
+//! The journal needs crash-atomic rename (compaction and creation use
+//! Replace); on FAT, keep such state with Slots instead.
+
+use core::fmt;
+use core::ops::Range;
+
+use embedded_io::{Seek, SeekFrom, Write};
+
+use crate::Mode;
+use crate::crc::crc32c;
+use crate::error::{CommitError, Corrupt, CorruptKind, IoError, LoadError, RecoverError};
+use crate::fs::{Dir, File, Op};
+use crate::json;
+use crate::name::{self, FileName, NameError};
+use crate::replace::{self, Progress};
+
+/// The first eight bytes of every journal file.
+pub const MAGIC: [u8; 8] = *b"FSATJRNL";
+/// The journal format version this build writes and reads.
+pub const VERSION: u16 = 1;
+/// Size of the journal file header.
+pub const HEADER_LEN: usize = 32;
+/// Size of a record header.
+pub const RECORD_HEADER_LEN: usize = 20;
+/// The largest record payload, in bytes.
+pub const MAX_RECORD: usize = 16 << 20;
+/// Suffix of the journal file: `NAME.journal`.
+pub const SUFFIX: &str = ".journal";
+
+/// How many times a lock-free reader re-reads when a compaction replaced
+/// the files between its reads of the snapshot and the journal.
+const READ_ATTEMPTS: usize = 8;
+
+/// Where a journal ends, as its writer last saw it. Kept between appends so
+/// that an append costs the same at any length of history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tail {
+    /// The journal file's epoch (a unique token chosen when the file was
+    /// created); a new epoch means compaction replaced the file.
+    pub epoch: u64,
+    /// Offset just past the last whole record.
+    pub end: u64,
+    /// The sequence number the next record gets.
+    pub next_seq: u64,
+    /// The sequence number of the last record folded into the snapshot.
+    pub snapshot_seq: u64,
+}
+
+/// One step of a replay, in order: the snapshot (if there is one), then
+/// every record after it.
+#[derive(Debug)]
+pub enum Entry<'a> {
+    /// The snapshot: the JSON `state` member of `NAME`, which holds every
+    /// record up to `seq`.
+    Snapshot {
+        /// The last sequence number folded into the snapshot.
+        seq: u64,
+        /// The state, as indented JSON.
+        state: &'a [u8],
+    },
+    /// A record after the snapshot.
+    Record {
+        /// Its sequence number.
+        seq: u64,
+        /// Offset of its header in the journal file.
+        offset: u64,
+        /// Its payload (compact JSON when written by [`crate::JournalStore`]).
+        payload: &'a [u8],
+    },
+}
+
+/// What a replay found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Replay {
+    /// Where the journal ends, for a writer.
+    pub tail: Tail,
+    /// Records replayed after the snapshot.
+    pub records: u64,
+    /// Offset of a torn record at the end of the journal, if any (the
+    /// reader ignored it; a writer cut it off).
+    pub torn_at: Option<u64>,
+}
+
+/// The visitor of a replay: gets each [`Entry`] and the unused rest of the
+/// buffer (scratch space for unescaping strings while decoding). An error
+/// stops the replay and is returned as [`LoadError::Corrupt`].
+pub type Visitor<'v> = dyn FnMut(Entry<'_>, &mut [u8]) -> Result<(), Corrupt> + 'v;
+
+fn u32_le(b: &[u8], at: usize) -> u32 {
+    let mut x = [0u8; 4];
+    if let Some(src) = b.get(at..at + 4) {
+        x.copy_from_slice(src);
+    }
+    u32::from_le_bytes(x)
+}
+
+fn u64_le(b: &[u8], at: usize) -> u64 {
+    let mut x = [0u8; 8];
+    if let Some(src) = b.get(at..at + 8) {
+        x.copy_from_slice(src);
+    }
+    u64::from_le_bytes(x)
+}
+
+fn put(dst: &mut [u8], at: usize, bytes: &[u8]) {
+    if let Some(d) = dst.get_mut(at..at + bytes.len()) {
+        d.copy_from_slice(bytes);
+    }
+}
+
+/// The journal file header for records starting at `base`.
+pub fn encode_header(base: u64, epoch: u64) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    put(&mut h, 0, &MAGIC);
+    put(&mut h, 8, &VERSION.to_le_bytes());
+    put(&mut h, 12, &base.to_le_bytes());
+    put(&mut h, 20, &epoch.to_le_bytes());
+    let crc = crc32c(h.get(..28).unwrap_or_default());
+    put(&mut h, 28, &crc.to_le_bytes());
+    h
+}
+
+/// The header of a record with sequence number `seq` and `payload`.
+pub fn encode_record_header(seq: u64, payload: &[u8]) -> [u8; RECORD_HEADER_LEN] {
+    let mut h = [0u8; RECORD_HEADER_LEN];
+    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+    put(&mut h, 0, &len.to_le_bytes());
+    put(&mut h, 4, &seq.to_le_bytes());
+    put(&mut h, 12, &crc32c(payload).to_le_bytes());
+    let crc = crc32c(h.get(..16).unwrap_or_default());
+    put(&mut h, 16, &crc.to_le_bytes());
+    h
+}
+
+/// A record header whose own CRC holds: (payload length, seq, payload CRC).
+fn decode_record_header(h: &[u8]) -> Option<(usize, u64, u32)> {
+    if h.len() < RECORD_HEADER_LEN || crc32c(h.get(..16)?) != u32_le(h, 16) {
+        return None;
+    }
+    let len = u32_le(h, 0) as usize;
+    if len == 0 || len > MAX_RECORD {
+        return None;
+    }
+    Some((len, u64_le(h, 4), u32_le(h, 12)))
+}
+
+fn read_full<F: File>(file: &mut F, buf: &mut [u8]) -> Result<usize, F::Error> {
+    let mut n = 0;
+    while let Some(rest) = buf.get_mut(n..) {
+        if rest.is_empty() {
+            break;
+        }
+        let got = file.read(rest)?;
+        if got == 0 {
+            break;
+        }
+        n += got;
+    }
+    Ok(n)
+}
+
+/// A journaled document: the snapshot `NAME` and the log `NAME.journal`.
+///
+/// Everything but [`Journal::replay`] must run under `NAME`'s writers' lock
+/// ([`crate::lock::lock`]); [`crate::JournalStore`] does that for you.
+#[derive(Debug, Clone)]
+pub struct Journal<'a> {
+    name: &'a str,
+    mode: Mode,
+    journal: FileName,
+}
+
+/// How the scan of the records ended.
+struct Scanned {
+    end: u64,
+    next_seq: u64,
+    records: u64,
+    torn_at: Option<u64>,
+}
+
+impl<'a> Journal<'a> {
+    /// The journal of `name`, whose files get permissions `mode`.
+    pub fn new(name: &'a str, mode: Mode) -> Result<Self, NameError> {
+        name::validate(name)?;
+        Ok(Journal {
+            name,
+            mode,
+            journal: name::with_suffix(name, SUFFIX),
+        })
+    }
+
+    /// The snapshot's name, `NAME`.
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+
+    /// The journal file's name, `NAME.journal`.
+    pub fn journal_name(&self) -> &str {
+        &self.journal
+    }
+
+    /// The permissions of both files.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Read the snapshot and every record after it, lock-free, changing
+    /// nothing on disk. A torn record at the end is ignored (it was never
+    /// acknowledged). If a compaction replaced the files between the reads
+    /// of the snapshot and the journal, the replay starts over (the visitor
+    /// then sees the snapshot again: reset your state on
+    /// [`Entry::Snapshot`]).
+    ///
+    /// `buf` must hold the snapshot file and, separately, the largest record.
+    pub fn replay<D: Dir>(
+        &self,
+        dir: &mut D,
+        buf: &mut [u8],
+        visit: &mut Visitor<'_>,
+    ) -> Result<Replay, LoadError<D::Error>> {
+        let mut last = None;
+        for _ in 0..READ_ATTEMPTS {
+            match self.read_all(dir, buf, visit, false) {
+                Err(LoadError::Corrupt(c)) if matches!(c.kind, CorruptKind::SequenceGap { .. }) => {
+                    last = Some(c);
+                }
+                other => return other,
+            }
+        }
+        Err(last.map_or(LoadError::LogicBug("replay retries"), LoadError::Corrupt))
+    }
+
+    /// Under the writers' lock: bring the files to a clean state and replay
+    /// them. Cuts off a torn tail (durably), finishes a compaction that a
+    /// power cut interrupted, and creates the journal if it is missing
+    /// (with Replace, so it appears whole). Returns the [`Tail`] to append
+    /// at.
+    pub fn recover<D: Dir>(
+        &self,
+        dir: &mut D,
+        buf: &mut [u8],
+        visit: &mut Visitor<'_>,
+    ) -> Result<Replay, RecoverError<D::Error>> {
+        self.read_all(dir, buf, visit, true).map_err(|e| match e {
+            LoadError::Name { file, error } => RecoverError::Name { file, error },
+            LoadError::Io(e) => RecoverError::Io(e),
+            LoadError::Corrupt(c) => RecoverError::Corrupt(c),
+            LoadError::TooLarge { file, .. } => {
+                RecoverError::Corrupt(Corrupt::new(&file, 0, CorruptKind::BadLength))
+            }
+            _ => RecoverError::LogicBug("unexpected load error in recovery"),
+        })
+    }
+
+    /// Under the writers' lock: read the records appended since `tail` (by
+    /// other processes) through `visit`, and move `tail` past them.
+    /// Returns `Ok(false)` if the journal was replaced since (a compaction
+    /// by someone else): the caller must start over with
+    /// [`Journal::recover`] and a fresh state.
+    pub fn catch_up<D: Dir>(
+        &self,
+        dir: &mut D,
+        buf: &mut [u8],
+        tail: &mut Tail,
+        visit: &mut Visitor<'_>,
+    ) -> Result<bool, RecoverError<D::Error>> {
+        let jname = self.journal.as_str();
+        let Some(mut file) = dir
+            .open_write(jname)
+            .map_err(|e| IoError::new(Op::Open, jname, e))?
+        else {
+            return Ok(false);
+        };
+        let (_, epoch) = read_header(&mut file, jname).map_err(recover_err)?;
+        if epoch != tail.epoch {
+            return Ok(false);
+        }
+        let scanned = scan(
+            &mut file,
+            jname,
+            tail.end,
+            tail.next_seq,
+            tail.snapshot_seq,
+            buf,
+            visit,
+        )
+        .map_err(recover_err)?;
+        if let Some(at) = scanned.torn_at {
+            cut_tail(&mut file, jname, at)?;
+        }
+        tail.end = scanned.end;
+        tail.next_seq = scanned.next_seq;
+        Ok(true)
+    }
+
+    /// Under the writers' lock: append `payloads` as consecutive records
+    /// with one flush barrier, and move `tail` past them. Returns the
+    /// sequence number of the first.
+    ///
+    /// Fails with [`CommitError::Stale`] (having written nothing) if the
+    /// journal is not where `tail` says it ends: call
+    /// [`Journal::catch_up`] and retry.
+    pub fn append<D: Dir>(
+        &self,
+        dir: &mut D,
+        tail: &mut Tail,
+        payloads: &[&[u8]],
+    ) -> Result<u64, CommitError<D::Error>> {
+        let first = tail.next_seq;
+        let mut machine = Append::<D>::new(self, *tail, payloads)?;
+        while machine.step(dir)? == Progress::Pending {}
+        *tail = machine.tail;
+        Ok(first)
+    }
+
+    /// Under the writers' lock, after folding every record up to
+    /// `tail.next_seq - 1` into a state: write that state (the JSON in
+    /// `buf[..state_len]`) as the new snapshot, then start a new, empty
+    /// journal. Both with Replace; a power cut between them is harmless
+    /// (the records left in the old journal are at or below the snapshot's
+    /// sequence number and are skipped).
+    pub fn compact<D: Dir>(
+        &self,
+        dir: &mut D,
+        tail: &mut Tail,
+        buf: &mut [u8],
+        state_len: usize,
+    ) -> Result<(), CommitError<D::Error>> {
+        let seq = tail.next_seq.saturating_sub(1);
+        let len = wrap_snapshot(self.name, buf, state_len, seq)?;
+        replace::commit(
+            dir,
+            self.name,
+            buf.get(..len).unwrap_or_default(),
+            self.mode,
+        )?;
+        *tail = self.reset(dir, seq)?;
+        Ok(())
+    }
+
+    /// Replace the journal by an empty one whose first record will be
+    /// `snapshot_seq + 1`.
+    fn reset<D: Dir>(&self, dir: &mut D, snapshot_seq: u64) -> Result<Tail, CommitError<D::Error>> {
+        let epoch = dir
+            .unique_token()
+            .map_err(|e| IoError::new(Op::Token, &self.journal, e))?;
+        let header = encode_header(snapshot_seq + 1, epoch);
+        replace::commit(dir, &self.journal, &header, self.mode)?;
+        Ok(Tail {
+            epoch,
+            end: HEADER_LEN as u64,
+            next_seq: snapshot_seq + 1,
+            snapshot_seq,
+        })
+    }
+
+    /// Snapshot, then journal; with `repair`, also cut torn tails, finish
+    /// compactions and create a missing journal.
+    fn read_all<D: Dir>(
+        &self,
+        dir: &mut D,
+        buf: &mut [u8],
+        visit: &mut Visitor<'_>,
+        repair: bool,
+    ) -> Result<Replay, LoadError<D::Error>> {
+        let snapshot_seq = match crate::load::read(dir, self.name, buf)? {
+            None => 0,
+            Some(len) => {
+                let (text, scratch) = buf
+                    .split_at_mut_checked(len)
+                    .ok_or(LoadError::LogicBug("snapshot length"))?;
+                let (seq, state) = parse_snapshot(self.name, text)?;
+                visit(
+                    Entry::Snapshot {
+                        seq,
+                        state: text.get(state).unwrap_or_default(),
+                    },
+                    scratch,
+                )?;
+                seq
+            }
+        };
+        let jname = self.journal.as_str();
+        let opened = if repair {
+            dir.open_write(jname)
+        } else {
+            dir.open_read(jname)
+        }
+        .map_err(|e| IoError::new(Op::Open, jname, e))?;
+        let Some(mut file) = opened else {
+            let tail = if repair {
+                self.reset(dir, snapshot_seq).map_err(commit_to_load)?
+            } else {
+                Tail {
+                    epoch: 0,
+                    end: 0,
+                    next_seq: snapshot_seq + 1,
+                    snapshot_seq,
+                }
+            };
+            return Ok(Replay {
+                tail,
+                records: 0,
+                torn_at: None,
+            });
+        };
+        let (base, epoch) = read_header(&mut file, jname)?;
+        if base > snapshot_seq + 1 {
+            return Err(Corrupt::new(
+                jname,
+                12,
+                CorruptKind::SequenceGap {
+                    expected: snapshot_seq + 1,
+                    found: base,
+                },
+            )
+            .into());
+        }
+        let scanned = scan(
+            &mut file,
+            jname,
+            HEADER_LEN as u64,
+            base,
+            snapshot_seq,
+            buf,
+            visit,
+        )?;
+        let mut tail = Tail {
+            epoch,
+            end: scanned.end,
+            next_seq: scanned.next_seq,
+            snapshot_seq,
+        };
+        if repair {
+            if base <= snapshot_seq && scanned.next_seq <= snapshot_seq + 1 {
+                // Every record is already in the snapshot: a compaction was
+                // cut short after writing it. Finish it, so that the next
+                // record is numbered after the snapshot.
+                drop(file);
+                tail = self.reset(dir, snapshot_seq).map_err(commit_to_load)?;
+            } else if let Some(at) = scanned.torn_at {
+                cut_tail(&mut file, jname, at).map_err(|e| match e {
+                    RecoverError::Io(e) => LoadError::Io(e),
+                    _ => LoadError::LogicBug("cut tail"),
+                })?;
+            }
+        }
+        Ok(Replay {
+            tail,
+            records: scanned.records,
+            torn_at: scanned.torn_at,
+        })
+    }
+}
+
+fn recover_err<E>(e: LoadError<E>) -> RecoverError<E> {
+    match e {
+        LoadError::Name { file, error } => RecoverError::Name { file, error },
+        LoadError::Io(e) => RecoverError::Io(e),
+        LoadError::Corrupt(c) => RecoverError::Corrupt(c),
+        LoadError::TooLarge { file, size, .. } => {
+            RecoverError::Corrupt(Corrupt::new(&file, size, CorruptKind::BadLength))
+        }
+        LoadError::LogicBug(s) => RecoverError::LogicBug(s),
+    }
+}
+
+fn commit_to_load<E>(e: CommitError<E>) -> LoadError<E> {
+    match e {
+        CommitError::Io(e) => LoadError::Io(e),
+        CommitError::Name { file, error } => LoadError::Name { file, error },
+        _ => LoadError::LogicBug("journal reset failed"),
+    }
+}
+
+/// Cut the journal at `at` and make the cut durable.
+fn cut_tail<F: File>(file: &mut F, jname: &str, at: u64) -> Result<(), RecoverError<F::Error>> {
+    file.set_len(at)
+        .map_err(|e| IoError::new(Op::Truncate, jname, e).at(at))?;
+    file.sync_data()
+        .map_err(|e| IoError::new(Op::SyncFile, jname, e))?;
+    Ok(())
+}
+
+/// Check the journal header; return (base, epoch).
+fn read_header<F: File>(file: &mut F, jname: &str) -> Result<(u64, u64), LoadError<F::Error>> {
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| IoError::new(Op::Seek, jname, e))?;
+    let mut h = [0u8; HEADER_LEN];
+    let got = read_full(file, &mut h).map_err(|e| IoError::new(Op::Read, jname, e).at(0))?;
+    if got == 0 {
+        return Err(Corrupt::new(jname, 0, CorruptKind::Empty).into());
+    }
+    if got < HEADER_LEN {
+        return Err(Corrupt::new(jname, got as u64, CorruptKind::BadLength).into());
+    }
+    if h.get(..8) != Some(&MAGIC[..]) {
+        return Err(Corrupt::new(jname, 0, CorruptKind::BadMagic).into());
+    }
+    let version = u32_le(&h, 8) as u16;
+    if version != VERSION {
+        return Err(Corrupt::new(jname, 8, CorruptKind::UnsupportedVersion(version)).into());
+    }
+    if crc32c(h.get(..28).unwrap_or_default()) != u32_le(&h, 28) {
+        return Err(Corrupt::new(jname, 28, CorruptKind::BadChecksum).into());
+    }
+    Ok((u64_le(&h, 12), u64_le(&h, 20)))
+}
+
+/// Read records from `pos` on, expecting sequence number `expected`, and
+/// pass those above `snapshot_seq` to `visit`.
+fn scan<F: File>(
+    file: &mut F,
+    jname: &str,
+    mut pos: u64,
+    mut expected: u64,
+    snapshot_seq: u64,
+    buf: &mut [u8],
+    visit: &mut Visitor<'_>,
+) -> Result<Scanned, LoadError<F::Error>> {
+    let mut records = 0;
+    let size = file
+        .seek(SeekFrom::End(0))
+        .map_err(|e| IoError::new(Op::Seek, jname, e))?;
+    file.seek(SeekFrom::Start(pos))
+        .map_err(|e| IoError::new(Op::Seek, jname, e))?;
+    loop {
+        if pos >= size {
+            return Ok(Scanned {
+                end: pos,
+                next_seq: expected,
+                records,
+                torn_at: None,
+            });
+        }
+        let mut h = [0u8; RECORD_HEADER_LEN];
+        let got = read_full(file, &mut h).map_err(|e| IoError::new(Op::Read, jname, e).at(pos))?;
+        let header = (got == RECORD_HEADER_LEN)
+            .then(|| decode_record_header(&h))
+            .flatten();
+        let fits = header.is_some_and(|(len, ..)| pos + (RECORD_HEADER_LEN + len) as u64 <= size);
+        let (len, seq, payload_crc) = match header {
+            Some(fields) if fits => fields,
+            _ => return torn_or_damaged(file, jname, pos, size, expected, buf, records),
+        };
+        let capacity = buf.len();
+        let Some(payload) = buf.get_mut(..len) else {
+            return Err(LoadError::TooLarge {
+                file: name::owned(jname),
+                size: len as u64,
+                capacity,
+            });
+        };
+        let body = pos + RECORD_HEADER_LEN as u64;
+        let got =
+            read_full(file, payload).map_err(|e| IoError::new(Op::Read, jname, e).at(body))?;
+        if got != len || crc32c(payload) != payload_crc {
+            return torn_or_damaged(file, jname, pos, size, expected, buf, records);
+        }
+        if seq != expected {
+            return Err(Corrupt::new(
+                jname,
+                pos + 4,
+                CorruptKind::SequenceGap {
+                    expected,
+                    found: seq,
+                },
+            )
+            .into());
+        }
+        if seq > snapshot_seq {
+            let (payload, scratch) = buf.split_at_mut(len);
+            visit(
+                Entry::Record {
+                    seq,
+                    payload,
+                    offset: pos,
+                },
+                scratch,
+            )?;
+            records += 1;
+        }
+        pos = body + len as u64;
+        expected += 1;
+    }
+}
+
+/// The record at `pos` is bad. If any valid record header follows, the
+/// journal is damaged there; if nothing does, it is the torn tail of an
+/// append that a power cut interrupted.
+fn torn_or_damaged<F: File>(
+    file: &mut F,
+    jname: &str,
+    pos: u64,
+    size: u64,
+    expected: u64,
+    buf: &mut [u8],
+    records: u64,
+) -> Result<Scanned, LoadError<F::Error>> {
+    let window = buf.len().max(RECORD_HEADER_LEN);
+    let mut stack = [0u8; 256];
+    let buf: &mut [u8] = if buf.len() >= RECORD_HEADER_LEN {
+        buf
+    } else {
+        &mut stack
+    };
+    let mut at = pos + 1;
+    while at + RECORD_HEADER_LEN as u64 <= size {
+        file.seek(SeekFrom::Start(at))
+            .map_err(|e| IoError::new(Op::Seek, jname, e))?;
+        let want = buf.get_mut(..window.min(buf.len())).unwrap_or_default();
+        let got = read_full(file, want).map_err(|e| IoError::new(Op::Read, jname, e).at(at))?;
+        let data = want.get(..got).unwrap_or_default();
+        for candidate in data.windows(RECORD_HEADER_LEN) {
+            if let Some((_, seq, _)) = decode_record_header(candidate)
+                && seq >= expected
+            {
+                return Err(Corrupt::new(jname, pos, CorruptKind::BadChecksum).into());
+            }
+        }
+        if got < RECORD_HEADER_LEN {
+            break;
+        }
+        at += (got - RECORD_HEADER_LEN + 1) as u64;
+    }
+    Ok(Scanned {
+        end: pos,
+        next_seq: expected,
+        records,
+        torn_at: Some(pos),
+    })
+}
+
+/// Parse the snapshot `{"seq": S, "state": ...}`: (S, range of the state).
+pub fn parse_snapshot(file: &str, text: &[u8]) -> Result<(u64, Range<usize>), Corrupt> {
+    crate::load::check_json(file, text)?;
+    let mut seq = None;
+    let mut state = None;
+    let mut bad_seq = None;
+    json::for_each_member(text, |key, value| match key {
+        b"seq" => match parse_u64(text.get(value.clone()).unwrap_or_default()) {
+            Some(n) => seq = Some(n),
+            None => bad_seq = Some(value.start),
+        },
+        b"state" => state = Some(value),
+        _ => {}
+    })
+    .map_err(|e| Corrupt::new(file, e.offset as u64, CorruptKind::Json(e.kind)))?;
+    if let Some(at) = bad_seq {
+        return Err(Corrupt::new(
+            file,
+            at as u64,
+            CorruptKind::Shape("\"seq\" is not a whole number"),
+        ));
+    }
+    match (seq, state) {
+        (Some(seq), Some(state)) => Ok((seq, state)),
+        _ => Err(Corrupt::new(
+            file,
+            0,
+            CorruptKind::Shape("a journal snapshot is {\"seq\": N, \"state\": ...}"),
+        )),
+    }
+}
+
+fn parse_u64(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 20 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    Some(n)
+}
+
+/// Turn the JSON state in `buf[..state_len]` into the indented snapshot
+/// `{"seq": seq, "state": ...}` in `buf[..n]`; return `n`.
+pub fn wrap_snapshot<E>(
+    file: &str,
+    buf: &mut [u8],
+    state_len: usize,
+    seq: u64,
+) -> Result<usize, CommitError<E>> {
+    let capacity = buf.len();
+    let too_large = |size| CommitError::TooLarge {
+        file: name::owned(file),
+        size,
+        capacity,
+    };
+    let compact =
+        json::compact_in_place(buf, state_len).map_err(|error| CommitError::InvalidDocument {
+            file: name::owned(file),
+            error,
+        })?;
+    let mut prefix = heapless::String::<48>::new();
+    fmt::write(&mut prefix, format_args!("{{\"seq\":{seq},\"state\":"))
+        .map_err(|_| CommitError::LogicBug("snapshot prefix"))?;
+    let total = prefix.len() + compact + 1;
+    if total > capacity {
+        return Err(too_large(total));
+    }
+    buf.copy_within(..compact, prefix.len());
+    put(buf, 0, prefix.as_bytes());
+    put(buf, prefix.len() + compact, b"}");
+    json::pretty_from_front(buf, total).map_err(|e| match e {
+        json::PrettyError::BufferTooSmall { needed, .. } => too_large(needed),
+        json::PrettyError::Json(error) => CommitError::InvalidDocument {
+            file: name::owned(file),
+            error,
+        },
+    })
+}
+
+/// Where an [`Append`] stands. The names are the words of `docs/design.md`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Next: open the journal and check that it ends where the tail says.
+    Open,
+    /// Next: write record `index` (header and payload); `written` bytes of
+    /// it are written.
+    WriteRecord {
+        /// Index of the record in the batch.
+        index: usize,
+        /// Bytes of this record (header included) written so far.
+        written: usize,
+    },
+    /// Next: flush the journal (the one barrier of the batch).
+    SyncJournal,
+    /// The batch is durable.
+    Done,
+    /// A step failed; the error was returned by that step.
+    Failed,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            State::Open => f.write_str("open"),
+            State::WriteRecord { index, written } => write!(f, "write-record({index}, {written})"),
+            State::SyncJournal => f.write_str("sync-journal"),
+            State::Done => f.write_str("done"),
+            State::Failed => f.write_str("failed"),
+        }
+    }
+}
+
+/// One append of a batch of records, as a state machine.
+pub struct Append<'a, D: Dir> {
+    journal: FileName,
+    payloads: &'a [&'a [u8]],
+    state: State,
+    file: Option<D::File>,
+    header: [u8; RECORD_HEADER_LEN],
+    start: Tail,
+    tail: Tail,
+}
+
+impl<'a, D: Dir> Append<'a, D> {
+    /// Prepare an append of `payloads` to `journal` at `tail`. Each payload
+    /// must be 1 to [`MAX_RECORD`] bytes.
+    pub fn new(
+        journal: &Journal<'_>,
+        tail: Tail,
+        payloads: &'a [&'a [u8]],
+    ) -> Result<Self, CommitError<D::Error>> {
+        for p in payloads {
+            if p.is_empty() {
+                return Err(CommitError::EmptyDocument {
+                    file: name::owned(journal.journal_name()),
+                });
+            }
+            if p.len() > MAX_RECORD {
+                return Err(CommitError::TooLarge {
+                    file: name::owned(journal.journal_name()),
+                    size: p.len(),
+                    capacity: MAX_RECORD,
+                });
+            }
+        }
+        Ok(Append {
+            journal: name::owned(journal.journal_name()),
+            payloads,
+            state: State::Open,
+            file: None,
+            header: [0; RECORD_HEADER_LEN],
+            start: tail,
+            tail,
+        })
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The tail after the records acknowledged so far.
+    pub fn tail(&self) -> Tail {
+        self.tail
+    }
+
+    /// Perform one step. After an error the machine is [`State::Failed`],
+    /// and a partly written record has been cut off (best effort; the next
+    /// writer cuts it off otherwise).
+    pub fn step(&mut self, dir: &mut D) -> Result<Progress, CommitError<D::Error>> {
+        match self.transition(dir) {
+            Ok(next) => {
+                crate::log::trace!("journal {}: {} => {}", self.journal, self.state, next);
+                self.state = next;
+                Ok(if next == State::Done {
+                    Progress::Done
+                } else {
+                    Progress::Pending
+                })
+            }
+            Err(e) => {
+                if let (Some(file), State::WriteRecord { .. } | State::SyncJournal) =
+                    (self.file.as_mut(), self.state)
+                {
+                    let _ = file.set_len(self.start.end);
+                }
+                self.file = None;
+                self.tail = self.start;
+                self.state = State::Failed;
+                Err(e)
+            }
+        }
+    }
+
+    fn transition(&mut self, dir: &mut D) -> Result<State, CommitError<D::Error>> {
+        let jname = self.journal.as_str();
+        match self.state {
+            State::Open => {
+                let stale = || CommitError::Stale {
+                    file: name::owned(jname),
+                };
+                let Some(mut file) = dir
+                    .open_write(jname)
+                    .map_err(|e| IoError::new(Op::Open, jname, e))?
+                else {
+                    return Err(stale());
+                };
+                let (_, epoch) = read_header(&mut file, jname).map_err(|e| match e {
+                    LoadError::Io(e) => CommitError::Io(e),
+                    _ => stale(),
+                })?;
+                let end = file
+                    .seek(SeekFrom::End(0))
+                    .map_err(|e| IoError::new(Op::Seek, jname, e))?;
+                if epoch != self.start.epoch || end != self.start.end {
+                    return Err(stale());
+                }
+                self.file = Some(file);
+                Ok(self.next_record(0))
+            }
+            State::WriteRecord { index, written } => {
+                let payload = self
+                    .payloads
+                    .get(index)
+                    .ok_or(CommitError::LogicBug("record index"))?;
+                let rest = if written < RECORD_HEADER_LEN {
+                    self.header.get(written..).unwrap_or_default()
+                } else {
+                    payload
+                        .get(written - RECORD_HEADER_LEN..)
+                        .unwrap_or_default()
+                };
+                let at = self.tail.end + written as u64;
+                let file = self
+                    .file
+                    .as_mut()
+                    .ok_or(CommitError::LogicBug("journal not open"))?;
+                let n = file
+                    .write(rest)
+                    .map_err(|e| IoError::new(Op::Write, jname, e).at(at))?;
+                if n == 0 {
+                    return Err(CommitError::LogicBug("write accepted zero bytes"));
+                }
+                let written = written + n;
+                if written < RECORD_HEADER_LEN + payload.len() {
+                    return Ok(State::WriteRecord { index, written });
+                }
+                self.tail.end += written as u64;
+                self.tail.next_seq += 1;
+                Ok(self.next_record(index + 1))
+            }
+            State::SyncJournal => {
+                let file = self
+                    .file
+                    .as_mut()
+                    .ok_or(CommitError::LogicBug("journal not open"))?;
+                file.sync_data()
+                    .map_err(|e| IoError::new(Op::SyncFile, jname, e))?;
+                self.file = None;
+                Ok(State::Done)
+            }
+            State::Done | State::Failed => Err(CommitError::LogicBug("step after the end")),
+        }
+    }
+
+    /// Prepare record `index`, or the flush after the last one.
+    fn next_record(&mut self, index: usize) -> State {
+        match self.payloads.get(index) {
+            Some(payload) => {
+                self.header = encode_record_header(self.tail.next_seq, payload);
+                State::WriteRecord { index, written: 0 }
+            }
+            None => State::SyncJournal,
+        }
+    }
+}
+
+impl<D: Dir> fmt::Debug for Append<'_, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Append")
+            .field("journal", &self.journal)
+            .field("records", &self.payloads.len())
+            .field("state", &self.state)
+            .field("tail", &self.tail)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::test_dir::MemDir;
+    use std::vec::Vec;
+
+    fn journal() -> Journal<'static> {
+        Journal::new("hits.json", Mode::PRIVATE).unwrap()
+    }
+
+    /// Recover, then append each payload as its own batch.
+    fn setup(dir: &mut MemDir, payloads: &[&[u8]]) -> Tail {
+        let j = journal();
+        let mut buf = [0u8; 256];
+        let mut tail = j.recover(dir, &mut buf, &mut |_, _| Ok(())).unwrap().tail;
+        for p in payloads {
+            j.append(dir, &mut tail, &[p]).unwrap();
+        }
+        tail
+    }
+
+    type Seen = Vec<(u64, Vec<u8>)>;
+
+    fn replay(dir: &mut MemDir) -> Result<(Seen, Replay), LoadError<embedded_io::ErrorKind>> {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 256];
+        let r = journal().replay(dir, &mut buf, &mut |e, _| {
+            match e {
+                Entry::Snapshot { seq, state } => {
+                    seen.clear();
+                    seen.push((seq, state.to_vec()));
+                }
+                Entry::Record { seq, payload, .. } => seen.push((seq, payload.to_vec())),
+            }
+            Ok(())
+        })?;
+        Ok((seen, r))
+    }
+
+    #[test]
+    fn appends_replay_in_order_with_one_flush_each() {
+        let mut dir = MemDir::default();
+        let tail = setup(&mut dir, &[]);
+        assert_eq!(tail.next_seq, 1);
+        let syncs = *dir.syncs.borrow();
+        let tail = {
+            let mut t = tail;
+            for p in [&b"1"[..], b"2", b"3"] {
+                journal().append(&mut dir, &mut t, &[p]).unwrap();
+            }
+            t
+        };
+        assert_eq!(*dir.syncs.borrow() - syncs, 3, "one flush per append");
+        assert_eq!(tail.next_seq, 4);
+        let (seen, r) = replay(&mut dir).unwrap();
+        assert_eq!(
+            seen,
+            [(1, b"1".to_vec()), (2, b"2".to_vec()), (3, b"3".to_vec())]
+        );
+        assert_eq!(r.tail, tail);
+        // A batch shares one flush.
+        let syncs = *dir.syncs.borrow();
+        let mut t = tail;
+        journal()
+            .append(&mut dir, &mut t, &[b"4", b"5", b"6"])
+            .unwrap();
+        assert_eq!(*dir.syncs.borrow() - syncs, 1);
+        assert_eq!(t.next_seq, 7);
+    }
+
+    #[test]
+    fn torn_tail_is_ignored_by_readers_and_cut_by_recovery() {
+        let mut dir = MemDir::default();
+        let tail = setup(&mut dir, &[b"\"a\"", b"\"b\""]);
+        let clean = dir.get("hits.json.journal").unwrap();
+        for torn in [
+            &b"\x09\x00"[..],                         // half a length
+            &encode_record_header(3, b"\"ccc\"")[..], // header, no payload
+            &[0u8; 40][..],                           // zeros (size landed, data did not)
+        ] {
+            let mut bytes = clean.clone();
+            bytes.extend_from_slice(torn);
+            dir.set("hits.json.journal", &bytes);
+            let (seen, r) = replay(&mut dir).unwrap();
+            assert_eq!(seen.len(), 2);
+            assert_eq!(r.torn_at, Some(clean.len() as u64));
+            assert_eq!(
+                dir.get("hits.json.journal").unwrap(),
+                bytes,
+                "readers change nothing"
+            );
+            let mut buf = [0u8; 256];
+            let r = journal()
+                .recover(&mut dir, &mut buf, &mut |_, _| Ok(()))
+                .unwrap();
+            assert_eq!(
+                dir.get("hits.json.journal").unwrap(),
+                clean,
+                "recovery cuts the tail"
+            );
+            assert_eq!(r.tail.next_seq, 3);
+            assert_eq!(r.tail.end, tail.end);
+        }
+    }
+
+    #[test]
+    fn a_bad_record_with_valid_records_after_it_is_corrupt() {
+        let mut dir = MemDir::default();
+        setup(&mut dir, &[b"\"first\"", b"\"second\"", b"\"third\""]);
+        let mut bytes = dir.get("hits.json.journal").unwrap();
+        let second = HEADER_LEN + RECORD_HEADER_LEN + 7;
+        bytes[second + RECORD_HEADER_LEN + 2] ^= 0x01; // a bit flip in the payload
+        dir.set("hits.json.journal", &bytes);
+        match replay(&mut dir) {
+            Err(LoadError::Corrupt(c)) => {
+                assert_eq!(c.file.as_str(), "hits.json.journal");
+                assert_eq!(c.offset, second as u64);
+                assert_eq!(c.kind, CorruptKind::BadChecksum);
+            }
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+        let mut buf = [0u8; 256];
+        assert!(matches!(
+            journal().recover(&mut dir, &mut buf, &mut |_, _| Ok(())),
+            Err(RecoverError::Corrupt(_))
+        ));
+        assert_eq!(
+            dir.get("hits.json.journal").unwrap(),
+            bytes,
+            "never repaired behind the caller's back"
+        );
+    }
+
+    #[test]
+    fn interrupted_compaction_replays_nothing_twice() {
+        let mut dir = MemDir::default();
+        let tail = setup(&mut dir, &[b"1", b"2", b"3"]);
+        let old_journal = dir.get("hits.json.journal").unwrap();
+        // Compaction wrote the snapshot (through seq 3), then power failed
+        // before the journal was reset.
+        let mut t = tail;
+        let mut buf = [0u8; 256];
+        buf[..7].copy_from_slice(b"[1,2,3]");
+        journal().compact(&mut dir, &mut t, &mut buf, 7).unwrap();
+        dir.set("hits.json.journal", &old_journal);
+        let (seen, r) = replay(&mut dir).unwrap();
+        assert_eq!(seen.len(), 1, "only the snapshot: {seen:?}");
+        assert_eq!(seen[0].0, 3);
+        assert_eq!(r.records, 0);
+        // Recovery finishes the compaction; appends continue at 4.
+        let mut buf = [0u8; 256];
+        let mut tail = journal()
+            .recover(&mut dir, &mut buf, &mut |_, _| Ok(()))
+            .unwrap()
+            .tail;
+        assert_eq!(tail.next_seq, 4);
+        assert_eq!(dir.get("hits.json.journal").unwrap().len(), HEADER_LEN);
+        journal().append(&mut dir, &mut tail, &[b"4"]).unwrap();
+        let (seen, _) = replay(&mut dir).unwrap();
+        assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), [3, 4]);
+        let snapshot = std::string::String::from_utf8(dir.get("hits.json").unwrap()).unwrap();
+        assert_eq!(
+            snapshot,
+            "{\n  \"seq\": 3,\n  \"state\": [\n    1,\n    2,\n    3\n  ]\n}\n"
+        );
+    }
+
+    #[test]
+    fn a_journal_that_skips_sequence_numbers_is_corrupt() {
+        let mut dir = MemDir::default();
+        setup(&mut dir, &[b"1"]);
+        let mut bytes = dir.get("hits.json.journal").unwrap();
+        bytes.extend_from_slice(&encode_record_header(3, b"3"));
+        bytes.extend_from_slice(b"3");
+        dir.set("hits.json.journal", &bytes);
+        assert!(matches!(
+            replay(&mut dir),
+            Err(LoadError::Corrupt(Corrupt {
+                kind: CorruptKind::SequenceGap {
+                    expected: 2,
+                    found: 3
+                },
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn a_stale_tail_writes_nothing() {
+        let mut dir = MemDir::default();
+        let tail = setup(&mut dir, &[b"1"]);
+        let mut other = tail;
+        journal().append(&mut dir, &mut other, &[b"2"]).unwrap();
+        let before = dir.get("hits.json.journal").unwrap();
+        let mut mine = tail;
+        assert!(matches!(
+            journal().append(&mut dir, &mut mine, &[b"x"]),
+            Err(CommitError::Stale { .. })
+        ));
+        assert_eq!(dir.get("hits.json.journal").unwrap(), before);
+        let mut buf = [0u8; 64];
+        let mut seen = Vec::new();
+        assert!(
+            journal()
+                .catch_up(&mut dir, &mut buf, &mut mine, &mut |e, _| {
+                    if let Entry::Record { seq, .. } = e {
+                        seen.push(seq);
+                    }
+                    Ok(())
+                })
+                .unwrap()
+        );
+        assert_eq!(seen, [2]);
+        assert_eq!(mine, other);
+    }
+
+    #[test]
+    fn snapshot_wrapper_parses_and_rejects() {
+        let (seq, state) = parse_snapshot("s", b"{\"state\": {\"a\": 1}, \"seq\": 42}\n").unwrap();
+        assert_eq!(seq, 42);
+        assert_eq!(state, 10..18);
+        assert!(parse_snapshot("s", b"{\"seq\": -1, \"state\": 1}").is_err());
+        assert!(parse_snapshot("s", b"{\"seq\": 1}").is_err());
+        assert!(parse_snapshot("s", b"[1]").is_err());
+        assert_eq!(
+            parse_snapshot("s", b"").unwrap_err().kind,
+            CorruptKind::Empty
+        );
+    }
+}

@@ -1,0 +1,103 @@
+//! Which commit protocol keeps a whole document safe on a given filesystem,
+//! and one place that dispatches to it.
+//!
+//! | filesystem | rename-over crash-atomic | whole documents | records |
+//! |---|---|---|---|
+//! | ext4, xfs, btrfs, f2fs, ubifs, jffs2, tmpfs | yes | [`Protocol::Replace`] | Journal |
+//! | vfat, exfat | no | [`Protocol::Slots`] | Slots (whole state per update) |
+//!
+//! [`Protocol::Auto`] asks the directory ([`Dir::capabilities`]) at each
+//! call, so the same firmware picks Replace on the internal ext4 and Slots
+//! on a FAT-formatted SD card.
+
+use crate::Mode;
+use crate::error::{CommitError, LoadError};
+use crate::fs::{Capabilities, Dir};
+use crate::{load, replace, slots};
+
+/// How a whole document is committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// Replace where rename-over is crash-atomic, Slots where it is not.
+    #[default]
+    Auto,
+    /// Temporary file, flush, rename, flush directory ([`crate::replace`]).
+    Replace,
+    /// Two preallocated slots overwritten in place ([`crate::slots`]).
+    Slots,
+}
+
+impl Protocol {
+    /// The concrete protocol for a filesystem with `caps`: `Auto` becomes
+    /// `Replace` or `Slots`; the others stay as they are.
+    ///
+    /// ```
+    /// use fsatomic::{Capabilities, protocol::Protocol};
+    /// let fat = Capabilities::new(false, "vfat");
+    /// assert_eq!(Protocol::Auto.resolve(fat), Protocol::Slots);
+    /// assert_eq!(Protocol::Replace.resolve(fat), Protocol::Replace);
+    /// ```
+    pub const fn resolve(self, caps: Capabilities) -> Protocol {
+        match self {
+            Protocol::Auto if caps.atomic_replace => Protocol::Replace,
+            Protocol::Auto => Protocol::Slots,
+            other => other,
+        }
+    }
+
+    /// The protocol's name, as `fsatomic check` prints it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Auto => "auto",
+            Protocol::Replace => "replace",
+            Protocol::Slots => "slots",
+        }
+    }
+
+    /// Flush barriers per commit once set up: 2 for Replace, 1 for Slots.
+    pub const fn flushes_per_commit(self) -> u32 {
+        match self {
+            Protocol::Slots => 1,
+            _ => 2,
+        }
+    }
+}
+
+impl core::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Commit the document `data` to `name` with `protocol` (resolved against
+/// `dir`), blocking until it is durable. Slot files created by this commit
+/// get room for `max_document` bytes. Takes no lock.
+pub fn commit<D: Dir>(
+    dir: &mut D,
+    name: &str,
+    data: &[u8],
+    mode: Mode,
+    protocol: Protocol,
+    max_document: usize,
+) -> Result<(), CommitError<D::Error>> {
+    match protocol.resolve(dir.capabilities()) {
+        Protocol::Slots => slots::commit(dir, name, data, mode, max_document),
+        _ => replace::commit(dir, name, data, mode),
+    }
+}
+
+/// Read the document `name` as `protocol` (resolved against `dir`) stores
+/// it into the front of `buf`: its length, or `Ok(None)` if absent.
+/// Checks framing and checksums, not the JSON.
+pub fn read<D: Dir>(
+    dir: &mut D,
+    name: &str,
+    buf: &mut [u8],
+    protocol: Protocol,
+) -> Result<Option<usize>, LoadError<D::Error>> {
+    match protocol.resolve(dir.capabilities()) {
+        Protocol::Slots => slots::load(dir, name, buf),
+        _ => load::read(dir, name, buf),
+    }
+}
