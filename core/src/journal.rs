@@ -76,6 +76,10 @@ pub struct Tail {
     pub next_seq: u64,
     /// The sequence number of the last record folded into the snapshot.
     pub snapshot_seq: u64,
+    /// The size of the snapshot file in bytes (0 if there is none): a
+    /// writer compacts when the journal outgrows it, so that the cost of
+    /// compaction per record stays constant as the state grows.
+    pub snapshot_bytes: u64,
 }
 
 /// One step of a replay, in order: the snapshot (if there is one), then
@@ -366,13 +370,18 @@ impl<'a> Journal<'a> {
             buf.get(..len).unwrap_or_default(),
             self.mode,
         )?;
-        *tail = self.reset(dir, seq)?;
+        *tail = self.reset(dir, seq, len as u64)?;
         Ok(())
     }
 
     /// Replace the journal by an empty one whose first record will be
     /// `snapshot_seq + 1`.
-    fn reset<D: Dir>(&self, dir: &mut D, snapshot_seq: u64) -> Result<Tail, CommitError<D::Error>> {
+    fn reset<D: Dir>(
+        &self,
+        dir: &mut D,
+        snapshot_seq: u64,
+        snapshot_bytes: u64,
+    ) -> Result<Tail, CommitError<D::Error>> {
         let epoch = dir
             .unique_token()
             .map_err(|e| IoError::new(Op::Token, &self.journal, e))?;
@@ -383,6 +392,7 @@ impl<'a> Journal<'a> {
             end: HEADER_LEN as u64,
             next_seq: snapshot_seq + 1,
             snapshot_seq,
+            snapshot_bytes,
         })
     }
 
@@ -395,9 +405,11 @@ impl<'a> Journal<'a> {
         visit: &mut Visitor<'_>,
         repair: bool,
     ) -> Result<Replay, LoadError<D::Error>> {
+        let mut snapshot_bytes = 0;
         let snapshot_seq = match crate::load::read(dir, self.name, buf)? {
             None => 0,
             Some(len) => {
+                snapshot_bytes = len as u64;
                 let (text, scratch) = buf
                     .split_at_mut_checked(len)
                     .ok_or(LoadError::LogicBug("snapshot length"))?;
@@ -421,13 +433,15 @@ impl<'a> Journal<'a> {
         .map_err(|e| IoError::new(Op::Open, jname, e))?;
         let Some(mut file) = opened else {
             let tail = if repair {
-                self.reset(dir, snapshot_seq).map_err(commit_to_load)?
+                self.reset(dir, snapshot_seq, snapshot_bytes)
+                    .map_err(commit_to_load)?
             } else {
                 Tail {
                     epoch: 0,
                     end: 0,
                     next_seq: snapshot_seq + 1,
                     snapshot_seq,
+                    snapshot_bytes,
                 }
             };
             return Ok(Replay {
@@ -462,6 +476,7 @@ impl<'a> Journal<'a> {
             end: scanned.end,
             next_seq: scanned.next_seq,
             snapshot_seq,
+            snapshot_bytes,
         };
         if repair {
             if base <= snapshot_seq && scanned.next_seq <= snapshot_seq + 1 {
@@ -469,7 +484,9 @@ impl<'a> Journal<'a> {
                 // cut short after writing it. Finish it, so that the next
                 // record is numbered after the snapshot.
                 drop(file);
-                tail = self.reset(dir, snapshot_seq).map_err(commit_to_load)?;
+                tail = self
+                    .reset(dir, snapshot_seq, snapshot_bytes)
+                    .map_err(commit_to_load)?;
             } else if let Some(at) = scanned.torn_at {
                 cut_tail(&mut file, jname, at).map_err(|e| match e {
                     RecoverError::Io(e) => LoadError::Io(e),

@@ -190,8 +190,10 @@ pub const MAX_BATCH: usize = 64;
 /// The store keeps the state in memory and the journal's [`Tail`], so an
 /// append neither reads nor rewrites what came before; if another process
 /// appended in between (the lock serialises them), its records are read and
-/// folded in first. When the journal grows past a threshold, the next
-/// append first compacts it: [`Fold::prune`], snapshot, empty journal.
+/// folded in first. When the journal outgrows both a threshold and the
+/// snapshot, the next append first compacts it: [`Fold::prune`], snapshot,
+/// empty journal. Tying compaction to the snapshot's size keeps its cost
+/// per record constant however large the state grows.
 ///
 /// ```
 /// use fsatomic::{Dir, Mode, JournalStore, StoreError, store::Fold};
@@ -221,7 +223,8 @@ pub struct JournalStore<'a, S, R> {
 
 impl<'a, S: Default, R> JournalStore<'a, S, R> {
     /// A journaled store of `name` (`name` and `name.journal`), with
-    /// permissions `mode`. Compacts when the journal passes 64 KiB.
+    /// permissions `mode`. Compacts when the journal passes 64 KiB and the
+    /// snapshot's size.
     pub fn new(name: &'a str, mode: Mode) -> Result<Self, NameError> {
         Ok(JournalStore {
             journal: Journal::new(name, mode)?,
@@ -232,7 +235,8 @@ impl<'a, S: Default, R> JournalStore<'a, S, R> {
         })
     }
 
-    /// Compact when the journal file passes `bytes`.
+    /// Compact when the journal file passes `bytes` (and the snapshot's
+    /// size).
     pub fn compact_after(mut self, bytes: u64) -> Self {
         self.compact_bytes = bytes;
         self
@@ -306,7 +310,10 @@ where
     ) -> Result<u64, StoreError<D::Error>> {
         let _guard = lock::lock(dir, self.journal.name(), self.journal.mode())?;
         self.catch_up_locked(dir, buf)?;
-        if self.tail.is_some_and(|t| t.end > self.compact_bytes) {
+        if self
+            .tail
+            .is_some_and(|t| t.end > self.compact_bytes.max(t.snapshot_bytes))
+        {
             self.compact_locked(dir, buf)?;
         }
         let mut tail = self
