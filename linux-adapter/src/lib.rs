@@ -35,6 +35,8 @@ use std::io;
 use std::ops::ControlFlow;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use fsatomic::{Capabilities, Mode};
 use rustix::fs::{self as rfs, AtFlags, FileType, FlockOperation, OFlags};
@@ -98,6 +100,7 @@ impl Filesystem {
 pub struct LinuxDir {
     fd: OwnedFd,
     filesystem: Filesystem,
+    flushes: Arc<AtomicU64>,
 }
 
 impl LinuxDir {
@@ -184,7 +187,23 @@ impl LinuxDir {
         Ok(LinuxDir {
             fd,
             filesystem: Filesystem::from_magic(magic),
+            flushes: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// How many flush barriers (`fsync`, `fdatasync`, on files of this
+    /// directory or on the directory itself) succeeded through this handle
+    /// and the files it opened. Telemetry for reports and benchmarks: the
+    /// protocols' cost is counted in these.
+    pub fn flush_count(&self) -> u64 {
+        self.flushes.load(Ordering::Relaxed)
+    }
+
+    fn file(&self, fd: OwnedFd) -> LinuxFile {
+        LinuxFile {
+            fd,
+            flushes: self.flushes.clone(),
+        }
     }
 
     /// The filesystem the directory is on.
@@ -217,7 +236,7 @@ impl LinuxDir {
             Err(e) => return Err(e),
         };
         check_regular(&fd, name, single_link)?;
-        Ok(Some(LinuxFile { fd }))
+        Ok(Some(self.file(fd)))
     }
 }
 
@@ -274,6 +293,7 @@ impl AsFd for LinuxDir {
 #[derive(Debug)]
 pub struct LinuxFile {
     fd: OwnedFd,
+    flushes: Arc<AtomicU64>,
 }
 
 impl AsFd for LinuxFile {
@@ -317,11 +337,15 @@ impl embedded_io::Seek for LinuxFile {
 impl fsatomic::File for LinuxFile {
     fn sync_data(&mut self) -> io::Result<()> {
         // EINTR only: an EIO is returned as is and never retried.
-        retry(|| rfs::fdatasync(&self.fd))
+        retry(|| rfs::fdatasync(&self.fd))?;
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     fn sync_all(&mut self) -> io::Result<()> {
-        retry(|| rfs::fsync(&self.fd))
+        retry(|| rfs::fsync(&self.fd))?;
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     fn set_len(&mut self, len: u64) -> io::Result<()> {
@@ -377,7 +401,7 @@ impl fsatomic::Dir for LinuxDir {
         // The file was created with `mode` cut by the umask; widen it to
         // exactly `mode`. It was never wider.
         retry(|| rfs::fchmod(&fd, rmode(mode)))?;
-        Ok(LinuxFile { fd })
+        Ok(self.file(fd))
     }
 
     fn open_read(&mut self, name: &str) -> io::Result<Option<LinuxFile>> {
@@ -400,7 +424,9 @@ impl fsatomic::Dir for LinuxDir {
     }
 
     fn sync_dir(&mut self) -> io::Result<()> {
-        retry(|| rfs::fsync(&self.fd))
+        retry(|| rfs::fsync(&self.fd))?;
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     fn for_each_entry(&mut self, visit: &mut dyn FnMut(&str) -> ControlFlow<()>) -> io::Result<()> {
