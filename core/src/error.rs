@@ -320,13 +320,46 @@ pub enum RecoverError<E> {
     /// The file is corrupt beyond what recovery may repair; it was left
     /// untouched.
     Corrupt(Corrupt),
+    /// A file or record is larger than the caller's buffer.
+    TooLarge {
+        /// The file.
+        file: FileName,
+        /// The size that did not fit, in bytes.
+        size: u64,
+        /// The buffer's size in bytes.
+        capacity: usize,
+    },
     /// A state the library should never reach.
     LogicBug(&'static str),
 }
 
 error_common!(RecoverError, |f| {
     RecoverError::Corrupt(c) => c.fmt(f),
+    RecoverError::TooLarge { file, size, capacity } => write!(
+        f,
+        "{file}: {size} bytes do not fit the {capacity}-byte buffer; give a larger buffer"
+    ),
 });
+
+impl<E> From<LoadError<E>> for RecoverError<E> {
+    fn from(e: LoadError<E>) -> Self {
+        match e {
+            LoadError::Name { file, error } => RecoverError::Name { file, error },
+            LoadError::Io(e) => RecoverError::Io(e),
+            LoadError::Corrupt(c) => RecoverError::Corrupt(c),
+            LoadError::TooLarge {
+                file,
+                size,
+                capacity,
+            } => RecoverError::TooLarge {
+                file,
+                size,
+                capacity,
+            },
+            LoadError::LogicBug(s) => RecoverError::LogicBug(s),
+        }
+    }
+}
 
 impl<E: core::error::Error + 'static> core::error::Error for RecoverError<E> {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
@@ -334,7 +367,7 @@ impl<E: core::error::Error + 'static> core::error::Error for RecoverError<E> {
             RecoverError::Name { error, .. } => Some(error),
             RecoverError::Io(e) => Some(e),
             RecoverError::Corrupt(c) => Some(c),
-            RecoverError::LogicBug(_) => None,
+            _ => None,
         }
     }
 }

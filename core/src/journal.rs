@@ -277,15 +277,7 @@ impl<'a> Journal<'a> {
         buf: &mut [u8],
         visit: &mut Visitor<'_>,
     ) -> Result<Replay, RecoverError<D::Error>> {
-        self.read_all(dir, buf, visit, true).map_err(|e| match e {
-            LoadError::Name { file, error } => RecoverError::Name { file, error },
-            LoadError::Io(e) => RecoverError::Io(e),
-            LoadError::Corrupt(c) => RecoverError::Corrupt(c),
-            LoadError::TooLarge { file, .. } => {
-                RecoverError::Corrupt(Corrupt::new(&file, 0, CorruptKind::BadLength))
-            }
-            _ => RecoverError::LogicBug("unexpected load error in recovery"),
-        })
+        Ok(self.read_all(dir, buf, visit, true)?)
     }
 
     /// Under the writers' lock: read the records appended since `tail` (by
@@ -307,7 +299,7 @@ impl<'a> Journal<'a> {
         else {
             return Ok(false);
         };
-        let (_, epoch) = read_header(&mut file, jname).map_err(recover_err)?;
+        let (_, epoch) = read_header(&mut file, jname).map_err(RecoverError::from)?;
         if epoch != tail.epoch {
             return Ok(false);
         }
@@ -320,7 +312,7 @@ impl<'a> Journal<'a> {
             buf,
             visit,
         )
-        .map_err(recover_err)?;
+        .map_err(RecoverError::from)?;
         if let Some(at) = scanned.torn_at {
             cut_tail(&mut file, jname, at)?;
         }
@@ -499,18 +491,6 @@ impl<'a> Journal<'a> {
             records: scanned.records,
             torn_at: scanned.torn_at,
         })
-    }
-}
-
-fn recover_err<E>(e: LoadError<E>) -> RecoverError<E> {
-    match e {
-        LoadError::Name { file, error } => RecoverError::Name { file, error },
-        LoadError::Io(e) => RecoverError::Io(e),
-        LoadError::Corrupt(c) => RecoverError::Corrupt(c),
-        LoadError::TooLarge { file, size, .. } => {
-            RecoverError::Corrupt(Corrupt::new(&file, size, CorruptKind::BadLength))
-        }
-        LoadError::LogicBug(s) => RecoverError::LogicBug(s),
     }
 }
 
