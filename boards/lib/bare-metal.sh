@@ -75,7 +75,7 @@ run_bare_metal_board() {
         grep -E '^(replace|slots|journal|stack|flush)' "$log" || true
     } >"$CARGO_TARGET_DIR/figures.txt"
     local summary
-    summary="text $text B, data $data B, bss $bss B; $(grep -E '^stack:' "$log" | sed 's/^stack: //'); $(awk '/^violations:/{print $2}' "$log") violations; build $((t1 - t0)) s, run $((t2 - t1)) s"
+    summary="text $text B, data $data B, bss $bss B; $(grep -E '^stack ' "$log" | sed 's/^stack //' | paste -sd ';' -); $(awk '/^violations:/{print $2}' "$log") violations; build $((t1 - t0)) s, run $((t2 - t1)) s"
     if [[ $status -ne 0 ]] || ! grep -q '^RESULT: PASS' "$log"; then
         record_result "$board" FAIL "exit $status; $summary"
         return 1

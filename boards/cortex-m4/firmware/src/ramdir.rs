@@ -13,7 +13,8 @@
 //! [`Disk::power_cut`] reboots the board. What it keeps of the volatile state
 //! is chosen by a [`Cut`]: nothing (the worst case for durability), all of it
 //! (everything happened to land), only the names (metadata written back
-//! before data, like ext4 `data=writeback`), or only the data. Handles and
+//! before data, like ext4 `data=writeback`), only the data, or the names and
+//! the first half of each file's unflushed bytes (a torn write). Handles and
 //! locks of the previous power cycle are dead afterwards.
 //!
 //! Writes take at most [`PAGE`] bytes per call, as a flash driver programs
@@ -108,11 +109,20 @@ pub enum Cut {
     KeepNames,
     /// Unflushed data landed, unflushed name changes did not.
     KeepData,
+    /// Unflushed name changes landed; of each file's unflushed bytes, the
+    /// first half landed and the rest did not (a torn write).
+    TornData,
 }
 
 impl Cut {
     /// Every kind of cut, worst case first.
-    pub const ALL: [Cut; 4] = [Cut::LoseAll, Cut::KeepNames, Cut::KeepData, Cut::KeepAll];
+    pub const ALL: [Cut; 5] = [
+        Cut::LoseAll,
+        Cut::KeepNames,
+        Cut::TornData,
+        Cut::KeepData,
+        Cut::KeepAll,
+    ];
 
     /// A short word for the summary.
     pub const fn as_str(self) -> &'static str {
@@ -121,6 +131,7 @@ impl Cut {
             Cut::KeepAll => "keep-all",
             Cut::KeepNames => "keep-names",
             Cut::KeepData => "keep-data",
+            Cut::TornData => "torn-data",
         }
     }
 }
@@ -147,6 +158,26 @@ impl Inode {
 struct Entry {
     name: Name,
     inode: u8,
+}
+
+/// Make the first half of `inode`'s unflushed bytes durable, and the
+/// length as far as that half reaches.
+fn tear(inode: &mut Inode) {
+    let (live, durable) = (&inode.live, &mut inode.durable);
+    let end = live.len().max(durable.len());
+    let Some(start) = (0..end).find(|&i| live.get(i) != durable.get(i)) else {
+        return;
+    };
+    let mid = start + (end - start).div_ceil(2);
+    let landed = mid.min(live.len());
+    if durable.len() < landed {
+        let _ = durable.resize(landed, 0);
+    }
+    for i in start..landed {
+        if let (Some(to), Some(from)) = (durable.get_mut(i), live.get(i)) {
+            *to = *from;
+        }
+    }
 }
 
 /// Counters of the operations that matter for cost: flush barriers.
@@ -196,6 +227,20 @@ impl Disk {
         }
     }
 
+    /// Erase everything, in place: a new, formatted medium.
+    pub fn format(&mut self) {
+        for inode in &mut self.inodes {
+            *inode = Inode::FREE;
+        }
+        self.live.clear();
+        self.durable.clear();
+        self.locks.clear();
+        self.epoch = self.epoch.wrapping_add(1);
+        self.boots = 0;
+        self.tokens = 0;
+        self.stats = Stats::default();
+    }
+
     /// Cut the power and boot again, keeping of the unflushed state what
     /// `cut` says. Every open handle and held lock dies.
     pub fn power_cut(&mut self, cut: Cut) {
@@ -204,7 +249,12 @@ impl Disk {
                 inode.durable.clone_from(&inode.live);
             }
         }
-        if matches!(cut, Cut::KeepAll | Cut::KeepNames) {
+        if cut == Cut::TornData {
+            for inode in self.inodes.iter_mut().filter(|i| i.in_use) {
+                tear(inode);
+            }
+        }
+        if matches!(cut, Cut::KeepAll | Cut::KeepNames | Cut::TornData) {
             self.durable.clone_from(&self.live);
         }
         self.live.clone_from(&self.durable);
