@@ -80,6 +80,8 @@ fn settings(n: u32) -> Settings {
 }
 
 /// One protocol's commit, driven one step at a time.
+// No heap to box the larger machine into, and only one lives at a time.
+#[allow(clippy::large_enum_variant)]
 enum Machine<'a, 'd> {
     Replace(Replace<'a, RamDir<'d>>),
     Slots(Slots<'a, RamDir<'d>>),
