@@ -1,1 +1,573 @@
-//! (being written)
+//! The adapter conformance suite: the behaviour every [`fsatomic::Dir`]
+//! adapter must show, checked for real on the machine's filesystem.
+//!
+//! Each check is a `pub fn NAME<A: Adapter>(test: &str)` that builds its own
+//! scratch directory, exercises the adapter `A` — directly through the
+//! trait, through the protocols of the core, or wrapped in the
+//! [`crate::wrap`] directories — and checks the outcome *out of band*, with
+//! `std::fs` on the same paths (bytes, modes, inode numbers, timestamps,
+//! names). A check panics when the adapter falls short.
+//!
+//! The checks come in areas, one integration test binary per area:
+//!
+//! | area | what it checks |
+//! |---|---|
+//! | [`fs_ops`] | each trait method: exclusive create, exact modes, no-follow opens, replacing rename, remove, listing, tokens, locks, `create_all` |
+//! | [`protocol`] | Replace and `Store` round trips, orphan sweeps, readers that change nothing |
+//! | [`durability`] | two flushes per commit in the right order; injected `EIO`s; corrupt files reported and left alone |
+//! | [`security`] | names refused before I/O; symbolic and hard links planted at the target, at temporary names and at the lock file; stale temporary files |
+//! | [`concurrency`] | writers in threads and processes losing nothing; readers never breaking a writer; locks dying with their process |
+//! | [`umask`] | exact modes under umask 000 and 077, in child processes |
+//!
+//! An adapter crate runs them with [`conformance_tests!`](crate::conformance_tests):
+//!
+//! ```text
+//! // linux-adapter/tests/security.rs
+//! struct Linux;
+//! impl fsatomic_testkit::conformance::Adapter for Linux {
+//!     type Dir = fsatomic_linux::LinuxDir;
+//!     const NAME: &'static str = "linux";
+//!     fn open(path: &std::path::Path) -> std::io::Result<Self::Dir> { Self::Dir::open(path) }
+//!     fn create_all(path: &std::path::Path, mode: fsatomic::Mode)
+//!         -> std::io::Result<(Self::Dir, Vec<std::path::PathBuf>)> { Self::Dir::create_all(path, mode) }
+//! }
+//! fsatomic_testkit::conformance_tests!(Linux: security);
+//! ```
+//!
+//! Checks that need a process of their own (the umask is process-wide; a
+//! lock must die with its process) re-run the test binary itself as a child
+//! with `--exact TEST`, and tell the child its role through environment
+//! variables; that is why every check takes the name of the test running it.
+//!
+//! The suite needs a Unix system (symbolic links, modes, `sh` for the umask).
+//! Scratch directories live under `$FSATOMIC_TEST_DIR` if set, else the
+//! system's temporary directory; point it at the filesystem under test.
+
+#![cfg(unix)]
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use fsatomic::{Dir, Mode};
+use serde::{Deserialize, Serialize};
+
+/// Define an area's list of checks once: `CHECKS` (their names) and `all`
+/// (name and function, for [`run_area`]).
+macro_rules! checks {
+    ($($name:ident),+ $(,)?) => {
+        /// The names of this area's checks, in order.
+        pub const CHECKS: &[&str] = &[$(stringify!($name)),+];
+
+        /// Every check of this area, by name, for the adapter `A`.
+        pub fn all<A: $crate::conformance::Adapter>() -> Vec<$crate::conformance::Check> {
+            vec![$((stringify!($name), $name::<A> as fn(&str))),+]
+        }
+    };
+}
+
+pub mod concurrency;
+pub mod durability;
+pub mod fs_ops;
+pub mod protocol;
+pub mod security;
+pub mod umask;
+
+/// An adapter under test: how to open (and create) a directory with it.
+pub trait Adapter: 'static {
+    /// The adapter's directory.
+    type Dir: Dir<Error = io::Error> + Send + 'static;
+    /// A short name for scratch directories and messages (`"linux"`).
+    const NAME: &'static str;
+    /// Open the existing directory `path`.
+    fn open(path: &Path) -> io::Result<Self::Dir>;
+    /// Open `path`, creating it and its missing parents with exactly
+    /// `mode`; return the directories made, outermost first.
+    fn create_all(path: &Path, mode: Mode) -> io::Result<(Self::Dir, Vec<PathBuf>)>;
+}
+
+/// A check by name: the function takes the name of the test running it.
+pub type Check = (&'static str, fn(&str));
+
+/// Run every check of one area (`fs_ops::all::<A>()`, …) in turn, outside
+/// a test harness; panics with the names of the checks that failed.
+///
+/// Checks that re-run the test binary as a child process need a harness
+/// that understands `--exact NAME`; give `test` the name under which this
+/// call runs, as [`conformance_tests!`](crate::conformance_tests) does.
+pub fn run_area(test: &str, checks: Vec<Check>) {
+    let mut failed = Vec::new();
+    for (name, check) in checks {
+        if std::panic::catch_unwind(|| check(test)).is_err() {
+            failed.push(name);
+        }
+    }
+    assert!(failed.is_empty(), "failed checks: {failed:?}");
+}
+
+/// Generate one `#[test]` per check of the named areas, for an adapter
+/// type implementing [`conformance::Adapter`](crate::conformance::Adapter).
+///
+/// ```text
+/// fsatomic_testkit::conformance_tests!(Linux: fs_ops, protocol);
+/// ```
+///
+/// Each area becomes a module of the test binary (`fs_ops::rename_replaces_the_target`),
+/// with one more test that fails if this list and the area's `CHECKS`
+/// drift apart.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($adapter:ty : $($area:ident),+ $(,)?) => {
+        $( $crate::conformance_tests!(@area $adapter, $area); )+
+    };
+    (@area $adapter:ty, fs_ops) => {
+        $crate::__conformance_area!($adapter, fs_ops, [
+            create_new_gives_exact_mode,
+            create_new_refuses_every_existing_name,
+            open_read_of_missing_is_none,
+            open_read_reads_and_seeks_and_changes_nothing,
+            open_read_refuses_links_and_special_files,
+            open_write_writes_in_place,
+            open_write_refuses_links,
+            set_len_cuts_and_extends,
+            rename_replaces_the_target,
+            rename_replaces_a_symlink_not_its_target,
+            remove_takes_names_not_targets,
+            flushes_succeed,
+            for_each_entry_lists_every_name,
+            unique_tokens_do_not_repeat,
+            lock_file_gets_the_lock_mode,
+            lock_excludes_every_other_holder,
+            lock_leaves_an_existing_lock_file_alone,
+            create_all_makes_durable_dirs_with_exact_mode,
+        ]);
+    };
+    (@area $adapter:ty, protocol) => {
+        $crate::__conformance_area!($adapter, protocol, [
+            replace_creates_then_replaces,
+            replace_refuses_an_empty_document_before_io,
+            store_round_trips,
+            store_update_starts_from_default,
+            store_load_only_reads,
+            store_save_sweeps_orphans_under_the_lock,
+            recover_sweeps_only_its_own_orphans,
+        ]);
+    };
+    (@area $adapter:ty, durability) => {
+        $crate::__conformance_area!($adapter, durability, [
+            commit_has_two_flushes_in_order,
+            eio_on_file_flush_fails_the_commit_and_keeps_the_old_content,
+            eio_on_directory_flush_is_reported_as_such,
+            eio_before_the_rename_keeps_the_old_content,
+            failed_commit_releases_the_lock,
+            empty_file_is_corrupt_and_left_alone,
+            truncated_file_is_corrupt_at_its_end_and_left_alone,
+            garbage_file_is_corrupt_where_it_breaks_and_left_alone,
+        ]);
+    };
+    (@area $adapter:ty, security) => {
+        $crate::__conformance_area!($adapter, security, [
+            bad_names_are_refused_before_any_io,
+            symlink_at_the_target_redirects_nothing,
+            hard_link_at_the_target_redirects_nothing,
+            links_at_temp_names_redirect_nothing,
+            every_temp_name_taken_is_a_collision,
+            links_planted_at_random_temp_names_are_swept_not_followed,
+            links_at_the_lock_file_redirect_nothing,
+            stale_world_readable_temp_is_never_reused,
+        ]);
+    };
+    (@area $adapter:ty, concurrency) => {
+        $crate::__conformance_area!($adapter, concurrency, [
+            threads_updating_one_counter_lose_nothing,
+            reader_threads_never_break_a_writer,
+            processes_updating_one_counter_lose_nothing,
+            a_reader_process_never_breaks_a_writer,
+            a_lock_dies_with_its_process,
+        ]);
+    };
+    (@area $adapter:ty, umask) => {
+        $crate::__conformance_area!($adapter, umask, [
+            modes_are_exact_whatever_the_umask,
+        ]);
+    };
+}
+
+/// Implementation detail of [`conformance_tests!`](crate::conformance_tests).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_area {
+    ($adapter:ty, $area:ident, [$($name:ident),+ $(,)?]) => {
+        mod $area {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[test]
+                fn $name() {
+                    let test = $crate::conformance::test_name(module_path!(), stringify!($name));
+                    $crate::conformance::$area::$name::<$adapter>(&test);
+                }
+            )+
+            #[test]
+            fn every_check_of_the_area_runs() {
+                assert_eq!(
+                    &[$(stringify!($name)),+][..],
+                    $crate::conformance::$area::CHECKS,
+                    "conformance_tests! and the area's CHECKS list differ"
+                );
+            }
+        }
+    };
+}
+
+/// The libtest name of the test function `name` in the module
+/// `module_path` (the crate's own name, its first segment, is not part of
+/// test names).
+pub fn test_name(module_path: &str, name: &str) -> String {
+    match module_path.split_once("::") {
+        Some((_, inner)) => format!("{inner}::{name}"),
+        None => name.to_owned(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Scratch directories
+// ---------------------------------------------------------------------------
+
+static FIXTURES: AtomicU64 = AtomicU64::new(0);
+
+/// A scratch tree for one check, removed when dropped:
+///
+/// ```text
+/// ROOT/            (unique per check)
+///   dir/           the directory under test
+///   outside/       files a planted link points at; must never change
+/// ```
+#[derive(Debug)]
+pub struct Fixture {
+    root: PathBuf,
+    /// The directory under test.
+    pub dir: PathBuf,
+    /// A sibling directory for the victims of planted links.
+    pub outside: PathBuf,
+    keep: bool,
+}
+
+impl Fixture {
+    /// A fresh scratch tree, labelled with the adapter and the check.
+    pub fn new<A: Adapter>(label: &str) -> Fixture {
+        let base = std::env::var_os("FSATOMIC_TEST_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
+        let n = FIXTURES.fetch_add(1, Ordering::Relaxed);
+        let label: String = label
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let root = base.join(format!(
+            "fsatomic-{}-{}-{}-{n}",
+            A::NAME,
+            label,
+            std::process::id()
+        ));
+        let _ = fs::remove_dir_all(&root);
+        let fixture = Fixture::at(root);
+        for d in [&fixture.dir, &fixture.outside] {
+            fs::create_dir_all(d).unwrap_or_else(|e| panic!("mkdir {}: {e}", d.display()));
+            fs::set_permissions(d, fs::Permissions::from_mode(0o755))
+                .unwrap_or_else(|e| panic!("chmod {}: {e}", d.display()));
+        }
+        fixture
+    }
+
+    /// The scratch tree rooted at `root`, made by another process (a child
+    /// attaches to its parent's tree); not removed when dropped.
+    pub fn attach(root: PathBuf) -> Fixture {
+        let mut fixture = Fixture::at(root);
+        fixture.keep = true;
+        fixture
+    }
+
+    fn at(root: PathBuf) -> Fixture {
+        Fixture {
+            dir: root.join("dir"),
+            outside: root.join("outside"),
+            root,
+            keep: false,
+        }
+    }
+
+    /// The scratch tree's root (for markers between processes).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `dir/NAME`.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// `outside/NAME`.
+    pub fn outside(&self, name: &str) -> PathBuf {
+        self.outside.join(name)
+    }
+
+    /// A new handle of adapter `A` on the directory under test.
+    pub fn open<A: Adapter>(&self) -> A::Dir {
+        A::open(&self.dir)
+            .unwrap_or_else(|e| panic!("{}: open {}: {e}", A::NAME, self.dir.display()))
+    }
+
+    /// Every name in the directory under test, read out of band.
+    pub fn names(&self) -> BTreeSet<String> {
+        names_in(&self.dir)
+    }
+
+    /// The names in the directory under test that have the shape of a
+    /// temporary file (`.NAME.<16 hex>.tmp`).
+    pub fn temp_names(&self) -> Vec<String> {
+        self.names()
+            .into_iter()
+            .filter(|n| fsatomic::name::temp_target(n).is_some())
+            .collect()
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = fs::remove_dir_all(&self.root);
+        }
+    }
+}
+
+/// Every name in `dir`, read with `std::fs`.
+pub fn names_in(dir: &Path) -> BTreeSet<String> {
+    fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read_dir {}: {e}", dir.display()))
+        .map(|e| {
+            e.expect("read_dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
+/// Write `bytes` to `path` with exactly `mode`, out of band (replacing what
+/// was there).
+pub fn plant_file(path: &Path, bytes: &[u8], mode: u32) {
+    let _ = fs::remove_file(path);
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .and_then(|mut f| io::Write::write_all(&mut f, bytes))
+        .unwrap_or_else(|e| panic!("plant {}: {e}", path.display()));
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+}
+
+/// Plant a symbolic link at `link` pointing at `target`.
+pub fn plant_symlink(target: &Path, link: &Path) {
+    std::os::unix::fs::symlink(target, link)
+        .unwrap_or_else(|e| panic!("symlink {} -> {}: {e}", link.display(), target.display()));
+}
+
+/// The permission bits of `path` (the link itself if it is one).
+pub fn mode_of(path: &Path) -> u32 {
+    fs::symlink_metadata(path)
+        .unwrap_or_else(|e| panic!("lstat {}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// Everything about a file that a write, a truncation, a `chmod`, a
+/// rename over it or a new hard link would change (all but the access
+/// time), read without following a link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The content (empty for anything but a regular file).
+    pub bytes: Vec<u8>,
+    /// `st_mode`: type and permission bits.
+    pub mode: u32,
+    /// `(st_dev, st_ino)`.
+    pub inode: (u64, u64),
+    /// `st_nlink`.
+    pub links: u64,
+    /// `st_size`.
+    pub size: u64,
+    /// `st_mtime` in nanoseconds.
+    pub mtime: i128,
+    /// `st_ctime` in nanoseconds (changes with any metadata change).
+    pub ctime: i128,
+}
+
+impl Snapshot {
+    /// Take a snapshot of `path`.
+    pub fn of(path: &Path) -> Snapshot {
+        let meta =
+            fs::symlink_metadata(path).unwrap_or_else(|e| panic!("lstat {}: {e}", path.display()));
+        let bytes = if meta.is_file() {
+            fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+        } else {
+            Vec::new()
+        };
+        Snapshot {
+            bytes,
+            mode: meta.mode(),
+            inode: (meta.dev(), meta.ino()),
+            links: meta.nlink(),
+            size: meta.size(),
+            mtime: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            ctime: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The document the store checks commit
+// ---------------------------------------------------------------------------
+
+/// How many copies of the count a [`Counter`] carries.
+pub const FILLER: usize = 24;
+
+/// A counter document whose every field repeats the count, so that a torn
+/// or mixed read shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counter {
+    /// The count.
+    pub hits: u64,
+    /// `FILLER` copies of `hits`.
+    pub filler: [u64; FILLER],
+}
+
+impl Counter {
+    /// A counter at `hits`.
+    pub fn at(hits: u64) -> Counter {
+        Counter {
+            hits,
+            filler: [hits; FILLER],
+        }
+    }
+
+    /// Count one more.
+    pub fn bump(&mut self) -> u64 {
+        *self = Counter::at(self.hits + 1);
+        self.hits
+    }
+
+    /// Whether every copy agrees: the document was written by one commit.
+    pub fn is_whole(&self) -> bool {
+        self.filler.iter().all(|&f| f == self.hits)
+    }
+}
+
+/// A buffer that holds any [`Counter`] document.
+pub const BUF: usize = 4096;
+
+/// The counter store every concurrency check uses.
+pub const COUNTER: fsatomic::Store<'static, Counter> =
+    fsatomic::Store::new("counter.json", Mode::PRIVATE);
+
+/// The bytes a commit of `value` puts on disk.
+pub fn encoded<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut buf = vec![0u8; BUF];
+    let n = fsatomic::codec::encode(value, &mut buf).expect("encode");
+    buf.truncate(n);
+    buf
+}
+
+// ---------------------------------------------------------------------------
+// Child processes
+// ---------------------------------------------------------------------------
+
+/// The environment variable that gives a child its role.
+const ROLE_VAR: &str = "FSATOMIC_TESTKIT_ROLE";
+/// The environment variable that gives a child its scratch tree.
+const ROOT_VAR: &str = "FSATOMIC_TESTKIT_ROOT";
+
+/// If this process is a child started by [`spawn_child`] for the test
+/// `test`: its role and its scratch tree.
+pub(crate) fn child_role(test: &str) -> Option<(String, Fixture)> {
+    let role = std::env::var(ROLE_VAR).ok()?;
+    let (for_test, role) = role.split_once('=')?;
+    if for_test != test {
+        return None;
+    }
+    let root = std::env::var_os(ROOT_VAR)?;
+    Some((role.to_owned(), Fixture::attach(PathBuf::from(root))))
+}
+
+/// Re-run this test binary as a child that runs only `test`, in the role
+/// `role`, on the scratch tree of `fixture`; under `sh -c 'umask U; exec …'`
+/// if `umask` is given.
+pub(crate) fn spawn_child(test: &str, role: &str, fixture: &Fixture, umask: Option<&str>) -> Child {
+    let exe = std::env::current_exe().expect("current_exe");
+    let args = [test, "--exact", "--nocapture", "--test-threads=1"];
+    let mut cmd = match umask {
+        Some(mask) => {
+            let mut c = Command::new("sh");
+            c.arg("-c")
+                .arg(format!("umask {mask} && exec \"$0\" \"$@\""))
+                .arg(&exe)
+                .args(args);
+            c
+        }
+        None => {
+            let mut c = Command::new(&exe);
+            c.args(args);
+            c
+        }
+    };
+    cmd.env(ROLE_VAR, format!("{test}={role}"))
+        .env(ROOT_VAR, fixture.root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", exe.display()))
+}
+
+/// Wait for a child; panic with its output unless it succeeded and left the
+/// marker `done-ROLE` (which proves the child ran the check, not zero tests).
+/// Returns the marker's content.
+pub(crate) fn finish_child(child: Child, role: &str, fixture: &Fixture) -> String {
+    let out = child.wait_with_output().expect("wait for child");
+    let marker = fixture.root().join(format!("done-{role}"));
+    let report = fs::read_to_string(&marker);
+    assert!(
+        out.status.success() && report.is_ok(),
+        "child {role} failed ({}; marker: {report:?})\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    report.unwrap_or_default()
+}
+
+/// In a child: leave the marker `done-ROLE` with `report`.
+pub(crate) fn child_done(fixture: &Fixture, role: &str, report: &str) {
+    fs::write(fixture.root().join(format!("done-{role}")), report).expect("write child marker");
+}
+
+/// Wait until `path` exists; panics after `limit` (a hung child, not a
+/// timing assertion: the wait normally ends in milliseconds).
+pub(crate) fn wait_for(path: &Path, limit: Duration) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(
+            start.elapsed() < limit,
+            "{} did not appear within {limit:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}

@@ -1,0 +1,209 @@
+//! The core's protocols on the adapter: Replace, `Store`, recovery.
+
+use std::collections::BTreeSet;
+use std::fs;
+
+use fsatomic::{CommitError, Mode, Store, replace};
+
+use super::{Adapter, BUF, Counter, Fixture, encoded, mode_of, plant_file};
+use crate::wrap::{Call, Counting};
+
+checks! {
+    replace_creates_then_replaces,
+    replace_refuses_an_empty_document_before_io,
+    store_round_trips,
+    store_update_starts_from_default,
+    store_load_only_reads,
+    store_save_sweeps_orphans_under_the_lock,
+    recover_sweeps_only_its_own_orphans,
+}
+
+/// A Replace commit creates the file, a second one replaces it (a new
+/// inode), each with exactly the mode asked, and leaves no temporary file.
+pub fn replace_creates_then_replaces<A: Adapter>(test: &str) {
+    let fx = Fixture::new::<A>(test);
+    let mut dir = fx.open::<A>();
+    replace::commit(&mut dir, "doc.json", b"{\"v\": 1}\n", Mode::PUBLIC_READ).expect("commit 1");
+    assert_eq!(
+        fs::read(fx.path("doc.json")).expect("read"),
+        b"{\"v\": 1}\n"
+    );
+    assert_eq!(mode_of(&fx.path("doc.json")), 0o644);
+    let first = super::Snapshot::of(&fx.path("doc.json")).inode;
+    replace::commit(&mut dir, "doc.json", b"{\"v\": 2}\n", Mode::PRIVATE).expect("commit 2");
+    assert_eq!(
+        fs::read(fx.path("doc.json")).expect("read"),
+        b"{\"v\": 2}\n"
+    );
+    assert_eq!(mode_of(&fx.path("doc.json")), 0o600);
+    assert_ne!(
+        super::Snapshot::of(&fx.path("doc.json")).inode,
+        first,
+        "written in place"
+    );
+    assert_eq!(fx.names(), BTreeSet::from(["doc.json".to_owned()]));
+}
+
+/// An empty document is refused before any I/O: an empty file on disk
+/// always means a torn write.
+pub fn replace_refuses_an_empty_document_before_io<A: Adapter>(test: &str) {
+    let fx = Fixture::new::<A>(test);
+    let mut dir = Counting::new(fx.open::<A>());
+    let log = dir.log();
+    let err = replace::commit(&mut dir, "doc.json", b"", Mode::PRIVATE).unwrap_err();
+    assert!(matches!(err, CommitError::EmptyDocument { .. }), "{err:?}");
+    assert!(log.is_empty(), "I/O before refusing: {:?}", log.summary());
+    assert!(fx.names().is_empty());
+}
+
+/// `Store`: absent loads as `None`; `save` then `load` round-trips; the
+/// file is the indented JSON the codec makes, with exactly the store's
+/// mode; `update` reads, modifies and writes.
+pub fn store_round_trips<A: Adapter>(test: &str) {
+    let fx = Fixture::new::<A>(test);
+    let mut dir = fx.open::<A>();
+    let store: Store<Counter> = Store::new("counter.json", Mode::new(0o640).expect("mode"));
+    let mut buf = [0u8; BUF];
+    assert_eq!(store.load(&mut dir, &mut buf).expect("load"), None);
+    store
+        .save(&mut dir, &mut buf, &Counter::at(41))
+        .expect("save");
+    assert_eq!(
+        fs::read(fx.path("counter.json")).expect("read"),
+        encoded(&Counter::at(41))
+    );
+    assert!(encoded(&Counter::at(41)).ends_with(b"}\n"));
+    assert_eq!(mode_of(&fx.path("counter.json")), 0o640);
+    assert_eq!(
+        store.load(&mut dir, &mut buf).expect("load"),
+        Some(Counter::at(41))
+    );
+    let hits = store
+        .update(&mut dir, &mut buf, Counter::bump)
+        .expect("update");
+    assert_eq!(hits, 42);
+    assert_eq!(
+        store.load(&mut dir, &mut buf).expect("load"),
+        Some(Counter::at(42))
+    );
+    assert_eq!(mode_of(&fx.path("counter.json")), 0o640);
+    assert_eq!(
+        fx.names(),
+        BTreeSet::from(["counter.json".to_owned(), "counter.json.lock".to_owned()])
+    );
+    assert_eq!(mode_of(&fx.path("counter.json.lock")), 0o640);
+}
+
+/// `update` of an absent file starts from `Default`.
+pub fn store_update_starts_from_default<A: Adapter>(test: &str) {
+    let fx = Fixture::new::<A>(test);
+    let mut dir = fx.open::<A>();
+    let store: Store<Counter> = Store::new("fresh.json", Mode::PRIVATE);
+    let mut buf = [0u8; BUF];
+    let seen = store
+        .update(&mut dir, &mut buf, |c| {
+            let seen = c.clone();
+            c.bump();
+            seen
+        })
+        .expect("update");
+    assert_eq!(seen, Counter::default());
+    assert_eq!(
+        fs::read(fx.path("fresh.json")).expect("read"),
+        encoded(&Counter::at(1))
+    );
+}
+
+/// A load opens and reads, nothing else: no lock, no create, no remove —
+/// in particular it never removes a temporary file (the Go package's
+/// reader deleted the writer's in-flight temp file).
+pub fn store_load_only_reads<A: Adapter>(test: &str) {
+    let fx = Fixture::new::<A>(test);
+    let store: Store<Counter> = Store::new("counter.json", Mode::PRIVATE);
+    let mut buf = [0u8; BUF];
+    store
+        .save(&mut fx.open::<A>(), &mut buf, &Counter::at(7))
+        .expect("save");
+    let orphan = ".counter.json.00000000deadbeef.tmp";
+    plant_file(&fx.path(orphan), b"in flight", 0o600);
+    let before = fx.names();
+    let mut dir = Counting::new(fx.open::<A>());
+    let log = dir.log();
+    for _ in 0..3 {
+        assert_eq!(
+            store.load(&mut dir, &mut buf).expect("load"),
+            Some(Counter::at(7))
+        );
+    }
+    let calls: BTreeSet<Call> = log.calls().into_iter().collect();
+    assert!(
+        calls.is_subset(&BTreeSet::from([Call::OpenRead, Call::Read, Call::Seek])),
+        "a load did more than read: {:?}",
+        log.summary()
+    );
+    assert_eq!(fx.names(), before);
+    assert_eq!(fs::read(fx.path(orphan)).expect("read"), b"in flight");
+}
+
+/// `save` takes the lock first, sweeps this store's orphans, commits, and
+/// only then unlocks.
+pub fn store_save_sweeps_orphans_under_the_lock<A: Adapter>(test: &str) {
+    let fx = Fixture::new::<A>(test);
+    let orphan = ".counter.json.0123456789abcdef.tmp";
+    plant_file(&fx.path(orphan), b"torn", 0o600);
+    let mut dir = Counting::new(fx.open::<A>());
+    let log = dir.log();
+    let store: Store<Counter> = Store::new("counter.json", Mode::PRIVATE);
+    let mut buf = [0u8; BUF];
+    store
+        .save(&mut dir, &mut buf, &Counter::at(1))
+        .expect("save");
+    let events = log.events();
+    let pos = |call: Call, name: &str| {
+        events
+            .iter()
+            .position(|e| e.call == call && e.name == name)
+            .unwrap_or_else(|| panic!("no {call} {name} in {:?}", log.summary()))
+    };
+    let lock = pos(Call::Lock, "counter.json.lock");
+    let sweep = pos(Call::Remove, orphan);
+    let sync_dir = pos(Call::SyncDir, ".");
+    let unlock = pos(Call::Unlock, "counter.json.lock");
+    assert!(
+        lock < sweep && sweep < sync_dir && sync_dir < unlock,
+        "{:?}",
+        log.summary()
+    );
+    assert!(!fx.path(orphan).exists());
+}
+
+/// `recover` removes exactly the orphans of its own name — the
+/// `.NAME.<16 hex>.tmp` pattern — and nothing else: not another store's
+/// orphans, not the Go package's fixed `NAME.tmp`, not the lock, not the
+/// file itself.
+pub fn recover_sweeps_only_its_own_orphans<A: Adapter>(test: &str) {
+    let fx = Fixture::new::<A>(test);
+    let mut dir = fx.open::<A>();
+    let mine = [
+        ".a.json.0123456789abcdef.tmp",
+        ".a.json.ffffffffffffffff.tmp",
+        ".a.json.0000000000000000.tmp",
+    ];
+    let others = [
+        "a.json",
+        "a.json.tmp",
+        ".a.json.tmp",
+        ".a.json.0123456789ABCDEF.tmp",
+        ".a.json.0123.tmp",
+        ".b.json.0123456789abcdef.tmp",
+        ".x.a.json.0123456789abcdef.tmp",
+    ];
+    for name in mine.iter().chain(&others) {
+        plant_file(&fx.path(name), b"x", 0o600);
+    }
+    let removed = fsatomic::recover::recover(&mut dir, "a.json", Mode::PRIVATE).expect("recover");
+    assert_eq!(removed, mine.len());
+    let mut expected: BTreeSet<String> = others.iter().map(|s| (*s).to_owned()).collect();
+    expected.insert("a.json.lock".to_owned());
+    assert_eq!(fx.names(), expected);
+}

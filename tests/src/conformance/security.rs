@@ -1,0 +1,353 @@
+//! Security: refused names, and links planted at every name the library
+//! touches — the target, temporary names, the lock file — redirecting
+//! nothing; stale temporary files never reused.
+
+use std::collections::BTreeSet;
+use std::fs;
+
+use fsatomic::fs::Op;
+use fsatomic::name::temp_name;
+use fsatomic::{
+    CommitError, LoadError, Mode, RecoverError, Store, StoreError, load, recover, replace,
+};
+
+use super::{
+    Adapter, BUF, Counter, Fixture, Snapshot, encoded, mode_of, plant_file, plant_symlink,
+};
+use crate::wrap::{Call, Counting, PresetTokens};
+
+checks! {
+    bad_names_are_refused_before_any_io,
+    symlink_at_the_target_redirects_nothing,
+    hard_link_at_the_target_redirects_nothing,
+    links_at_temp_names_redirect_nothing,
+    every_temp_name_taken_is_a_collision,
+    links_planted_at_random_temp_names_are_swept_not_followed,
+    links_at_the_lock_file_redirect_nothing,
+    stale_world_readable_temp_is_never_reused,
+}
+
+/// Names with `/`, `\`, `..`, NUL, control characters, the temporary-file
+/// shape, or over the length limit are refused by every entry point before
+/// the directory sees a single call.
+pub fn bad_names_are_refused_before_any_io<A: Adapter>(test: &str) {
+    let fx = Fixture::new::<A>(test);
+    let long = "x".repeat(fsatomic::name::MAX_NAME_LEN + 1);
+    let bad = [
+        "",
+        ".",
+        "..",
+        "../escape.json",
+        "a/b",
+        "/etc/passwd",
+        "a\\b",
+        "..\\x",
+        "a\0b",
+        "nul\0",
+        "line\nbreak",
+        ".a.json.0123456789abcdef.tmp",
+        long.as_str(),
+    ];
+    let mut dir = Counting::new(fx.open::<A>());
+    let log = dir.log();
+    let mut buf = [0u8; BUF];
+    let data = encoded(&Counter::at(1));
+    for name in bad {
+        let store: Store<Counter> = Store::new(name, Mode::PRIVATE);
+        let e = store.load(&mut dir, &mut buf).unwrap_err();
+        assert!(
+            matches!(e, StoreError::Load(LoadError::Name { .. })),
+            "load {name:?}: {e:?}"
+        );
+        let e = store.save(&mut dir, &mut buf, &Counter::at(1)).unwrap_err();
+        assert!(
+            matches!(e, StoreError::Load(LoadError::Name { .. })),
+            "save {name:?}: {e:?}"
+        );
+        let e = store.update(&mut dir, &mut buf, Counter::bump).unwrap_err();
+        assert!(
+            matches!(e, StoreError::Load(LoadError::Name { .. })),
+            "update {name:?}: {e:?}"
+        );
+        let e = replace::commit(&mut dir, name, &data, Mode::PRIVATE).unwrap_err();
+        assert!(
+            matches!(e, CommitError::Name { .. }),
+            "commit {name:?}: {e:?}"
+        );
+        let e = load::read(&mut dir, name, &mut buf).unwrap_err();
+        assert!(matches!(e, LoadError::Name { .. }), "read {name:?}: {e:?}");
+        let e = load::read_json(&mut dir, name, &mut buf).unwrap_err();
+        assert!(
+            matches!(e, LoadError::Name { .. }),
+            "read_json {name:?}: {e:?}"
+        );
+        let e = recover::recover(&mut dir, name, Mode::PRIVATE).unwrap_err();
+        assert!(
+            matches!(e, RecoverError::Name { .. }),
+            "recover {name:?}: {e:?}"
+        );
+        assert!(
+            log.is_empty(),
+            "{name:?} reached the directory: {:?}",
+            log.summary()
+        );
+    }
+    assert!(fx.names().is_empty());
+    assert!(names_outside(&fx).is_empty());
+}
+
+fn names_outside(fx: &Fixture) -> BTreeSet<String> {
+    super::names_in(&fx.outside)
+}
+
+fn victim(fx: &Fixture, name: &str) -> Snapshot {
+    plant_file(&fx.outside(name), b"root:secret\n", 0o640);
+    Snapshot::of(&fx.outside(name))
+}
+
+/// A symbolic link planted at the target is refused by readers and
+/// replaced (not followed) by a commit; the file it pointed at keeps its
+/// bytes and mode.
+pub fn symlink_at_the_target_redirects_nothing<A: Adapter>(test: &str) {
+    let fx = Fixture::new::<A>(test);
+    let before = victim(&fx, "shadow");
+    plant_symlink(&fx.outside("shadow"), &fx.path("users.json"));
+    let store: Store<Counter> = Store::new("users.json", Mode::PRIVATE);
+    let mut buf = [0u8; BUF];
+    let mut dir = fx.open::<A>();
+    // Refused at the open, not read and found corrupt.
+    let e = store.load(&mut dir, &mut buf).unwrap_err();
+    assert!(
+        matches!(&e, StoreError::Load(LoadError::Io(io)) if io.op == Op::Open),
+        "a load followed the link: {e:?}"
+    );
+    let e = store.update(&mut dir, &mut buf, Counter::bump).unwrap_err();
+    assert!(
+        matches!(&e, StoreError::Load(LoadError::Io(io)) if io.op == Op::Open),
+        "an update loaded through the link: {e:?}"
+    );
+    store
+        .save(&mut dir, &mut buf, &Counter::at(9))
+        .expect("save");
+    assert_eq!(Snapshot::of(&fx.outside("shadow")), before);
+    let meta = fs::symlink_metadata(fx.path("users.json")).expect("lstat");
+    assert!(meta.is_file(), "the link survived the commit");
+    assert_eq!(mode_of(&fx.path("users.json")), 0o600);
+    assert_eq!(
+        fs::read(fx.path("users.json")).expect("read"),
+        encoded(&Counter::at(9))
+    );
+    assert!(fx.temp_names().is_empty());
+}
+
+/// A hard link planted at the target is replaced by the commit's new
+/// inode; the other name keeps its bytes and mode.
+pub fn hard_link_at_the_target_redirects_nothing<A: Adapter>(test: &str) {
+    let fx = Fixture::new::<A>(test);
+    victim(&fx, "shadow");
+    fs::hard_link(fx.outside("shadow"), fx.path("users.json")).expect("link");
+    let before = Snapshot::of(&fx.outside("shadow"));
+    let store: Store<Counter> = Store::new("users.json", Mode::PRIVATE);
+    let mut buf = [0u8; BUF];
+    store
+        .save(&mut fx.open::<A>(), &mut buf, &Counter::at(9))
+        .expect("save");
+    let after = Snapshot::of(&fx.outside("shadow"));
+    assert_eq!(after.bytes, before.bytes);
+    assert_eq!(after.mode, before.mode);
+    assert_eq!(after.inode, before.inode);
+    assert_eq!(after.mtime, before.mtime);
+    assert_eq!(after.links, 1, "the planted name still points at it");
+    assert_ne!(Snapshot::of(&fx.path("users.json")).inode, before.inode);
+    assert_eq!(mode_of(&fx.path("users.json")), 0o600);
+}
+
+const TOKENS: [u64; 4] = [
+    0x0123_4567_89ab_cdef,
+    0xfeed_face_cafe_beef,
+    0x0000_0000_0000_0001,
+    0xffff_ffff_ffff_fffe,
+];
+
+/// Plant, at the temporary names of the first three preset tokens, a
+/// symbolic link to a victim, a dangling link, and a hard link to a second
+/// victim. Returns the snapshots of the victims.
+fn plant_at_temp_names(fx: &Fixture, name: &str) -> (Snapshot, Snapshot) {
+    let a = victim(fx, "a");
+    plant_symlink(&fx.outside("a"), &fx.path(&temp_name(name, TOKENS[0])));
+    plant_symlink(&fx.outside("new"), &fx.path(&temp_name(name, TOKENS[1])));
+    victim(fx, "b");
+    fs::hard_link(fx.outside("b"), fx.path(&temp_name(name, TOKENS[2]))).expect("link");
+    let b = Snapshot::of(&fx.outside("b"));
+    (a, b)
+}
+
+/// Links planted at the temporary names a commit tries (forced with known
+/// tokens) make the exclusive create fail and the commit move on to the
+/// next name; nothing is written through them, and the next locked writer
+/// sweeps the links (not their targets).
+pub fn links_at_temp_names_redirect_nothing<A: Adapter>(test: &str) {
+    let fx = Fixture::new::<A>(test);
+    let (a, b) = plant_at_temp_names(&fx, "users.json");
+    let mut dir = Counting::new(PresetTokens::new(fx.open::<A>(), TOKENS));
+    let log = dir.log();
+    let data = encoded(&Counter::at(5));
+    replace::commit(&mut dir, "users.json", &data, Mode::PRIVATE).expect("commit");
+    let creates: Vec<bool> = log
+        .events()
+        .iter()
+        .filter(|e| e.call == Call::Create)
+        .map(|e| e.ok)
+        .collect();
+    assert_eq!(creates, [false, false, false, true], "{:?}", log.summary());
+    assert_eq!(fs::read(fx.path("users.json")).expect("read"), data);
+    assert_eq!(mode_of(&fx.path("users.json")), 0o600);
+    assert_eq!(Snapshot::of(&fx.outside("a")), a);
+    assert_eq!(Snapshot::of(&fx.outside("b")), b);
+    assert!(!fx.outside("new").exists(), "a dangling link was followed");
+    assert_eq!(fx.temp_names().len(), 3, "the planted names");
+
+    let store: Store<Counter> = Store::new("users.json", Mode::PRIVATE);
+    store
+        .save(&mut fx.open::<A>(), &mut [0u8; BUF], &Counter::at(6))
+        .expect("save");
+    assert!(fx.temp_names().is_empty(), "{:?}", fx.temp_names());
+    assert_eq!(Snapshot::of(&fx.outside("a")), a);
+    let b_after = Snapshot::of(&fx.outside("b"));
+    assert_eq!((b_after.bytes, b_after.mode), (b.bytes, b.mode));
+    assert!(!fx.outside("new").exists());
+}
+
+/// When every temporary name tried is taken, the commit gives up with
+/// `TempNameCollision` and changes nothing.
+pub fn every_temp_name_taken_is_a_collision<A: Adapter>(test: &str) {
+    let fx = Fixture::new::<A>(test);
+    let (a, b) = plant_at_temp_names(&fx, "users.json");
+    plant_file(&fx.path(&temp_name("users.json", TOKENS[3])), b"x", 0o666);
+    plant_file(&fx.path("users.json"), b"{\"old\": true}\n", 0o600);
+    let names = fx.names();
+    let target = Snapshot::of(&fx.path("users.json"));
+    let mut dir = PresetTokens::new(fx.open::<A>(), TOKENS);
+    let err = replace::commit(&mut dir, "users.json", b"{}\n", Mode::PRIVATE).unwrap_err();
+    assert!(
+        matches!(err, CommitError::TempNameCollision { .. }),
+        "{err:?}"
+    );
+    assert_eq!(dir.handed_out(), TOKENS.len());
+    assert_eq!(fx.names(), names);
+    assert_eq!(Snapshot::of(&fx.path("users.json")), target);
+    assert_eq!(Snapshot::of(&fx.outside("a")), a);
+    assert_eq!(Snapshot::of(&fx.outside("b")), b);
+}
+
+/// Links planted at many random temporary names (the attacker cannot
+/// predict the real ones) redirect none of a series of commits, and the
+/// orphan sweep removes the links without following them.
+pub fn links_planted_at_random_temp_names_are_swept_not_followed<A: Adapter>(test: &str) {
+    let fx = Fixture::new::<A>(test);
+    let a = victim(&fx, "a");
+    let mut dir = fx.open::<A>();
+    let mut planted = 0;
+    for _ in 0..256 {
+        let token = fsatomic::Dir::unique_token(&mut dir).expect("token");
+        plant_symlink(&fx.outside("a"), &fx.path(&temp_name("users.json", token)));
+        planted += 1;
+    }
+    assert_eq!(fx.temp_names().len(), planted);
+    let store: Store<Counter> = Store::new("users.json", Mode::PRIVATE);
+    let mut buf = [0u8; BUF];
+    for i in 0..20 {
+        // Commits without the sweep first, then a locked writer.
+        let data = encoded(&Counter::at(i));
+        replace::commit(&mut dir, "users.json", &data, Mode::PRIVATE).expect("commit");
+    }
+    assert_eq!(fx.temp_names().len(), planted);
+    store
+        .update(&mut dir, &mut buf, Counter::bump)
+        .expect("update");
+    assert!(fx.temp_names().is_empty());
+    assert_eq!(Snapshot::of(&fx.outside("a")), a);
+    assert_eq!(
+        store.load(&mut dir, &mut buf).expect("load"),
+        Some(Counter::at(20))
+    );
+}
+
+/// A symbolic link (dangling or not) planted at the lock file makes the
+/// writer refuse to lock; a hard link makes it refuse or lock without
+/// writing. Either way the file behind it keeps bytes, mode, inode and
+/// times, nothing is created where a dangling link points, and a refused
+/// lock means nothing was committed.
+pub fn links_at_the_lock_file_redirect_nothing<A: Adapter>(test: &str) {
+    for plant in ["symlink", "dangling", "hard link"] {
+        let fx = Fixture::new::<A>(test);
+        victim(&fx, "passwd");
+        let lock = fx.path("users.json.lock");
+        match plant {
+            "symlink" => plant_symlink(&fx.outside("passwd"), &lock),
+            "dangling" => plant_symlink(&fx.outside("nothing"), &lock),
+            _ => fs::hard_link(fx.outside("passwd"), &lock).expect("link"),
+        }
+        let before = Snapshot::of(&fx.outside("passwd"));
+        let store: Store<Counter> = Store::new("users.json", Mode::PRIVATE);
+        let result = store.save(&mut fx.open::<A>(), &mut [0u8; BUF], &Counter::at(1));
+        assert_eq!(Snapshot::of(&fx.outside("passwd")), before, "{plant}");
+        assert!(!fx.outside("nothing").exists(), "{plant}: link followed");
+        if plant != "hard link" {
+            // Not following the link leaves no way to lock: the name is
+            // taken, and the lock file is never replaced.
+            assert!(
+                matches!(&result, Err(StoreError::Io(io)) if io.op == Op::Lock),
+                "{plant}: {result:?}"
+            );
+        }
+        if result.is_err() {
+            assert!(
+                !fx.path("users.json").exists(),
+                "{plant}: committed unlocked"
+            );
+        }
+        println!("{} {plant} at the lock file: {result:?}", A::NAME);
+    }
+}
+
+/// A temporary file left by a crash, with a world-readable mode (the Go
+/// package's `O_CREAT` without `O_EXCL` would have reused it), is never
+/// opened by a commit — the exclusive create fails on it and a new file is
+/// made — the committed file has exactly the mode asked, and the next
+/// locked writer sweeps the orphan.
+pub fn stale_world_readable_temp_is_never_reused<A: Adapter>(test: &str) {
+    let fx = Fixture::new::<A>(test);
+    let stale = temp_name("users.json", TOKENS[0]);
+    plant_file(&fx.path(&stale), b"{\"half\": ", 0o666);
+    let orphan = Snapshot::of(&fx.path(&stale));
+    let mut dir = Counting::new(PresetTokens::new(fx.open::<A>(), [TOKENS[0]]));
+    let log = dir.log();
+    let data = encoded(&Counter::at(1));
+    replace::commit(&mut dir, "users.json", &data, Mode::PRIVATE).expect("commit");
+    let creates: Vec<(String, bool)> = log
+        .events()
+        .into_iter()
+        .filter(|e| e.call == Call::Create)
+        .map(|e| (e.name, e.ok))
+        .collect();
+    assert_eq!(creates.len(), 2, "{:?}", log.summary());
+    assert_eq!(creates[0], (stale.to_string(), false));
+    assert!(creates[1].1 && creates[1].0 != stale.as_str());
+    assert_eq!(
+        Snapshot::of(&fx.path(&stale)),
+        orphan,
+        "the orphan was touched"
+    );
+    let committed = Snapshot::of(&fx.path("users.json"));
+    assert_eq!(committed.mode & 0o7777, 0o600);
+    assert_ne!(committed.inode, orphan.inode);
+    assert_eq!(committed.bytes, data);
+
+    let store: Store<Counter> = Store::new("users.json", Mode::PRIVATE);
+    store
+        .update(&mut fx.open::<A>(), &mut [0u8; BUF], Counter::bump)
+        .expect("update");
+    assert!(!fx.path(&stale).exists(), "the orphan was not swept");
+    assert_eq!(mode_of(&fx.path("users.json")), 0o600);
+}
