@@ -1,1 +1,924 @@
-//! (being written)
+//! The crash explorer: runs a scenario over [`SimFs`], and at every crash
+//! point checks every crash state (or, above a bound, a seeded sample that
+//! says it is one) against the [`crate::oracle`] — after recovery, and
+//! after a second power cut inside recovery (depth 2).
+//!
+//! ```
+//! use fsatomic_testkit::explorer::{Explorer, Scenario};
+//! use fsatomic_testkit::profile::Profile;
+//! use fsatomic_testkit::protocol::Replace;
+//!
+//! let report = Explorer::new(Profile::PosixWorst, 4096).explore(&Replace::default(), &Scenario::small());
+//! assert_eq!(report.violations, 0, "{report}");
+//! assert!(report.exhaustive());
+//! ```
+//!
+//! # How a run goes
+//!
+//! 1. The protocol's [`Protocol::setup`] runs and is made durable.
+//! 2. The scenario commits its values one after the other; each commit is
+//!    *acknowledged* when it returns. The simulator records a snapshot
+//!    after every call that changes the durable image or the log: these
+//!    are the crash points.
+//! 3. For each crash point, the oracle's expectation is fixed (the last
+//!    acknowledged value, or the one in flight); for each crash state, a
+//!    fresh simulator boots from the crash image, runs
+//!    [`Protocol::recover`] (recording its own crash points), then
+//!    [`Protocol::load`], the leftover and lock checks, and one more commit
+//!    that must load back.
+//! 4. At depth 2, every crash state of every crash point of that recovery
+//!    is checked the same way (recover again, load, ...).
+//!
+//! Crash images already checked with the same expectation are skipped
+//! (counted in [`Report::states`], not in [`Report::distinct`]).
+//!
+//! # Replaying a failure
+//!
+//! Every [`Violation`] prints a [`Locator`]. Setting the environment
+//! variable `FSATOMIC_REPLAY` to it makes the explorer check that one state
+//! only (no deduplication) and print what it sees; the seed, profile,
+//! granularity and state index pin it down exactly.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::ops::ControlFlow;
+use std::str::FromStr;
+
+use fsatomic::Dir;
+
+use crate::oracle::{self, Expect, ViolationKind};
+use crate::profile::{Coverage, Profile};
+use crate::protocol::Protocol;
+use crate::rng::derive;
+use crate::sim::{Image, SimFs};
+
+/// The environment variable that focuses the explorer on one state.
+pub const REPLAY_VAR: &str = "FSATOMIC_REPLAY";
+
+/// Turns the simulator into the directory the protocol runs on: itself
+/// ([`Plain`]), or a wrapper that breaks it on purpose
+/// ([`crate::mutate::Mutation`]).
+pub trait Wrap {
+    /// The directory type the protocol sees.
+    type Dir: Dir;
+    /// Wrap one simulator handle.
+    fn wrap(&self, fs: SimFs) -> Self::Dir;
+    /// A name for reports.
+    fn label(&self) -> String;
+}
+
+/// No wrapper: the protocol runs on the simulator itself.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Plain;
+
+impl Wrap for Plain {
+    type Dir = SimFs;
+
+    fn wrap(&self, fs: SimFs) -> SimFs {
+        fs
+    }
+
+    fn label(&self) -> String {
+        "-".to_owned()
+    }
+}
+
+/// A sequence of values to commit, each acknowledged when its commit
+/// returns, and a fresh value for the usability check after recovery.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// A name for reports.
+    pub name: String,
+    /// The values, committed in order.
+    pub values: Vec<Vec<u8>>,
+    /// Committed after recovery to check that the directory still works.
+    pub fresh: Vec<u8>,
+}
+
+impl Scenario {
+    /// A scenario committing `values` in order.
+    pub fn new(name: &str, values: Vec<Vec<u8>>) -> Scenario {
+        Scenario {
+            name: name.to_owned(),
+            values,
+            fresh: oracle::value(1000, 96),
+        }
+    }
+
+    /// Three commits onto an absent file: 300 B (a create), 700 B (a
+    /// replace crossing a 512-byte boundary), 200 B (a replace by a shorter
+    /// value).
+    pub fn standard() -> Scenario {
+        Scenario::new(
+            "create+grow+shrink",
+            vec![
+                oracle::value(1, 300),
+                oracle::value(2, 700),
+                oracle::value(3, 200),
+            ],
+        )
+    }
+
+    /// Two short commits: a create and a replace (for quick runs and
+    /// doctests).
+    pub fn small() -> Scenario {
+        Scenario::new(
+            "create+replace",
+            vec![oracle::value(1, 64), oracle::value(2, 80)],
+        )
+    }
+}
+
+/// Where a crash state is: enough to replay it exactly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Locator {
+    /// The profile.
+    pub profile: Profile,
+    /// The effective write granularity.
+    pub granularity: u64,
+    /// The explorer's seed.
+    pub seed: u64,
+    /// The crash point of the scenario (0: before its first call).
+    pub point: usize,
+    /// The index of the crash state at that point.
+    pub state: u64,
+    /// For a second power cut: the crash point within recovery (from 1)
+    /// and the state index there.
+    pub recovery: Option<(usize, u64)>,
+}
+
+impl fmt::Display for Locator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}/{:#x}/{}/{}",
+            self.profile, self.granularity, self.seed, self.point, self.state
+        )?;
+        if let Some((p, s)) = self.recovery {
+            write!(f, "/{p}/{s}")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for Locator {
+    type Err = String;
+
+    /// Parse `profile/granularity/seed/point/state[/rpoint/rstate]`.
+    fn from_str(s: &str) -> Result<Locator, String> {
+        let parts: Vec<&str> = s.trim().split('/').collect();
+        let num = |t: &str| -> Result<u64, String> {
+            let r = match t.strip_prefix("0x") {
+                Some(h) => u64::from_str_radix(h, 16),
+                None => t.parse(),
+            };
+            r.map_err(|e| format!("{t:?}: {e}"))
+        };
+        if parts.len() != 5 && parts.len() != 7 {
+            return Err(format!(
+                "expected profile/granularity/seed/point/state[/rpoint/rstate], got {s:?}"
+            ));
+        }
+        Ok(Locator {
+            profile: Profile::parse(parts[0]).ok_or(format!("unknown profile {:?}", parts[0]))?,
+            granularity: num(parts[1])?,
+            seed: num(parts[2])?,
+            point: num(parts[3])? as usize,
+            state: num(parts[4])?,
+            recovery: if parts.len() == 7 {
+                Some((num(parts[5])? as usize, num(parts[6])?))
+            } else {
+                None
+            },
+        })
+    }
+}
+
+/// One failed check, with everything needed to understand and replay it.
+#[derive(Clone, Debug)]
+pub struct Violation {
+    /// What went wrong.
+    pub kind: ViolationKind,
+    /// The details.
+    pub message: String,
+    /// Where: replays with `FSATOMIC_REPLAY=<locator>`.
+    pub at: Locator,
+    /// The protocol.
+    pub protocol: &'static str,
+    /// The wrapper around the simulator (`-` for none).
+    pub wrapper: String,
+    /// The call after which the power was cut, and the crash state.
+    pub crash: String,
+    /// For a second cut: the recovery call after which it came, and that
+    /// crash state.
+    pub recovery_crash: Option<String>,
+    /// The directory as the board booted from it (after the last cut).
+    pub image: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} on {} at {} B (wrapper {}): {}: {}",
+            self.protocol,
+            self.at.profile,
+            self.at.granularity,
+            self.wrapper,
+            self.kind,
+            self.message
+        )?;
+        writeln!(f, "  power cut at point {}: {}", self.at.point, self.crash)?;
+        if let Some(r) = &self.recovery_crash {
+            writeln!(f, "  then again during recovery: {r}")?;
+        }
+        writeln!(f, "  booted from: {}", self.image)?;
+        write!(f, "  replay: {REPLAY_VAR}={}", self.at)
+    }
+}
+
+/// What one exploration did and found.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The protocol.
+    pub protocol: &'static str,
+    /// The scenario.
+    pub scenario: String,
+    /// The profile.
+    pub profile: Profile,
+    /// The effective write granularity.
+    pub granularity: u64,
+    /// The wrapper (`-` for none).
+    pub wrapper: String,
+    /// The seed.
+    pub seed: u64,
+    /// Crash points of the scenario (including the state before it).
+    pub crash_points: u64,
+    /// Crash states visited at those points.
+    pub states: u64,
+    /// Crash points inside recoveries (depth 2).
+    pub recovery_points: u64,
+    /// Crash states visited inside recoveries.
+    pub recovery_states: u64,
+    /// States actually booted and checked (after deduplication).
+    pub distinct: u64,
+    /// Scenario crash points whose space exceeded the bound (sampled).
+    pub sampled_points: u64,
+    /// Recovery crash points whose space exceeded the bound (sampled).
+    pub recovery_sampled_points: u64,
+    /// Checks that failed.
+    pub violations: u64,
+    /// Failed checks by kind.
+    pub by_kind: BTreeMap<String, u64>,
+    /// The first few violations, in full.
+    pub examples: Vec<Violation>,
+    /// The largest number of states at one exhaustively explored point.
+    pub widest_point: u64,
+}
+
+impl Report {
+    /// Whether every crash point (and every recovery crash point) was
+    /// explored exhaustively.
+    pub fn exhaustive(&self) -> bool {
+        self.sampled_points == 0 && self.recovery_sampled_points == 0
+    }
+
+    /// All crash states visited, at both depths.
+    pub fn total_states(&self) -> u64 {
+        self.states + self.recovery_states
+    }
+
+    /// The header of [`Report::row`].
+    pub fn header() -> String {
+        format!(
+            "{:<9} {:<15} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9}  {:<26} {}",
+            "protocol",
+            "profile",
+            "gran",
+            "points",
+            "states",
+            "rec.pts",
+            "rec.sts",
+            "distinct",
+            "coverage",
+            "violations"
+        )
+    }
+
+    /// One line for the table printed by the tests and kept in
+    /// `docs/crash-testing.md`.
+    pub fn row(&self) -> String {
+        let coverage = if self.exhaustive() {
+            "exhaustive".to_owned()
+        } else {
+            format!(
+                "SAMPLED {}+{} pts (seeded)",
+                self.sampled_points, self.recovery_sampled_points
+            )
+        };
+        let kinds: Vec<String> = self
+            .by_kind
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        let violations = if self.violations == 0 {
+            "0".to_owned()
+        } else {
+            format!("{} ({})", self.violations, kinds.join(", "))
+        };
+        format!(
+            "{:<9} {:<15} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9}  {:<26} {}",
+            self.protocol,
+            self.profile.name(),
+            granularity_label(self.granularity),
+            self.crash_points,
+            self.states,
+            self.recovery_points,
+            self.recovery_states,
+            self.distinct,
+            coverage,
+            violations
+        )
+    }
+
+    /// Panic with the first violations if there were any.
+    pub fn assert_clean(&self) {
+        if self.violations > 0 {
+            let mut msg = format!("{} violation(s):\n{}\n", self.violations, self.row());
+            for v in &self.examples {
+                msg.push_str(&format!("{v}\n"));
+            }
+            panic!("{msg}");
+        }
+    }
+
+    fn add(&mut self, keep: usize, v: Violation) {
+        self.violations += 1;
+        *self.by_kind.entry(v.kind.to_string()).or_default() += 1;
+        if self.examples.len() < keep {
+            self.examples.push(v);
+        }
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", Report::header())?;
+        write!(f, "{}", self.row())?;
+        for v in &self.examples {
+            write!(f, "\n{v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `1 B`, `512 B`, `4 KiB`.
+pub fn granularity_label(g: u64) -> String {
+    if g >= 1024 && g % 1024 == 0 {
+        format!("{}KiB", g / 1024)
+    } else {
+        format!("{g}B")
+    }
+}
+
+/// Every profile × granularity (1 B, 512 B, 4 KiB) worth running: a
+/// granularity the profile raises to one already listed is left out (FAT
+/// writes whole 512-byte sectors).
+pub fn matrix() -> Vec<(Profile, u64)> {
+    let mut out = Vec::new();
+    for p in Profile::ALL {
+        let mut seen = Vec::new();
+        for g in [1, 512, 4096] {
+            let e = p.effective_granularity(g);
+            if !seen.contains(&e) {
+                seen.push(e);
+                out.push((p, e));
+            }
+        }
+    }
+    out
+}
+
+/// The explorer's settings. Build with [`Explorer::new`] and the setters.
+#[derive(Clone, Debug)]
+pub struct Explorer {
+    /// The crash-model profile.
+    pub profile: Profile,
+    /// The write granularity asked for (the profile may raise it).
+    pub granularity: u64,
+    /// The seed of every random choice (tokens, garbage, samples).
+    pub seed: u64,
+    /// Above this many crash states at one point, sample instead.
+    pub bound: u64,
+    /// How many states to sample at a point above the bound.
+    pub samples: u64,
+    /// 1: cut the power once; 2: also once more inside recovery.
+    pub depth: u8,
+    /// How many violations to keep in full.
+    pub keep: usize,
+    /// Check only this state (see [`REPLAY_VAR`]).
+    pub focus: Option<Locator>,
+}
+
+/// The default seed.
+pub const DEFAULT_SEED: u64 = 0x5eed_f5a7;
+
+struct Run<'a, P, W> {
+    ex: &'a Explorer,
+    protocol: &'a P,
+    scenario: &'a Scenario,
+    wrap: &'a W,
+    seen: HashSet<u128>,
+    report: Report,
+}
+
+impl Explorer {
+    /// An explorer for `profile` at `granularity` bytes, with the default
+    /// seed, a bound of 4096 states per crash point, 256 samples above it,
+    /// and depth 2. If [`REPLAY_VAR`] names a state of this profile,
+    /// granularity and seed, the explorer checks only that state.
+    pub fn new(profile: Profile, granularity: u64) -> Explorer {
+        let ex = Explorer {
+            profile,
+            granularity: profile.effective_granularity(granularity),
+            seed: DEFAULT_SEED,
+            bound: 4096,
+            samples: 256,
+            depth: 2,
+            keep: 3,
+            focus: None,
+        };
+        ex.with_env_focus()
+    }
+
+    fn with_env_focus(mut self) -> Explorer {
+        self.focus = std::env::var(REPLAY_VAR)
+            .ok()
+            .and_then(|s| s.parse::<Locator>().ok())
+            .filter(|l| {
+                l.profile == self.profile
+                    && l.granularity == self.granularity
+                    && l.seed == self.seed
+            });
+        self
+    }
+
+    /// Use `seed`.
+    pub fn seed(mut self, seed: u64) -> Explorer {
+        self.seed = seed;
+        self.with_env_focus()
+    }
+
+    /// Sample above `bound` states per crash point.
+    pub fn bound(mut self, bound: u64) -> Explorer {
+        self.bound = bound;
+        self
+    }
+
+    /// Sample `samples` states at a crash point above the bound.
+    pub fn samples(mut self, samples: u64) -> Explorer {
+        self.samples = samples;
+        self
+    }
+
+    /// Cut the power `depth` times (1 or 2).
+    pub fn depth(mut self, depth: u8) -> Explorer {
+        self.depth = depth.clamp(1, 2);
+        self
+    }
+
+    /// Check only the state at `at`.
+    pub fn focus(mut self, at: Locator) -> Explorer {
+        self.focus = Some(at);
+        self
+    }
+
+    /// Explore `protocol` running `scenario` directly on the simulator.
+    pub fn explore<P: Protocol>(&self, protocol: &P, scenario: &Scenario) -> Report {
+        self.explore_wrapped(protocol, scenario, &Plain)
+    }
+
+    /// Explore `protocol` running `scenario` on the simulator wrapped by
+    /// `wrap`.
+    pub fn explore_wrapped<P: Protocol, W: Wrap>(
+        &self,
+        protocol: &P,
+        scenario: &Scenario,
+        wrap: &W,
+    ) -> Report {
+        let report = Report {
+            protocol: protocol.name(),
+            scenario: scenario.name.clone(),
+            profile: self.profile,
+            granularity: self.granularity,
+            wrapper: wrap.label(),
+            seed: self.seed,
+            crash_points: 0,
+            states: 0,
+            recovery_points: 0,
+            recovery_states: 0,
+            distinct: 0,
+            sampled_points: 0,
+            recovery_sampled_points: 0,
+            violations: 0,
+            by_kind: BTreeMap::new(),
+            examples: Vec::new(),
+            widest_point: 0,
+        };
+        let mut run = Run {
+            ex: self,
+            protocol,
+            scenario,
+            wrap,
+            seen: HashSet::new(),
+            report,
+        };
+        run.go();
+        run.report
+    }
+}
+
+impl<P: Protocol, W: Wrap> Run<'_, P, W> {
+    fn scenario_failure(&mut self, message: String) {
+        let ex = self.ex;
+        let v = Violation {
+            kind: ViolationKind::Scenario,
+            message,
+            at: self.locator(0, 0, None),
+            protocol: self.protocol.name(),
+            wrapper: self.wrap.label(),
+            crash: "no power cut".to_owned(),
+            recovery_crash: None,
+            image: String::new(),
+        };
+        self.report.add(ex.keep, v);
+    }
+
+    fn locator(&self, point: usize, state: u64, recovery: Option<(usize, u64)>) -> Locator {
+        Locator {
+            profile: self.ex.profile,
+            granularity: self.ex.granularity,
+            seed: self.ex.seed,
+            point,
+            state,
+            recovery,
+        }
+    }
+
+    fn go(&mut self) {
+        let ex = self.ex;
+        let sim = SimFs::new(ex.profile, ex.granularity, derive(ex.seed, 0, 0));
+        if let Err(e) = self.protocol.setup(&mut self.wrap.wrap(sim.clone())) {
+            self.scenario_failure(format!("setup failed: {e}"));
+            return;
+        }
+        sim.settle();
+        sim.record();
+        let mut starts = Vec::new();
+        let mut acks = Vec::new();
+        {
+            let mut dir = self.wrap.wrap(sim.clone());
+            for (k, v) in self.scenario.values.iter().enumerate() {
+                starts.push(sim.recorded());
+                if let Err(e) = self.protocol.commit(&mut dir, v) {
+                    self.scenario_failure(format!("commit #{k} failed without a power cut: {e}"));
+                    return;
+                }
+                acks.push(sim.recorded() - 1);
+                match self.protocol.load(&mut dir) {
+                    Ok(Some(b)) if b == *v => {}
+                    other => {
+                        let got = other.map(|o| o.map(|b| oracle::value_number(&b)));
+                        self.scenario_failure(format!(
+                            "value #{k} does not load back without a power cut: {got:?}"
+                        ));
+                        return;
+                    }
+                }
+            }
+        }
+        let snaps = sim.take_snapshots();
+        self.report.crash_points = snaps.len() as u64;
+        let focus = ex.focus.clone();
+        if let Some(f) = &focus {
+            println!(
+                "replaying {f} ({} crash points in the scenario)",
+                snaps.len()
+            );
+        }
+        for (i, snap) in snaps.iter().enumerate() {
+            if focus.as_ref().is_some_and(|f| f.point != i) {
+                continue;
+            }
+            let expect = expectation(i, &starts, &acks);
+            let space = snap.crash_space(ex.profile);
+            let mut visited = 0u64;
+            let coverage = space.explore(
+                ex.bound,
+                ex.samples,
+                derive(ex.seed, 1, i as u64),
+                |idx, a, img| {
+                    if focus.as_ref().is_some_and(|f| f.state != idx) {
+                        return ControlFlow::Continue(());
+                    }
+                    visited += 1;
+                    self.report.states += 1;
+                    let crash = format!(
+                        "after call `{}`, state {idx}: {}",
+                        snap.label,
+                        clip(&a.describe(&snap.log), 900)
+                    );
+                    if focus.is_some() {
+                        println!(
+                            "crash point {i} (after `{}`), state {idx}:\n  {}",
+                            snap.label,
+                            a.describe(&snap.log)
+                        );
+                        println!("  image: {img}\n  expected: {expect}");
+                    }
+                    let at = self.locator(i, idx, None);
+                    self.check(&expect, img, 1, at, crash, None);
+                    ControlFlow::Continue(())
+                },
+            );
+            match coverage {
+                Coverage::Exhaustive(n) => {
+                    self.report.widest_point = self.report.widest_point.max(n);
+                }
+                Coverage::Sampled { .. } => self.report.sampled_points += 1,
+            }
+            let _ = visited;
+        }
+    }
+
+    /// Boot from `img`, recover (exploring crashes inside recovery while
+    /// `depth` allows), and judge.
+    fn check(
+        &mut self,
+        expect: &Expect,
+        img: Image,
+        depth: u8,
+        at: Locator,
+        crash: String,
+        recovery_crash: Option<String>,
+    ) {
+        let ex = self.ex;
+        let focus = ex.focus.clone();
+        if focus.is_none() && !self.seen.insert(state_key(&img, expect, depth)) {
+            return;
+        }
+        self.report.distinct += 1;
+        let boot_seed = derive(
+            ex.seed,
+            at.point as u64 ^ (u64::from(depth) << 56),
+            at.state ^ at.recovery.map_or(0, |(p, s)| ((p as u64) << 40) ^ s),
+        );
+        let sim = SimFs::from_image(img.clone(), ex.profile, ex.granularity, boot_seed);
+        let record = depth < ex.depth;
+        if record {
+            sim.record();
+        }
+        let mut dir = self.wrap.wrap(sim.clone());
+        let recovered = self.protocol.recover(&mut dir);
+        let fail = |this: &mut Self, kind: ViolationKind, message: String| {
+            if focus.is_some() {
+                println!("  VIOLATION {kind}: {message}");
+            }
+            let v = Violation {
+                kind,
+                message,
+                at: at.clone(),
+                protocol: this.protocol.name(),
+                wrapper: this.wrap.label(),
+                crash: crash.clone(),
+                recovery_crash: recovery_crash.clone(),
+                image: img.to_string(),
+            };
+            this.report.add(ex.keep, v);
+        };
+        if record {
+            let snaps = sim.take_snapshots();
+            for (j, snap) in snaps.iter().enumerate().skip(1) {
+                let wanted = focus.as_ref().and_then(|f| f.recovery);
+                if wanted.is_some_and(|(p, _)| p != j) {
+                    continue;
+                }
+                self.report.recovery_points += 1;
+                let space = snap.crash_space(ex.profile);
+                let rseed = derive(ex.seed, 2, boot_seed ^ j as u64);
+                let coverage = space.explore(ex.bound, ex.samples, rseed, |idx, a, img2| {
+                    if wanted.is_some_and(|(_, s)| s != idx) {
+                        return ControlFlow::Continue(());
+                    }
+                    self.report.recovery_states += 1;
+                    let rc = format!(
+                        "after recovery call `{}`, state {idx}: {}",
+                        snap.label,
+                        clip(&a.describe(&snap.log), 600)
+                    );
+                    if focus.is_some() {
+                        println!("  recovery crash point {j}: {rc}\n  image: {img2}");
+                    }
+                    let mut at2 = at.clone();
+                    at2.recovery = Some((j, idx));
+                    self.check(expect, img2, depth + 1, at2, crash.clone(), Some(rc));
+                    ControlFlow::Continue(())
+                });
+                if let Coverage::Sampled { .. } = coverage {
+                    self.report.recovery_sampled_points += 1;
+                }
+            }
+            if focus.as_ref().is_some_and(|f| f.recovery.is_some()) {
+                return;
+            }
+        }
+        if let Err(e) = recovered {
+            let kind = match e {
+                crate::protocol::Failure::Corrupt(_) => ViolationKind::Corrupt,
+                _ => ViolationKind::Failed,
+            };
+            fail(self, kind, format!("recover: {e}"));
+            return;
+        }
+        if sim.locks_held() != 0 {
+            fail(
+                self,
+                ViolationKind::Lock,
+                "a lock is held after recover returned".to_owned(),
+            );
+            return;
+        }
+        let loaded = self.protocol.load(&mut dir);
+        if focus.is_some() {
+            println!(
+                "  after recovery: {}\n  load: {:?}",
+                sim.live(),
+                loaded
+                    .as_ref()
+                    .map(|o| o.as_ref().map(|b| oracle::value_number(b)))
+            );
+        }
+        if let Err((kind, message)) = oracle::judge(&self.scenario.values, expect, &loaded) {
+            fail(self, kind, message);
+            return;
+        }
+        if let Some(msg) = self.leftovers(&sim, "after recovery") {
+            fail(self, ViolationKind::Leftovers, msg);
+            return;
+        }
+        match self.protocol.commit(&mut dir, &self.scenario.fresh) {
+            Err(e) => {
+                fail(
+                    self,
+                    ViolationKind::NotUsable,
+                    format!("commit after recovery: {e}"),
+                );
+                return;
+            }
+            Ok(()) => match self.protocol.load(&mut dir) {
+                Ok(Some(b)) if b == self.scenario.fresh => {}
+                other => {
+                    let got = other.map(|o| o.map(|b| oracle::value_number(&b)));
+                    fail(
+                        self,
+                        ViolationKind::NotUsable,
+                        format!("a commit after recovery does not load back: {got:?}"),
+                    );
+                    return;
+                }
+            },
+        }
+        if sim.locks_held() != 0 {
+            fail(
+                self,
+                ViolationKind::Lock,
+                "a lock is held after commit returned".to_owned(),
+            );
+            return;
+        }
+        if let Some(msg) = self.leftovers(&sim, "after a commit following recovery") {
+            fail(self, ViolationKind::Leftovers, msg);
+        }
+    }
+
+    fn leftovers(&self, sim: &SimFs, when: &str) -> Option<String> {
+        let live = sim.live();
+        let temps: Vec<&str> = live.names().filter(|n| self.protocol.is_temp(n)).collect();
+        (temps.len() > self.protocol.max_leftovers()).then(|| {
+            format!(
+                "{} temporary file(s) {when} (at most {} allowed): {temps:?}",
+                temps.len(),
+                self.protocol.max_leftovers()
+            )
+        })
+    }
+}
+
+/// The oracle's expectation at crash point `i`, given the first crash
+/// point of each commit and the last one before its acknowledgement.
+fn expectation(i: usize, starts: &[usize], acks: &[usize]) -> Expect {
+    let acked = acks.iter().rposition(|&a| a <= i);
+    let next = acked.map_or(0, |k| k + 1);
+    let in_flight = (next < starts.len() && starts[next] <= i).then_some(next);
+    Expect { acked, in_flight }
+}
+
+/// A 128-bit key of (image, expectation, depth) for deduplication.
+fn state_key(img: &Image, expect: &Expect, depth: u8) -> u128 {
+    let canon = img.canonical();
+    let mut a = DefaultHasher::new();
+    let mut b = DefaultHasher::new();
+    b.write_u64(0x9e37_79b9_7f4a_7c15);
+    for h in [&mut a, &mut b] {
+        canon.hash(h);
+        expect.hash(h);
+        depth.hash(h);
+    }
+    (u128::from(a.finish()) << 64) | u128::from(b.finish())
+}
+
+fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{} …({} more bytes)", &s[..end], s.len() - end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expectation_follows_starts_and_acks() {
+        // Commit 0 spans points 1..=3, commit 1 spans 4..=6.
+        let starts = [1, 4];
+        let acks = [3, 6];
+        let e = |i| expectation(i, &starts, &acks);
+        assert_eq!(
+            e(0),
+            Expect {
+                acked: None,
+                in_flight: None
+            }
+        );
+        assert_eq!(
+            e(1),
+            Expect {
+                acked: None,
+                in_flight: Some(0)
+            }
+        );
+        assert_eq!(
+            e(3),
+            Expect {
+                acked: Some(0),
+                in_flight: None
+            }
+        );
+        assert_eq!(
+            e(4),
+            Expect {
+                acked: Some(0),
+                in_flight: Some(1)
+            }
+        );
+        assert_eq!(
+            e(6),
+            Expect {
+                acked: Some(1),
+                in_flight: None
+            }
+        );
+    }
+
+    #[test]
+    fn locators_round_trip() {
+        let l = Locator {
+            profile: Profile::Fat,
+            granularity: 512,
+            seed: DEFAULT_SEED,
+            point: 12,
+            state: 3,
+            recovery: Some((2, 1)),
+        };
+        assert_eq!(l.to_string().parse::<Locator>(), Ok(l.clone()));
+        let mut m = l;
+        m.recovery = None;
+        assert_eq!(m.to_string().parse::<Locator>(), Ok(m));
+        assert!("fat/512".parse::<Locator>().is_err());
+    }
+
+    #[test]
+    fn matrix_skips_granularities_a_profile_raises() {
+        let m = matrix();
+        assert!(m.contains(&(Profile::PosixWorst, 1)));
+        assert!(m.contains(&(Profile::Fat, 512)));
+        assert!(!m.contains(&(Profile::Fat, 1)));
+        assert_eq!(m.len(), 14);
+    }
+}

@@ -1,0 +1,232 @@
+//! The one oracle every protocol is checked against, and the
+//! self-describing values scenarios commit.
+//!
+//! After a power cut and recovery:
+//!
+//! - once a commit was acknowledged, `load` gives its value (or a later
+//!   one that was in flight);
+//! - while it was in flight, the old value or the new one;
+//! - never bytes that no commit wrote (torn), never [`Failure::Corrupt`],
+//!   never "absent" once a value existed;
+//! - at most [`crate::protocol::Protocol::max_leftovers`] temporary files
+//!   after recovery;
+//! - no lock outlives its owner: recovery can take the lock, and nothing
+//!   is held once it returned;
+//! - and the directory still works: a new commit after recovery succeeds
+//!   and loads back.
+
+use std::fmt;
+
+use crate::protocol::Failure;
+
+/// A committed value: indented JSON `{"v": N, "pad": "..."}` with a
+/// trailing newline, exactly `len` bytes long (at least 32), whose padding
+/// differs for every `n`, so that any mix of two values is detectably
+/// neither.
+pub fn value(n: u64, len: usize) -> Vec<u8> {
+    let head = format!("{{\n  \"v\": {n},\n  \"pad\": \"");
+    let tail = "\"\n}\n";
+    let pad = len.saturating_sub(head.len() + tail.len()).max(1);
+    let mut out = head.into_bytes();
+    for i in 0..pad as u64 {
+        out.push(b'a' + ((i.wrapping_mul(7).wrapping_add(n.wrapping_mul(11))) % 26) as u8);
+    }
+    out.extend_from_slice(tail.as_bytes());
+    out
+}
+
+/// The `v` of a value made by [`value`], if `bytes` starts like one.
+pub fn value_number(bytes: &[u8]) -> Option<u64> {
+    let rest = bytes.strip_prefix(b"{\n  \"v\": ")?;
+    let end = rest.iter().position(|b| !b.is_ascii_digit())?;
+    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+}
+
+/// What the oracle allows at one crash point: indices into the scenario's
+/// values, `None` standing for "no value" (before the first commit).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Expect {
+    /// The last acknowledged value (`None`: nothing acknowledged yet).
+    pub acked: Option<usize>,
+    /// The value whose commit was running, if one was.
+    pub in_flight: Option<usize>,
+}
+
+impl Expect {
+    /// Whether `found` (an index, or `None` for absent) is allowed.
+    pub fn allows(&self, found: Option<usize>) -> bool {
+        found == self.acked || (found.is_some() && found == self.in_flight)
+    }
+}
+
+impl fmt::Display for Expect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.acked {
+            Some(k) => write!(f, "value #{k}")?,
+            None => f.write_str("no value")?,
+        }
+        if let Some(k) = self.in_flight {
+            write!(f, " or value #{k} (in flight)")?;
+        }
+        Ok(())
+    }
+}
+
+/// What went wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ViolationKind {
+    /// `load` reported the file corrupt.
+    Corrupt,
+    /// `load` gave bytes that no commit wrote.
+    Torn,
+    /// `load` gave no value although one existed.
+    Absent,
+    /// `load` gave an older value than the acknowledged one (or a value
+    /// whose commit had not started).
+    Stale,
+    /// `recover` or `load` failed otherwise (I/O, logic bug).
+    Failed,
+    /// Too many temporary files were left.
+    Leftovers,
+    /// A lock was held after its owner returned, or could not be taken.
+    Lock,
+    /// A commit after recovery failed or did not load back.
+    NotUsable,
+    /// The scenario itself failed without any power cut.
+    Scenario,
+}
+
+impl fmt::Display for ViolationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ViolationKind::Corrupt => "corrupt",
+            ViolationKind::Torn => "torn",
+            ViolationKind::Absent => "absent",
+            ViolationKind::Stale => "stale",
+            ViolationKind::Failed => "failed",
+            ViolationKind::Leftovers => "leftovers",
+            ViolationKind::Lock => "lock",
+            ViolationKind::NotUsable => "not-usable",
+            ViolationKind::Scenario => "scenario",
+        })
+    }
+}
+
+/// Judge one `load` result against `expect`, given the scenario's values.
+/// `Ok(())` if allowed.
+pub fn judge(
+    values: &[Vec<u8>],
+    expect: &Expect,
+    loaded: &Result<Option<Vec<u8>>, Failure>,
+) -> Result<(), (ViolationKind, String)> {
+    let found = match loaded {
+        Err(Failure::Corrupt(c)) => {
+            return Err((
+                ViolationKind::Corrupt,
+                format!("load: {c}; expected {expect}"),
+            ));
+        }
+        Err(e) => {
+            return Err((
+                ViolationKind::Failed,
+                format!("load: {e}; expected {expect}"),
+            ));
+        }
+        Ok(None) => None,
+        Ok(Some(bytes)) => match values.iter().position(|v| v == bytes) {
+            Some(k) => Some(k),
+            None => {
+                let what = match value_number(bytes) {
+                    Some(n) => format!("a mix starting like value v={n}"),
+                    None => "unrecognisable bytes".to_owned(),
+                };
+                return Err((
+                    ViolationKind::Torn,
+                    format!(
+                        "load gave {} bytes, {what}: {:?}; expected {expect}",
+                        bytes.len(),
+                        String::from_utf8_lossy(&bytes[..bytes.len().min(48)])
+                    ),
+                ));
+            }
+        },
+    };
+    if expect.allows(found) {
+        return Ok(());
+    }
+    match found {
+        None => Err((
+            ViolationKind::Absent,
+            format!("load gave no value; expected {expect}"),
+        )),
+        Some(k) => Err((
+            ViolationKind::Stale,
+            format!("load gave value #{k}; expected {expect}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_have_the_asked_length_and_differ() {
+        let a = value(1, 300);
+        let b = value(2, 300);
+        assert_eq!(a.len(), 300);
+        assert_eq!(b.len(), 300);
+        assert_ne!(a, b);
+        assert!(fsatomic::json::validate(&a).is_ok());
+        assert_eq!(value_number(&a), Some(1));
+        assert_eq!(value_number(&value(12345, 10)), Some(12345));
+        // Any prefix of one value followed by the rest of the other is
+        // neither.
+        for cut in 1..300 {
+            let mut mix = a[..cut].to_vec();
+            mix.extend_from_slice(&b[cut..]);
+            assert!(mix != a && mix != b, "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn judge_classifies() {
+        let values = vec![value(1, 64), value(2, 64)];
+        let e = Expect {
+            acked: Some(0),
+            in_flight: Some(1),
+        };
+        assert!(judge(&values, &e, &Ok(Some(values[0].clone()))).is_ok());
+        assert!(judge(&values, &e, &Ok(Some(values[1].clone()))).is_ok());
+        assert_eq!(
+            judge(&values, &e, &Ok(None)).unwrap_err().0,
+            ViolationKind::Absent
+        );
+        let mut torn = values[0].clone();
+        torn[40] ^= 1;
+        assert_eq!(
+            judge(&values, &e, &Ok(Some(torn))).unwrap_err().0,
+            ViolationKind::Torn
+        );
+        let e2 = Expect {
+            acked: Some(1),
+            in_flight: None,
+        };
+        assert_eq!(
+            judge(&values, &e2, &Ok(Some(values[0].clone())))
+                .unwrap_err()
+                .0,
+            ViolationKind::Stale
+        );
+        let c = fsatomic::Corrupt::new("x", 0, fsatomic::CorruptKind::Empty);
+        assert_eq!(
+            judge(&values, &e, &Err(Failure::Corrupt(c))).unwrap_err().0,
+            ViolationKind::Corrupt
+        );
+        let none = Expect {
+            acked: None,
+            in_flight: Some(0),
+        };
+        assert!(judge(&values, &none, &Ok(None)).is_ok());
+    }
+}
