@@ -156,6 +156,8 @@ macro_rules! conformance_tests {
             store_load_only_reads,
             store_save_sweeps_orphans_under_the_lock,
             recover_sweeps_only_its_own_orphans,
+            slots_store_round_trips_with_one_flush_per_commit,
+            journal_store_round_trips_with_one_flush_per_append,
         ]);
     };
     (@area $adapter:ty, durability) => {
@@ -187,6 +189,7 @@ macro_rules! conformance_tests {
             threads_updating_one_counter_lose_nothing,
             reader_threads_never_break_a_writer,
             processes_updating_one_counter_lose_nothing,
+            processes_appending_to_one_journal_lose_nothing,
             a_reader_process_never_breaks_a_writer,
             a_lock_dies_with_its_process,
         ]);
@@ -476,6 +479,49 @@ pub const BUF: usize = 4096;
 /// The counter store every concurrency check uses.
 pub const COUNTER: fsatomic::Store<'static, Counter> =
     fsatomic::Store::new("counter.json", Mode::PRIVATE);
+
+/// A journal record: one hit from an address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hit {
+    /// The address.
+    pub ip: u32,
+}
+
+/// The state a journal of [`Hit`]s folds into: how many, their sum, and
+/// how many times a sequence number did not follow the one before (a lost
+/// or doubled record shows there).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hits {
+    /// How many hits.
+    pub count: u64,
+    /// The sum of their addresses.
+    pub sum: u64,
+    /// The sequence number of the last record folded in.
+    pub last_seq: u64,
+    /// Records whose sequence number was not the last one plus one.
+    pub gaps: u64,
+}
+
+impl Hits {
+    /// Whether this is the state after one hit from each address in `ips`,
+    /// each folded in once, in sequence.
+    pub fn is(&self, ips: std::ops::Range<u32>) -> bool {
+        self.count == u64::from(ips.end - ips.start)
+            && self.sum == ips.map(u64::from).sum::<u64>()
+            && self.gaps == 0
+    }
+}
+
+impl fsatomic::store::Fold<Hit> for Hits {
+    fn apply(&mut self, seq: u64, record: &Hit) {
+        if self.count > 0 && seq != self.last_seq + 1 {
+            self.gaps += 1;
+        }
+        self.count += 1;
+        self.sum += u64::from(record.ip);
+        self.last_seq = seq;
+    }
+}
 
 /// The bytes a commit of `value` puts on disk.
 pub fn encoded<T: Serialize>(value: &T) -> Vec<u8> {

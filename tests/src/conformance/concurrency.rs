@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use fsatomic::{Dir, Mode};
+use fsatomic::{Dir, JournalStore, Mode};
 
 use super::{
-    Adapter, BUF, COUNTER, Counter, Fixture, child_done, child_role, finish_child, mode_of,
-    spawn_child, wait_for,
+    Adapter, BUF, COUNTER, Counter, Fixture, Hit, Hits, child_done, child_role, finish_child,
+    mode_of, spawn_child, wait_for,
 };
 use crate::wrap::{Call, Counting};
 
@@ -20,6 +20,7 @@ checks! {
     threads_updating_one_counter_lose_nothing,
     reader_threads_never_break_a_writer,
     processes_updating_one_counter_lose_nothing,
+    processes_appending_to_one_journal_lose_nothing,
     a_reader_process_never_breaks_a_writer,
     a_lock_dies_with_its_process,
 }
@@ -149,6 +150,55 @@ pub fn processes_updating_one_counter_lose_nothing<A: Adapter>(test: &str) {
     let end = final_count::<A>(&fx);
     assert!(end.is_whole());
     assert_eq!(end.hits, 2 * UPDATES);
+    assert!(fx.temp_names().is_empty());
+}
+
+/// Two child processes, each appending [`UPDATES`] records to one journal
+/// (small compaction threshold, so compactions interleave with the other
+/// process's appends), end with every record folded in exactly once, in
+/// sequence.
+pub fn processes_appending_to_one_journal_lose_nothing<A: Adapter>(test: &str) {
+    let journal = || {
+        JournalStore::<Hits, Hit>::new("hits.json", Mode::PRIVATE)
+            .expect("name")
+            .compact_after(2048)
+    };
+    if let Some((role, fx)) = child_role(test) {
+        let base: u32 = if role == "appender-1" { 0 } else { 1_000_000 };
+        let mut dir = fx.open::<A>();
+        let mut buf = [0u8; BUF];
+        let mut store = journal();
+        store.open(&mut dir, &mut buf).expect("open");
+        for i in 0..UPDATES as u32 {
+            store
+                .append(&mut dir, &mut buf, &Hit { ip: base + i })
+                .unwrap_or_else(|e| panic!("append {i}: {e}"));
+        }
+        child_done(&fx, &role, "ok");
+        return;
+    }
+    let fx = Fixture::new::<A>(test);
+    let children: Vec<_> = ["appender-1", "appender-2"]
+        .into_iter()
+        .map(|role| (role, spawn_child(test, role, &fx, None)))
+        .collect();
+    for (role, child) in children {
+        finish_child(child, role, &fx);
+    }
+    let state = journal()
+        .read(&mut fx.open::<A>(), &mut [0u8; BUF])
+        .expect("read");
+    let n = UPDATES as u32;
+    let expected_sum: u64 = (0..n).chain(1_000_000..1_000_000 + n).map(u64::from).sum();
+    assert_eq!(
+        (state.count, state.sum, state.gaps),
+        (2 * UPDATES, expected_sum, 0),
+        "{state:?}"
+    );
+    assert!(
+        fx.path("hits.json").exists(),
+        "no compaction happened: the check did not test one"
+    );
     assert!(fx.temp_names().is_empty());
 }
 

@@ -3,9 +3,9 @@
 use std::collections::BTreeSet;
 use std::fs;
 
-use fsatomic::{CommitError, Mode, Store, replace};
+use fsatomic::{CommitError, JournalStore, Mode, Protocol, Store, replace};
 
-use super::{Adapter, BUF, Counter, Fixture, encoded, mode_of, plant_file};
+use super::{Adapter, BUF, Counter, Fixture, Hit, Hits, encoded, mode_of, plant_file};
 use crate::wrap::{Call, Counting};
 
 checks! {
@@ -16,6 +16,8 @@ checks! {
     store_load_only_reads,
     store_save_sweeps_orphans_under_the_lock,
     recover_sweeps_only_its_own_orphans,
+    slots_store_round_trips_with_one_flush_per_commit,
+    journal_store_round_trips_with_one_flush_per_append,
 }
 
 /// A Replace commit creates the file, a second one replaces it (a new
@@ -206,4 +208,96 @@ pub fn recover_sweeps_only_its_own_orphans<A: Adapter>(test: &str) {
     let mut expected: BTreeSet<String> = others.iter().map(|s| (*s).to_owned()).collect();
     expected.insert("a.json.lock".to_owned());
     assert_eq!(fx.names(), expected);
+}
+
+/// `Store` with the Slots protocol on the adapter: two preallocated slot
+/// files with exactly the store's mode, round trips through save, load and
+/// update, and once set up one flush per commit, no rename, no create, and
+/// no change of a slot file's size or inode.
+pub fn slots_store_round_trips_with_one_flush_per_commit<A: Adapter>(test: &str) {
+    let fx = Fixture::new::<A>(test);
+    let store: Store<Counter> =
+        Store::new("slots.json", Mode::PRIVATE).with_protocol(Protocol::Slots);
+    let mut buf = [0u8; BUF];
+    let mut dir = Counting::new(fx.open::<A>());
+    let log = dir.log();
+    assert_eq!(store.load(&mut dir, &mut buf).expect("load"), None);
+    store
+        .save(&mut dir, &mut buf, &Counter::at(1))
+        .expect("first save");
+    assert_eq!(
+        store.load(&mut dir, &mut buf).expect("load"),
+        Some(Counter::at(1))
+    );
+    let slots = [fx.path("slots.json.a"), fx.path("slots.json.b")];
+    for slot in &slots {
+        assert_eq!(mode_of(slot), 0o600, "{}", slot.display());
+    }
+    let shape = |p: &std::path::Path| {
+        let s = super::Snapshot::of(p);
+        (s.inode, s.size)
+    };
+    let before: Vec<_> = slots.iter().map(|p| shape(p)).collect();
+    for i in 2..=5 {
+        log.clear();
+        let hits = store
+            .update(&mut dir, &mut buf, Counter::bump)
+            .expect("update");
+        assert_eq!(hits, i);
+        assert_eq!(
+            log.count(Call::is_flush),
+            Protocol::Slots.flushes_per_commit() as usize,
+            "{:?}",
+            log.summary()
+        );
+        assert_eq!(log.count(|c| matches!(c, Call::Rename | Call::Create)), 0);
+        let after: Vec<_> = slots.iter().map(|p| shape(p)).collect();
+        assert_eq!(after, before, "a slot file changed size or inode");
+    }
+    println!("{} Slots update: {:?}", A::NAME, log.summary());
+    assert_eq!(
+        store.load(&mut fx.open::<A>(), &mut buf).expect("load"),
+        Some(Counter::at(5))
+    );
+    assert!(!fx.path("slots.json").exists());
+}
+
+/// `JournalStore` on the adapter: appends are durable with one flush each,
+/// the journal file keeps the store's mode, another handle replays the same
+/// state, and compaction keeps it.
+pub fn journal_store_round_trips_with_one_flush_per_append<A: Adapter>(test: &str) {
+    let fx = Fixture::new::<A>(test);
+    let mut buf = [0u8; BUF];
+    let mut dir = Counting::new(fx.open::<A>());
+    let log = dir.log();
+    let mut store = JournalStore::<Hits, Hit>::new("hits.json", Mode::PRIVATE)
+        .expect("name")
+        .compact_after(1 << 20);
+    store.open(&mut dir, &mut buf).expect("open");
+    for ip in 0..50 {
+        log.clear();
+        store
+            .append(&mut dir, &mut buf, &Hit { ip })
+            .expect("append");
+        assert_eq!(log.count(Call::is_flush), 1, "{:?}", log.summary());
+        assert_eq!(log.count(|c| c == Call::Rename), 0);
+    }
+    println!("{} Journal append: {:?}", A::NAME, log.summary());
+    assert!(store.state().is(0..50), "{:?}", store.state());
+    assert_eq!(mode_of(&fx.path("hits.json.journal")), 0o600);
+    let mut other = fx.open::<A>();
+    let reader = JournalStore::<Hits, Hit>::new("hits.json", Mode::PRIVATE).expect("name");
+    let read = reader.read(&mut other, &mut buf).expect("read");
+    assert!(read.is(0..50), "{read:?}");
+    store.compact(&mut dir, &mut buf).expect("compact");
+    store
+        .append(&mut dir, &mut buf, &Hit { ip: 50 })
+        .expect("append after compaction");
+    let read = reader.read(&mut other, &mut buf).expect("read");
+    assert!(read.is(0..51), "{read:?}");
+    let mut reopened = JournalStore::<Hits, Hit>::new("hits.json", Mode::PRIVATE).expect("name");
+    reopened.open(&mut other, &mut buf).expect("reopen");
+    assert!(reopened.state().is(0..51), "{:?}", reopened.state());
+    assert_eq!(mode_of(&fx.path("hits.json")), 0o600);
+    assert!(fx.temp_names().is_empty());
 }
