@@ -93,6 +93,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::io;
 use std::ops::ControlFlow;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use fsatomic::{Capabilities, Mode};
@@ -151,11 +152,13 @@ fn check_regular(meta: &fs::Metadata, name: &str) -> io::Result<()> {
 
 /// A directory, named by its absolute path: the std [`fsatomic::Dir`].
 ///
-/// Cloning gives another handle on the same directory; locks taken through
-/// different handles (or the same one) exclude each other.
+/// Cloning gives another handle on the same directory (sharing its
+/// [`StdDir::flush_count`]); locks taken through different handles (or the
+/// same one) exclude each other.
 #[derive(Clone, Debug)]
 pub struct StdDir {
     path: PathBuf,
+    flushes: Arc<AtomicU64>,
 }
 
 impl StdDir {
@@ -174,7 +177,10 @@ impl StdDir {
                 format!("{} is not a directory", path.display()),
             ));
         }
-        Ok(StdDir { path })
+        Ok(StdDir {
+            path,
+            flushes: Arc::new(AtomicU64::new(0)),
+        })
     }
 
     /// Open the directory `path`, first creating it and any missing parents
@@ -225,8 +231,23 @@ impl StdDir {
         &self.path
     }
 
+    /// How many flush barriers (file flushes through files of this handle,
+    /// and directory flushes) succeeded so far, as the Linux adapter's
+    /// `flush_count`. Telemetry for reports and benchmarks. On Windows the
+    /// directory flush is a no-op and is not counted.
+    pub fn flush_count(&self) -> u64 {
+        self.flushes.load(Ordering::Relaxed)
+    }
+
     fn join(&self, name: &str) -> PathBuf {
         self.path.join(name)
+    }
+
+    fn file(&self, file: fs::File) -> StdFile {
+        StdFile {
+            file,
+            flushes: self.flushes.clone(),
+        }
     }
 }
 
@@ -234,6 +255,7 @@ impl StdDir {
 #[derive(Debug)]
 pub struct StdFile {
     file: fs::File,
+    flushes: Arc<AtomicU64>,
 }
 
 impl StdFile {
@@ -283,7 +305,9 @@ impl fsatomic::File for StdFile {
     /// [`fsatomic::File::sync_data`]; `EINTR` is retried by std, any other
     /// error is returned as is and never retried.
     fn sync_data(&mut self) -> io::Result<()> {
-        self.file.sync_data()
+        self.file.sync_data()?;
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// [`std::fs::File::sync_all`]: `fsync` on Linux and the BSDs,
@@ -291,7 +315,9 @@ impl fsatomic::File for StdFile {
     /// power-cut contract of [`fsatomic::File::sync_all`]; an error is
     /// returned as is and never retried.
     fn sync_all(&mut self) -> io::Result<()> {
-        self.file.sync_all()
+        self.file.sync_all()?;
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// [`std::fs::File::set_len`]; as [`fsatomic::File::set_len`], not
@@ -364,7 +390,7 @@ impl fsatomic::Dir for StdDir {
     /// `mode` is ignored. Keeps the power-cut contract of the trait.
     fn create_new(&mut self, name: &str, mode: Mode) -> io::Result<StdFile> {
         let file = sys::create_new(&self.join(name), mode)?;
-        Ok(StdFile { file })
+        Ok(self.file(file))
     }
 
     /// Open the regular file `directory/NAME` for reading, as in
@@ -372,7 +398,7 @@ impl fsatomic::Dir for StdDir {
     /// error, not `None`), nothing but a regular file accepted. Changes
     /// nothing on disk.
     fn open_read(&mut self, name: &str) -> io::Result<Option<StdFile>> {
-        Ok(sys::open_existing(&self.join(name), name, false)?.map(|file| StdFile { file }))
+        Ok(sys::open_existing(&self.join(name), name, false)?.map(|f| self.file(f)))
     }
 
     /// Open the regular file `directory/NAME` for reading and writing in
@@ -381,7 +407,7 @@ impl fsatomic::Dir for StdDir {
     /// link is refused. (Windows: std cannot read the link count; not
     /// checked.) Changes nothing on disk.
     fn open_write(&mut self, name: &str) -> io::Result<Option<StdFile>> {
-        Ok(sys::open_existing(&self.join(name), name, true)?.map(|file| StdFile { file }))
+        Ok(sys::open_existing(&self.join(name), name, true)?.map(|f| self.file(f)))
     }
 
     /// Replacing rename within the directory, as in
@@ -407,7 +433,11 @@ impl fsatomic::Dir for StdDir {
     /// [`fsatomic::Dir::sync_dir`]; an error is returned as is and never
     /// retried. Windows: a no-op (see the crate docs for what that costs).
     fn sync_dir(&mut self) -> io::Result<()> {
-        sys::flush_dir(&self.path)
+        sys::flush_dir(&self.path)?;
+        if cfg!(unix) {
+            self.flushes.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// [`std::fs::read_dir`], as in [`fsatomic::Dir::for_each_entry`].
