@@ -375,7 +375,7 @@ impl fmt::Display for Report {
 
 /// `1 B`, `512 B`, `4 KiB`.
 pub fn granularity_label(g: u64) -> String {
-    if g >= 1024 && g % 1024 == 0 {
+    if g >= 1024 && g.is_multiple_of(1024) {
         format!("{}KiB", g / 1024)
     } else {
         format!("{g}B")
