@@ -1,0 +1,256 @@
+//! `save` and `load`: round trips, indentation, modes, absent and corrupt
+//! files, refused input, directories.
+
+use crate::support::{Run, Scratch, assert_code, assert_fails, fsatomic};
+
+#[test]
+fn round_trips_objects_arrays_and_scalars_indented_with_a_trailing_newline() {
+    let dir = Scratch::new("roundtrip");
+    let path = dir.file("doc.json");
+    let cases: &[(&[u8], &[u8])] = &[
+        (
+            br#"{"users":[{"name":"root","uid":0}],"setup":true,"tags":[]}"#,
+            b"{\n  \"users\": [\n    {\n      \"name\": \"root\",\n      \"uid\": 0\n    }\n  ],\n  \"setup\": true,\n  \"tags\": []\n}\n",
+        ),
+        (b" [1, \"two\", null, {}] \n", b"[\n  1,\n  \"two\",\n  null,\n  {}\n]\n"),
+        (b"\"h\\u00e9llo \xc3\xa9\"", b"\"h\\u00e9llo \xc3\xa9\"\n"),
+        (b"-12.5e3", b"-12.5e3\n"),
+        (b"true\n", b"true\n"),
+        (b"null", b"null\n"),
+    ];
+    for (input, indented) in cases {
+        let saved = fsatomic(["save", &path], input);
+        assert_code(&saved, 0);
+        assert!(saved.stdout.is_empty(), "save printed {:?}", saved.text());
+        assert!(saved.stderr.is_empty(), "save printed {:?}", saved.stderr);
+        assert_eq!(&dir.read("doc.json"), indented, "on disk");
+        let loaded = fsatomic(["load", &path], b"");
+        assert_code(&loaded, 0);
+        assert_eq!(&loaded.stdout, indented, "loaded");
+    }
+    // Only the document and its lock file: no temporary file left over.
+    assert_eq!(dir.entries(), ["doc.json", "doc.json.lock"]);
+}
+
+#[test]
+fn load_prints_exactly_the_bytes_on_disk() {
+    let dir = Scratch::new("exact");
+    // Valid JSON in a layout fsatomic would not write: printed as is.
+    dir.write("hand.json", b"{\"a\":1,   \"b\" : [ ]}");
+    let out = fsatomic(["load", &dir.file("hand.json")], b"");
+    assert_code(&out, 0);
+    assert_eq!(out.stdout, b"{\"a\":1,   \"b\" : [ ]}");
+}
+
+#[test]
+fn relative_paths_work_and_messages_name_the_full_path() {
+    let dir = Scratch::new("relative");
+    let out = Run::new(["save", "state.json"])
+        .stdin("[1]")
+        .cwd(dir.path())
+        .run();
+    assert_code(&out, 0);
+    assert_eq!(dir.read("state.json"), b"[\n  1\n]\n");
+    let out = Run::new(["load", "missing.json"]).cwd(dir.path()).run();
+    assert_fails(&out, 3, &[&dir.file("missing.json")]);
+}
+
+#[test]
+fn mode_is_0600_by_default_and_exactly_as_asked_whatever_the_umask() {
+    let dir = Scratch::new("mode");
+    // A permissive umask does not widen the default...
+    let out = Run::with_umask("000", ["save", &dir.file("secret.json")])
+        .stdin("{}")
+        .run();
+    assert_code(&out, 0);
+    assert_eq!(dir.mode("secret.json"), 0o600);
+    // ...and a strict one does not narrow an explicit mode.
+    let out = Run::with_umask("077", ["save", &dir.file("index.json"), "--mode", "0644"])
+        .stdin("[]")
+        .run();
+    assert_code(&out, 0);
+    assert_eq!(dir.mode("index.json"), 0o644);
+    let out = Run::with_umask("077", ["save", &dir.file("group.json"), "--mode=640"])
+        .stdin("[]")
+        .run();
+    assert_code(&out, 0);
+    assert_eq!(dir.mode("group.json"), 0o640);
+    // A replacing save gives the new file the mode asked now.
+    let out = Run::with_umask("077", ["save", &dir.file("secret.json"), "--mode", "0644"])
+        .stdin("1")
+        .run();
+    assert_code(&out, 0);
+    assert_eq!(dir.mode("secret.json"), 0o644);
+    let out = fsatomic(["save", &dir.file("secret.json")], b"2");
+    assert_code(&out, 0);
+    assert_eq!(dir.mode("secret.json"), 0o600);
+}
+
+#[test]
+fn load_of_an_absent_file_exits_3() {
+    let dir = Scratch::new("absent");
+    let out = fsatomic(["load", &dir.file("nothing.json")], b"");
+    assert_fails(&out, 3, &[&dir.file("nothing.json"), "does not exist"]);
+    assert!(out.stdout.is_empty());
+    assert!(dir.entries().is_empty(), "load created {:?}", dir.entries());
+}
+
+#[test]
+fn load_of_a_missing_directory_is_a_failure_not_absent() {
+    let dir = Scratch::new("nodir");
+    let out = fsatomic(["load", &dir.file("unmounted/users.json")], b"");
+    assert_fails(&out, 1, &[&dir.file("unmounted"), "does not exist"]);
+}
+
+#[test]
+fn corrupt_files_exit_4_with_the_offset_and_stay_untouched() {
+    let dir = Scratch::new("corrupt");
+    let orphan = ".state.json.0123456789abcdef.tmp";
+    let cases: &[(&[u8], &str)] = &[
+        (b"", "at byte 0: the file is empty"),
+        (b"{\"a\": [1, 2", "at byte 11: invalid JSON: unexpected end"),
+        (b"[1, 2, oops]", "at byte 7: invalid JSON"),
+        (b"\x00\xff\xfe garbage", "at byte 0: invalid JSON"),
+        (
+            b"{\"a\": 1} {\"b\": 2}",
+            "at byte 9: invalid JSON: data after the end",
+        ),
+    ];
+    for (content, message) in cases {
+        dir.write("state.json", content);
+        dir.write(orphan, b"half a commit");
+        let out = fsatomic(["load", &dir.file("state.json")], b"");
+        assert_fails(
+            &out,
+            4,
+            &[
+                &dir.file("state.json"),
+                message,
+                "left untouched",
+                "restore it from backup",
+            ],
+        );
+        assert!(out.stdout.is_empty());
+        assert_eq!(&dir.read("state.json"), content, "the file changed");
+        // A reader deletes nothing and takes no lock.
+        assert_eq!(dir.entries(), [orphan, "state.json"]);
+    }
+}
+
+#[test]
+fn invalid_or_empty_stdin_is_refused_and_nothing_on_disk_changes() {
+    let dir = Scratch::new("badinput");
+    let path = dir.file("users.json");
+    assert_code(&fsatomic(["save", &path], b"{\"users\": []}"), 0);
+    let before = dir.read("users.json");
+    let before_entries = dir.entries();
+
+    let out = fsatomic(["save", &path], b"{\"users\": [1, 2,]}");
+    assert_fails(
+        &out,
+        1,
+        &[
+            "stdin is not valid JSON at byte 16",
+            &path,
+            "left untouched",
+        ],
+    );
+    let out = fsatomic(["save", &path], b"");
+    assert_fails(&out, 1, &["stdin is empty", &path]);
+    let out = fsatomic(["save", &path], b" \n\t ");
+    assert_fails(&out, 1, &["only whitespace", &path]);
+    let out = fsatomic(["save", &path], b"[1] [2]");
+    assert_fails(&out, 1, &["at byte 4"]);
+    assert_eq!(dir.read("users.json"), before);
+    assert_eq!(dir.entries(), before_entries);
+
+    // Not even a directory is made for input that is refused.
+    let out = fsatomic(["save", &dir.file("new/users.json"), "--mkdir"], b"{");
+    assert_fails(&out, 1, &["not valid JSON at byte 1"]);
+    assert!(!dir.join("new").exists());
+}
+
+#[test]
+fn a_missing_directory_is_an_error_unless_mkdir_which_reports_what_it_made() {
+    let dir = Scratch::new("mkdir");
+    let path = dir.file("var/lib/nos/state.json");
+    let out = fsatomic(["save", &path], b"1");
+    assert_fails(
+        &out,
+        1,
+        &[&dir.file("var/lib/nos"), "does not exist", "--mkdir"],
+    );
+    assert!(dir.entries().is_empty());
+
+    let out = Run::with_umask("077", ["save", &path, "--mkdir"])
+        .stdin("1")
+        .run();
+    assert_code(&out, 0);
+    let made: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(
+        made,
+        [
+            format!("fsatomic: created directory {}", dir.file("var")),
+            format!("fsatomic: created directory {}", dir.file("var/lib")),
+            format!("fsatomic: created directory {}", dir.file("var/lib/nos")),
+        ]
+    );
+    for d in ["var", "var/lib", "var/lib/nos"] {
+        assert_eq!(dir.mode(d), 0o755, "{d}");
+    }
+    assert_eq!(dir.read("var/lib/nos/state.json"), b"1\n");
+    // Existing directories are not reported again.
+    let out = fsatomic(["save", &path, "--mkdir"], b"2");
+    assert_code(&out, 0);
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+}
+
+#[test]
+fn save_sweeps_its_own_orphans_and_nothing_else() {
+    let dir = Scratch::new("sweep");
+    let keep = [
+        ".other.json.0123456789abcdef.tmp", // another name's orphan
+        ".state.json.0123456789ABCDEF.tmp", // not the exact pattern
+        ".state.json.tmp",
+        "notes.tmp",
+        ".x.tmp",
+    ];
+    for name in keep {
+        dir.write(name, b"x");
+    }
+    dir.write(".state.json.00000000deadbeef.tmp", b"{\"torn");
+    dir.write(".state.json.ffffffffffffffff.tmp", b"");
+    let out = fsatomic(["save", &dir.file("state.json")], b"{}");
+    assert_code(&out, 0);
+    let mut expected: Vec<&str> = keep.to_vec();
+    expected.extend(["state.json", "state.json.lock"]);
+    expected.sort();
+    assert_eq!(dir.entries(), expected);
+}
+
+#[test]
+fn refused_names_exit_2_and_touch_nothing() {
+    let dir = Scratch::new("names");
+    let long = "x".repeat(129);
+    let bad = [
+        format!("{}/..", dir.path().display()),
+        format!("{}/.", dir.path().display()),
+        format!("{}/", dir.path().display()),
+        format!("{}/a\nb", dir.path().display()),
+        format!("{}/a\u{7f}b", dir.path().display()),
+        format!("{}/.x.0123456789abcdef.tmp", dir.path().display()),
+        format!("{}/{long}", dir.path().display()),
+    ];
+    for path in &bad {
+        for args in [
+            vec!["save", path.as_str()],
+            vec!["load", path.as_str()],
+            vec!["update", path.as_str(), "--", "true"],
+            vec!["lock", path.as_str(), "--", "true"],
+        ] {
+            let out = fsatomic(&args, b"{}");
+            assert_fails(&out, 2, &["refused file name"]);
+        }
+    }
+    assert!(dir.entries().is_empty(), "{:?}", dir.entries());
+}

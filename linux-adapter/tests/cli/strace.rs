@@ -1,0 +1,130 @@
+//! The flush barriers of one commit, as the kernel sees them: exactly two
+//! (the temporary file before the rename, the directory after it).
+//!
+//! Needs `strace`; without it (or without permission to trace) the tests
+//! print a note and check nothing.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::support::{BIN, Scratch, assert_code, fsatomic};
+
+/// The flush and rename calls of `fsatomic ARGS` with `stdin`, one line
+/// each as `strace -y` prints them (descriptors with their paths), or
+/// `None` if strace cannot run here; and the exit code of the traced run.
+fn traced(dir: &Scratch, args: &[&str], stdin: &[u8]) -> Option<(Option<i32>, Vec<String>)> {
+    if !Path::new("/usr/bin/strace").exists() && !Path::new("/bin/strace").exists() {
+        eprintln!("note: strace is not installed; the flush-count check was skipped");
+        return None;
+    }
+    let trace = dir.join("trace.txt");
+    let mut child = Command::new("strace")
+        .args([
+            "-f",
+            "-y",
+            "-qq",
+            "-e",
+            "trace=fsync,fdatasync,sync_file_range,syncfs,rename,renameat,renameat2",
+            "-o",
+        ])
+        .arg(&trace)
+        .arg(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let Ok(text) = std::fs::read_to_string(&trace) else {
+        eprintln!(
+            "note: strace could not trace here ({}); the flush-count check was skipped",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        return None;
+    };
+    std::fs::remove_file(&trace).unwrap();
+    let calls = text
+        .lines()
+        .filter(|l| !l.contains("+++") && !l.contains("---"))
+        .map(str::to_string)
+        .collect();
+    Some((out.status.code(), calls))
+}
+
+fn is_flush(line: &str) -> bool {
+    ["fsync(", "fdatasync(", "sync_file_range(", "syncfs("]
+        .iter()
+        .any(|c| line.contains(c))
+}
+
+/// Assert the calls are: flush the temporary file, rename it over `name`,
+/// flush the directory — and nothing else.
+#[track_caller]
+fn assert_two_barriers(calls: &[String], dir: &Path, name: &str) {
+    let flushes: Vec<&String> = calls.iter().filter(|l| is_flush(l)).collect();
+    assert_eq!(flushes.len(), 2, "flush calls: {calls:#?}");
+    assert_eq!(calls.len(), 3, "calls: {calls:#?}");
+    let temp_prefix = format!("{}/.{name}.", dir.display());
+    assert!(
+        is_flush(&calls[0]) && calls[0].contains(&temp_prefix) && calls[0].contains(".tmp>"),
+        "first call is not the temporary file's flush: {calls:#?}"
+    );
+    assert!(
+        calls[1].contains("rename") && calls[1].contains(&format!("\"{name}\"")),
+        "second call is not the rename onto {name}: {calls:#?}"
+    );
+    assert!(
+        is_flush(&calls[2]) && calls[2].contains(&format!("<{}>", dir.display())),
+        "third call is not the directory's flush: {calls:#?}"
+    );
+}
+
+#[test]
+fn one_save_is_two_flushes_file_before_rename_directory_after() {
+    let dir = Scratch::new("strace-save");
+    let path = dir.file("users.json");
+    // Once to create, once to replace: both are two barriers.
+    for input in [&b"{\"users\":[]}"[..], b"{\"users\":[\"root\"]}"] {
+        let Some((code, calls)) = traced(&dir, &["save", &path], input) else {
+            return;
+        };
+        assert_eq!(code, Some(0));
+        assert_two_barriers(&calls, dir.path(), "users.json");
+    }
+    let out = fsatomic(["load", &path], b"");
+    assert_code(&out, 0);
+    assert_eq!(out.stdout, b"{\n  \"users\": [\n    \"root\"\n  ]\n}\n");
+}
+
+#[test]
+fn one_update_is_two_flushes_too_and_a_refused_one_is_none() {
+    let dir = Scratch::new("strace-update");
+    let path = dir.file("n.json");
+    let Some((code, calls)) = traced(
+        &dir,
+        &[
+            "update",
+            &path,
+            "--init",
+            "0",
+            "--",
+            "sh",
+            "-c",
+            "read n; echo $((n+1))",
+        ],
+        b"",
+    ) else {
+        return;
+    };
+    assert_eq!(code, Some(0));
+    assert_two_barriers(&calls, dir.path(), "n.json");
+    // Refused output: not a single flush or rename.
+    let Some((code, calls)) = traced(&dir, &["update", &path, "--", "echo", "{oops"], b"") else {
+        return;
+    };
+    assert_eq!(code, Some(1));
+    assert_eq!(calls, Vec::<String>::new());
+}
