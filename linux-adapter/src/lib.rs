@@ -42,6 +42,8 @@ use fsatomic::{Capabilities, Mode};
 use rustix::fs::{self as rfs, AtFlags, FileType, FlockOperation, OFlags};
 use rustix::io::Errno;
 
+pub mod nas;
+
 /// Retry `f` while it fails with `EINTR`.
 fn retry<T>(mut f: impl FnMut() -> Result<T, Errno>) -> io::Result<T> {
     loop {

@@ -98,6 +98,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use fsatomic::{Capabilities, Mode};
 
+pub mod group;
+
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]

@@ -1,0 +1,189 @@
+//! Group commit: concurrent appenders in one process share one flush.
+//!
+//! A journal append costs one flush barrier, and a flush takes the same
+//! time for one record as for sixty. [`GroupJournal`] lets the threads of a
+//! daemon append at the same time: whoever finds no flush in progress
+//! becomes the leader, takes every record queued so far (up to
+//! [`fsatomic::store::MAX_BATCH`]), appends them as one batch with one
+//! flush, and hands each appender its sequence number. Appenders that
+//! arrive meanwhile queue up for the next batch. Every appender returns only
+//! once its own record is durable.
+//!
+//! Appenders in other processes are serialised by the writers' lock, which
+//! every batch takes.
+//!
+//! ```no_run
+//! use fsatomic::{Mode, JournalStore, store::Fold};
+//! use fsatomic_std::{StdDir, group::GroupJournal};
+//! # #[derive(serde::Serialize, serde::Deserialize, Default)] struct Hits { n: u64 }
+//! # #[derive(serde::Serialize, serde::Deserialize)] struct Hit { ip: u32 }
+//! # impl Fold<Hit> for Hits { fn apply(&mut self, _: u64, _: &Hit) { self.n += 1 } }
+//! let dir = StdDir::open("/var/lib/nos")?;
+//! let store = JournalStore::<Hits, Hit>::new("ratelimit.json", Mode::PRIVATE).unwrap();
+//! let journal = std::sync::Arc::new(GroupJournal::open(store, dir, 64 * 1024)?);
+//! std::thread::scope(|s| {
+//!     for ip in 0..8 {
+//!         let journal = journal.clone();
+//!         s.spawn(move || journal.append(Hit { ip }));
+//!     }
+//! });
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use fsatomic::store::{Fold, MAX_BATCH};
+use fsatomic::{Dir, JournalStore, StoreError};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// The largest working buffer a [`GroupJournal`] grows to.
+pub const MAX_BUFFER: usize = 64 << 20;
+
+/// The outcome an appender receives: its sequence number, or the error of
+/// the batch it was in (shared by every appender of that batch).
+pub type AppendResult<E> = Result<u64, Arc<StoreError<E>>>;
+
+struct Queue<R, E> {
+    pending: Vec<(u64, R)>,
+    next_ticket: u64,
+    leader: bool,
+    done: HashMap<u64, AppendResult<E>>,
+    batches: u64,
+}
+
+struct Writer<'a, S, R, D> {
+    store: JournalStore<'a, S, R>,
+    dir: D,
+    buf: Vec<u8>,
+}
+
+/// A [`JournalStore`] shared by the threads of a process, whose concurrent
+/// appends share flushes.
+pub struct GroupJournal<'a, S, R, D: Dir> {
+    queue: Mutex<Queue<R, D::Error>>,
+    wake: Condvar,
+    writer: Mutex<Writer<'a, S, R, D>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl<'a, S, R, D> GroupJournal<'a, S, R, D>
+where
+    S: Fold<R> + Serialize + DeserializeOwned + Default,
+    R: Serialize + DeserializeOwned,
+    D: Dir,
+{
+    /// Open `store` in `dir` (lock, recover, replay) with a working buffer
+    /// of `buf_len` bytes, which must hold the snapshot and a full batch of
+    /// encoded records.
+    pub fn open(
+        mut store: JournalStore<'a, S, R>,
+        mut dir: D,
+        buf_len: usize,
+    ) -> Result<Self, StoreError<D::Error>> {
+        let mut buf = vec![0u8; buf_len];
+        store.open(&mut dir, &mut buf)?;
+        Ok(GroupJournal {
+            queue: Mutex::new(Queue {
+                pending: Vec::new(),
+                next_ticket: 0,
+                leader: false,
+                done: HashMap::new(),
+                batches: 0,
+            }),
+            wake: Condvar::new(),
+            writer: Mutex::new(Writer { store, dir, buf }),
+        })
+    }
+
+    /// Append `record`; return once it is durable, with its sequence
+    /// number.
+    pub fn append(&self, record: R) -> AppendResult<D::Error> {
+        let mut queue = lock(&self.queue);
+        let ticket = queue.next_ticket;
+        queue.next_ticket += 1;
+        queue.pending.push((ticket, record));
+        loop {
+            if let Some(result) = queue.done.remove(&ticket) {
+                return result;
+            }
+            if queue.leader {
+                queue = self
+                    .wake
+                    .wait(queue)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                continue;
+            }
+            queue.leader = true;
+            let take = queue.pending.len().min(MAX_BATCH);
+            let (tickets, records): (Vec<u64>, Vec<R>) = queue.pending.drain(..take).unzip();
+            drop(queue);
+            let result = {
+                let mut w = lock(&self.writer);
+                let Writer { store, dir, buf } = &mut *w;
+                loop {
+                    match store.append_batch(dir, buf, &records) {
+                        // Nothing was written: grow the buffer and retry.
+                        Err(e) if e.is_buffer_too_small() && buf.len() < MAX_BUFFER => {
+                            let len = (buf.len() * 2).max(4096);
+                            buf.resize(len, 0);
+                        }
+                        other => break other,
+                    }
+                }
+            };
+            queue = lock(&self.queue);
+            queue.batches += 1;
+            match result {
+                Ok(first) => {
+                    for (i, t) in tickets.into_iter().enumerate() {
+                        queue.done.insert(t, Ok(first + i as u64));
+                    }
+                }
+                Err(e) => {
+                    let e = Arc::new(e);
+                    for t in tickets {
+                        queue.done.insert(t, Err(e.clone()));
+                    }
+                }
+            }
+            queue.leader = false;
+            self.wake.notify_all();
+        }
+    }
+
+    /// Run `f` on the state (every acknowledged record folded in).
+    pub fn with_state<T>(&self, f: impl FnOnce(&S) -> T) -> T {
+        f(lock(&self.writer).store.state())
+    }
+
+    /// Run `f` on the directory (to read its telemetry, say).
+    pub fn with_dir<T>(&self, f: impl FnOnce(&D) -> T) -> T {
+        f(&lock(&self.writer).dir)
+    }
+
+    /// How many batches (and so flushes, for appends) were written.
+    pub fn batches(&self) -> u64 {
+        lock(&self.queue).batches
+    }
+
+    /// Compact now (prune, snapshot, empty journal), under the lock.
+    pub fn compact(&self) -> Result<(), StoreError<D::Error>> {
+        let mut w = lock(&self.writer);
+        let Writer { store, dir, buf } = &mut *w;
+        store.compact(dir, buf)
+    }
+
+    /// Take back the store and the directory.
+    pub fn into_inner(self) -> (JournalStore<'a, S, R>, D) {
+        let w = self
+            .writer
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (w.store, w.dir)
+    }
+}
