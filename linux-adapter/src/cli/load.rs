@@ -2,11 +2,11 @@
 //! Takes no lock, deletes nothing, repairs nothing.
 
 use std::ffi::OsString;
-use std::io::Write;
+use std::io::{ErrorKind, Write};
 
 use super::args::{self, Spec};
 use super::document;
-use super::failure::{EXIT_ABSENT, Failure};
+use super::failure::{EXIT_ABSENT, EXIT_FAILURE, Failure};
 use super::target::Target;
 
 /// What `load` accepts.
@@ -33,5 +33,10 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     out.write_all(&text)
         .and_then(|()| out.flush())
-        .map_err(|e| Failure::error(format!("writing {} to stdout failed: {e}", target.path())))
+        .map_err(|e| match e.kind() {
+            // The reader went away (`fsatomic load F | head -1`): as
+            // quiet as a death by SIGPIPE, but still not success.
+            ErrorKind::BrokenPipe => Failure::silent(EXIT_FAILURE),
+            _ => Failure::error(format!("writing {} to stdout failed: {e}", target.path())),
+        })
 }

@@ -1,7 +1,7 @@
 //! `save` and `load`: round trips, indentation, modes, absent and corrupt
 //! files, refused input, directories.
 
-use crate::support::{Run, Scratch, assert_code, assert_fails, fsatomic};
+use crate::support::{BIN, Run, Scratch, assert_code, assert_fails, fsatomic};
 
 #[test]
 fn round_trips_objects_arrays_and_scalars_indented_with_a_trailing_newline() {
@@ -253,4 +253,28 @@ fn refused_names_exit_2_and_touch_nothing() {
         }
     }
     assert!(dir.entries().is_empty(), "{:?}", dir.entries());
+}
+
+#[test]
+fn documents_are_limited_only_by_memory() {
+    let dir = Scratch::new("large");
+    let path = dir.file("big.json");
+    // About 2 MB compact, more once indented: far beyond any fixed buffer.
+    let items: Vec<String> = (0..200_000).map(|i| format!("{{\"i\":{i}}}")).collect();
+    let input = format!("[{}]", items.join(","));
+    assert_code(&fsatomic(["save", &path], input.as_bytes()), 0);
+    let on_disk = dir.read("big.json");
+    assert!(on_disk.len() > input.len());
+    assert!(on_disk.starts_with(b"[\n  {\n    \"i\": 0\n  },\n  {\n    \"i\": 1\n  },"));
+    let out = fsatomic(["load", &path], b"");
+    assert_code(&out, 0);
+    assert_eq!(out.stdout, on_disk);
+    // A reader that goes away early gets no complaint on stderr.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("'{BIN}' load '{path}' | head -c 1 >/dev/null"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.is_empty(), "{stderr}");
 }
