@@ -7,18 +7,25 @@ run_host_board() {
     unset FSATOMIC_TEST_RUNNER
     mkdir -p "$CARGO_TARGET_DIR"
     log="$CARGO_TARGET_DIR/test.log"
-    local cargo_args=(--workspace)
-    [[ ${BOARDS_RELEASE:-0} == 1 ]] && cargo_args+=(--release)
+    local cargo_args=(--workspace) checks_args=()
+    if [[ ${BOARDS_RELEASE:-0} == 1 ]]; then
+        cargo_args+=(--release)
+        checks_args+=(--release)
+    fi
     info "$board: building and running the workspace tests ($(rustc --version))"
     local t0 t1
     t0=$(date +%s)
     (cd "$REPO_DIR" && cargo test "${cargo_args[@]}" --no-fail-fast) >"$log" 2>&1 || status=$?
+    local checks_log="$CARGO_TARGET_DIR/checks.log"
+    export BOARD_POINTER_BITS=64
+    (cd "$BOARDS_DIR/linux-checks" && cargo test ${checks_args[@]+"${checks_args[@]}"} --no-fail-fast) >"$checks_log" 2>&1 || status=$?
     t1=$(date +%s)
-    grep -E '^(error|test .* FAILED)|could not compile|panicked' "$log" >&2 || true
+    grep -h -E '^(error|test .* FAILED)|could not compile|panicked' "$log" "$checks_log" >&2 || true
     local passed failed ignored binaries
-    read -r passed failed ignored binaries < <(sum_test_results "$log")
+    read -r passed failed ignored binaries < <(cat "$log" "$checks_log" | sum_test_results /dev/stdin)
     local text="$passed passed, $failed failed, $ignored ignored in $binaries test binaries; build and tests $((t1 - t0)) s"
     info "$board: $text (log: $log)"
+    record_counts "$passed" "$failed"
     if [[ $status -ne 0 || $failed -ne 0 || $binaries -eq 0 ]]; then
         record_result "$board" FAIL "$text"
         return 1

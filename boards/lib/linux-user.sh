@@ -7,13 +7,19 @@
 # -Zpanic-abort-tests also works, but runs every test in its own process,
 # which under qemu costs an emulator start per test.)
 #
-# Child processes: a test that spawns an ARM binary (the `fsatomic` CLI)
-# cannot exec it directly — binfmt_misc is not registered on these machines
-# — so boards/test exports FSATOMIC_TEST_RUNNER (e.g. "qemu-aarch64"), which
-# the CLI tests put in front of the binary. QEMU_LD_PREFIX and QEMU_CPU are
-# exported rather than passed as flags, so that every qemu started below
-# (the test binaries, and the children they run) finds the target's
-# libraries and emulates the board's CPU.
+# Static linking: the boards' rustflags carry -C target-feature=+crt-static,
+# so qemu needs no target sysroot. With a dynamic binary qemu must be given
+# the sysroot (-L or QEMU_LD_PREFIX), and then it redirects *every* absolute
+# path that also exists under the sysroot: open("/") opens the sysroot, and
+# a test that creates /tmp/x/y from the root creates it inside
+# /usr/aarch64-linux-gnu instead (seen in fs_ops::create_all_*).
+#
+# Child processes: a test that spawns an ARM binary (the `fsatomic` CLI, or
+# its own test binary again) cannot exec it directly — binfmt_misc is not
+# registered on these machines, so the kernel answers ENOEXEC — so this
+# exports FSATOMIC_TEST_RUNNER (e.g. "qemu-aarch64"), which such tests put
+# in front of the binary. QEMU_CPU is exported rather than passed as a flag,
+# so that every qemu started below emulates the board's CPU.
 # shellcheck shell=bash
 
 run_linux_user_board() {
@@ -26,41 +32,56 @@ run_linux_user_board() {
     command -v "$BOARD_LINKER" >/dev/null || die "$BOARD_LINKER not found after installing $BOARD_APT_PACKAGES"
     command -v "$BOARD_RUNNER" >/dev/null || die "$BOARD_RUNNER not found after installing qemu-user"
     [[ -d $BOARD_SYSROOT/lib ]] || die "no target libraries in $BOARD_SYSROOT (libc6-dev cross package)"
+    [[ $BOARD_RUSTFLAGS == *crt-static* ]] || warn "$board: a dynamic build needs QEMU_LD_PREFIX, which redirects absolute paths into $BOARD_SYSROOT"
 
     export CARGO_TARGET_DIR="$TARGET_ROOT/$board"
     export "CARGO_TARGET_${var}_LINKER=$BOARD_LINKER"
     export "CARGO_TARGET_${var}_RUNNER=$BOARD_RUNNER"
     export "CARGO_TARGET_${var}_RUSTFLAGS=$BOARD_RUSTFLAGS"
-    export QEMU_LD_PREFIX=$BOARD_SYSROOT QEMU_CPU=$BOARD_CPU
+    # Doctests are compiled by rustdoc, which does not read the target's
+    # rustflags: link them statically too.
+    export RUSTDOCFLAGS="${RUSTDOCFLAGS:+$RUSTDOCFLAGS }-C target-feature=+crt-static"
+    export QEMU_CPU=$BOARD_CPU
+    unset QEMU_LD_PREFIX
     export FSATOMIC_TEST_RUNNER=$BOARD_RUNNER
 
     local cargo_args=(-Zbuild-std=std,panic_unwind --target "$triple" --workspace)
-    [[ ${BOARDS_RELEASE:-0} == 1 ]] && cargo_args+=(--release)
+    local checks_args=(-Zbuild-std=std,panic_unwind --target "$triple")
+    if [[ ${BOARDS_RELEASE:-0} == 1 ]]; then
+        cargo_args+=(--release)
+        checks_args+=(--release)
+    fi
     local test_args=()
     local skip
     for skip in ${BOARD_TEST_SKIP:-}; do
         test_args+=(--skip "$skip")
     done
 
+    export BOARD_POINTER_BITS
     mkdir -p "$CARGO_TARGET_DIR"
     log="$CARGO_TARGET_DIR/test.log"
+    local checks="$BOARDS_DIR/linux-checks" checks_log="$CARGO_TARGET_DIR/checks.log"
     info "$board: building the workspace tests for $triple ($($RUSTC --version), $BOARD_LINKER)"
     local t0 t1 t2 status=0
     t0=$(date +%s)
-    if ! (cd "$REPO_DIR" && cargo test "${cargo_args[@]}" --no-run) >"$log.build" 2>&1; then
+    if ! (cd "$REPO_DIR" && cargo test "${cargo_args[@]}" --no-run && cd "$checks" && cargo test "${checks_args[@]}" --no-run) >"$log.build" 2>&1; then
         grep -E -A 12 '^error' "$log.build" | head -n 80 >&2 || tail -n 40 "$log.build" >&2
+        record_counts 0 1
         record_result "$board" FAIL "build failed (log: $log.build)"
         return 1
     fi
     t1=$(date +%s)
     info "$board: running the tests under $BOARD_RUNNER (QEMU_CPU=$QEMU_CPU)"
     (cd "$REPO_DIR" && cargo test "${cargo_args[@]}" --no-fail-fast -- "${test_args[@]}") >"$log" 2>&1 || status=$?
+    info "$board: running boards/linux-checks (${BOARD_POINTER_BITS}-bit usize; sizes, offsets, times)"
+    (cd "$checks" && cargo test "${checks_args[@]}" --no-fail-fast) >"$checks_log" 2>&1 || status=$?
     t2=$(date +%s)
-    grep -E '^(test .* FAILED|failures:|---- )|panicked' "$log" >&2 || true
+    grep -h -E '^(test .* FAILED|failures:|---- )|panicked' "$log" "$checks_log" >&2 || true
     local passed failed ignored binaries
-    read -r passed failed ignored binaries < <(sum_test_results "$log")
+    read -r passed failed ignored binaries < <(cat "$log" "$checks_log" | sum_test_results /dev/stdin)
     local text="$passed passed, $failed failed, $ignored ignored in $binaries test binaries; build $((t1 - t0)) s, tests $((t2 - t1)) s"
-    info "$board: $text (log: $log)"
+    info "$board: $text (logs: $log, $checks_log)"
+    record_counts "$passed" "$failed"
     if [[ $status -ne 0 || $failed -ne 0 || $binaries -eq 0 ]]; then
         record_result "$board" FAIL "$text"
         return 1

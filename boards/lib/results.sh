@@ -18,6 +18,17 @@ sum_test_results() {
 
 # `record_result BOARD STATUS TEXT`: one line in the run's summary file.
 record_result() {
-    mkdir -p "$TARGET_ROOT"
-    printf '%-14s %-5s %s\n' "$1" "$2" "$3" >>"$TARGET_ROOT/summary.txt"
+    printf '%-14s %-5s %s\n' "$1" "$2" "$3" >>"${BOARDS_SUMMARY:?boards/test sets BOARDS_SUMMARY}"
+}
+
+# `record_counts PASSED FAILED`: add to the run's test totals.
+record_counts() {
+    printf '%d %d\n' "$1" "$2" >>"${BOARDS_SUMMARY:?}.counts"
+}
+
+# Print "boards: N passed, M failed" over every board of the run: the plain
+# closing line CI reads.
+print_totals() {
+    awk '{ p += $1; f += $2 } END { printf "boards: %d passed, %d failed\n", p, f }' \
+        "${BOARDS_SUMMARY:?}.counts" 2>/dev/null || echo "boards: 0 passed, 0 failed"
 }
