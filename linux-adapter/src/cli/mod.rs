@@ -55,15 +55,8 @@ pub fn run(args: Vec<OsString>) -> Result<(), Failure> {
             println!("fsatomic {}", fsatomic::VERSION);
             Ok(())
         }
-        other => Err(Failure::usage(
-            format!(
-                "unknown command {:?}",
-                if other.is_empty() {
-                    command.to_string_lossy().into_owned()
-                } else {
-                    other.to_string()
-                }
-            ),
+        _ => Err(Failure::usage(
+            format!("unknown command {:?}", command.to_string_lossy()),
             "",
         )),
     }

@@ -58,7 +58,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
         return Err(Failure::new(
             child::exit_code(status),
             format!(
-                "{} failed ({status}); {untouched}",
+                "`{}` failed ({status}); {untouched}",
                 child::describe(command)
             ),
         ));
