@@ -1,7 +1,8 @@
 //! The one oracle every protocol is checked against, and the
 //! self-describing values scenarios commit.
 //!
-//! After a power cut and recovery:
+//! After a power cut — for a reader that runs before recovery, and again
+//! after recovery:
 //!
 //! - once a commit was acknowledged, `load` gives its value (or a later
 //!   one that was in flight);

@@ -84,9 +84,25 @@ fn replace_holds_on_every_profile_but_fat_and_tears_on_fat() {
 }
 
 #[test]
-fn journal_holds_on_every_profile() {
+fn journal_holds_on_every_profile_but_fat_and_tears_on_fat() {
     for r in sweep(&Journal::default()) {
-        r.assert_clean();
+        if r.profile != Profile::Fat {
+            r.assert_clean();
+            continue;
+        }
+        // Compaction replaces the snapshot with Replace; on FAT a cut
+        // after the rename's first step leaves no snapshot beside a
+        // journal that starts past record 1: a sequence gap, reported as
+        // corrupt (docs: the journal needs crash-atomic rename).
+        assert!(r.violations > 0, "the explorer missed the FAT tear:\n{r}");
+        assert_eq!(r.by_kind.keys().collect::<Vec<_>>(), ["corrupt"], "{r}");
+        for v in &r.examples {
+            assert!(
+                v.crash.contains("rename") && v.message.contains("sequence number"),
+                "{v}"
+            );
+        }
+        println!("expected on fat:\n{}", r.examples[0]);
     }
 }
 
