@@ -17,13 +17,19 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(compacted.is_ok(), valid);
     let Ok(n) = needed else {
         let mut out = vec![0u8; data.len() * 4 + 64];
-        assert!(matches!(json::pretty(data, &mut out), Err(PrettyError::Json(_))));
+        assert!(matches!(
+            json::pretty(data, &mut out),
+            Err(PrettyError::Json(_))
+        ));
         return;
     };
 
     let mut out = vec![0u8; n];
     assert_eq!(json::pretty(data, &mut out), Ok(n));
-    assert!(json::validate(&out).is_ok(), "indented output does not validate");
+    assert!(
+        json::validate(&out).is_ok(),
+        "indented output does not validate"
+    );
     assert_eq!(out.last(), Some(&b'\n'));
     let mut again = vec![0u8; n];
     assert_eq!(json::pretty(&out, &mut again), Ok(n));

@@ -31,15 +31,19 @@ fn records<D: Dir>(
         Ok(())
     };
     let r = if repair {
-        j.recover(dir, &mut buf, &mut visit).map(|_| ()).map_err(|e| match e {
-            RecoverError::Corrupt(_) => "corrupt".to_owned(),
-            e => panic!("recover: {e}"),
-        })
+        j.recover(dir, &mut buf, &mut visit)
+            .map(|_| ())
+            .map_err(|e| match e {
+                RecoverError::Corrupt(_) => "corrupt".to_owned(),
+                e => panic!("recover: {e}"),
+            })
     } else {
-        j.replay(dir, &mut buf, &mut visit).map(|_| ()).map_err(|e| match e {
-            LoadError::Corrupt(_) | LoadError::TooLarge { .. } => "corrupt".to_owned(),
-            e => panic!("replay: {e}"),
-        })
+        j.replay(dir, &mut buf, &mut visit)
+            .map(|_| ())
+            .map_err(|e| match e {
+                LoadError::Corrupt(_) | LoadError::TooLarge { .. } => "corrupt".to_owned(),
+                e => panic!("replay: {e}"),
+            })
     };
     r.map(|()| seen)
 }
@@ -48,7 +52,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&flags, rest)) = data.split_first() else {
         return;
     };
-    let cut = if rest.is_empty() { 0 } else { usize::from(flags) * rest.len() / 256 };
+    let cut = if rest.is_empty() {
+        0
+    } else {
+        usize::from(flags) * rest.len() / 256
+    };
     let (first, second) = rest.split_at(cut);
 
     // Slots: `first` and `second` as the two slot files (either may be
@@ -93,7 +101,9 @@ fuzz_target!(|data: &[u8]| {
         .recover(&mut fs, &mut buf, &mut |_, _| Ok(()))
         .expect("a recovered journal recovers again");
     let mut tail = tail.tail;
-    let seq = j.append(&mut fs, &mut tail, &[b"{\"k\":1}"]).expect("append after recovery");
+    let seq = j
+        .append(&mut fs, &mut tail, &[b"{\"k\":1}"])
+        .expect("append after recovery");
     let after = records(&j, &mut fs, false).expect("replay after append");
     assert_eq!(after.last(), Some(&(seq, b"{\"k\":1}".to_vec())));
 });

@@ -69,7 +69,8 @@ fuzz_target!(|data: &[u8]| {
             let n = fsatomic::codec::encode(&users, &mut out).expect("re-encode");
             let mut again = out[..n].to_vec();
             again.resize(n + 256, 0);
-            let back: Users = fsatomic::codec::decode::<_, ()>("users.json", &mut again, n).unwrap();
+            let back: Users =
+                fsatomic::codec::decode::<_, ()>("users.json", &mut again, n).unwrap();
             assert_eq!(back, users);
         }
         Err(LoadError::Corrupt(_) | LoadError::TooLarge { .. }) => {}

@@ -617,7 +617,6 @@ impl<P: Protocol, W: Wrap> Run<'_, P, W> {
             }
             let expect = expectation(i, &starts, &acks);
             let space = snap.crash_space(ex.profile);
-            let mut visited = 0u64;
             let coverage = space.explore(
                 ex.bound,
                 ex.samples,
@@ -626,7 +625,6 @@ impl<P: Protocol, W: Wrap> Run<'_, P, W> {
                     if focus.as_ref().is_some_and(|f| f.state != idx) {
                         return ControlFlow::Continue(());
                     }
-                    visited += 1;
                     self.report.states += 1;
                     let crash = format!(
                         "after call `{}`, state {idx}: {}",
@@ -652,7 +650,6 @@ impl<P: Protocol, W: Wrap> Run<'_, P, W> {
                 }
                 Coverage::Sampled { .. } => self.report.sampled_points += 1,
             }
-            let _ = visited;
         }
     }
 
