@@ -4,15 +4,17 @@
 //!
 //! Without `--repair`, `check` is a reader: it takes no lock and changes
 //! nothing. Which files are state files, and which are a protocol's
-//! leftovers, is decided by [`Protocol`], so that the Journal
-//! (`NAME.journal`) and Slots (`NAME.a`, `NAME.b`) protocols only add a
-//! variant there.
+//! leftovers, is decided by [`Protocol`]: Replace (`NAME`), Journal
+//! (`NAME.journal` and the snapshot `NAME`) and Slots (`NAME.a`, `NAME.b`).
+//! Every line names the protocol of its state.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
+use fsatomic::journal::Journal;
+use fsatomic::slots::SlotStatus;
 use fsatomic::{Dir, LoadError, Mode, lock, name, recover};
 use fsatomic_linux::LinuxDir;
 
@@ -21,6 +23,7 @@ use super::document::{self, ReadError};
 use super::failure::{
     self, CORRUPT_ADVICE, CORRUPT_ADVICE_MANY, EXIT_CORRUPT, EXIT_FAILURE, Failure, in_dir,
 };
+use super::stored::{self, Form};
 use super::target::{self, Target};
 
 /// What `check` accepts.
@@ -35,28 +38,40 @@ pub const SPEC: Spec = Spec {
 
 /// A commit protocol whose files `check` recognises in a directory.
 ///
-/// Only Replace exists today. A new protocol adds a variant and answers
-/// the three questions below for its own files (Journal: `NAME.journal`
-/// belongs to `NAME`; Slots: `NAME.a` and `NAME.b` belong to `NAME`).
+/// Each protocol answers for its own files: which directory entries hold a
+/// state of it (and the state's name), which are temporary files a commit
+/// cut short left behind, and how to read a state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
     /// One JSON document per file, replaced whole (`NAME`, with
     /// `.NAME.<16 hex>.tmp` while a commit is in flight).
     Replace,
+    /// A snapshot `NAME` (once compacted) and a record log `NAME.journal`;
+    /// both are written with Replace, so `.NAME.journal.<16 hex>.tmp` is
+    /// the journal's temporary file.
+    Journal,
+    /// Two preallocated slot files, `NAME.a` and `NAME.b`, overwritten in
+    /// place; no temporary files.
+    Slots,
 }
 
 impl Protocol {
     /// Every protocol, in the order they claim directory entries.
-    pub const ALL: [Protocol; 1] = [Protocol::Replace];
+    pub const ALL: [Protocol; 3] = [Protocol::Journal, Protocol::Slots, Protocol::Replace];
 
     /// If the directory entry `entry` holds state of this protocol, the
-    /// state's name. Replace claims every `*.json` file.
+    /// state's name. In a directory, states are named `*.json`: Replace
+    /// claims every `*.json` file, Journal every `*.json.journal`, Slots
+    /// every `*.json.a` and `*.json.b`.
     pub fn state_name(self, entry: &str) -> Option<&str> {
-        match self {
-            Protocol::Replace => {
-                (entry.ends_with(".json") && name::temp_target(entry).is_none()).then_some(entry)
-            }
-        }
+        let state = match self {
+            Protocol::Replace => Some(entry).filter(|_| name::temp_target(entry).is_none()),
+            Protocol::Journal => entry.strip_suffix(fsatomic::journal::SUFFIX),
+            Protocol::Slots => fsatomic::slots::SUFFIXES
+                .iter()
+                .find_map(|suffix| entry.strip_suffix(suffix)),
+        };
+        state.filter(|s| s.ends_with(".json"))
     }
 
     /// If `entry` is a temporary file this protocol leaves behind when a
@@ -64,38 +79,145 @@ impl Protocol {
     pub fn orphan_target(self, entry: &str) -> Option<&str> {
         match self {
             Protocol::Replace => name::temp_target(entry),
+            Protocol::Journal => name::temp_target(entry)?.strip_suffix(fsatomic::journal::SUFFIX),
+            Protocol::Slots => None,
         }
     }
 
-    /// Read the state `target` and say what it is.
-    fn inspect(self, dir: &mut LinuxDir, target: &Target) -> Status {
-        match self {
-            Protocol::Replace => match document::read(dir, target) {
-                Ok(Some(_)) => Status::Ok,
-                Ok(None) => Status::Absent,
-                Err(ReadError::Load(LoadError::Corrupt(c))) => Status::Corrupt {
-                    offset: c.offset,
-                    reason: c.kind.to_string(),
-                },
-                Err(e) => Status::Error(e.failure(target).message.unwrap_or_default()),
-            },
+    /// The protocol of a state stored in `form`.
+    pub fn of(form: Form) -> Protocol {
+        match form {
+            Form::Replace => Protocol::Replace,
+            Form::Journal => Protocol::Journal,
+            Form::Slots => Protocol::Slots,
         }
     }
+
+    /// Its name, as the lines show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Replace => "replace",
+            Protocol::Journal => "journal",
+            Protocol::Slots => "slots",
+        }
+    }
+
+    /// Read the state `target` and say what it is. Lock-free; changes
+    /// nothing.
+    fn inspect(self, dir: &mut LinuxDir, target: &Target) -> Status {
+        let corrupt = |c: &fsatomic::Corrupt| Status::Corrupt {
+            offset: c.offset,
+            reason: c.kind.to_string(),
+            protocol: if self == Protocol::Replace {
+                self.as_str().to_string()
+            } else {
+                format!("{}: {}", self.as_str(), in_dir(&target.shown, &c.file))
+            },
+        };
+        let error = |e: ReadError| match e {
+            ReadError::Load(LoadError::Corrupt(c)) => corrupt(&c),
+            e => Status::Error(e.failure(target).message.unwrap_or_default()),
+        };
+        match self {
+            Protocol::Replace => match document::read(dir, target) {
+                Ok(Some(_)) => Status::Ok {
+                    detail: "replace".to_string(),
+                    torn: None,
+                },
+                Ok(None) => Status::Absent(None),
+                Err(e) => error(e),
+            },
+            Protocol::Slots => match stored::read_whole(dir, target, Form::Slots) {
+                Ok(Some(_)) => Status::Ok {
+                    detail: slots_detail(dir, &target.name),
+                    torn: None,
+                },
+                Ok(None) => Status::Absent(Some("slots: no commit completed yet".to_string())),
+                Err(e) => error(e),
+            },
+            Protocol::Journal => {
+                let journal = match Journal::new(&target.name, Mode::PRIVATE) {
+                    Ok(j) => j,
+                    Err(e) => return Status::Error(format!("not a name fsatomic can use: {e}")),
+                };
+                match stored::read_journal(dir, target, &journal, false) {
+                    Ok(state) => Status::Ok {
+                        detail: journal_detail(&state, journal.journal_name()),
+                        torn: state.replay.torn_at,
+                    },
+                    Err(e) => error(e),
+                }
+            }
+        }
+    }
+}
+
+/// `journal, N records after the snapshot at seq S` and what else there is
+/// to say (a torn tail).
+fn journal_detail(state: &stored::JournalState, jname: &str) -> String {
+    let n = state.replay.records;
+    let records = format!("{n} record{}", plural(n as usize));
+    let mut detail = match &state.snapshot {
+        Some((seq, _)) => format!("journal, {records} after the snapshot at seq {seq}"),
+        None => format!("journal, {records}, no snapshot yet"),
+    };
+    if let Some(at) = state.replay.torn_at {
+        detail.push_str(&format!(
+            "; a torn record at byte {at} of {jname} is ignored: an append cut short, never acknowledged"
+        ));
+    }
+    detail
+}
+
+/// `slots, generation G`, and a word on a slot that holds a torn commit.
+fn slots_detail(dir: &mut LinuxDir, name: &str) -> String {
+    let Ok(infos) = stored::slot_infos(dir, name) else {
+        return "slots".to_string();
+    };
+    let generation = infos
+        .iter()
+        .filter_map(|info| match info.map(|i| i.status) {
+            Some(SlotStatus::Valid { generation, .. }) => Some(generation),
+            _ => None,
+        })
+        .max();
+    let mut detail = match generation {
+        Some(g) => format!("slots, generation {g}"),
+        None => "slots".to_string(),
+    };
+    for (info, file) in infos.iter().zip(stored::slot_names(name)) {
+        if let Some(SlotStatus::Invalid { offset, .. }) = info.map(|i| i.status) {
+            detail.push_str(&format!(
+                "; {file} holds a torn commit (bad at byte {offset}; the next commit overwrites it)"
+            ));
+        }
+    }
+    detail
 }
 
 /// What `check` found for one state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Status {
-    Ok,
-    Absent,
-    Corrupt { offset: u64, reason: String },
+    /// Readable; `detail` names the protocol and what it holds; `torn` is
+    /// the offset of a journal's torn tail.
+    Ok { detail: String, torn: Option<u64> },
+    /// No committed document (with a word on the files there are).
+    Absent(Option<String>),
+    /// Damaged; `protocol` names it and the damaged file.
+    Corrupt {
+        offset: u64,
+        reason: String,
+        protocol: String,
+    },
+    /// Unreadable.
     Error(String),
 }
 
 /// One state and the temporary files left for it.
 #[derive(Debug)]
 struct Entry {
-    protocol: Protocol,
+    /// The protocol its files say, or why they say two things at once.
+    protocol: Result<Protocol, String>,
     orphans: Vec<String>,
 }
 
@@ -107,6 +229,8 @@ struct Tally {
     errors: usize,
     orphans: usize,
     removed: usize,
+    torn: usize,
+    cut: usize,
 }
 
 /// Run `check`.
@@ -135,9 +259,9 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
         fs.name,
         fs.magic,
         if fs.atomic_replace {
-            "renaming over a file is crash-atomic"
+            "renaming over a file is crash-atomic; new states get replace (save, update) or journal (append)"
         } else {
-            "renaming over a file is NOT crash-atomic; a power cut during a save may lose the file"
+            "renaming over a file is NOT crash-atomic; new states get slots, and a power cut during a save of a replace file may lose it"
         }
     );
 
@@ -149,23 +273,32 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
             shown: shown.clone(),
             name: state.clone(),
         };
-        let status = match name::validate(state) {
-            Ok(()) => entry.protocol.inspect(&mut dir, &target),
-            Err(e) => Status::Error(format!("not a name fsatomic can use: {e}")),
+        let status = match (name::validate(state), &entry.protocol) {
+            (Err(e), _) => Status::Error(format!("not a name fsatomic can use: {e}")),
+            (Ok(()), Err(why)) => Status::Error(why.clone()),
+            (Ok(()), Ok(protocol)) => protocol.inspect(&mut dir, &target),
         };
         let path = target.path();
         match &status {
-            Status::Ok => {
+            Status::Ok { detail, torn } => {
                 tally.ok += 1;
-                println!("{path}: ok");
+                tally.torn += usize::from(torn.is_some());
+                println!("{path}: ok ({detail})");
             }
-            Status::Absent => {
+            Status::Absent(detail) => {
                 tally.absent += 1;
-                println!("{path}: absent");
+                match detail {
+                    Some(detail) => println!("{path}: absent ({detail})"),
+                    None => println!("{path}: absent"),
+                }
             }
-            Status::Corrupt { offset, reason } => {
+            Status::Corrupt {
+                offset,
+                reason,
+                protocol,
+            } => {
                 tally.corrupt += 1;
-                println!("{path}: corrupt at byte {offset}: {reason}");
+                println!("{path}: corrupt at byte {offset}: {reason} ({protocol})");
             }
             Status::Error(message) => {
                 tally.errors += 1;
@@ -179,16 +312,41 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
                 in_dir(&shown, orphan)
             );
         }
-        if repair && !entry.orphans.is_empty() {
-            match sweep(&mut dir, &shown, state) {
-                Ok(n) => {
-                    tally.removed += n;
-                    println!("{path}: removed {n} orphaned temporary file{}", plural(n));
+        if !repair {
+            continue;
+        }
+        let journal =
+            entry.protocol == Ok(Protocol::Journal) && matches!(status, Status::Ok { .. });
+        if entry.orphans.is_empty() && !journal {
+            continue;
+        }
+        match repair_state(&mut dir, &target, journal) {
+            Ok(done) => {
+                tally.removed += done.removed;
+                if !entry.orphans.is_empty() {
+                    println!(
+                        "{path}: removed {} orphaned temporary file{}",
+                        done.removed,
+                        plural(done.removed)
+                    );
                 }
-                Err(message) => {
-                    tally.errors += 1;
-                    println!("{path}: repair failed: {message}");
+                if let Some(at) = done.cut_at {
+                    tally.cut += 1;
+                    println!(
+                        "{path}: cut the torn record at byte {at} off {}",
+                        stored::journal_name(state)
+                    );
                 }
+                if done.finished_compaction {
+                    println!(
+                        "{path}: finished a compaction that was cut short ({} started anew after the snapshot)",
+                        stored::journal_name(state)
+                    );
+                }
+            }
+            Err(message) => {
+                tally.errors += 1;
+                println!("{path}: repair failed: {message}");
             }
         }
     }
@@ -227,61 +385,92 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     }
 }
 
-/// The states in the directory (or only `only`), each with its orphans,
-/// sorted by name.
+/// The states in the directory (or only `only`), each with its protocol
+/// and its orphans, sorted by name.
 fn survey(
     dir: &mut LinuxDir,
     shown: &Path,
     only: Option<&str>,
 ) -> Result<BTreeMap<String, Entry>, Failure> {
-    let mut states: BTreeMap<String, Entry> = BTreeMap::new();
-    if let Some(only) = only {
-        states.insert(
-            only.to_string(),
-            Entry {
-                protocol: Protocol::Replace,
-                orphans: Vec::new(),
-            },
-        );
-    }
-    let mut entries = Vec::new();
+    let mut entries = BTreeSet::new();
     dir.for_each_entry(&mut |entry| {
-        entries.push(entry.to_string());
+        entries.insert(entry.to_string());
         ControlFlow::Continue(())
     })
     .map_err(|e| Failure::error(format!("listing directory {} failed: {e}", shown.display())))?;
-    entries.sort();
+    let mut states: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if let Some(only) = only {
+        states.insert(only.to_string(), Vec::new());
+    }
     for entry in &entries {
         for protocol in Protocol::ALL {
             if let Some(state) = protocol.orphan_target(entry) {
                 if only.is_none_or(|o| o == state) {
-                    let slot = states.entry(state.to_string()).or_insert(Entry {
-                        protocol,
-                        orphans: Vec::new(),
-                    });
-                    slot.orphans.push(entry.clone());
+                    states
+                        .entry(state.to_string())
+                        .or_default()
+                        .push(entry.clone());
                 }
                 break;
             }
             if let Some(state) = protocol.state_name(entry) {
                 if only.is_none() {
-                    states.entry(state.to_string()).or_insert(Entry {
-                        protocol,
-                        orphans: Vec::new(),
-                    });
+                    states.entry(state.to_string()).or_default();
                 }
                 break;
             }
         }
     }
-    Ok(states)
+    Ok(states
+        .into_iter()
+        .map(|(state, orphans)| {
+            let layout = stored::Layout::from_entries(&entries, &state);
+            let protocol = layout
+                .form(&state)
+                .map(|form| Protocol::of(form.unwrap_or(Form::Replace)));
+            (state, Entry { protocol, orphans })
+        })
+        .collect())
 }
 
-/// Under the writers' lock of `state`, sweep its orphaned temporary files.
-fn sweep(dir: &mut LinuxDir, shown: &Path, state: &str) -> Result<usize, String> {
+/// What a repair did.
+#[derive(Debug, Default)]
+struct Repaired {
+    removed: usize,
+    cut_at: Option<u64>,
+    finished_compaction: bool,
+}
+
+/// Under the writers' lock of the state: sweep its orphaned temporary
+/// files (a journal's too) and, for a journal, recover it (cut a torn
+/// tail, finish an interrupted compaction).
+fn repair_state(dir: &mut LinuxDir, target: &Target, journal: bool) -> Result<Repaired, String> {
+    let shown = &target.shown;
+    let state = target.name.as_str();
     let _guard = lock::lock(dir, state, Mode::PRIVATE)
         .map_err(|e| failure::lock(shown, &e).message.unwrap_or_default())?;
-    recover::sweep_orphans(dir, Some(state)).map_err(|e| failure::io_message(shown, &e))
+    let mut done = Repaired::default();
+    let jname = stored::journal_name(state);
+    for name in [state, jname.as_str()] {
+        done.removed +=
+            recover::sweep_orphans(dir, Some(name)).map_err(|e| failure::io_message(shown, &e))?;
+    }
+    if journal {
+        // Files the recovery replaces (an unfinished compaction's journal)
+        // keep the journal's mode.
+        let mode = rustix::fs::statat(&*dir, jname.as_str(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+            .ok()
+            .and_then(|st| Mode::new(st.st_mode & 0o7777))
+            .unwrap_or(Mode::PRIVATE);
+        let j = Journal::new(state, mode).map_err(|e| e.to_string())?;
+        let before = stored::read_journal(dir, target, &j, false)
+            .map_err(|e| e.failure(target).message.unwrap_or_default())?;
+        let after = stored::read_journal(dir, target, &j, true)
+            .map_err(|e| e.failure(target).message.unwrap_or_default())?;
+        done.cut_at = after.replay.torn_at;
+        done.finished_compaction = after.replay.tail.epoch != before.replay.tail.epoch;
+    }
+    Ok(done)
 }
 
 fn summarize(t: &Tally, repair: bool) {
@@ -306,6 +495,22 @@ fn summarize(t: &Tally, repair: bool) {
     } else if t.orphans > 0 {
         line.push_str(" (check --repair removes them)");
     }
+    if t.torn > 0 {
+        line.push_str(&format!(
+            "; {} torn journal record{}",
+            t.torn,
+            plural(t.torn)
+        ));
+        if repair {
+            line.push_str(&format!(", {} cut", t.cut));
+        } else {
+            line.push_str(if t.torn == 1 {
+                " (check --repair cuts it)"
+            } else {
+                " (check --repair cuts them)"
+            });
+        }
+    }
     println!("{line}");
 }
 
@@ -329,5 +534,29 @@ mod tests {
         );
         assert_eq!(p.orphan_target(".x.tmp"), None);
         assert_eq!(p.orphan_target(".users.json.0123456789ABCDEF.tmp"), None);
+    }
+
+    #[test]
+    fn journal_and_slots_claim_their_files_for_the_state() {
+        let j = Protocol::Journal;
+        assert_eq!(j.state_name("snapdb.json.journal"), Some("snapdb.json"));
+        assert_eq!(j.state_name("snapdb.json"), None);
+        assert_eq!(j.state_name("system.journal"), None, "not a *.json state");
+        assert_eq!(
+            j.orphan_target(".snapdb.json.journal.0123456789abcdef.tmp"),
+            Some("snapdb.json")
+        );
+        assert_eq!(j.orphan_target(".snapdb.json.0123456789abcdef.tmp"), None);
+        let s = Protocol::Slots;
+        assert_eq!(s.state_name("cfg.json.a"), Some("cfg.json"));
+        assert_eq!(s.state_name("cfg.json.b"), Some("cfg.json"));
+        assert_eq!(s.state_name("cfg.json.c"), None);
+        assert_eq!(s.state_name("libfoo.a"), None);
+        assert_eq!(s.orphan_target(".cfg.json.0123456789abcdef.tmp"), None);
+        // In claiming order, a journal's temporary file goes to its state.
+        let claimed = Protocol::ALL
+            .iter()
+            .find_map(|p| p.orphan_target(".snapdb.json.journal.0123456789abcdef.tmp"));
+        assert_eq!(claimed, Some("snapdb.json"));
     }
 }

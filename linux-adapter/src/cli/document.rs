@@ -5,7 +5,7 @@
 use std::io;
 
 use fsatomic::json::{self, JsonError};
-use fsatomic::{LoadError, load};
+use fsatomic::{LoadError, RecoverError, load};
 use fsatomic_linux::LinuxDir;
 use rustix::fs::{AtFlags, statat};
 
@@ -37,6 +37,8 @@ pub fn buffer(len: usize, what: &str) -> Result<Vec<u8>, Failure> {
 pub enum ReadError {
     /// The core's load failed: I/O, a corrupt file, a refused name.
     Load(LoadError<io::Error>),
+    /// The core's recovery (a writer's read, which may repair) failed.
+    Recover(RecoverError<io::Error>),
     /// There is not enough memory for a buffer of `size` bytes.
     NoMemory {
         /// The buffer size that could not be had.
@@ -54,6 +56,7 @@ impl ReadError {
     pub fn failure(&self, target: &Target) -> Failure {
         match self {
             ReadError::Load(e) => failure::load(&target.shown, e),
+            ReadError::Recover(e) => failure::recover(&target.shown, e),
             ReadError::NoMemory { size } => Failure::error(format!(
                 "not enough memory to read {} ({size} bytes); nothing was changed",
                 target.path()
@@ -66,17 +69,36 @@ impl ReadError {
     }
 }
 
-/// Read the state file `target` and check that it is one JSON value.
-/// `Ok(None)` if it does not exist. Takes no lock, changes nothing.
+/// Read the state file `target` (a Replace state: one file) and check that
+/// it is one JSON value. `Ok(None)` if it does not exist. Takes no lock,
+/// changes nothing.
 ///
 /// The buffer is sized from the file's length; if the file is larger when
 /// it is read, the read is retried with the size the core reports.
 pub fn read(dir: &mut LinuxDir, target: &Target) -> Result<Option<Vec<u8>>, ReadError> {
-    let hint = statat(&*dir, target.name.as_str(), AtFlags::SYMLINK_NOFOLLOW)
-        .ok()
-        .and_then(|st| usize::try_from(st.st_size).ok())
-        .unwrap_or(0);
-    let mut capacity = hint.saturating_add(SLACK);
+    let hint = file_size(dir, &target.name);
+    read_sized(dir, hint, |dir, buf| {
+        load::read_json(dir, &target.name, buf)
+    })
+}
+
+/// The size of `name` in `dir` (not following a symbolic link), or 0.
+pub fn file_size(dir: &LinuxDir, name: &str) -> u64 {
+    statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
+        .map_or(0, |st| u64::try_from(st.st_size).unwrap_or(0))
+}
+
+/// Run `read` (a core reader that puts a document at the front of a
+/// buffer) with a buffer of `hint` bytes plus some slack, growing it as
+/// long as the core reports `TooLarge`. Returns the document's bytes.
+pub fn read_sized(
+    dir: &mut LinuxDir,
+    hint: u64,
+    mut read: impl FnMut(&mut LinuxDir, &mut [u8]) -> Result<Option<usize>, LoadError<io::Error>>,
+) -> Result<Option<Vec<u8>>, ReadError> {
+    let mut capacity = usize::try_from(hint)
+        .unwrap_or(usize::MAX)
+        .saturating_add(SLACK);
     let mut attempts = 0;
     loop {
         let mut buf = Vec::new();
@@ -84,29 +106,31 @@ pub fn read(dir: &mut LinuxDir, target: &Target) -> Result<Option<Vec<u8>>, Read
             return Err(ReadError::NoMemory { size: capacity });
         }
         buf.resize(capacity, 0);
-        match load::read_json(dir, &target.name, &mut buf) {
+        match read(dir, &mut buf) {
             Ok(Some(len)) => {
                 buf.truncate(len);
                 return Ok(Some(buf));
             }
             Ok(None) => return Ok(None),
             Err(LoadError::TooLarge { size, .. }) => {
-                if attempts >= GROW_ATTEMPTS {
-                    return Err(ReadError::KeepsGrowing { size });
-                }
-                attempts += 1;
-                capacity = usize::try_from(size)
-                    .unwrap_or(usize::MAX)
-                    .saturating_add(SLACK);
+                capacity = grow(capacity, size, &mut attempts)?;
             }
             Err(e) => return Err(ReadError::Load(e)),
         }
     }
 }
 
-/// Like [`read`], with every error turned into a failure naming the file.
-pub fn read_or_fail(dir: &mut LinuxDir, target: &Target) -> Result<Option<Vec<u8>>, Failure> {
-    read(dir, target).map_err(|e| e.failure(target))
+/// The next buffer size after a `TooLarge` report of `size` bytes, or a
+/// failure after [`GROW_ATTEMPTS`] of them.
+pub fn grow(capacity: usize, size: u64, attempts: &mut usize) -> Result<usize, ReadError> {
+    if *attempts >= GROW_ATTEMPTS {
+        return Err(ReadError::KeepsGrowing { size });
+    }
+    *attempts += 1;
+    Ok(usize::try_from(size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(SLACK)
+        .max(capacity.saturating_mul(2)))
 }
 
 /// `input` re-indented (two spaces, trailing newline) into a buffer of

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use fsatomic::error::IoError;
-use fsatomic::{CommitError, Corrupt, LoadError, Op};
+use fsatomic::{CommitError, Corrupt, LoadError, Op, RecoverError};
 
 /// Exit code: I/O or any other failure.
 pub const EXIT_FAILURE: u8 = 1;
@@ -115,6 +115,22 @@ pub fn load(dir: &Path, e: &LoadError<io::Error>) -> Failure {
         LoadError::Io(e) => Failure::error(format!("{}; nothing was changed", io_message(dir, e))),
         LoadError::Name { file, error } => name(dir, file, error),
         other => Failure::error(format!("{} (in {})", other, dir.display())),
+    }
+}
+
+/// A failed recovery (a writer's replay, which cuts a torn tail) of a
+/// state in `dir`, as a failure.
+pub fn recover(dir: &Path, e: &RecoverError<io::Error>) -> Failure {
+    match e {
+        RecoverError::Corrupt(c) => corrupt(dir, c),
+        RecoverError::Io(e) => {
+            Failure::error(format!("{}; nothing was appended", io_message(dir, e)))
+        }
+        RecoverError::Name { file, error } => name(dir, file, error),
+        other => Failure::error(format!(
+            "{other} (in {}); nothing was appended",
+            dir.display()
+        )),
     }
 }
 

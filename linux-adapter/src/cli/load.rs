@@ -1,12 +1,18 @@
-//! `fsatomic load PATH`: print the document, exactly the bytes on disk.
-//! Takes no lock, deletes nothing, repairs nothing.
+//! `fsatomic load PATH`: print the document — exactly the bytes on disk for
+//! Replace and Slots, the whole array for a journal. Takes no lock, deletes
+//! nothing, repairs nothing.
 
 use std::ffi::OsString;
 use std::io::{ErrorKind, Write};
 
+use fsatomic::Mode;
+use fsatomic::journal::Journal;
+use fsatomic_linux::LinuxDir;
+
 use super::args::{self, Spec};
 use super::document;
-use super::failure::{EXIT_ABSENT, EXIT_FAILURE, Failure};
+use super::failure::{self, EXIT_ABSENT, EXIT_FAILURE, Failure};
+use super::stored::{self, Form};
 use super::target::Target;
 
 /// What `load` accepts.
@@ -16,6 +22,24 @@ pub const SPEC: Spec = Spec {
     takes_command: false,
 };
 
+/// The document of `target` as `load` prints it, or `None` if absent:
+/// the bytes on disk for Replace and Slots; for a journal, the snapshot's
+/// elements followed by every record, as one indented array.
+pub fn read(dir: &mut LinuxDir, target: &Target) -> Result<Option<Vec<u8>>, Failure> {
+    let choice = stored::choose(dir, target, None, Form::Replace, &|_, _| false, "load")?;
+    if choice.form != Form::Journal {
+        return stored::read_whole(dir, target, choice.form).map_err(|e| e.failure(target));
+    }
+    let journal = Journal::new(&target.name, Mode::PRIVATE)
+        .map_err(|e| failure::name(&target.shown, &target.name, &e))?;
+    let state =
+        stored::read_journal(dir, target, &journal, false).map_err(|e| e.failure(target))?;
+    let compact = state.array().unwrap_or_else(|| state.parts());
+    document::pretty(&compact)?
+        .map(Some)
+        .map_err(|e| Failure::error(format!("internal error (please report): {e}")))
+}
+
 /// Run `load`.
 pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     let parsed = args::parse(&SPEC, args)?;
@@ -24,7 +48,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     }
     let target = Target::parse(parsed.one_path(&SPEC)?)?;
     let mut dir = target.open(false)?;
-    let Some(text) = document::read_or_fail(&mut dir, &target)? else {
+    let Some(text) = read(&mut dir, &target)? else {
         return Err(Failure::new(
             EXIT_ABSENT,
             format!("{} does not exist", target.path()),

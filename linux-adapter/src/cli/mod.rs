@@ -11,6 +11,7 @@
 
 use std::ffi::OsString;
 
+pub mod append;
 pub mod args;
 pub mod check;
 pub mod child;
@@ -20,6 +21,7 @@ pub mod help;
 pub mod load;
 pub mod lock;
 pub mod save;
+pub mod stored;
 pub mod target;
 pub mod update;
 
@@ -35,6 +37,7 @@ pub fn run(args: Vec<OsString>) -> Result<(), Failure> {
     match command.to_str().unwrap_or("") {
         "save" => save::main(rest),
         "load" => load::main(rest),
+        "append" => append::main(rest),
         "update" => update::main(rest),
         "lock" => lock::main(rest),
         "check" => check::main(rest),

@@ -1,15 +1,17 @@
-//! `fsatomic save PATH [--mode OCTAL] [--mkdir]`: commit the JSON value on
-//! stdin, re-indented, under the writers' lock.
+//! `fsatomic save PATH [--mode OCTAL] [--mkdir] [--protocol P]`: commit the
+//! JSON value on stdin, re-indented, under the writers' lock, with the
+//! protocol the state is stored with (see [`super::stored`]).
 
 use std::ffi::OsString;
 use std::io::Read;
 
-use fsatomic::{Mode, lock, recover, replace};
+use fsatomic::{CommitError, Mode, lock, protocol, recover};
 use fsatomic_linux::LinuxDir;
 
 use super::args::{self, Opt, Spec};
 use super::document;
 use super::failure::{self, Failure};
+use super::stored::{self, Form};
 use super::target::{self, Target};
 
 /// What `save` accepts.
@@ -24,9 +26,13 @@ pub const SPEC: Spec = Spec {
             name: "--mkdir",
             takes_value: false,
         },
+        stored::PROTOCOL_OPTION,
     ],
     takes_command: false,
 };
+
+/// The protocols `--protocol` may name for whole documents.
+pub const WHOLE: [Form; 2] = [Form::Replace, Form::Slots];
 
 /// Run `save`.
 pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
@@ -36,6 +42,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     }
     let target = Target::parse(parsed.one_path(&SPEC)?)?;
     let mode = parsed.mode(&SPEC, Mode::PRIVATE)?;
+    let requested = stored::requested(&parsed, &SPEC, &WHOLE)?;
 
     // Read and check the input before touching the disk at all (not even
     // to make a directory).
@@ -59,32 +66,75 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     drop(input);
 
     let mut dir = target.open(parsed.flag("--mkdir"))?;
-    target::warn_if_unsafe(&dir, &target.shown);
-    commit_locked(&mut dir, &target, &document, mode)
-}
-
-/// Under the writers' lock of `target`: sweep its orphaned temporary files,
-/// then commit `document` with Replace.
-pub fn commit_locked(
-    dir: &mut LinuxDir,
-    target: &Target,
-    document: &[u8],
-    mode: Mode,
-) -> Result<(), Failure> {
     let _guard =
-        lock::lock(dir, &target.name, mode).map_err(|e| failure::lock(&target.shown, &e))?;
-    commit(dir, target, document, mode)
+        lock::lock(&mut dir, &target.name, mode).map_err(|e| failure::lock(&target.shown, &e))?;
+    let form = decide(&dir, &target, requested, "save")?;
+    commit(&mut dir, &target, form, &document, mode)
 }
 
-/// With the writers' lock of `target` held: sweep, then commit.
+/// For `save` and `update`, with the writers' lock held: the protocol of
+/// `target` (its form on disk, else `requested`, else the filesystem's
+/// choice). A journaled state is refused (exit 1): it is an array that
+/// grows by `append`, and replacing it whole would lose its journal. Warns
+/// when the protocol is Replace on a filesystem where that is not safe.
+pub fn decide(
+    dir: &LinuxDir,
+    target: &Target,
+    requested: Option<Form>,
+    command: &str,
+) -> Result<Form, Failure> {
+    let choice = stored::choose(
+        dir,
+        target,
+        requested,
+        stored::auto_whole(dir),
+        &|_, _| false,
+        command,
+    )?;
+    match choice.form {
+        Form::Journal => Err(Failure::error(format!(
+            "{path} is a journaled array ({files} exist in {dir}); use `fsatomic append {path}` to add to it, or, to replace it whole, `fsatomic load` it, remove {path} and {path}.journal, then {command} again; nothing was changed",
+            path = target.path(),
+            files = choice.layout.files(&target.name).join(" and "),
+            dir = target.shown.display(),
+        ))),
+        Form::Replace => {
+            target::warn_if_unsafe(dir, &target.shown);
+            Ok(Form::Replace)
+        }
+        Form::Slots => Ok(Form::Slots),
+    }
+}
+
+/// With the writers' lock of `target` held: sweep its orphaned temporary
+/// files, then commit `document` with `form` (Replace or Slots; new slot
+/// files get room for [`stored::SLOT_ROOM`] bytes or the document,
+/// whichever is larger).
 pub fn commit(
     dir: &mut LinuxDir,
     target: &Target,
+    form: Form,
     document: &[u8],
     mode: Mode,
 ) -> Result<(), Failure> {
     recover::sweep_orphans(dir, Some(&target.name))
         .map_err(|e| failure::sweep(&target.shown, &e))?;
-    replace::commit(dir, &target.name, document, mode)
-        .map_err(|e| failure::commit(&target.shown, &e))
+    protocol::commit(
+        dir,
+        &target.name,
+        document,
+        mode,
+        form.whole(),
+        document.len().max(stored::SLOT_ROOM),
+    )
+    .map_err(|e| match e {
+        CommitError::TooLarge { size, capacity, .. } if form == Form::Slots => {
+            Failure::error(format!(
+                "the document ({size} bytes) does not fit the slot files of {} ({capacity} bytes each, fixed when they were made: a Slots commit never resizes them); {} was left untouched",
+                target.path(),
+                target.path()
+            ))
+        }
+        e => failure::commit(&target.shown, &e),
+    })
 }

@@ -1,5 +1,5 @@
-//! `fsatomic update PATH [--mode OCTAL] [--init JSON] [--mkdir] -- CMD
-//! [ARG...]`: read-modify-write under the writers' lock, with the modify
+//! `fsatomic update PATH [--mode OCTAL] [--init JSON] [--mkdir] [--protocol P]
+//! -- CMD [ARG...]`: read-modify-write under the writers' lock, with the modify
 //! step done by a command that reads the document on stdin and prints the
 //! new one on stdout.
 
@@ -12,7 +12,8 @@ use super::child;
 use super::document;
 use super::failure::{self, Failure};
 use super::save;
-use super::target::{self, Target};
+use super::stored;
+use super::target::Target;
 
 /// What `update` accepts.
 pub const SPEC: Spec = Spec {
@@ -30,6 +31,7 @@ pub const SPEC: Spec = Spec {
             name: "--mkdir",
             takes_value: false,
         },
+        stored::PROTOCOL_OPTION,
     ],
     takes_command: true,
 };
@@ -43,16 +45,19 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     let target = Target::parse(parsed.one_path(&SPEC)?)?;
     let mode = parsed.mode(&SPEC, Mode::PRIVATE)?;
     let init = initial(parsed.value("--init"))?;
+    let requested = stored::requested(&parsed, &SPEC, &save::WHOLE)?;
     let command = &parsed.command;
     let untouched = format!("{} was left untouched", target.path());
 
     let mut dir = target.open(parsed.flag("--mkdir"))?;
-    target::warn_if_unsafe(&dir, &target.shown);
     let _guard =
         lock::lock(&mut dir, &target.name, mode).map_err(|e| failure::lock(&target.shown, &e))?;
+    let form = save::decide(&dir, &target, requested, "update")?;
 
     // A corrupt file fails here, before the command runs.
-    let current = document::read_or_fail(&mut dir, &target)?.unwrap_or(init);
+    let current = stored::read_whole(&mut dir, &target, form)
+        .map_err(|e| e.failure(&target))?
+        .unwrap_or(init);
     let (status, output) = child::filter(command, current, &untouched)?;
     if !status.success() {
         return Err(Failure::new(
@@ -70,7 +75,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
             document::invalid_input(&source, &output, &e)
         ))
     })?;
-    save::commit(&mut dir, &target, &next, mode)
+    save::commit(&mut dir, &target, form, &next, mode)
 }
 
 /// The document a command sees when the file is absent: `--init`,

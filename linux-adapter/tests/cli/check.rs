@@ -41,13 +41,13 @@ fn reports_ok_corrupt_absent_and_orphans_and_changes_nothing() {
     assert_eq!(
         lines[1..],
         [
-            format!("{}: corrupt at byte 0: the file is empty (a torn write?)", dir.file("empty.json")),
+            format!("{}: corrupt at byte 0: the file is empty (a torn write?) (replace)", dir.file("empty.json")),
             format!("{}: absent", dir.file("gone.json")),
             format!("{}: orphaned temporary file of gone.json", dir.file(ORPHAN_GONE)),
-            format!("{}: ok", dir.file("ok.json")),
+            format!("{}: ok (replace)", dir.file("ok.json")),
             format!("{}: orphaned temporary file of ok.json", dir.file(ORPHAN_OK)),
             format!(
-                "{}: corrupt at byte 11: invalid JSON: unexpected end of the document",
+                "{}: corrupt at byte 11: invalid JSON: unexpected end of the document (replace)",
                 dir.file("torn.json")
             ),
             "summary: 4 state files: 1 ok, 2 corrupt, 1 absent; 2 orphaned temporary files (check --repair removes them)".to_string(),
@@ -120,7 +120,7 @@ fn checks_one_file_by_path_whatever_its_name() {
     assert_eq!(
         lines(&out)[1..],
         [
-            format!("{}: ok", dir.file("counter")),
+            format!("{}: ok (replace)", dir.file("counter")),
             format!("{}: orphaned temporary file of counter", dir.file(".counter.0000000000000001.tmp")),
             "summary: 1 state file: 1 ok, 0 corrupt, 0 absent; 1 orphaned temporary file (check --repair removes them)".to_string(),
         ]

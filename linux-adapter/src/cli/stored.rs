@@ -1,0 +1,487 @@
+//! How a state is stored, decided the same way by every command.
+//!
+//! A state `NAME` in a directory is kept with one of three protocols, and
+//! which one is told by the files that exist:
+//!
+//! | files | form |
+//! |---|---|
+//! | `NAME.journal` (and the snapshot `NAME`, once compacted) | Journal |
+//! | `NAME.a` and/or `NAME.b` | Slots |
+//! | `NAME`, or nothing | Replace (or absent) |
+//!
+//! A new state gets `Protocol::Auto` resolved against the filesystem
+//! (Replace, or Slots where renaming over a file is not crash-atomic), or
+//! Journal for `append` where rename is atomic, unless `--protocol` says
+//! otherwise. An explicit `--protocol` that contradicts the files on disk
+//! is refused: state is never migrated silently.
+
+use std::collections::BTreeSet;
+use std::io;
+
+use fsatomic::journal::{Entry, Journal, RECORD_HEADER_LEN, Replay};
+use fsatomic::slots::{self, SlotInfo, SlotStatus};
+use fsatomic::{Corrupt, CorruptKind, Dir, LoadError, Protocol, RecoverError, json};
+use fsatomic_linux::LinuxDir;
+use rustix::fs::{AtFlags, statat};
+
+use super::args::{Opt, Parsed, Spec};
+use super::document::{self, ReadError};
+use super::failure::{EXIT_USAGE, Failure};
+use super::target::{Target, lossy};
+
+/// The `--protocol` option of `save`, `update` and `append`.
+pub const PROTOCOL_OPTION: Opt = Opt {
+    name: "--protocol",
+    takes_value: true,
+};
+
+/// Room for a new Slots state's documents: each slot file holds at least
+/// this much (more if the first document is larger), so a document can
+/// grow without the files being resized.
+pub const SLOT_ROOM: usize = 64 * 1024;
+
+/// How a state is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// One file, `NAME`, replaced whole by each commit.
+    Replace,
+    /// The snapshot `NAME` and the record log `NAME.journal`.
+    Journal,
+    /// Two preallocated slot files, `NAME.a` and `NAME.b`.
+    Slots,
+}
+
+impl Form {
+    /// The protocol's name, as the command prints and accepts it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Form::Replace => "replace",
+            Form::Journal => "journal",
+            Form::Slots => "slots",
+        }
+    }
+
+    /// The form of a protocol name.
+    pub fn parse(text: &str) -> Option<Form> {
+        match text {
+            "replace" => Some(Form::Replace),
+            "journal" => Some(Form::Journal),
+            "slots" => Some(Form::Slots),
+            _ => None,
+        }
+    }
+
+    /// The core's protocol for whole documents in this form (Journal is
+    /// not one: it keeps records).
+    pub const fn whole(self) -> Protocol {
+        match self {
+            Form::Slots => Protocol::Slots,
+            _ => Protocol::Replace,
+        }
+    }
+}
+
+/// Which of a state's files exist.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Layout {
+    /// `NAME` (a Replace document, or a journal's snapshot).
+    pub plain: bool,
+    /// `NAME.journal`.
+    pub journal: bool,
+    /// `NAME.a`.
+    pub slot_a: bool,
+    /// `NAME.b`.
+    pub slot_b: bool,
+}
+
+/// The journal file's name of `name`.
+pub fn journal_name(name: &str) -> String {
+    format!("{name}{}", fsatomic::journal::SUFFIX)
+}
+
+/// The slot files' names of `name`.
+pub fn slot_names(name: &str) -> [String; 2] {
+    slots::SUFFIXES.map(|suffix| format!("{name}{suffix}"))
+}
+
+/// Whether `name` exists in `dir` (as anything: a symbolic link counts).
+fn exists(dir: &LinuxDir, name: &str) -> io::Result<bool> {
+    match statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(_) => Ok(true),
+        Err(e) if e == rustix::io::Errno::NOENT => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl Layout {
+    /// Look at the files of `name` in `dir`.
+    pub fn read(dir: &LinuxDir, name: &str) -> io::Result<Layout> {
+        let [a, b] = slot_names(name);
+        Ok(Layout {
+            plain: exists(dir, name)?,
+            journal: exists(dir, &journal_name(name))?,
+            slot_a: exists(dir, &a)?,
+            slot_b: exists(dir, &b)?,
+        })
+    }
+
+    /// The files of `name` among a directory's `entries`.
+    pub fn from_entries(entries: &BTreeSet<String>, name: &str) -> Layout {
+        let [a, b] = slot_names(name);
+        Layout {
+            plain: entries.contains(name),
+            journal: entries.contains(&journal_name(name)),
+            slot_a: entries.contains(&a),
+            slot_b: entries.contains(&b),
+        }
+    }
+
+    /// The names of the files that exist, for messages.
+    pub fn files(&self, name: &str) -> Vec<String> {
+        let [a, b] = slot_names(name);
+        [
+            (self.plain, name.to_string()),
+            (self.journal, journal_name(name)),
+            (self.slot_a, a),
+            (self.slot_b, b),
+        ]
+        .into_iter()
+        .filter_map(|(present, file)| present.then_some(file))
+        .collect()
+    }
+
+    /// The form the files say, `Ok(None)` if there are none, or `Err` with
+    /// a sentence if they say two things (a journal and slots, or slots and
+    /// a plain file): then fsatomic will not guess which is current.
+    pub fn form(&self, name: &str) -> Result<Option<Form>, String> {
+        let slots = self.slot_a || self.slot_b;
+        if slots && (self.journal || self.plain) {
+            return Err(format!(
+                "{name} is stored in two ways at once ({}); fsatomic will not guess which is current: keep one, remove the others",
+                self.files(name).join(", ")
+            ));
+        }
+        Ok(if self.journal {
+            Some(Form::Journal)
+        } else if slots {
+            Some(Form::Slots)
+        } else if self.plain {
+            Some(Form::Replace)
+        } else {
+            None
+        })
+    }
+}
+
+/// The `--protocol` value of `parsed`, if given and not `auto`; it must be
+/// one of `allowed` (else exit 2).
+pub fn requested(parsed: &Parsed, spec: &Spec, allowed: &[Form]) -> Result<Option<Form>, Failure> {
+    let Some(value) = parsed.value(PROTOCOL_OPTION.name) else {
+        return Ok(None);
+    };
+    let text = lossy(value);
+    if text == "auto" {
+        return Ok(None);
+    }
+    match Form::parse(&text) {
+        Some(form) if allowed.contains(&form) => Ok(Some(form)),
+        _ => {
+            let names: Vec<&str> = allowed.iter().map(|f| f.as_str()).collect();
+            Err(Failure::usage(
+                format!(
+                    "{}: --protocol {text:?} is not one of auto, {}",
+                    spec.command,
+                    names.join(", ")
+                ),
+                spec.command,
+            ))
+        }
+    }
+}
+
+/// The protocol `Protocol::Auto` gives whole documents in `dir`: Replace,
+/// or Slots where renaming over a file is not crash-atomic.
+pub fn auto_whole(dir: &LinuxDir) -> Form {
+    match Protocol::Auto.resolve(dir.capabilities()) {
+        Protocol::Slots => Form::Slots,
+        _ => Form::Replace,
+    }
+}
+
+/// The protocol a new appended array gets in `dir`: Journal, or Slots
+/// where renaming over a file is not crash-atomic (the journal's creation
+/// and compaction need an atomic rename).
+pub fn auto_append(dir: &LinuxDir) -> Form {
+    match auto_whole(dir) {
+        Form::Slots => Form::Slots,
+        _ => Form::Journal,
+    }
+}
+
+/// How a command will treat a state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Choice {
+    /// The form to use.
+    pub form: Form,
+    /// The form on disk, if the state has files.
+    pub existing: Option<Form>,
+    /// The files that exist.
+    pub layout: Layout,
+}
+
+/// Decide how `command` stores `target`: the form on disk if there is
+/// one, else `requested`, else `new_state`. A `requested` form that
+/// contradicts the files on disk is a usage error (exit 2) naming them —
+/// except a plain array file that `append` converts to a journal, which
+/// `convertible` allows.
+pub fn choose(
+    dir: &LinuxDir,
+    target: &Target,
+    requested: Option<Form>,
+    new_state: Form,
+    convertible: &dyn Fn(Form, Form) -> bool,
+    command: &str,
+) -> Result<Choice, Failure> {
+    let layout = Layout::read(dir, &target.name).map_err(|e| {
+        Failure::error(format!(
+            "cannot look at the files of {}: {e}; nothing was changed",
+            target.path()
+        ))
+    })?;
+    let existing = layout.form(&target.name).map_err(|why| {
+        Failure::error(format!(
+            "{why} (in {}); nothing was changed",
+            target.shown.display()
+        ))
+    })?;
+    let form = match (existing, requested) {
+        (Some(on_disk), Some(asked)) if on_disk != asked && !convertible(on_disk, asked) => {
+            return Err(Failure::new(
+                EXIT_USAGE,
+                format!(
+                    "{command}: --protocol {} contradicts how {} is stored: {} exist{} in {}, which is the {} form; fsatomic does not migrate state silently; nothing was changed\n(run 'fsatomic {command} --help')",
+                    asked.as_str(),
+                    target.path(),
+                    layout.files(&target.name).join(" and "),
+                    if layout.files(&target.name).len() == 1 {
+                        "s"
+                    } else {
+                        ""
+                    },
+                    target.shown.display(),
+                    on_disk.as_str(),
+                ),
+            ));
+        }
+        (Some(on_disk), Some(asked)) if on_disk != asked => asked,
+        (Some(on_disk), _) => on_disk,
+        (None, Some(asked)) => asked,
+        (None, None) => new_state,
+    };
+    Ok(Choice {
+        form,
+        existing,
+        layout,
+    })
+}
+
+/// Read the whole document of a Replace or Slots state and check that it
+/// is one JSON value; `Ok(None)` if it is absent. Lock-free; changes
+/// nothing.
+pub fn read_whole(
+    dir: &mut LinuxDir,
+    target: &Target,
+    form: Form,
+) -> Result<Option<Vec<u8>>, ReadError> {
+    if form != Form::Slots {
+        return document::read(dir, target);
+    }
+    let [a, b] = slot_names(&target.name);
+    let hint = document::file_size(dir, &a).max(document::file_size(dir, &b));
+    let Some(text) =
+        document::read_sized(dir, hint, |dir, buf| slots::load(dir, &target.name, buf))?
+    else {
+        return Ok(None);
+    };
+    if let Err(c) = fsatomic::load::check_json(&target.name, &text) {
+        // A slot whose checksum holds but whose document is not JSON: a
+        // writer that is not fsatomic. Name the slot and the offset in it.
+        let file = newest_slot(dir, &target.name).ok().flatten().map_or_else(
+            || target.name.clone(),
+            |i| slot_names(&target.name)[i].clone(),
+        );
+        return Err(ReadError::Load(LoadError::Corrupt(Corrupt::new(
+            &file,
+            slots::HEADER_LEN as u64 + c.offset,
+            c.kind,
+        ))));
+    }
+    Ok(Some(text))
+}
+
+/// What each slot file of `name` holds (`None`: missing).
+pub fn slot_infos(dir: &mut LinuxDir, name: &str) -> io::Result<[Option<SlotInfo>; 2]> {
+    let mut infos = [None, None];
+    for (info, file) in infos.iter_mut().zip(slot_names(name)) {
+        if let Some(mut f) = dir.open_read(&file)? {
+            *info = Some(slots::inspect(&mut f, &file).map_err(|e| e.source)?);
+        }
+    }
+    Ok(infos)
+}
+
+/// The index of the valid slot with the highest generation.
+pub fn newest_slot(dir: &mut LinuxDir, name: &str) -> io::Result<Option<usize>> {
+    let infos = slot_infos(dir, name)?;
+    Ok(infos
+        .iter()
+        .enumerate()
+        .filter_map(|(i, info)| match info.map(|i| i.status) {
+            Some(SlotStatus::Valid { generation, .. }) => Some((generation, i)),
+            _ => None,
+        })
+        .max()
+        .map(|(_, i)| i))
+}
+
+/// A journaled state as a replay found it.
+#[derive(Debug)]
+pub struct JournalState {
+    /// The snapshot: its sequence number and its `state` (indented JSON).
+    pub snapshot: Option<(u64, Vec<u8>)>,
+    /// Every record after the snapshot, in order (each one JSON value).
+    pub records: Vec<Vec<u8>>,
+    /// Where the journal ends, and a torn tail if there was one.
+    pub replay: Replay,
+}
+
+impl JournalState {
+    /// The state as one JSON array: the snapshot's elements, then every
+    /// record. `None` if the snapshot's state is not an array (a journal
+    /// kept by a daemon's typed store, not by `fsatomic append`).
+    pub fn array(&self) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(
+            2 + self.snapshot.as_ref().map_or(0, |(_, s)| s.len())
+                + self.records.iter().map(|r| r.len() + 1).sum::<usize>(),
+        );
+        out.push(b'[');
+        if let Some((_, state)) = &self.snapshot {
+            let mut first = true;
+            json::for_each_element(state, |range| {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                out.extend_from_slice(&state[range]);
+            })
+            .ok()?;
+        }
+        for record in &self.records {
+            if out.len() > 1 {
+                out.push(b',');
+            }
+            out.extend_from_slice(record);
+        }
+        out.push(b']');
+        Some(out)
+    }
+
+    /// The state as `{"seq": S, "state": ..., "records": [...]}`: the
+    /// snapshot and the records after it, for journals whose state is not
+    /// an array.
+    pub fn parts(&self) -> Vec<u8> {
+        let (seq, state) = match &self.snapshot {
+            Some((seq, state)) => (*seq, state.as_slice()),
+            None => (0, &b"null"[..]),
+        };
+        let mut out = format!("{{\"seq\":{seq},\"state\":").into_bytes();
+        out.extend_from_slice(state);
+        out.extend_from_slice(b",\"records\":[");
+        for (i, record) in self.records.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(record);
+        }
+        out.extend_from_slice(b"]}");
+        out
+    }
+}
+
+/// Replay the journal of `target`: lock-free and read-only, or, with
+/// `repair` (the caller holds the writers' lock), through the core's
+/// recovery, which cuts a torn tail, finishes an interrupted compaction
+/// and creates a missing journal. Every record must be one JSON value.
+pub fn read_journal(
+    dir: &mut LinuxDir,
+    target: &Target,
+    journal: &Journal<'_>,
+    repair: bool,
+) -> Result<JournalState, ReadError> {
+    let jname = journal.journal_name().to_string();
+    let hint = document::file_size(dir, &target.name).max(document::file_size(dir, &jname));
+    let mut capacity = usize::try_from(hint)
+        .unwrap_or(usize::MAX)
+        .saturating_add(4096);
+    let mut attempts = 0;
+    loop {
+        let mut buf = document::buffer(capacity, "the journal's largest record")
+            .map_err(|_| ReadError::NoMemory { size: capacity })?;
+        let mut snapshot = None;
+        let mut records: Vec<Vec<u8>> = Vec::new();
+        let mut last_seq = None;
+        let mut visit = |entry: Entry<'_>, _scratch: &mut [u8]| -> Result<(), Corrupt> {
+            match entry {
+                Entry::Snapshot { seq, state } => {
+                    snapshot = Some((seq, state.to_vec()));
+                    records.clear();
+                    last_seq = None;
+                }
+                Entry::Record {
+                    seq,
+                    offset,
+                    payload,
+                } => {
+                    // A replay that starts over (a compaction replaced the
+                    // files meanwhile) without a snapshot starts afresh.
+                    if last_seq.is_some_and(|last| seq <= last) {
+                        records.clear();
+                    }
+                    last_seq = Some(seq);
+                    json::validate(payload).map_err(|e| {
+                        Corrupt::new(
+                            &jname,
+                            offset + (RECORD_HEADER_LEN + e.offset) as u64,
+                            CorruptKind::Json(e.kind),
+                        )
+                    })?;
+                    records.push(payload.to_vec());
+                }
+            }
+            Ok(())
+        };
+        let result = if repair {
+            journal
+                .recover(dir, &mut buf, &mut visit)
+                .map_err(ReadError::Recover)
+        } else {
+            journal
+                .replay(dir, &mut buf, &mut visit)
+                .map_err(ReadError::Load)
+        };
+        match result {
+            Ok(replay) => {
+                return Ok(JournalState {
+                    snapshot,
+                    records,
+                    replay,
+                });
+            }
+            Err(
+                ReadError::Load(LoadError::TooLarge { size, .. })
+                | ReadError::Recover(RecoverError::TooLarge { size, .. }),
+            ) => capacity = document::grow(capacity, size, &mut attempts)?,
+            Err(e) => return Err(e),
+        }
+    }
+}
