@@ -14,6 +14,7 @@ use std::ffi::OsString;
 pub mod append;
 pub mod args;
 pub mod check;
+pub mod demo;
 pub mod child;
 pub mod document;
 pub mod failure;
@@ -41,6 +42,7 @@ pub fn run(args: Vec<OsString>) -> Result<(), Failure> {
         "update" => update::main(rest),
         "lock" => lock::main(rest),
         "check" => check::main(rest),
+        "demo" => demo::main(rest),
         "--help" | "-h" | "help" => match rest.first() {
             None => help::print(""),
             Some(topic) => {

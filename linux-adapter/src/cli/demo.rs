@@ -1,0 +1,458 @@
+//! `fsatomic demo [DIR]`: the NAS daemon's seven stores
+//! ([`fsatomic_linux::nas`]) under `DIR` (default `./nas-state`), each
+//! committed for real, and a table of what that cost.
+//!
+//! For every store it does what the daemon does (adds users, completes
+//! first boot, logs sessions in and out, counts rate-limited attempts,
+//! records an update, appends snapshot transactions, publishes a share),
+//! counts the flush barriers (`fsync`, `fdatasync`) of the store's last
+//! commit with its own `flush_count()`, reads the file's mode back with
+//! `stat`, and prints one row per store. Documents are changed only where
+//! they lack something (running it twice adds no second admin); journals
+//! keep appending, as they would on the appliance.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use fsatomic_linux::LinuxDir;
+use fsatomic_linux::nas::{
+    FirstBoot, Hit, Nas, NasError, NasPaths, RateLimit, SessionEvent, Share, Shares, SnapDb,
+    Transaction, UpdateEntry, UpdatesIndex, User, Users,
+};
+use rustix::fs::{AtFlags, CWD, statat};
+
+use super::args::{self, Spec};
+use super::failure::Failure;
+use super::target::{absolute, lossy};
+
+/// What `demo` accepts.
+pub const SPEC: Spec = Spec {
+    command: "demo",
+    options: &[],
+    takes_command: false,
+};
+
+/// Where the stores go when no `DIR` is given.
+pub const DEFAULT_DIR: &str = "./nas-state";
+
+/// The demo's clock: every event happens at this Unix time plus a few
+/// seconds, so that the output is the same on every machine.
+pub const EPOCH: u64 = 1_700_000_000;
+
+/// The rate-limited key the demo hits.
+const RATE_KEY: &str = "login:10.0.0.7";
+
+/// One row of the table.
+#[derive(Debug)]
+struct Row {
+    store: &'static str,
+    file: PathBuf,
+    protocol: &'static str,
+    mode: String,
+    flushes: u64,
+    last: String,
+}
+
+/// Run `demo`.
+pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
+    let parsed = args::parse(&SPEC, args)?;
+    if parsed.help {
+        return super::help::print("demo");
+    }
+    let root = match parsed.positional.as_slice() {
+        [] => PathBuf::from(DEFAULT_DIR),
+        [dir] => PathBuf::from(dir),
+        [_, extra, ..] => {
+            return Err(Failure::usage(
+                format!(
+                    "demo: unexpected argument {:?} (one DIR only)",
+                    lossy(extra)
+                ),
+                "demo",
+            ));
+        }
+    };
+    let paths = NasPaths::under(&root);
+    let nas = Nas::open_paths(&paths).map_err(|e| fail(&root, &e))?;
+    let fs = LinuxDir::open(&root)
+        .map_err(|e| Failure::error(format!("cannot open {}: {e}", absolute(&root).display())))?
+        .filesystem();
+
+    let rows = run(&nas, &root).map_err(|e| fail(&root, &e))?;
+
+    println!(
+        "fsatomic {} demo: the NAS daemon's seven stores under {}, each committed just now",
+        fsatomic::VERSION,
+        root.display()
+    );
+    println!(
+        "filesystem: {} ({}): {}",
+        fs.name,
+        absolute(&root).display(),
+        if fs.atomic_replace {
+            "renaming over a file is crash-atomic; documents use replace, records journal"
+        } else {
+            "renaming over a file is NOT crash-atomic; every store uses slots"
+        }
+    );
+    println!();
+    print_table(&rows);
+    println!();
+    println!(
+        "flushes/commit: fsync and fdatasync calls counted around each store's last commit (replace: the temporary file, then the directory; journal: the appended record; slots: the slot written)."
+    );
+    println!(
+        "Run it again: documents change only where they lack something (users are added once), journals keep appending (more hits, more transactions)."
+    );
+    let me = program();
+    let lib = root.join("var/lib/nos");
+    println!("Inspect the files:");
+    println!("  {me} check {}", lib.display());
+    println!("  {me} check {}", lib.join("snapshots").display());
+    println!(
+        "  {me} load {}",
+        lib.join("snapshots/snapdb.json").display()
+    );
+    Ok(())
+}
+
+/// How to call this program again, as the user called it.
+fn program() -> String {
+    std::env::args()
+        .next()
+        .filter(|p| p.contains('/'))
+        .unwrap_or_else(|| "fsatomic".to_string())
+}
+
+fn fail(root: &Path, e: &NasError) -> Failure {
+    Failure::error(format!("demo under {}: {e}", absolute(root).display()))
+}
+
+/// Count the flushes of `commit` on a store whose counter is `count`.
+fn measured<T>(
+    count: impl Fn() -> u64,
+    commit: impl FnOnce() -> Result<T, NasError>,
+) -> Result<(T, u64), NasError> {
+    let before = count();
+    let out = commit()?;
+    Ok((out, count().saturating_sub(before)))
+}
+
+/// The file that holds a store's data for `protocol`: the journal file
+/// for a journal, slot `a` for slots, else the document itself.
+fn data_file(path: &Path, protocol: &str) -> PathBuf {
+    let suffix = match protocol {
+        "journal" => fsatomic::journal::SUFFIX,
+        "slots" => ".a",
+        _ => "",
+    };
+    let mut file = path.as_os_str().to_owned();
+    file.push(suffix);
+    PathBuf::from(file)
+}
+
+/// The permissions of `file`, as `0600`, or `?`.
+fn mode_of(file: &Path) -> String {
+    statat(CWD, file, AtFlags::SYMLINK_NOFOLLOW).map_or_else(
+        |_| "?".to_string(),
+        |st| format!("{:04o}", st.st_mode & 0o7777),
+    )
+}
+
+fn row(
+    root: &Path,
+    store: &'static str,
+    path: &Path,
+    protocol: &'static str,
+    flushes: u64,
+    last: String,
+) -> Row {
+    let data = data_file(path, protocol);
+    Row {
+        store,
+        file: path.strip_prefix(root).unwrap_or(path).to_path_buf(),
+        protocol,
+        mode: mode_of(&data),
+        flushes,
+        last,
+    }
+}
+
+fn user(name: &str, role: &str, at: u64) -> User {
+    User {
+        username: name.to_string(),
+        // The daemon's hash format; a fixed, fake one for the demo.
+        password_hash: format!("$argon2id$v=19$m=65536,t=3,p=4$demo${name}"),
+        role: role.to_string(),
+        created_at: at,
+    }
+}
+
+/// Commit to every store; one row per store.
+fn run(nas: &Nas, root: &Path) -> Result<Vec<Row>, NasError> {
+    let mut rows = Vec::new();
+
+    // Users: one update per account, added only if missing.
+    let mut flushes = 0;
+    for (name, role, at) in [("admin", "admin", EPOCH), ("alice", "user", EPOCH + 60)] {
+        let ((), n) = measured(
+            || nas.users.flush_count(),
+            || {
+                nas.users.update(|users: &mut Users| {
+                    if !users.users.iter().any(|u| u.username == name) {
+                        users.users.push(user(name, role, at));
+                    }
+                })
+            },
+        )?;
+        flushes = n;
+    }
+    let users = nas.users.load()?.unwrap_or_default();
+    let names: Vec<&str> = users.users.iter().map(|u| u.username.as_str()).collect();
+    rows.push(row(
+        root,
+        "users",
+        nas.users.path(),
+        nas.users.protocol().as_str(),
+        flushes,
+        format!(
+            "{} user{} ({})",
+            names.len(),
+            if names.len() == 1 { "" } else { "s" },
+            names.join(", ")
+        ),
+    ));
+
+    // First boot: completed once; a second run keeps the first time.
+    let (at, flushes) = measured(
+        || nas.firstboot.flush_count(),
+        || {
+            nas.firstboot.update(|f: &mut FirstBoot| {
+                if !f.completed {
+                    f.completed = true;
+                    f.completed_at = Some(EPOCH + 120);
+                }
+                f.completed_at
+            })
+        },
+    )?;
+    rows.push(row(
+        root,
+        "first boot",
+        nas.firstboot.path(),
+        nas.firstboot.protocol().as_str(),
+        flushes,
+        match at {
+            Some(at) => format!("completed at {at}"),
+            None => "not completed".to_string(),
+        },
+    ));
+
+    // Sessions: three logins, one logout.
+    for (token, name, at) in [
+        ("tok-1", "admin", EPOCH + 200),
+        ("tok-2", "alice", EPOCH + 210),
+        ("tok-3", "alice", EPOCH + 220),
+    ] {
+        nas.sessions
+            .append(SessionEvent::create(token, name, at, 3600))?;
+    }
+    let (_, flushes) = measured(
+        || nas.sessions.flush_count(),
+        || {
+            nas.sessions
+                .append(SessionEvent::revoke("tok-2", EPOCH + 230))
+        },
+    )?;
+    let live = nas.sessions.with_state(|s| {
+        s.sessions
+            .values()
+            .filter(|session| session.expires_at > s.clock)
+            .count()
+    })?;
+    rows.push(row(
+        root,
+        "sessions",
+        nas.sessions.path(),
+        nas.sessions.protocol_name(),
+        flushes,
+        format!("{live} live session{}", if live == 1 { "" } else { "s" }),
+    ));
+
+    // Rate limit: ten attempts from one address, each durable.
+    let mut flushes = 0;
+    for i in 0..10 {
+        let (_, n) = measured(
+            || nas.ratelimit.flush_count(),
+            || {
+                nas.ratelimit.append(Hit {
+                    key: RATE_KEY.to_string(),
+                    at: EPOCH + 300 + i,
+                })
+            },
+        )?;
+        flushes = n;
+    }
+    let hits = nas
+        .ratelimit
+        .with_state(|r: &RateLimit| r.count(RATE_KEY, r.clock))?;
+    let ratelimit = row(
+        root,
+        "rate limit",
+        nas.ratelimit.path(),
+        nas.ratelimit.protocol_name(),
+        flushes,
+        format!("{hits} hits on {RATE_KEY}"),
+    );
+    rows.push(ratelimit);
+
+    // Snapshot database: three transactions, numbered after the last one.
+    let before = nas.snapdb.with_state(|db: &SnapDb| db.transactions.len())?;
+    let mut flushes = 0;
+    let kinds = ["pre-update", "scheduled", "manual"];
+    for (i, kind) in kinds.iter().enumerate() {
+        let n = before + i + 1;
+        let (_, f) = measured(
+            || nas.snapdb.flush_count(),
+            || {
+                nas.snapdb.append(Transaction {
+                    tx: format!("tx-{n:04}"),
+                    at: EPOCH + 400 + n as u64,
+                    kind: kind.to_string(),
+                    snapshots: vec![format!("@root-{n:04}"), format!("@data-{n:04}")],
+                })
+            },
+        )?;
+        flushes = f;
+    }
+    let (count, latest) = nas.snapdb.with_state(|db: &SnapDb| {
+        (
+            db.transactions.len(),
+            db.recent(1)
+                .next()
+                .map(|t| t.tx.clone())
+                .unwrap_or_default(),
+        )
+    })?;
+    let first_tx = format!("tx-{:04}", before + 1);
+    let snapdb = row(
+        root,
+        "snapshot db",
+        nas.snapdb.path(),
+        nas.snapdb.protocol_name(),
+        flushes,
+        format!("{count} transactions, latest {latest}"),
+    );
+
+    // Updates index: 1.2.0 installed, recorded once.
+    let (last, flushes) = measured(
+        || nas.updates.flush_count(),
+        || {
+            nas.updates.update(|index: &mut UpdatesIndex| {
+                if !index.updates.iter().any(|u| u.version == "1.2.0") {
+                    index.updates.push(UpdateEntry {
+                        version: "1.2.0".to_string(),
+                        channel: "stable".to_string(),
+                        state: "installed".to_string(),
+                        at: EPOCH + 500,
+                        snapshot_tx: Some(first_tx.clone()),
+                    });
+                }
+                index
+                    .updates
+                    .last()
+                    .map(|u| format!("{} {}", u.version, u.state))
+                    .unwrap_or_default()
+            })
+        },
+    )?;
+    rows.push(row(
+        root,
+        "updates index",
+        nas.updates.path(),
+        nas.updates.protocol().as_str(),
+        flushes,
+        last,
+    ));
+    rows.push(snapdb);
+
+    // Shares: publish (or re-publish) the media share.
+    let (last, flushes) = measured(
+        || nas.shares.flush_count(),
+        || {
+            nas.shares.update(|shares: &mut Shares| {
+                let media = Share {
+                    name: "media".to_string(),
+                    path: "/srv/media".to_string(),
+                    protocol: "smb".to_string(),
+                    read_only: false,
+                    users: vec!["admin".to_string(), "alice".to_string()],
+                };
+                match shares.shares.iter_mut().find(|s| s.name == media.name) {
+                    Some(existing) => *existing = media,
+                    None => shares.shares.push(media),
+                }
+                shares
+                    .shares
+                    .iter()
+                    .map(|s| format!("{} -> {} ({})", s.name, s.path, s.protocol))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+        },
+    )?;
+    rows.push(row(
+        root,
+        "shares",
+        nas.shares.path(),
+        nas.shares.protocol().as_str(),
+        flushes,
+        last,
+    ));
+    Ok(rows)
+}
+
+fn print_table(rows: &[Row]) {
+    let header = [
+        "store",
+        "file",
+        "protocol",
+        "mode",
+        "flushes/commit",
+        "last value",
+    ];
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.store.to_string(),
+                r.file.display().to_string(),
+                r.protocol.to_string(),
+                r.mode.clone(),
+                r.flushes.to_string(),
+                r.last.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &cells {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 6]| {
+        let mut text = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        println!("{}", text.trim_end());
+    };
+    line(header);
+    for row in &cells {
+        line([&row[0], &row[1], &row[2], &row[3], &row[4], &row[5]]);
+    }
+}
