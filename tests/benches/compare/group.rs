@@ -1,0 +1,151 @@
+//! Group commit: N threads appending to one journal at once. Grouped, they
+//! go through `GroupJournal` (the `nas` rate-limit store), which gives one
+//! flush to every batch of appends that queued while the previous flush
+//! ran. Independent, each thread has its own `JournalStore` and directory
+//! handle on the same files, so the writers' lock serialises them and every
+//! append pays its own flush.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+use std::sync::Barrier;
+use std::time::Instant;
+
+use fsatomic::{JournalStore, Mode};
+use fsatomic_linux::LinuxDir;
+use fsatomic_linux::nas::{Hit, Journaled, RateLimit};
+
+fn hit(writer: usize, i: usize) -> Hit {
+    Hit {
+        key: format!("login:10.0.{}.{}", writer % 256, i % 256),
+        at: 1_700_000_000 + i as u64,
+    }
+}
+
+/// What the group-commit run measured, per writer count.
+pub struct Group {
+    /// Writer counts.
+    pub writers: Vec<usize>,
+    /// Appends per writer per round.
+    pub per_writer: usize,
+    /// Grouped: updates/s, one value per round.
+    pub grouped: Vec<Vec<f64>>,
+    /// Grouped: flushes per update.
+    pub grouped_flushes: Vec<f64>,
+    /// Independent: updates/s, one value per round.
+    pub independent: Vec<Vec<f64>>,
+    /// Independent: flushes per update.
+    pub independent_flushes: Vec<f64>,
+}
+
+struct Independent {
+    dir: LinuxDir,
+    store: JournalStore<'static, RateLimit, Hit>,
+    buf: Vec<u8>,
+}
+
+/// Run `rounds` rounds; in each, for every writer count, the grouped and
+/// the independent appenders each make `per_writer` appends per writer.
+pub fn run(root: &Path, writers: &[usize], rounds: usize, per_writer: usize) -> io::Result<Group> {
+    let mut grouped = Vec::new();
+    let mut independent = Vec::new();
+    for &n in writers {
+        let dir = root.join(format!("group-{n}"));
+        fs::create_dir_all(&dir)?;
+        grouped.push(
+            Journaled::<RateLimit, Hit>::open(
+                dir.join("ratelimit.json"),
+                Mode::PRIVATE,
+                Mode::new(0o755).expect("mode"),
+            )
+            .map_err(io::Error::other)?,
+        );
+        let dir = root.join(format!("independent-{n}"));
+        fs::create_dir_all(&dir)?;
+        let mut each = Vec::new();
+        for _ in 0..n {
+            let mut d = LinuxDir::open(&dir)?;
+            let mut buf = vec![0u8; 1 << 20];
+            let mut store =
+                JournalStore::new("ratelimit.json", Mode::PRIVATE).map_err(io::Error::other)?;
+            store.open(&mut d, &mut buf).map_err(io::Error::other)?;
+            each.push(Independent { dir: d, store, buf });
+        }
+        independent.push(each);
+    }
+    let mut g = Group {
+        writers: writers.to_vec(),
+        per_writer,
+        grouped: vec![Vec::new(); writers.len()],
+        grouped_flushes: vec![0.0; writers.len()],
+        independent: vec![Vec::new(); writers.len()],
+        independent_flushes: vec![0.0; writers.len()],
+    };
+    let mut flushes = vec![(0u64, 0u64); writers.len()];
+    for _ in 0..rounds {
+        for (i, &n) in writers.iter().enumerate() {
+            let store = &grouped[i];
+            let before = store.flush_count();
+            let barrier = Barrier::new(n + 1);
+            let elapsed = std::thread::scope(|s| -> io::Result<f64> {
+                let handles: Vec<_> = (0..n)
+                    .map(|w| {
+                        let barrier = &barrier;
+                        s.spawn(move || -> io::Result<()> {
+                            barrier.wait();
+                            for k in 0..per_writer {
+                                store.append(hit(w, k)).map_err(io::Error::other)?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .collect();
+                barrier.wait();
+                let t = Instant::now();
+                for h in handles {
+                    h.join().expect("appender panicked")?;
+                }
+                Ok(t.elapsed().as_secs_f64())
+            })?;
+            g.grouped[i].push((n * per_writer) as f64 / elapsed);
+            flushes[i].0 += store.flush_count() - before;
+
+            let each = &mut independent[i];
+            let before: u64 = each.iter().map(|x| x.dir.flush_count()).sum();
+            let barrier = Barrier::new(n + 1);
+            let elapsed = std::thread::scope(|s| -> io::Result<f64> {
+                let handles: Vec<_> = each
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(w, x)| {
+                        let barrier = &barrier;
+                        s.spawn(move || -> io::Result<()> {
+                            barrier.wait();
+                            for k in 0..per_writer {
+                                x.store
+                                    .append(&mut x.dir, &mut x.buf, &hit(w, k))
+                                    .map_err(io::Error::other)?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .collect();
+                barrier.wait();
+                let t = Instant::now();
+                for h in handles {
+                    h.join().expect("appender panicked")?;
+                }
+                Ok(t.elapsed().as_secs_f64())
+            })?;
+            g.independent[i].push((n * per_writer) as f64 / elapsed);
+            let after: u64 = each.iter().map(|x| x.dir.flush_count()).sum();
+            flushes[i].1 += after - before;
+        }
+    }
+    for (i, &n) in writers.iter().enumerate() {
+        let updates = (rounds * n * per_writer) as f64;
+        g.grouped_flushes[i] = flushes[i].0 as f64 / updates;
+        g.independent_flushes[i] = flushes[i].1 as f64 / updates;
+    }
+    Ok(g)
+}

@@ -1,0 +1,571 @@
+//! `cargo bench -p fsatomic-testkit --bench compare -- [--dir DIR] [--quick] [--write-docs]`
+//!
+//! One run, one filesystem, every configuration interleaved round by round
+//! so that the noise of a shared machine hits all of them alike; medians,
+//! p99 and ratios within the run, never single times. See
+//! `docs/performance.md` for what is measured and why, and
+//! `tests/benches/report.sh` for the one command that regenerates it.
+//!
+//! - **commit**: one durable commit of a ~200 B and a 64 KiB document by
+//!   fsatomic's protocols, the original Go package's protocol, the crates
+//!   users would pick, and raw append + `fdatasync`.
+//! - **growth**: the snapshot-database append at 10 … 10,000 entries,
+//!   the original read-all-rewrite-all pattern against our journal.
+//! - **group**: 1 … 16 concurrent appenders, grouped and independent.
+//! - **load**: the seven NAS stores at realistic sizes.
+//!
+//! Flushes are counted, not assumed: our adapter counts its own
+//! (`LinuxDir::flush_count`); every configuration is also re-run for a
+//! few commits under `strace -c` (when strace is installed), which counts
+//! `fsync`, `fdatasync`, `msync`, `sync_file_range`, `syncfs` and `sync`
+//! calls and all syscalls. Bytes written per commit come from
+//! `/proc/self/io` (`wchar`: bytes handed to `write`; `write_bytes`: page
+//! cache dirtied), heap allocations from a counting global allocator.
+//!
+//! Run without `--bench` (as `cargo test --all-targets` does), it prints
+//! how to run it and exits: a benchmark is not a test.
+
+mod commit;
+mod group;
+mod growth;
+mod load;
+mod report;
+mod stats;
+mod svg;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use commit::{Committer, Kind, Size};
+use stats::Samples;
+
+/// Counts heap allocations (including reallocations) of the whole process.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the
+// counter is a relaxed atomic that allocates nothing.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded with the caller's pointer, layout and size.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded with the caller's pointer and layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.load(Ordering::Relaxed)
+}
+
+/// How long and how thoroughly to measure.
+#[derive(Clone, Copy, Debug)]
+pub struct Plan {
+    /// `--quick`: a smoke run of a few seconds.
+    pub quick: bool,
+    /// Commit rounds, and commits per configuration per round.
+    pub commit_rounds: usize,
+    /// Commits per configuration per round.
+    pub commit_batch: usize,
+    /// Commits per strace probe.
+    pub probe_commits: usize,
+    /// Growth: rounds, appends per size per round.
+    pub growth_rounds: usize,
+    /// Growth appends per size and pattern per round.
+    pub growth_batch: usize,
+    /// Group commit: rounds, appends per writer per round.
+    pub group_rounds: usize,
+    /// Group appends per writer per round.
+    pub group_per_writer: usize,
+    /// Load rounds.
+    pub load_rounds: usize,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Plan {
+        if quick {
+            Plan {
+                quick,
+                commit_rounds: 3,
+                commit_batch: 3,
+                probe_commits: 5,
+                growth_rounds: 1,
+                growth_batch: 2,
+                group_rounds: 1,
+                group_per_writer: 4,
+                load_rounds: 2,
+            }
+        } else {
+            Plan {
+                quick,
+                commit_rounds: 40,
+                commit_batch: 10,
+                probe_commits: 20,
+                growth_rounds: 8,
+                growth_batch: 5,
+                group_rounds: 8,
+                group_per_writer: 16,
+                load_rounds: 20,
+            }
+        }
+    }
+}
+
+/// One configuration's per-commit results.
+pub struct CommitResult {
+    /// Who.
+    pub kind: Kind,
+    /// Which document.
+    pub size: Size,
+    /// Its length in bytes.
+    pub doc_bytes: usize,
+    /// Latencies.
+    pub samples: Samples,
+    /// Flushes per commit counted by our adapter (ours only).
+    pub own_flushes: Option<f64>,
+    /// Flushes and syscalls per commit counted by strace.
+    pub traced: Option<Traced>,
+    /// `wchar` per commit: bytes passed to `write`.
+    pub wchar: f64,
+    /// `write_bytes` per commit: page cache dirtied.
+    pub dirtied: f64,
+    /// Heap allocations per commit.
+    pub allocs: f64,
+}
+
+/// What `strace -c` counted per commit.
+#[derive(Clone, Copy, Debug)]
+pub struct Traced {
+    /// fsync, fdatasync, msync, sync_file_range, syncfs, sync.
+    pub flushes: f64,
+    /// Every syscall.
+    pub syscalls: f64,
+}
+
+/// `/proc/self/io`: (wchar, write_bytes).
+fn proc_io() -> (u64, u64) {
+    let text = fs::read_to_string("/proc/self/io").unwrap_or_default();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("wchar:"), field("write_bytes:"))
+}
+
+/// Per-commit comparison, round-robin over every (kind, size).
+fn run_commits(root: &Path, plan: &Plan) -> io::Result<Vec<CommitResult>> {
+    let mut configs: Vec<(Kind, Size, Box<dyn Committer>)> = Vec::new();
+    for size in Size::ALL {
+        for kind in Kind::ALL {
+            configs.push((kind, size, commit::setup(kind, size, root)?));
+        }
+    }
+    let mut results: Vec<CommitResult> = configs
+        .iter()
+        .map(|(kind, size, _)| CommitResult {
+            kind: *kind,
+            size: *size,
+            doc_bytes: commit::indented(&size.users()).len(),
+            samples: Samples::default(),
+            own_flushes: None,
+            traced: None,
+            wchar: 0.0,
+            dirtied: 0.0,
+            allocs: 0.0,
+        })
+        .collect();
+    let mut totals = vec![(0u64, 0u64, 0u64, 0u64); configs.len()];
+    let n = configs.len();
+    for round in 0..plan.commit_rounds {
+        // Rotate the starting configuration every round.
+        for j in 0..n {
+            let i = (j + round) % n;
+            let (_, _, c) = &mut configs[i];
+            c.maintain()?;
+            let flushes0 = c.flushes();
+            let (w0, d0) = proc_io();
+            let a0 = allocations();
+            for _ in 0..plan.commit_batch {
+                let t = Instant::now();
+                c.commit()?;
+                results[i].samples.push(round, t.elapsed());
+            }
+            let a1 = allocations();
+            let (w1, d1) = proc_io();
+            let t = &mut totals[i];
+            t.0 += w1 - w0;
+            t.1 += d1 - d0;
+            t.2 += a1 - a0;
+            if let (Some(f0), Some(f1)) = (flushes0, c.flushes()) {
+                t.3 += f1 - f0;
+            }
+        }
+    }
+    let commits = (plan.commit_rounds * plan.commit_batch) as f64;
+    for (r, t) in results.iter_mut().zip(&totals) {
+        r.wchar = t.0 as f64 / commits;
+        r.dirtied = t.1 as f64 / commits;
+        r.allocs = t.2 as f64 / commits;
+        if r.kind.self_counting() {
+            r.own_flushes = Some(t.3 as f64 / commits);
+        }
+    }
+    Ok(results)
+}
+
+/// The syscall counts of `strace -c` output: (flush calls, all calls).
+fn parse_strace(text: &str) -> (u64, u64) {
+    let mut flushes = 0;
+    let mut total = 0;
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 5 {
+            continue;
+        }
+        let Ok(calls) = f[3].parse::<u64>() else {
+            continue;
+        };
+        let name = f[f.len() - 1];
+        if name == "total" {
+            total = calls;
+        } else if matches!(
+            name,
+            "fsync" | "fdatasync" | "msync" | "sync_file_range" | "syncfs" | "sync"
+        ) {
+            flushes += calls;
+        }
+    }
+    (flushes, total)
+}
+
+fn have_strace() -> bool {
+    Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Re-run `kind`/`size` under strace with 0 and `n` commits after the
+/// warm-up; the difference over `n` is the count per commit.
+fn probe(root: &Path, kind: Kind, size: Size, n: usize) -> io::Result<Traced> {
+    let exe = std::env::current_exe()?;
+    let mut counts = Vec::new();
+    for commits in [0, n] {
+        let dir = root.join(format!("probe-{}-{}-{commits}", kind.key(), size.key()));
+        fs::create_dir_all(&dir)?;
+        let out = root.join(format!(
+            "strace-{}-{}-{commits}.txt",
+            kind.key(),
+            size.key()
+        ));
+        let status = Command::new("strace")
+            .args(["-f", "-c", "-o"])
+            .arg(&out)
+            .arg(&exe)
+            .args(["--probe", kind.key(), size.key(), &commits.to_string()])
+            .arg(&dir)
+            .status()?;
+        if !status.success() {
+            return Err(io::Error::other(format!(
+                "strace probe of {} failed",
+                kind.key()
+            )));
+        }
+        counts.push(parse_strace(&fs::read_to_string(&out)?));
+    }
+    let per = |a: u64, b: u64| b.saturating_sub(a) as f64 / n as f64;
+    Ok(Traced {
+        flushes: per(counts[0].0, counts[1].0),
+        syscalls: per(counts[0].1, counts[1].1),
+    })
+}
+
+/// The child of [`probe`]: set up, warm up, `n` commits, exit.
+fn probe_child(args: &[String]) -> io::Result<()> {
+    let [kind, size, n, dir] = args else {
+        return Err(io::Error::other("--probe KIND SIZE N DIR"));
+    };
+    let kind = Kind::from_key(kind).ok_or_else(|| io::Error::other("kind"))?;
+    let size = Size::from_key(size).ok_or_else(|| io::Error::other("size"))?;
+    let n: usize = n.parse().map_err(io::Error::other)?;
+    let mut c = commit::setup(kind, size, Path::new(dir))?;
+    for _ in 0..n {
+        c.commit()?;
+    }
+    Ok(())
+}
+
+/// The machine and the run's conditions.
+pub struct Machine {
+    /// CPU model.
+    pub cpu: String,
+    /// Logical CPUs.
+    pub cores: usize,
+    /// Kernel release.
+    pub kernel: String,
+    /// Filesystem of the bench directory, as `statfs` says.
+    pub fs: String,
+    /// Its mount: device, mount point, options.
+    pub mount: String,
+    /// Load average (1, 5, 15 min) at the start and at the end.
+    pub load: (String, String),
+    /// When (UTC).
+    pub date: String,
+    /// Compiler.
+    pub rustc: String,
+    /// Wall time of the run.
+    pub seconds: f64,
+    /// The bench directory.
+    pub dir: PathBuf,
+    /// Quick or full.
+    pub quick: bool,
+}
+
+fn cmd(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn loadavg() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The mount holding `dir`: "SOURCE on MOUNTPOINT (OPTIONS)".
+fn mount_of(dir: &Path) -> String {
+    let dir = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut best: Option<(usize, String)> = None;
+    for line in info.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let Some(dash) = f.iter().position(|&x| x == "-") else {
+            continue;
+        };
+        let (Some(mp), Some(opts), Some(fstype), Some(src)) =
+            (f.get(4), f.get(5), f.get(dash + 1), f.get(dash + 2))
+        else {
+            continue;
+        };
+        if dir.starts_with(mp) && best.as_ref().is_none_or(|(l, _)| mp.len() >= *l) {
+            best = Some((mp.len(), format!("{src} on {mp} ({fstype}, {opts})")));
+        }
+    }
+    best.map(|(_, s)| s).unwrap_or_else(|| "unknown".into())
+}
+
+fn machine(dir: &Path, quick: bool) -> io::Result<Machine> {
+    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let fsname = fsatomic_linux::LinuxDir::open(dir)?.filesystem().name;
+    Ok(Machine {
+        cpu,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        kernel: fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+        fs: fsname.to_string(),
+        mount: mount_of(dir),
+        load: (loadavg(), String::new()),
+        date: cmd("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        rustc: cmd("rustc", &["-V"]),
+        seconds: 0.0,
+        dir: dir.to_path_buf(),
+        quick,
+    })
+}
+
+/// Everything one run measured.
+pub struct Run {
+    /// Where and when.
+    pub machine: Machine,
+    /// The plan.
+    pub plan: Plan,
+    /// Per-commit results.
+    pub commits: Vec<CommitResult>,
+    /// Whether strace counted the flushes.
+    pub traced: bool,
+    /// Growth.
+    pub growth: growth::Growth,
+    /// Group commit.
+    pub group: group::Group,
+    /// Load.
+    pub load: Vec<load::StoreLoad>,
+}
+
+/// The repository root (the testkit is `tests/` in it).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+struct Options {
+    dir: Option<PathBuf>,
+    quick: bool,
+    write_docs: bool,
+    alloc_log: Option<PathBuf>,
+}
+
+fn parse_args(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        dir: None,
+        quick: false,
+        write_docs: false,
+        alloc_log: None,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--bench" => {}
+            "--quick" => o.quick = true,
+            "--write-docs" => o.write_docs = true,
+            "--dir" => o.dir = Some(it.next().ok_or("--dir DIR")?.into()),
+            "--alloc-log" => o.alloc_log = Some(it.next().ok_or("--alloc-log FILE")?.into()),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(o)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--probe") {
+        if let Err(e) = probe_child(&args[1..]) {
+            eprintln!("probe: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if !args.iter().any(|a| a == "--bench") {
+        println!(
+            "compare: a benchmark, not a test; run `cargo bench -p fsatomic-testkit --bench compare -- [--quick] [--dir DIR] [--write-docs]`"
+        );
+        return;
+    }
+    let options = match parse_args(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!(
+                "compare: {e}\nusage: compare [--dir DIR] [--quick] [--write-docs] [--alloc-log FILE]"
+            );
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run(options) {
+        eprintln!("compare: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(options: Options) -> io::Result<()> {
+    let started = Instant::now();
+    let plan = Plan::new(options.quick);
+    // The default directory is a temporary one on the working tree's
+    // filesystem (its target directory), removed at the end.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    let base = options.dir.clone().unwrap_or(target);
+    fs::create_dir_all(&base)?;
+    let tmp = tempfile::Builder::new()
+        .prefix("fsatomic-bench-")
+        .tempdir_in(&base)?;
+    let root = tmp.path();
+    let mut machine = machine(root, options.quick)?;
+    eprintln!(
+        "compare: {} mode in {} ({}, {}); load {}",
+        if plan.quick { "quick" } else { "full" },
+        root.display(),
+        machine.fs,
+        machine.mount,
+        machine.load.0
+    );
+
+    eprintln!(
+        "compare: per-commit latency ({} rounds × {} commits × {} configurations)",
+        plan.commit_rounds,
+        plan.commit_batch,
+        Kind::ALL.len() * Size::ALL.len()
+    );
+    let mut commits = run_commits(root, &plan)?;
+    let traced = have_strace();
+    if traced {
+        eprintln!("compare: counting flushes and syscalls under strace");
+        for r in &mut commits {
+            r.traced = Some(probe(root, r.kind, r.size, plan.probe_commits)?);
+        }
+    } else {
+        eprintln!("compare: strace not found; peers' flushes are not counted");
+    }
+    let sizes: &[usize] = &[10, 100, 1_000, 5_000, 10_000];
+    eprintln!("compare: growth of the snapshot database ({sizes:?} entries)");
+    let growth = growth::run(root, sizes, plan.growth_rounds, plan.growth_batch)?;
+    eprintln!("compare: group commit");
+    let group = group::run(
+        root,
+        &[1, 2, 4, 8, 16],
+        plan.group_rounds,
+        plan.group_per_writer,
+    )?;
+    eprintln!("compare: loading the seven stores");
+    let load = load::run(root, &load::REALISTIC, plan.load_rounds)?;
+    machine.load.1 = loadavg();
+    machine.seconds = started.elapsed().as_secs_f64();
+    let run = Run {
+        machine,
+        plan,
+        commits,
+        traced,
+        growth,
+        group,
+        load,
+    };
+    let blocks = report::blocks(&run, options.alloc_log.as_deref());
+    for (name, text) in &blocks {
+        println!("\n## {name}\n\n{text}");
+    }
+    if options.write_docs {
+        report::write_docs(&run, &blocks)?;
+        eprintln!("compare: wrote docs/performance.md and docs/perf/*.svg");
+    }
+    Ok(())
+}

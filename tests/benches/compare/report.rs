@@ -1,0 +1,544 @@
+//! The report: markdown blocks for `docs/performance.md` (replaced between
+//! `<!-- BEGIN GENERATED name -->` and `<!-- END GENERATED name -->`, the
+//! prose around them is kept), and the SVG plots in `docs/perf/`.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use crate::commit::{Kind, Size};
+use crate::stats::{Samples, bytes, ms, quantile, rate, times};
+use crate::svg::{self, Axis, Bar, Panel, Role, Series};
+use crate::{CommitResult, Run, repo_root};
+
+fn find(run: &Run, kind: Kind, size: Size) -> &CommitResult {
+    run.commits
+        .iter()
+        .find(|r| r.kind == kind && r.size == size)
+        .expect("every configuration ran")
+}
+
+fn flushes(v: Option<f64>) -> String {
+    v.map_or("–".into(), |f| format!("{f:.2}"))
+}
+
+fn machine(run: &Run) -> String {
+    let m = &run.machine;
+    let p = &run.plan;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "- **When:** {}, {} mode, {:.0} s wall time",
+        m.date,
+        if m.quick {
+            "quick (smoke: too few samples for conclusions)"
+        } else {
+            "full"
+        },
+        m.seconds
+    );
+    let _ = writeln!(
+        s,
+        "- **CPU:** {} × {} logical CPUs (a shared VM: other engineers were compiling during the run)",
+        m.cpu, m.cores
+    );
+    let _ = writeln!(
+        s,
+        "- **Load average** (1/5/15 min): {} at the start, {} at the end",
+        m.load.0, m.load.1
+    );
+    let _ = writeln!(
+        s,
+        "- **Kernel:** Linux {}; **compiler:** {}, `cargo bench` profile (release, debug = 1)",
+        m.kernel, m.rustc
+    );
+    let _ = writeln!(
+        s,
+        "- **Filesystem** of the bench directory: {} (`statfs` through `LinuxDir::filesystem()`); mount: `{}`",
+        m.fs, m.mount
+    );
+    let _ = writeln!(
+        s,
+        "- **Samples:** per-commit {} rounds × {} commits per configuration, interleaved; growth {} rounds × {} appends per size and pattern; group commit {} rounds × {} appends per writer; load {} rounds",
+        p.commit_rounds,
+        p.commit_batch,
+        p.growth_rounds,
+        p.growth_batch,
+        p.group_rounds,
+        p.group_per_writer,
+        p.load_rounds
+    );
+    s
+}
+
+fn commit_table(run: &Run, size: Size) -> String {
+    let base = &find(run, Kind::Original, size).samples;
+    let mut s = String::new();
+    let doc = find(run, Kind::Replace, size).doc_bytes;
+    let _ = writeln!(s, "Document: {doc} bytes of indented JSON.\n");
+    s.push_str("| configuration | median | p99 | commits/s | time vs original | flushes/commit (adapter) | flushes/commit (strace) | syscalls/commit | bytes to `write`/commit | page cache dirtied/commit | heap allocations/commit |\n");
+    s.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    for kind in Kind::ALL {
+        let r = find(run, kind, size);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+            kind.label(),
+            ms(r.samples.median()),
+            ms(r.samples.p99()),
+            rate(r.samples.per_second()),
+            times(r.samples.ratio_to(base)),
+            flushes(r.own_flushes),
+            flushes(r.traced.map(|t| t.flushes)),
+            r.traced
+                .map_or("–".into(), |t| format!("{:.1}", t.syscalls)),
+            bytes(r.wchar),
+            bytes(r.dirtied),
+            r.allocs,
+        );
+    }
+    s
+}
+
+fn growth_table(run: &Run) -> String {
+    let g = &run.growth;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{} appends per size and pattern; the history grows by that many during the measurement.\n",
+        g.appends
+    );
+    s.push_str("| entries | original: file | original: append (median / p99) | ours: snapshot | ours: append (median / p99) | ours: compaction, once per | ours: per append incl. compaction | speed-up | ours: flushes/append |\n");
+    s.push_str("|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    for (i, n) in g.sizes.iter().enumerate() {
+        let total = g.ours_total(i);
+        let _ = writeln!(
+            s,
+            "| {n} | {} | {} / {} | {} | {} / {} | {} per {:.0} appends | {} | {} | {:.2} |",
+            bytes(g.original_bytes[i] as f64),
+            ms(g.original[i].median()),
+            ms(g.original[i].p99()),
+            bytes(g.snapshot_bytes[i] as f64),
+            ms(g.ours[i].median()),
+            ms(g.ours[i].p99()),
+            ms(g.compaction[i].median()),
+            g.appends_per_compaction[i],
+            ms(total),
+            times(g.original[i].median() / total),
+            g.ours_flushes[i],
+        );
+    }
+    s
+}
+
+fn median(v: &[f64]) -> f64 {
+    quantile(v, 0.5)
+}
+
+/// Per round, throughput at index `i` over throughput at index 0; median.
+fn scaling(v: &[Vec<f64>], i: usize) -> f64 {
+    let r: Vec<f64> = v[i].iter().zip(&v[0]).map(|(a, b)| a / b).collect();
+    median(&r)
+}
+
+fn group_table(run: &Run) -> String {
+    let g = &run.group;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Each writer appends {} rate-limit hits per round (`nas` rate-limit store); updates/s is the median over rounds.\n",
+        g.per_writer
+    );
+    s.push_str("| writers | grouped (`GroupJournal`): updates/s | vs 1 writer | flushes/update | independent appenders: updates/s | vs 1 writer | flushes/update |\n");
+    s.push_str("|--:|--:|--:|--:|--:|--:|--:|\n");
+    for (i, n) in g.writers.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "| {n} | {} | {} | {:.2} | {} | {} | {:.2} |",
+            rate(median(&g.grouped[i])),
+            times(scaling(&g.grouped, i)),
+            g.grouped_flushes[i],
+            rate(median(&g.independent[i])),
+            times(scaling(&g.independent, i)),
+            g.independent_flushes[i],
+        );
+    }
+    s
+}
+
+fn load_table(run: &Run) -> String {
+    let mut s = String::new();
+    s.push_str("| store | holds | protocol | on disk | fsatomic: open + load (median / p99) | original: one JSON file | read + parse (median) |\n");
+    s.push_str("|---|---|---|--:|--:|--:|--:|\n");
+    for l in &run.load {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} / {} | {} | {} |",
+            l.store,
+            l.holds,
+            l.protocol,
+            bytes(l.bytes as f64),
+            ms(l.ours.median()),
+            ms(l.ours.p99()),
+            bytes(l.original_bytes as f64),
+            ms(l.original.median()),
+        );
+    }
+    let total: f64 = run.load.iter().map(|l| l.ours.median()).sum();
+    let _ = writeln!(s, "\nAll seven together: {} (sum of medians).", ms(total));
+    s
+}
+
+fn footprint(run: &Run, alloc_log: Option<&Path>) -> String {
+    let mut s = String::new();
+    s.push_str("Heap allocations in the core's commit and load paths, counted by a counting global allocator over a fixed-capacity RAM directory that itself never allocates (`tests/tests/alloc.rs`, part of `cargo test`):\n\n");
+    let log = alloc_log.and_then(|p| fs::read_to_string(p).ok());
+    match log {
+        Some(text) => {
+            let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("alloc: ")).collect();
+            if lines.is_empty() {
+                s.push_str("- (the alloc test printed nothing: see `tests/benches/report.sh`)\n");
+            }
+            for l in lines {
+                let _ = writeln!(s, "- {}", l.trim_start_matches("alloc: "));
+            }
+            let verdict = text.lines().find(|l| l.starts_with("test result:")).unwrap_or("test result: unknown");
+            let _ = writeln!(s, "\n`cargo test -p fsatomic-testkit --test alloc`: {verdict}");
+        }
+        None => s.push_str("- not run in this generation (run `tests/benches/report.sh`, which runs the test first)\n"),
+    }
+    let ours: Vec<String> = run
+        .commits
+        .iter()
+        .filter(|r| r.kind.self_counting())
+        .map(|r| format!("{} {} {:.1}", r.kind.label(), r.size.key(), r.allocs))
+        .collect();
+    let _ = writeln!(
+        s,
+        "\nOn the real adapter (from the per-commit table, heap allocations per commit): {}. Replace, Slots and Store::save allocate nothing on `LinuxDir` either; the Journal column counts the benchmark's own state type (`Users` with `String`s, folded with `clone_from`) and its rare compactions, not the core.",
+        ours.join("; ")
+    );
+    s.push_str("\nCortex-M4 (thumbv7em-none-eabihf, opt-level \"z\", LTO; the firmware of `boards/cortex-m4`, which is the core, a RAM directory, the power-cut harness and semihosting output), from `boards/test cortex-m4`:\n\n");
+    let figures = std::env::var_os("FSATOMIC_BOARDS_FIGURES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target-boards/cortex-m4/figures.txt"));
+    match fs::read_to_string(&figures) {
+        Ok(text) => {
+            s.push_str("```text\n");
+            s.push_str(&text);
+            if !text.ends_with('\n') {
+                s.push('\n');
+            }
+            s.push_str("```\n");
+        }
+        Err(_) => {
+            let _ = writeln!(
+                s,
+                "**PLACEHOLDER:** `{}` not found; run `boards/test cortex-m4`, then this report again.",
+                figures.display()
+            );
+        }
+    }
+    s
+}
+
+struct Verdict {
+    goal: &'static str,
+    measured: String,
+    met: bool,
+}
+
+fn verdicts(run: &Run) -> Vec<Verdict> {
+    let mut v = Vec::new();
+    let peers = [Kind::AtomicWrites, Kind::AtomicWriteFile, Kind::Tempfile];
+    for size in Size::ALL {
+        let replace = find(run, Kind::Replace, size);
+        let best = peers
+            .iter()
+            .map(|&k| find(run, k, size))
+            .min_by(|a, b| a.samples.median().total_cmp(&b.samples.median()))
+            .expect("peers");
+        let ratio = replace.samples.ratio_to(&best.samples);
+        let fl = replace.own_flushes.unwrap_or(f64::NAN);
+        v.push(Verdict {
+            goal: if size == Size::Small {
+                "Replace no slower than the best peer, at two flushes (200 B)"
+            } else {
+                "Replace no slower than the best peer, at two flushes (64 KiB)"
+            },
+            measured: format!(
+                "{} vs {} ({}): {} the time, {:.2} flushes/commit",
+                ms(replace.samples.median()),
+                ms(best.samples.median()),
+                best.kind.label(),
+                times(ratio),
+                fl
+            ),
+            met: ratio <= 1.05 && (fl - 2.0).abs() < 0.01,
+        });
+    }
+    let journal = find(run, Kind::Journal, Size::Small);
+    let original = find(run, Kind::Original, Size::Small);
+    let raw = find(run, Kind::RawAppend, Size::Small);
+    let speed = 1.0 / journal.samples.ratio_to(&original.samples);
+    v.push(Verdict {
+        goal: "Journal update ≥ 3× faster than the original protocol (200 B)",
+        measured: format!(
+            "{} vs {}: {} faster",
+            ms(journal.samples.median()),
+            ms(original.samples.median()),
+            times(speed)
+        ),
+        met: speed >= 3.0,
+    });
+    let floor = journal.samples.ratio_to(&raw.samples);
+    v.push(Verdict {
+        goal: "Journal update within 1.2× of raw append + fdatasync (200 B)",
+        measured: format!(
+            "{} vs {}: {}",
+            ms(journal.samples.median()),
+            ms(raw.samples.median()),
+            times(floor)
+        ),
+        met: floor <= 1.2,
+    });
+    let g = &run.group;
+    if let Some(i8) = g.writers.iter().position(|&n| n == 8) {
+        let sc = scaling(&g.grouped, i8);
+        v.push(Verdict {
+            goal: "8 concurrent appenders ≥ 5× the throughput of one",
+            measured: format!(
+                "{} vs {} updates/s: {}, {:.2} flushes/update",
+                rate(median(&g.grouped[i8])),
+                rate(median(&g.grouped[0])),
+                times(sc),
+                g.grouped_flushes[i8]
+            ),
+            met: sc >= 5.0,
+        });
+    }
+    let gr = &run.growth;
+    if let Some(i) = gr.sizes.iter().position(|&n| n == 5_000) {
+        let sp = gr.original[i].median() / gr.ours_total(i);
+        v.push(Verdict {
+            goal: "Snapshot-database append at 5,000 entries ≥ 100× faster than the original pattern",
+            measured: format!("{} vs {} (incl. compaction): {} faster", ms(gr.original[i].median()), ms(gr.ours_total(i)), times(sp)),
+            met: sp >= 100.0,
+        });
+    }
+    let last = gr.sizes.len() - 1;
+    let flat = gr.ours_total(last) / gr.ours_total(0);
+    let flat_append = gr.ours[last].median() / gr.ours[0].median();
+    v.push(Verdict {
+        goal: "…and flat as history grows (cost at the largest size ≤ 1.5× the smallest)",
+        measured: format!(
+            "{} entries / {} entries: {} incl. compaction, {} for the append alone",
+            gr.sizes[last],
+            gr.sizes[0],
+            times(flat),
+            times(flat_append)
+        ),
+        met: flat <= 1.5,
+    });
+    v
+}
+
+fn targets(run: &Run) -> String {
+    let mut s = String::from("| goal | measured in this run | |\n|---|---|---|\n");
+    for v in verdicts(run) {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} |",
+            v.goal,
+            v.measured,
+            if v.met { "met" } else { "**missed**" }
+        );
+    }
+    s
+}
+
+/// Every generated block: (name, markdown).
+pub fn blocks(run: &Run, alloc_log: Option<&Path>) -> Vec<(String, String)> {
+    vec![
+        ("machine".into(), machine(run)),
+        ("targets".into(), targets(run)),
+        ("commit-200B".into(), commit_table(run, Size::Small)),
+        ("commit-64KiB".into(), commit_table(run, Size::Large)),
+        ("growth".into(), growth_table(run)),
+        ("group".into(), group_table(run)),
+        ("load".into(), load_table(run)),
+        ("footprint".into(), footprint(run, alloc_log)),
+    ]
+}
+
+fn latency_svg(run: &Run) -> String {
+    let panels: Vec<Panel> = Size::ALL
+        .iter()
+        .map(|&size| Panel {
+            title: format!(
+                "{} document ({} bytes)",
+                if size == Size::Small {
+                    "users"
+                } else {
+                    "64 KiB"
+                },
+                find(run, Kind::Replace, size).doc_bytes
+            ),
+            bars: Kind::ALL
+                .iter()
+                .map(|&k| {
+                    let r = find(run, k, size);
+                    Bar {
+                        label: k.label().into(),
+                        value: r.samples.median(),
+                        whisker: r.samples.p99(),
+                        role: k.role(),
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    svg::bars(
+        "Latency of one durable commit",
+        &format!(
+            "bar: median, whisker: p99; {} on {}, {}",
+            run.machine.fs, run.machine.cpu, run.machine.date
+        ),
+        &panels,
+        ms,
+    )
+}
+
+fn growth_svg(run: &Run) -> String {
+    let g = &run.growth;
+    let xs: Vec<f64> = g.sizes.iter().map(|&n| n as f64).collect();
+    let pts = |f: &dyn Fn(usize) -> f64| -> Vec<(f64, f64)> {
+        xs.iter().enumerate().map(|(i, &x)| (x, f(i))).collect()
+    };
+    let series = vec![
+        Series {
+            name: "original: read all, rewrite all".into(),
+            points: pts(&|i| g.original[i].median()),
+            role: Role::Original,
+            dashed: false,
+        },
+        Series {
+            name: "fsatomic journal: append".into(),
+            points: pts(&|i| g.ours[i].median()),
+            role: Role::Ours,
+            dashed: false,
+        },
+        Series {
+            name: "… incl. compaction share".into(),
+            points: pts(&|i| g.ours_total(i)),
+            role: Role::Ours,
+            dashed: true,
+        },
+    ];
+    let all: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .collect();
+    let lo = all.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = all.iter().copied().fold(0.0, f64::max);
+    svg::lines(
+        "Cost of one snapshot-database append against history size",
+        &format!(
+            "median per append; {} on {}, {}",
+            run.machine.fs, run.machine.cpu, run.machine.date
+        ),
+        &Axis {
+            label: "entries in the history".into(),
+            log: true,
+            ticks: svg::log_ticks(xs[0], *xs.last().unwrap_or(&10.0)),
+        },
+        &Axis {
+            label: "time per append".into(),
+            log: true,
+            ticks: svg::log_ticks(lo, hi),
+        },
+        &series,
+        |x| format!("{x:.0}"),
+        ms,
+    )
+}
+
+fn group_svg(run: &Run) -> String {
+    let g = &run.group;
+    let pts = |v: &[Vec<f64>]| -> Vec<(f64, f64)> {
+        g.writers
+            .iter()
+            .zip(v)
+            .map(|(&n, r)| (n as f64, median(r)))
+            .collect()
+    };
+    let series = vec![
+        Series {
+            name: "GroupJournal (shared flushes)".into(),
+            points: pts(&g.grouped),
+            role: Role::Ours,
+            dashed: false,
+        },
+        Series {
+            name: "independent appenders".into(),
+            points: pts(&g.independent),
+            role: Role::Peer,
+            dashed: true,
+        },
+    ];
+    let hi = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .fold(0.0, f64::max);
+    svg::lines(
+        "Journal throughput against concurrent writers",
+        &format!(
+            "median updates/s over rounds; {} on {}, {}",
+            run.machine.fs, run.machine.cpu, run.machine.date
+        ),
+        &Axis {
+            label: "concurrent appenders (threads)".into(),
+            log: true,
+            ticks: g.writers.iter().map(|&n| n as f64).collect(),
+        },
+        &Axis {
+            label: "durable updates per second".into(),
+            log: false,
+            ticks: svg::linear_ticks(hi),
+        },
+        &series,
+        |x| format!("{x:.0}"),
+        |y| format!("{y:.0}"),
+    )
+}
+
+/// Replace the generated blocks of `docs/performance.md` and write the
+/// plots to `docs/perf/`.
+pub fn write_docs(run: &Run, blocks: &[(String, String)]) -> io::Result<()> {
+    let root = repo_root();
+    let doc_path = root.join("docs/performance.md");
+    let mut doc = fs::read_to_string(&doc_path)?;
+    for (name, text) in blocks {
+        let begin = format!("<!-- BEGIN GENERATED {name} -->");
+        let end = format!("<!-- END GENERATED {name} -->");
+        let (Some(b), Some(e)) = (doc.find(&begin), doc.find(&end)) else {
+            return Err(io::Error::other(format!(
+                "docs/performance.md lacks the markers of block {name}"
+            )));
+        };
+        let from = b + begin.len();
+        doc.replace_range(from..e, &format!("\n{text}"));
+    }
+    fs::write(&doc_path, doc)?;
+    let dir = root.join("docs/perf");
+    fs::create_dir_all(&dir)?;
+    fs::write(dir.join("latency.svg"), latency_svg(run))?;
+    fs::write(dir.join("growth.svg"), growth_svg(run))?;
+    fs::write(dir.join("group.svg"), group_svg(run))?;
+    Ok(())
+}
+
+/// Keep the unused-import lint honest when a table stops using a helper.
+#[allow(dead_code)]
+fn _uses(_: &Samples) {}
