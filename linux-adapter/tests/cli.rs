@@ -6,10 +6,16 @@
 #[path = "cli/support.rs"]
 mod support;
 
+#[path = "cli/append.rs"]
+mod append;
 #[path = "cli/check.rs"]
 mod check;
+#[path = "cli/demo.rs"]
+mod demo;
 #[path = "cli/lock.rs"]
 mod lock;
+#[path = "cli/protocols.rs"]
+mod protocols;
 #[path = "cli/save_load.rs"]
 mod save_load;
 #[path = "cli/strace.rs"]

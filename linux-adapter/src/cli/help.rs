@@ -9,22 +9,35 @@ const GLOBAL: &str = "\
 fsatomic - crash-safe JSON state files
 
 Usage:
-  fsatomic save PATH [--mode OCTAL] [--mkdir]       < JSON
-  fsatomic load PATH                                > JSON
-  fsatomic update PATH [--mode OCTAL] [--init JSON] [--mkdir] -- CMD [ARG...]
+  fsatomic save PATH [--mode OCTAL] [--mkdir] [--protocol P]    < JSON
+  fsatomic load PATH                                            > JSON
+  fsatomic update PATH [--mode OCTAL] [--init JSON] [--mkdir] [--protocol P] -- CMD [ARG...]
+  fsatomic append PATH [--mode OCTAL] [--mkdir] [--protocol P]  < JSON
   fsatomic lock PATH -- CMD [ARG...]
   fsatomic check PATH|DIR [--repair]
+  fsatomic demo [DIR]
   fsatomic --help | COMMAND --help | --version
 
-A save replaces the file whole: a power cut leaves the old content or the
-new one, never a torn, empty or missing file; once save returns 0 the new
-content survives a power cut. Writers of one file take its lock (PATH.lock)
-and never lose each other's update; load takes no lock.
+A save replaces the document whole: a power cut leaves the old content or
+the new one, never a torn, empty or missing file; once save returns 0 the
+new content survives a power cut. append adds one value to an array with
+one flush. Writers of one file take its lock (PATH.lock) and never lose
+each other's update; load takes no lock.
+
+Protocols (check shows which one each state uses):
+  replace  PATH, replaced whole (temporary file, flush, rename, flush dir)
+  journal  PATH.journal (+ the snapshot PATH): arrays made by append
+  slots    PATH.a and PATH.b, overwritten in place: the default on FAT
+           (vfat, exfat), where a rename is not crash-atomic
+A state keeps the protocol it was created with; --protocol picks one for a
+new state and is refused if it contradicts the files on disk.
 
 Exit codes:
   0  success
-  1  I/O or other failure (also: invalid JSON on stdin or from CMD)
-  2  usage: unknown command or option, refused file name
+  1  I/O or other failure (also: invalid JSON on stdin or from CMD;
+     save to a journaled array; append to a document that is not an array)
+  2  usage: unknown command or option, refused file name, a --protocol
+     that contradicts the files on disk
   3  load: the file does not exist
   4  the file is corrupt (left untouched)
   N  update, lock: CMD's own exit status when CMD fails
@@ -33,7 +46,7 @@ Run 'fsatomic COMMAND --help' for one command. See docs/cli.md.
 ";
 
 const SAVE: &str = "\
-fsatomic save PATH [--mode OCTAL] [--mkdir]
+fsatomic save PATH [--mode OCTAL] [--mkdir] [--protocol P]
 
 Read one JSON value (object, array, string, number, true, false or null)
 from stdin, check it, indent it (2 spaces, trailing newline) and commit it
@@ -43,8 +56,13 @@ to PATH durably, under the writers' lock of PATH. Silent on success.
                 (default 0600)
   --mkdir       create the missing directories of PATH (mode 0755), each
                 reported on stderr
+  --protocol P  for a new state: replace or slots (default auto: replace,
+                or slots where renaming is not crash-atomic, as on FAT).
+                An existing state keeps its protocol; a --protocol that
+                contradicts its files is refused (exit 2)
 
-Empty or invalid input is refused (exit 1, with the byte offset of the
+A journaled array (PATH.journal exists) is refused (exit 1): add to it with
+append. Empty or invalid input is refused (exit 1, with the byte offset of the
 error) and nothing on disk is touched.
 
   echo '{\"done\":true}' | fsatomic save /var/lib/nos/state/firstboot.json
@@ -53,18 +71,21 @@ error) and nothing on disk is touched.
 const LOAD: &str = "\
 fsatomic load PATH
 
-Print the document in PATH, exactly the bytes on disk. Takes no lock,
-removes nothing, repairs nothing.
+Print the document in PATH: exactly the bytes on disk (replace, slots), or,
+for a journaled array, the whole array (the snapshot's elements, then
+every record), indented. Takes no lock, removes nothing, repairs nothing; a
+torn record at the end of a journal (an append cut short) is ignored.
 
 Exit 3 if PATH does not exist (a missing directory is exit 1: it may be an
-unmounted disk); exit 4 if it is corrupt (empty, cut short, not JSON): the
-message gives the byte offset, and the file is left untouched.
+unmounted disk); exit 4 if it is corrupt (empty, cut short, not JSON, a
+bad checksum): the message gives the file and the byte offset, and the
+file is left untouched.
 
   if users=$(fsatomic load /etc/nos/users.json); then ...
 ";
 
 const UPDATE: &str = "\
-fsatomic update PATH [--mode OCTAL] [--init JSON] [--mkdir] -- CMD [ARG...]
+fsatomic update PATH [--mode OCTAL] [--init JSON] [--mkdir] [--protocol P] -- CMD [ARG...]
 
 Under the writers' lock of PATH, run CMD with the current document (indented,
 ending with a newline) on its stdin; if CMD exits 0 and prints one JSON
@@ -75,10 +96,35 @@ fails with CMD's own exit status, or with 1 if CMD's output is not JSON.
                 (default: null)
   --mode OCTAL  permissions of the file, exactly (default 0600)
   --mkdir       create the missing directories of PATH (mode 0755)
+  --protocol P  for a new state: replace or slots (default auto), as save
 
-A corrupt PATH fails with exit 4 before CMD runs.
+A corrupt PATH fails with exit 4 before CMD runs; a journaled array is
+refused (exit 1) before CMD runs.
 
   fsatomic update /var/lib/nos/counter.json --init 0 -- sh -c 'read n; echo $((n+1))'
+";
+
+const APPEND: &str = "\
+fsatomic append PATH [--mode OCTAL] [--mkdir] [--protocol P]
+
+Read one JSON value from stdin and add it at the end of the JSON array in
+PATH, durably, under the writers' lock of PATH. Silent on success.
+
+Where renaming is crash-atomic the array is a journal: PATH.journal gets
+one record and one flush per append, whatever the array's length, and is
+folded into the snapshot PATH when it outgrows 64 KiB and the snapshot.
+On FAT (or for a state kept in slots) the whole array is rewritten with
+slots. A plain array file (from save, or another program) is converted to
+a journal once, with a note on stderr; a document that is not an array is
+refused (exit 1). load prints the whole array.
+
+  --mode OCTAL  permissions of the files append creates (default: those
+                of the existing state, else 0600)
+  --mkdir       create the missing directories of PATH (mode 0755)
+  --protocol P  for a new array: journal or slots (default auto: journal,
+                or slots where renaming is not crash-atomic)
+
+  echo '{\"at\":1700000000,\"event\":\"login\"}' | fsatomic append /var/lib/nos/events.json
 ";
 
 const LOCK: &str = "\
@@ -97,19 +143,36 @@ forever. Use update for read-modify-write; load takes no lock and works.
 const CHECK: &str = "\
 fsatomic check PATH|DIR [--repair]
 
-Report the filesystem, then one line per state file: 'ok', 'absent', or
-'corrupt at byte N: reason'; then every orphaned temporary file
+Report the filesystem and the protocol new states get there, then one
+line per state: 'ok (PROTOCOL, ...)', 'absent', or 'corrupt at byte N:
+reason (PROTOCOL: FILE)'; then every orphaned temporary file
 (.NAME.<16 hex digits>.tmp, left by a commit cut short); then a summary.
-For a DIR, the state files are every *.json file and every name with an
-orphan. Without --repair, check takes no lock and changes nothing.
+For a DIR, the states are every *.json file, every *.json.journal and
+*.json.a/.b (journal and slots states), and every name with an orphan.
+Without --repair, check takes no lock and changes nothing.
 
-  --repair  remove orphaned temporary files, each name under its own
-            lock; nothing else is ever removed or repaired
+  --repair  under each state's lock: remove orphaned temporary files, and
+            cut a journal's torn tail (an append cut short); nothing else
+            is ever removed or repaired
 
 Exit 0 if every file is ok or absent, 4 if any is corrupt, 1 if any could
 not be read or repaired.
 
   fsatomic check /var/lib/nos --repair   # at boot
+";
+
+const DEMO: &str = "\
+fsatomic demo [DIR]
+
+Open the NAS daemon's seven stores under DIR (default ./nas-state; the
+shares file at $NOS_SHARES_PATH if set), commit to each one for real (users,
+first boot, sessions, rate limit, updates index, snapshot database,
+shares), and print a table: store, file, protocol, mode, the flushes of
+its last commit (counted, not assumed) and its last value. Running it
+again keeps the documents (users are added once) and appends more records
+to the journals.
+
+  cargo run --release -p fsatomic-linux -- demo
 ";
 
 /// The help text of `command` (`""` for the tool), if there is one.
@@ -119,8 +182,10 @@ pub fn text(command: &str) -> Option<&'static str> {
         "save" => SAVE,
         "load" => LOAD,
         "update" => UPDATE,
+        "append" => APPEND,
         "lock" => LOCK,
         "check" => CHECK,
+        "demo" => DEMO,
         _ => return None,
     })
 }

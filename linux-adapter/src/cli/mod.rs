@@ -6,8 +6,10 @@
 //! - [`child`]: running the user's command for `update` and `lock`.
 //! - [`failure`]: exit codes, and messages that name the file and say
 //!   what to do.
-//! - [`save`], [`load`], [`update`], [`lock`], [`check`]: the commands;
-//!   [`help`]: their `--help` texts.
+//! - [`stored`]: how a state is stored (Replace, Journal or Slots, told by
+//!   its files) and which protocol a new one gets; every command asks it.
+//! - [`save`], [`load`], [`update`], [`append`], [`lock`], [`check`],
+//!   [`demo`]: the commands; [`help`]: their `--help` texts.
 
 use std::ffi::OsString;
 

@@ -128,3 +128,42 @@ fn one_update_is_two_flushes_too_and_a_refused_one_is_none() {
     assert_eq!(code, Some(1));
     assert_eq!(calls, Vec::<String>::new());
 }
+
+#[test]
+fn one_append_is_one_flush_of_the_journal_and_nothing_else() {
+    let dir = Scratch::new("strace-append");
+    let path = dir.file("hits.json");
+    // The first append creates the journal (with Replace) and appends.
+    assert_code(&fsatomic(["append", &path], b"1"), 0);
+    for value in [&b"2"[..], b"{\"ip\": \"10.0.0.7\"}"] {
+        let Some((code, calls)) = traced(&dir, &["append", &path], value) else {
+            return;
+        };
+        assert_eq!(code, Some(0));
+        let journal = format!("<{}>", dir.join("hits.json.journal").display());
+        assert_eq!(calls.len(), 1, "calls: {calls:#?}");
+        assert!(
+            calls[0].contains("fdatasync(") && calls[0].contains(&journal),
+            "not the journal's fdatasync: {calls:#?}"
+        );
+    }
+}
+
+#[test]
+fn one_slots_save_is_one_flush_of_a_slot_and_no_rename() {
+    let dir = Scratch::new("strace-slots");
+    let path = dir.file("cfg.json");
+    // The first save formats both slot files; later ones write one slot.
+    assert_code(&fsatomic(["save", &path, "--protocol", "slots"], b"1"), 0);
+    for value in [&b"2"[..], b"3"] {
+        let Some((code, calls)) = traced(&dir, &["save", &path], value) else {
+            return;
+        };
+        assert_eq!(code, Some(0));
+        assert_eq!(calls.len(), 1, "calls: {calls:#?}");
+        assert!(
+            calls[0].contains("fdatasync(") && calls[0].contains("/cfg.json."),
+            "not a slot's fdatasync: {calls:#?}"
+        );
+    }
+}

@@ -63,6 +63,20 @@ impl Scratch {
         names
     }
 
+    /// The size of `name` in bytes.
+    pub fn size(&self, name: &str) -> u64 {
+        fs::symlink_metadata(self.join(name)).unwrap().len()
+    }
+
+    /// Append `bytes` to `name` directly.
+    pub fn append(&self, name: &str, bytes: &[u8]) {
+        let mut file = fs::OpenOptions::new()
+            .append(true)
+            .open(self.join(name))
+            .unwrap();
+        file.write_all(bytes).unwrap();
+    }
+
     /// The permission bits of `name`.
     pub fn mode(&self, name: &str) -> u32 {
         fs::symlink_metadata(self.join(name))
@@ -139,6 +153,18 @@ impl Run {
     /// Feed `bytes` on stdin.
     pub fn stdin(mut self, bytes: impl AsRef<[u8]>) -> Run {
         self.stdin = bytes.as_ref().to_vec();
+        self
+    }
+
+    /// Set the environment variable `key` to `value`.
+    pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Run {
+        self.command.env(key, value);
+        self
+    }
+
+    /// Remove the environment variable `key`.
+    pub fn env_remove(mut self, key: &str) -> Run {
+        self.command.env_remove(key);
         self
     }
 

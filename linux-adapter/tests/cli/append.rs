@@ -1,0 +1,373 @@
+//! `append`: a journaled array that grows by one record per call — order,
+//! concurrency without gaps, compaction, conversion of a plain array, and
+//! what a torn or damaged journal does to `load`, `check` and `append`.
+
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+
+use fsatomic::Mode;
+use fsatomic::journal::{Entry, HEADER_LEN, Journal, RECORD_HEADER_LEN};
+use fsatomic_linux::LinuxDir;
+
+use crate::support::{BIN, Scratch, assert_code, assert_fails, fsatomic};
+
+/// The journal of `name` in `dir` as the core reads it: the snapshot's
+/// sequence number (if any) and the sequence number of every record after
+/// it.
+fn sequence(dir: &Scratch, name: &str) -> (Option<u64>, Vec<u64>) {
+    let mut d = LinuxDir::open(dir.path()).unwrap();
+    let journal = Journal::new(name, Mode::PRIVATE).unwrap();
+    let mut buf = vec![0u8; 4 << 20];
+    let mut snapshot = None;
+    let mut seqs = Vec::new();
+    journal
+        .replay(&mut d, &mut buf, &mut |entry, _| {
+            match entry {
+                Entry::Snapshot { seq, .. } => {
+                    snapshot = Some(seq);
+                    seqs.clear();
+                }
+                Entry::Record { seq, .. } => seqs.push(seq),
+            }
+            Ok(())
+        })
+        .unwrap();
+    (snapshot, seqs)
+}
+
+/// `fsatomic load PATH`, which must succeed; its lines.
+fn load_lines(path: &str) -> Vec<String> {
+    let out = fsatomic(["load", path], b"");
+    assert_code(&out, 0);
+    out.text().lines().map(str::to_string).collect()
+}
+
+/// The string elements of a loaded array of strings, in order.
+fn strings(path: &str) -> Vec<String> {
+    load_lines(path)
+        .iter()
+        .map(|l| l.trim().trim_end_matches(','))
+        .filter(|l| l.starts_with('"'))
+        .map(|l| l.trim_matches('"').to_string())
+        .collect()
+}
+
+#[test]
+fn appends_grow_the_array_in_order_one_record_each() {
+    let dir = Scratch::new("append");
+    let path = dir.file("events.json");
+    for value in [&b"1"[..], b" \"two\" ", b"{\"x\": [1, 2]}\n", b"null"] {
+        let out = fsatomic(["append", &path], value);
+        assert_code(&out, 0);
+        assert!(out.stdout.is_empty(), "append printed {:?}", out.text());
+        assert!(out.stderr.is_empty(), "append printed {:?}", out.stderr);
+    }
+    let out = fsatomic(["load", &path], b"");
+    assert_code(&out, 0);
+    assert_eq!(
+        out.text(),
+        "[\n  1,\n  \"two\",\n  {\n    \"x\": [\n      1,\n      2\n    ]\n  },\n  null\n]\n"
+    );
+    // A journal and its lock; no snapshot until the first compaction.
+    assert_eq!(dir.entries(), ["events.json.journal", "events.json.lock"]);
+    assert_eq!(dir.mode("events.json.journal"), 0o600);
+    assert_eq!(sequence(&dir, "events.json"), (None, vec![1, 2, 3, 4]));
+    // Records are stored compact: the header, then 20 + payload each.
+    let payloads = ["1", "\"two\"", "{\"x\":[1,2]}", "null"];
+    let expected: usize = HEADER_LEN
+        + payloads
+            .iter()
+            .map(|p| RECORD_HEADER_LEN + p.len())
+            .sum::<usize>();
+    assert_eq!(dir.size("events.json.journal"), expected as u64);
+}
+
+#[test]
+fn invalid_input_is_refused_and_nothing_is_created() {
+    let dir = Scratch::new("append-bad");
+    let path = dir.file("events.json");
+    for (input, message) in [
+        (&b""[..], "stdin is empty"),
+        (b"  \n", "only whitespace"),
+        (b"[1, 2,]", "not valid JSON at byte 6"),
+        (b"1 2", "not valid JSON at byte 2"),
+    ] {
+        let out = fsatomic(["append", &path], input);
+        assert_fails(&out, 1, &[message, "nothing was appended"]);
+    }
+    assert!(dir.entries().is_empty(), "{:?}", dir.entries());
+    let out = fsatomic(["append", &dir.file("no/such/dir/x.json")], b"1");
+    assert_fails(&out, 1, &["does not exist"]);
+    let out = fsatomic(["append", &dir.file("made/x.json"), "--mkdir"], b"1");
+    assert_code(&out, 0);
+    assert_eq!(strings(&dir.file("made/x.json")).len(), 0);
+    assert_eq!(load_lines(&dir.file("made/x.json")), ["[", "  1", "]"]);
+}
+
+#[test]
+fn eight_processes_times_50_appends_lose_nothing_and_leave_no_gaps() {
+    const PROCESSES: usize = 8;
+    const ROUNDS: usize = 50;
+    let dir = Scratch::new("append-race");
+    let path = dir.file("log.json");
+    let writers: Vec<_> = (0..PROCESSES)
+        .map(|w| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                for i in 0..ROUNDS {
+                    let mut child = Command::new(BIN)
+                        .args(["append", &path])
+                        .stdin(Stdio::piped())
+                        .spawn()
+                        .unwrap();
+                    use std::io::Write;
+                    let mut stdin = child.stdin.take().unwrap();
+                    write!(stdin, "\"w{w}-{i:02}\"").unwrap();
+                    drop(stdin);
+                    let status = child.wait().unwrap();
+                    assert!(status.success(), "writer {w}, append {i}: {status}");
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    let values = strings(&path);
+    assert_eq!(values.len(), PROCESSES * ROUNDS, "{values:?}");
+    let distinct: BTreeSet<&String> = values.iter().collect();
+    assert_eq!(distinct.len(), PROCESSES * ROUNDS, "duplicates: {values:?}");
+    // Each writer's values appear in the order it appended them.
+    for w in 0..PROCESSES {
+        let mine: Vec<&String> = values
+            .iter()
+            .filter(|v| v.starts_with(&format!("w{w}-")))
+            .collect();
+        let mut sorted = mine.clone();
+        sorted.sort();
+        assert_eq!(mine, sorted, "writer {w} out of order");
+    }
+    // The core sees one record per append, numbered 1..=400 without a gap.
+    let (snapshot, seqs) = sequence(&dir, "log.json");
+    let first = snapshot.unwrap_or(0) + 1;
+    let expected: Vec<u64> = (first..=(PROCESSES * ROUNDS) as u64).collect();
+    assert_eq!(seqs, expected);
+}
+
+#[test]
+fn a_growing_journal_is_compacted_into_the_snapshot_and_nothing_is_lost() {
+    let dir = Scratch::new("append-compact");
+    let path = dir.file("big.json");
+    let value = |i: usize| format!("{i:03}-{}", "x".repeat(8000));
+    let mut snapshots = Vec::new();
+    for i in 0..40 {
+        let out = fsatomic(
+            ["append", &path, "--mode", "0640"],
+            format!("\"{}\"", value(i)).as_bytes(),
+        );
+        assert_code(&out, 0);
+        let (snapshot, seqs) = sequence(&dir, "big.json");
+        // Snapshot and records always cover 1..=i+1 exactly.
+        let first = snapshot.unwrap_or(0) + 1;
+        assert_eq!(seqs, (first..=i as u64 + 1).collect::<Vec<_>>());
+        if snapshots.last() != Some(&snapshot) {
+            snapshots.push(snapshot);
+        }
+        // Compaction keeps the journal near 64 KiB or the snapshot's size.
+        let limit = 64 * 1024 + 8100;
+        let snapshot_size = if dir.join("big.json").exists() {
+            dir.size("big.json")
+        } else {
+            0
+        };
+        assert!(
+            dir.size("big.json.journal") <= limit.max(snapshot_size + 8100),
+            "journal of {} bytes after append {i}",
+            dir.size("big.json.journal")
+        );
+    }
+    // Two compactions at least: the first past 64 KiB, then past the
+    // snapshot's size.
+    assert!(snapshots.len() >= 3, "snapshots seen: {snapshots:?}");
+    let values = strings(&path);
+    assert_eq!(values, (0..40).map(value).collect::<Vec<_>>());
+    assert_eq!(dir.mode("big.json"), 0o640);
+    assert_eq!(dir.mode("big.json.journal"), 0o640);
+    let out = fsatomic(["check", &path], b"");
+    assert_code(&out, 0);
+    let (snapshot, seqs) = sequence(&dir, "big.json");
+    assert!(
+        out.text().contains(&format!(
+            "big.json: ok (journal, {} record{} after the snapshot at seq {})",
+            seqs.len(),
+            if seqs.len() == 1 { "" } else { "s" },
+            snapshot.unwrap()
+        )),
+        "{}",
+        out.text()
+    );
+}
+
+#[test]
+fn a_plain_array_file_is_converted_once_and_keeps_its_mode() {
+    let dir = Scratch::new("append-convert");
+    // Written by another program (the old daemon), world-readable.
+    dir.write("users.json", b"[\"root\", \"admin\"]\n");
+    std::fs::set_permissions(
+        dir.join("users.json"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let path = dir.file("users.json");
+    let out = fsatomic(["append", &path], b"\"alice\"");
+    assert_code(&out, 0);
+    assert!(
+        out.stderr.starts_with("fsatomic: converted ")
+            && out.stderr.contains("a plain JSON array of 2 elements"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        String::from_utf8(dir.read("users.json")).unwrap(),
+        "{\n  \"seq\": 0,\n  \"state\": [\n    \"root\",\n    \"admin\"\n  ]\n}\n"
+    );
+    assert_eq!(dir.mode("users.json"), 0o644);
+    assert_eq!(dir.mode("users.json.journal"), 0o644);
+    // Once: the next append says nothing.
+    let out = fsatomic(["append", &path], b"\"bob\"");
+    assert_code(&out, 0);
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+    assert_eq!(strings(&path), ["root", "admin", "alice", "bob"]);
+    assert_eq!(sequence(&dir, "users.json"), (Some(0), vec![1, 2]));
+
+    // A file saved by `fsatomic save` converts the same way.
+    assert_code(&fsatomic(["save", &dir.file("list.json")], b"[]"), 0);
+    let out = fsatomic(["append", &dir.file("list.json")], b"7");
+    assert_code(&out, 0);
+    assert!(out.stderr.contains("of 0 elements"), "{}", out.stderr);
+    assert_eq!(load_lines(&dir.file("list.json")), ["[", "  7", "]"]);
+}
+
+#[test]
+fn a_document_that_is_not_an_array_is_refused_and_left_alone() {
+    let dir = Scratch::new("append-refuse");
+    for (doc, kind) in [
+        (&b"{\"a\": 1}"[..], "holds an object, not an array"),
+        (b"\"text\"", "holds a string"),
+        (b"42", "holds a number"),
+        (b"null", "holds null"),
+    ] {
+        let path = dir.file("doc.json");
+        assert_code(&fsatomic(["save", &path], doc), 0);
+        let before = dir.read("doc.json");
+        let out = fsatomic(["append", &path], b"1");
+        assert_fails(&out, 1, &[&path, kind, "append adds to arrays only"]);
+        assert_eq!(dir.read("doc.json"), before);
+        assert!(!dir.join("doc.json.journal").exists());
+    }
+    // A corrupt plain file is corrupt, not converted.
+    dir.write("torn.json", b"[1, 2");
+    let out = fsatomic(["append", &dir.file("torn.json")], b"3");
+    assert_fails(&out, 4, &["torn.json is corrupt at byte 5"]);
+    assert_eq!(dir.read("torn.json"), b"[1, 2");
+}
+
+#[test]
+fn a_torn_tail_is_ignored_by_load_reported_by_check_and_cut_by_repair() {
+    let dir = Scratch::new("append-torn");
+    let path = dir.file("hits.json");
+    for v in ["1", "2", "3"] {
+        assert_code(&fsatomic(["append", &path], v.as_bytes()), 0);
+    }
+    let clean = dir.size("hits.json.journal");
+    // A power cut during the fourth append: half a record header.
+    dir.append("hits.json.journal", b"\x09\x00\x00\x00\x04\x00garbage");
+    let torn = dir.read("hits.json.journal");
+
+    assert_eq!(load_lines(&path), ["[", "  1,", "  2,", "  3", "]"]);
+    let out = fsatomic(["check", dir.path().to_str().unwrap()], b"");
+    assert_code(&out, 0);
+    assert!(
+        out.text().contains(&format!(
+            "{path}: ok (journal, 3 records, no snapshot yet; a torn record at byte {clean} of hits.json.journal is ignored"
+        )),
+        "{}",
+        out.text()
+    );
+    assert!(
+        out.text()
+            .ends_with("; 1 torn journal record (check --repair cuts it)\n"),
+        "{}",
+        out.text()
+    );
+    assert_eq!(
+        dir.read("hits.json.journal"),
+        torn,
+        "readers change nothing"
+    );
+
+    let out = fsatomic(["check", &path, "--repair"], b"");
+    assert_code(&out, 0);
+    assert!(
+        out.text().contains(&format!(
+            "{path}: cut the torn record at byte {clean} off hits.json.journal\n"
+        )),
+        "{}",
+        out.text()
+    );
+    assert!(out.text().ends_with(", 1 cut\n"), "{}", out.text());
+    assert_eq!(dir.size("hits.json.journal"), clean);
+    let out = fsatomic(["check", &path, "--repair"], b"");
+    assert_code(&out, 0);
+    assert!(!out.text().contains("torn record"), "{}", out.text());
+
+    // An append after a torn tail cuts it itself and continues the sequence.
+    dir.append("hits.json.journal", &[0u8; 40]);
+    assert_code(&fsatomic(["append", &path], b"4"), 0);
+    assert_eq!(sequence(&dir, "hits.json"), (None, vec![1, 2, 3, 4]));
+    assert_eq!(load_lines(&path).len(), 6);
+}
+
+#[test]
+fn a_damaged_record_in_the_middle_is_corrupt_with_the_file_and_offset() {
+    let dir = Scratch::new("append-crc");
+    let path = dir.file("snapdb.json");
+    for v in ["\"first\"", "\"second\"", "\"third\""] {
+        assert_code(&fsatomic(["append", &path], v.as_bytes()), 0);
+    }
+    let mut bytes = dir.read("snapdb.json.journal");
+    let second = HEADER_LEN + RECORD_HEADER_LEN + "\"first\"".len();
+    bytes[second + RECORD_HEADER_LEN + 2] ^= 0x01; // one bit in the payload
+    dir.write("snapdb.json.journal", &bytes);
+    let journal = dir.file("snapdb.json.journal");
+
+    let out = fsatomic(["load", &path], b"");
+    assert_fails(
+        &out,
+        4,
+        &[
+            &format!("{journal} is corrupt at byte {second}: checksum mismatch"),
+            "left untouched",
+        ],
+    );
+    assert!(out.stdout.is_empty());
+    let out = fsatomic(["check", &path], b"");
+    assert_code(&out, 4);
+    assert!(
+        out.text().contains(&format!(
+            "{path}: corrupt at byte {second}: checksum mismatch (journal: {journal})\n"
+        )),
+        "{}",
+        out.text()
+    );
+    // Neither append nor repair touches it.
+    let out = fsatomic(["append", &path], b"\"fourth\"");
+    assert_fails(
+        &out,
+        4,
+        &[&format!("{journal} is corrupt at byte {second}")],
+    );
+    let out = fsatomic(["check", &path, "--repair"], b"");
+    assert_code(&out, 4);
+    assert_eq!(dir.read("snapdb.json.journal"), bytes);
+}

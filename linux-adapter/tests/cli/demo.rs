@@ -1,0 +1,153 @@
+//! `demo`: the seven NAS stores committed for real, with the flushes of
+//! each store's last commit measured, and modes read back from the files.
+
+use crate::support::{Out, Run, Scratch, assert_code, fsatomic};
+
+/// The expected rows: file (relative to the demo's directory), protocol,
+/// mode, flushes per commit.
+const ROWS: [(&str, &str, &str, &str); 7] = [
+    ("etc/nos/users.json", "replace", "0600", "2"),
+    ("var/lib/nos/state/firstboot.json", "replace", "0600", "2"),
+    ("var/lib/nos/sessions.json", "journal", "0600", "1"),
+    ("var/lib/nos/ratelimit.json", "journal", "0600", "1"),
+    ("var/lib/nos/snapshots/index.json", "replace", "0644", "2"),
+    ("var/lib/nos/snapshots/snapdb.json", "journal", "0644", "1"),
+    ("var/lib/nos/shares.json", "replace", "0600", "2"),
+];
+
+/// The table row of `file`: (protocol, mode, flushes, last value).
+fn row(out: &Out, file: &str) -> (String, String, String, String) {
+    let text = out.text();
+    let line = text
+        .lines()
+        .find(|l| l.split_whitespace().any(|w| w == file))
+        .unwrap_or_else(|| panic!("no row for {file}:\n{text}"));
+    let after = line.split_once(file).unwrap().1;
+    let words: Vec<&str> = after.split_whitespace().collect();
+    (
+        words[0].to_string(),
+        words[1].to_string(),
+        words[2].to_string(),
+        words[3..].join(" "),
+    )
+}
+
+fn demo(dir: &Scratch) -> Out {
+    let out = Run::new(["demo", dir.path().to_str().unwrap()])
+        .env_remove("NOS_SHARES_PATH")
+        .run();
+    assert_code(&out, 0);
+    out
+}
+
+#[test]
+fn demo_commits_to_all_seven_stores_and_measures_their_flushes() {
+    let dir = Scratch::new("demo");
+    let out = demo(&dir);
+    let text = out.text();
+    assert!(text.contains("filesystem: "), "{text}");
+    assert!(
+        text.contains(&format!("check {}/var/lib/nos", dir.path().display())),
+        "{text}"
+    );
+    for (file, protocol, mode, flushes) in ROWS {
+        let (p, m, f, _) = row(&out, file);
+        assert_eq!(
+            (p.as_str(), m.as_str(), f.as_str()),
+            (protocol, mode, flushes),
+            "{file}:\n{text}"
+        );
+        // The mode is the file's own: the journal file for a journal.
+        let data = if protocol == "journal" {
+            format!("{file}.journal")
+        } else {
+            file.to_string()
+        };
+        assert_eq!(format!("{:04o}", dir.mode(&data)), mode, "{data}");
+    }
+    let last = |file| row(&out, file).3;
+    assert_eq!(last("etc/nos/users.json"), "2 users (admin, alice)");
+    assert_eq!(
+        last("var/lib/nos/state/firstboot.json"),
+        "completed at 1700000120"
+    );
+    assert_eq!(last("var/lib/nos/sessions.json"), "2 live sessions");
+    assert_eq!(
+        last("var/lib/nos/ratelimit.json"),
+        "10 hits on login:10.0.0.7"
+    );
+    assert_eq!(last("var/lib/nos/snapshots/index.json"), "1.2.0 installed");
+    assert_eq!(
+        last("var/lib/nos/snapshots/snapdb.json"),
+        "3 transactions, latest tx-0003"
+    );
+    assert_eq!(last("var/lib/nos/shares.json"), "media -> /srv/media (smb)");
+
+    // What it wrote, the command reads: check finds every state ok, and
+    // load prints the snapshot database's records.
+    for sub in [
+        "etc/nos",
+        "var/lib/nos",
+        "var/lib/nos/snapshots",
+        "var/lib/nos/state",
+    ] {
+        let out = fsatomic(["check", dir.join(sub).to_str().unwrap()], b"");
+        assert_code(&out, 0);
+        assert!(!out.text().contains(": corrupt"), "{}", out.text());
+    }
+    let out = fsatomic(["check", dir.join("var/lib/nos").to_str().unwrap()], b"");
+    assert!(
+        out.text()
+            .contains("ratelimit.json: ok (journal, 10 records, no snapshot yet)"),
+        "{}",
+        out.text()
+    );
+    let out = fsatomic(
+        [
+            "load",
+            dir.join("var/lib/nos/snapshots/snapdb.json")
+                .to_str()
+                .unwrap(),
+        ],
+        b"",
+    );
+    assert_code(&out, 0);
+    assert_eq!(out.text().matches("\"tx\": \"tx-").count(), 3);
+
+    // Again: documents stay as they are, journals keep appending.
+    let out = demo(&dir);
+    let last = |file| row(&out, file).3;
+    assert_eq!(last("etc/nos/users.json"), "2 users (admin, alice)");
+    assert_eq!(
+        last("var/lib/nos/state/firstboot.json"),
+        "completed at 1700000120"
+    );
+    assert_eq!(
+        last("var/lib/nos/ratelimit.json"),
+        "20 hits on login:10.0.0.7"
+    );
+    assert_eq!(
+        last("var/lib/nos/snapshots/snapdb.json"),
+        "6 transactions, latest tx-0006"
+    );
+    for (file, _, _, flushes) in ROWS {
+        assert_eq!(row(&out, file).2, flushes, "{file}");
+    }
+}
+
+#[test]
+fn demo_defaults_to_nas_state_and_follows_nos_shares_path() {
+    let dir = Scratch::new("demo-default");
+    let out = Run::new(["demo"])
+        .cwd(dir.path())
+        .env("NOS_SHARES_PATH", "srv/shares.json")
+        .run();
+    assert_code(&out, 0);
+    assert!(out.text().contains("under ./nas-state"), "{}", out.text());
+    assert!(dir.join("nas-state/etc/nos/users.json").exists());
+    assert!(dir.join("nas-state/srv/shares.json").exists());
+    assert!(!dir.join("nas-state/var/lib/nos/shares.json").exists());
+    assert_eq!(row(&out, "srv/shares.json").0, "replace");
+    let out = fsatomic(["demo", "a", "b"], b"");
+    assert_code(&out, 2);
+}
