@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::io::{ErrorKind, Write};
 
 use fsatomic::Mode;
-use fsatomic::journal::Journal;
+use fsatomic::journal::{self, Journal};
 use fsatomic_linux::LinuxDir;
 
 use super::args::{self, Spec};
@@ -28,7 +28,19 @@ pub const SPEC: Spec = Spec {
 pub fn read(dir: &mut LinuxDir, target: &Target) -> Result<Option<Vec<u8>>, Failure> {
     let choice = stored::choose(dir, target, None, Form::Replace, &|_, _| false, "load")?;
     if choice.form != Form::Journal {
-        return stored::read_whole(dir, target, choice.form).map_err(|e| e.failure(target));
+        let text = stored::read_whole(dir, target, choice.form).map_err(|e| e.failure(target))?;
+        // `append` converts a plain array by writing the journal's snapshot
+        // over it, then creating the journal, under the lock but not under
+        // our eyes: a snapshot read here with its journal there now means
+        // the conversion ran in between. Read it as the journal it is.
+        let converted = choice.form == Form::Replace
+            && text
+                .as_deref()
+                .is_some_and(|t| journal::parse_snapshot(&target.name, t).is_ok())
+            && stored::Layout::read(dir, &target.name).is_ok_and(|l| l.journal);
+        if !converted {
+            return Ok(text);
+        }
     }
     let journal = Journal::new(&target.name, Mode::PRIVATE)
         .map_err(|e| failure::name(&target.shown, &target.name, &e))?;
