@@ -101,17 +101,16 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
             target::warn_if_unsafe(&dir, &target.shown);
             append_whole(&mut dir, &target, Form::Replace, &value, mode)
         }
-        (Some(Form::Replace), _) => {
-            convert(&mut dir, &target, mode)?;
-            append_journal(&mut dir, &target, &value, mode)
-        }
-        (_, Form::Journal) => {
+        (Some(Form::Replace), _) | (_, Form::Journal) => {
             if !atomic {
                 eprintln!(
                     "fsatomic: warning: {} is on {}, where renaming over a file is not crash-atomic; appends are safe, but a power cut while the journal is created or compacted may lose it",
                     target.shown.display(),
                     dir.filesystem().name
                 );
+            }
+            if choice.existing == Some(Form::Replace) {
+                convert(&mut dir, &target, mode)?;
             }
             append_journal(&mut dir, &target, &value, mode)
         }
