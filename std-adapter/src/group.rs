@@ -119,6 +119,13 @@ where
                 continue;
             }
             queue.leader = true;
+            // Appenders of the batch that just finished were woken a moment
+            // ago and are about to queue again; give them that moment, or
+            // the batches settle into two halves that take turns (N/2
+            // records per flush instead of N).
+            drop(queue);
+            std::thread::yield_now();
+            queue = lock(&self.queue);
             let take = queue.pending.len().min(MAX_BATCH);
             let (tickets, records): (Vec<u64>, Vec<R>) = queue.pending.drain(..take).unzip();
             drop(queue);
