@@ -462,6 +462,20 @@ impl<E: core::error::Error + 'static> core::error::Error for StoreError<E> {
     }
 }
 
+impl<E> StoreError<E> {
+    /// Whether the error means only that the caller's buffer was too small
+    /// (for the document, a record, or the snapshot), with nothing written.
+    /// Callers that can allocate retry with a larger buffer.
+    pub fn is_buffer_too_small(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Encode { .. }
+                | StoreError::Load(LoadError::TooLarge { .. })
+                | StoreError::Recover(RecoverError::TooLarge { .. })
+        )
+    }
+}
+
 impl<E> From<LoadError<E>> for StoreError<E> {
     fn from(e: LoadError<E>) -> Self {
         StoreError::Load(e)

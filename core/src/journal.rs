@@ -39,6 +39,7 @@ use core::ops::Range;
 use embedded_io::{Seek, SeekFrom, Write};
 
 use crate::Mode;
+use crate::bytes::{put, read_full, u32_le, u64_le};
 use crate::crc::crc32c;
 use crate::error::{CommitError, Corrupt, CorruptKind, IoError, LoadError, RecoverError};
 use crate::fs::{Dir, File, Op};
@@ -122,28 +123,6 @@ pub struct Replay {
 /// stops the replay and is returned as [`LoadError::Corrupt`].
 pub type Visitor<'v> = dyn FnMut(Entry<'_>, &mut [u8]) -> Result<(), Corrupt> + 'v;
 
-fn u32_le(b: &[u8], at: usize) -> u32 {
-    let mut x = [0u8; 4];
-    if let Some(src) = b.get(at..at + 4) {
-        x.copy_from_slice(src);
-    }
-    u32::from_le_bytes(x)
-}
-
-fn u64_le(b: &[u8], at: usize) -> u64 {
-    let mut x = [0u8; 8];
-    if let Some(src) = b.get(at..at + 8) {
-        x.copy_from_slice(src);
-    }
-    u64::from_le_bytes(x)
-}
-
-fn put(dst: &mut [u8], at: usize, bytes: &[u8]) {
-    if let Some(d) = dst.get_mut(at..at + bytes.len()) {
-        d.copy_from_slice(bytes);
-    }
-}
-
 /// The journal file header for records starting at `base`.
 pub fn encode_header(base: u64, epoch: u64) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
@@ -178,21 +157,6 @@ fn decode_record_header(h: &[u8]) -> Option<(usize, u64, u32)> {
         return None;
     }
     Some((len, u64_le(h, 4), u32_le(h, 12)))
-}
-
-fn read_full<F: File>(file: &mut F, buf: &mut [u8]) -> Result<usize, F::Error> {
-    let mut n = 0;
-    while let Some(rest) = buf.get_mut(n..) {
-        if rest.is_empty() {
-            break;
-        }
-        let got = file.read(rest)?;
-        if got == 0 {
-            break;
-        }
-        n += got;
-    }
-    Ok(n)
 }
 
 /// A journaled document: the snapshot `NAME` and the log `NAME.journal`.

@@ -76,6 +76,7 @@
     allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)
 )]
 
+mod bytes;
 mod log;
 #[cfg(test)]
 mod test_dir;

@@ -31,6 +31,7 @@ use core::fmt;
 use embedded_io::{Seek, SeekFrom, Write};
 
 use crate::Mode;
+use crate::bytes::{put, read_full, u32_le, u64_le};
 use crate::crc::Crc32c;
 use crate::error::{CommitError, Corrupt, CorruptKind, IoError, LoadError};
 use crate::fs::{Dir, File, Op};
@@ -120,63 +121,17 @@ impl SlotInfo {
 
 fn encode_header(capacity: u32, generation: u64, payload: &[u8]) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
-    let fields: [&[u8]; 5] = [
-        &MAGIC,
-        &VERSION.to_le_bytes(),
-        &[0, 0],
-        &capacity.to_le_bytes(),
-        &generation.to_le_bytes(),
-    ];
-    let mut at = 0;
-    for field in fields {
-        if let Some(dst) = h.get_mut(at..at + field.len()) {
-            dst.copy_from_slice(field);
-        }
-        at += field.len();
-    }
+    put(&mut h, 0, &MAGIC);
+    put(&mut h, 8, &VERSION.to_le_bytes());
+    put(&mut h, 12, &capacity.to_le_bytes());
+    put(&mut h, 16, &generation.to_le_bytes());
     let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
-    if let Some(dst) = h.get_mut(24..28) {
-        dst.copy_from_slice(&len.to_le_bytes());
-    }
+    put(&mut h, 24, &len.to_le_bytes());
     let mut crc = Crc32c::new();
     crc.update(h.get(..28).unwrap_or_default());
     crc.update(payload);
-    if let Some(dst) = h.get_mut(28..32) {
-        dst.copy_from_slice(&crc.finish().to_le_bytes());
-    }
+    put(&mut h, 28, &crc.finish().to_le_bytes());
     h
-}
-
-fn u32_at(h: &[u8; HEADER_LEN], at: usize) -> u32 {
-    let mut b = [0u8; 4];
-    if let Some(src) = h.get(at..at + 4) {
-        b.copy_from_slice(src);
-    }
-    u32::from_le_bytes(b)
-}
-
-fn u64_at(h: &[u8; HEADER_LEN], at: usize) -> u64 {
-    let mut b = [0u8; 8];
-    if let Some(src) = h.get(at..at + 8) {
-        b.copy_from_slice(src);
-    }
-    u64::from_le_bytes(b)
-}
-
-/// Read into `buf` until it is full or the file ends; the count read.
-fn read_full<F: File>(file: &mut F, buf: &mut [u8]) -> Result<usize, F::Error> {
-    let mut n = 0;
-    while let Some(rest) = buf.get_mut(n..) {
-        if rest.is_empty() {
-            break;
-        }
-        let got = file.read(rest)?;
-        if got == 0 {
-            break;
-        }
-        n += got;
-    }
-    Ok(n)
 }
 
 /// Read and check the slot in `file` (named `name`, for errors), streaming
@@ -205,15 +160,15 @@ pub fn inspect<F: File>(file: &mut F, name: &str) -> Result<SlotInfo, IoError<F:
     if header.get(..8) != Some(&MAGIC[..]) {
         return Ok(invalid(0, CorruptKind::BadMagic));
     }
-    let version = u32_at(&header, 8) as u16;
+    let version = u32_le(&header, 8) as u16;
     if version != VERSION {
         return Ok(invalid(8, CorruptKind::UnsupportedVersion(version)));
     }
-    let capacity = u64::from(u32_at(&header, 12));
+    let capacity = u64::from(u32_le(&header, 12));
     if HEADER_LEN as u64 + capacity > size {
         return Ok(invalid(12, CorruptKind::BadLength));
     }
-    let len = u32_at(&header, 24);
+    let len = u32_le(&header, 24);
     if len == 0 || u64::from(len) > capacity {
         return Ok(invalid(24, CorruptKind::BadLength));
     }
@@ -231,12 +186,12 @@ pub fn inspect<F: File>(file: &mut F, name: &str) -> Result<SlotInfo, IoError<F:
         crc.update(want.get(..got).unwrap_or_default());
         left -= got;
     }
-    if crc.finish() != u32_at(&header, 28) {
+    if crc.finish() != u32_le(&header, 28) {
         return Ok(invalid(28, CorruptKind::BadChecksum));
     }
     Ok(SlotInfo {
         status: SlotStatus::Valid {
-            generation: u64_at(&header, 16),
+            generation: u64_le(&header, 16),
             len,
         },
         size,
@@ -338,7 +293,7 @@ fn read_payload<F: File>(
         .map_err(|e| IoError::new(Op::Seek, name, e))?;
     let mut header = [0u8; HEADER_LEN];
     let got = read_full(file, &mut header).map_err(|e| IoError::new(Op::Read, name, e).at(0))?;
-    let len = u32_at(&header, 24) as usize;
+    let len = u32_le(&header, 24) as usize;
     if got < HEADER_LEN || header.get(..8) != Some(&MAGIC[..]) || len == 0 {
         return Ok(None);
     }
@@ -355,7 +310,7 @@ fn read_payload<F: File>(
     let mut crc = Crc32c::new();
     crc.update(header.get(..28).unwrap_or_default());
     crc.update(dst.get(..got).unwrap_or_default());
-    Ok((got == len && crc.finish() == u32_at(&header, 28)).then_some(len))
+    Ok((got == len && crc.finish() == u32_le(&header, 28)).then_some(len))
 }
 
 /// Where a [`Slots`] commit stands. The names are the words of
@@ -642,15 +597,7 @@ impl<'a, D: Dir> Slots<'a, D> {
             }
             State::SyncFormat { slot } => {
                 let i = usize::from(slot);
-                let slot_name = self
-                    .names
-                    .get(i)
-                    .ok_or(CommitError::LogicBug("slot index"))?;
-                let f = self
-                    .files
-                    .get_mut(i)
-                    .and_then(Option::as_mut)
-                    .ok_or(CommitError::LogicBug("no slot file"))?;
+                let (slot_name, f) = open_slot(&self.names, &mut self.files, i)?;
                 f.sync_all()
                     .map_err(|e| IoError::new(Op::SyncFile, slot_name, e))?;
                 let size = self.file_len();
@@ -678,15 +625,7 @@ impl<'a, D: Dir> Slots<'a, D> {
                         capacity,
                     });
                 }
-                let slot_name = self
-                    .names
-                    .get(i)
-                    .ok_or(CommitError::LogicBug("slot index"))?;
-                let f = self
-                    .files
-                    .get_mut(i)
-                    .and_then(Option::as_mut)
-                    .ok_or(CommitError::LogicBug("no slot file"))?;
+                let (slot_name, f) = open_slot(&self.names, &mut self.files, i)?;
                 if written == 0 {
                     f.seek(SeekFrom::Start(0))
                         .map_err(|e| IoError::new(Op::Seek, slot_name, e))?;
@@ -711,15 +650,7 @@ impl<'a, D: Dir> Slots<'a, D> {
             }
             State::SyncSlot => {
                 let i = self.target;
-                let slot_name = self
-                    .names
-                    .get(i)
-                    .ok_or(CommitError::LogicBug("slot index"))?;
-                let f = self
-                    .files
-                    .get_mut(i)
-                    .and_then(Option::as_mut)
-                    .ok_or(CommitError::LogicBug("no slot file"))?;
+                let (slot_name, f) = open_slot(&self.names, &mut self.files, i)?;
                 f.sync_data()
                     .map_err(|e| IoError::new(Op::SyncFile, slot_name, e))?;
                 self.files = [None, None];
@@ -727,6 +658,18 @@ impl<'a, D: Dir> Slots<'a, D> {
             }
             State::Done | State::Failed => Err(CommitError::LogicBug("step after the end")),
         }
+    }
+}
+
+/// The name and open file of slot `i`.
+fn open_slot<'s, F, E>(
+    names: &'s [FileName; 2],
+    files: &'s mut [Option<F>; 2],
+    i: usize,
+) -> Result<(&'s str, &'s mut F), CommitError<E>> {
+    match (names.get(i), files.get_mut(i).and_then(Option::as_mut)) {
+        (Some(name), Some(file)) => Ok((name.as_str(), file)),
+        _ => Err(CommitError::LogicBug("no open slot file")),
     }
 }
 
