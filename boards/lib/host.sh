@@ -7,11 +7,9 @@ run_host_board() {
     unset FSATOMIC_TEST_RUNNER
     mkdir -p "$CARGO_TARGET_DIR"
     log="$CARGO_TARGET_DIR/test.log"
-    local cargo_args=(--workspace) checks_args=()
-    if [[ ${BOARDS_RELEASE:-0} == 1 ]]; then
-        cargo_args+=(--release)
-        checks_args+=(--release)
-    fi
+    local checks_args
+    read -r -a checks_args <<<"$(profile_args)"
+    local cargo_args=(--workspace ${checks_args[@]+"${checks_args[@]}"})
     info "$board: building and running the workspace tests ($(rustc --version))"
     local t0 t1
     t0=$(date +%s)

@@ -22,6 +22,23 @@
 # so that every qemu started below emulates the board's CPU.
 # shellcheck shell=bash
 
+# Cargo's profile arguments for BOARDS_PROFILE:
+# - checked (the default): optimized, with debug assertions and overflow
+#   checks on. Under emulation a debug build is too slow (the crash
+#   explorer alone ran over 8 minutes under qemu-aarch64), and a plain
+#   release build would drop the overflow checks that catch 32-bit
+#   arithmetic bugs. With debug assertions on, the explorer also keeps its
+#   quick budget (cfg!(debug_assertions)).
+# - debug, release: cargo's own profiles.
+profile_args() {
+    case ${BOARDS_PROFILE:-checked} in
+    checked) echo "--release --config profile.release.debug-assertions=true --config profile.release.overflow-checks=true" ;;
+    release) echo "--release" ;;
+    debug) echo "" ;;
+    *) die "BOARDS_PROFILE must be checked, release or debug, not '$BOARDS_PROFILE'" ;;
+    esac
+}
+
 run_linux_user_board() {
     local board=$BOARD_NAME triple=$BOARD_TRIPLE var log
     var=$(triple_var "$triple")
@@ -45,12 +62,10 @@ run_linux_user_board() {
     unset QEMU_LD_PREFIX
     export FSATOMIC_TEST_RUNNER=$BOARD_RUNNER
 
-    local cargo_args=(-Zbuild-std=std,panic_unwind --target "$triple" --workspace)
-    local checks_args=(-Zbuild-std=std,panic_unwind --target "$triple")
-    if [[ ${BOARDS_RELEASE:-0} == 1 ]]; then
-        cargo_args+=(--release)
-        checks_args+=(--release)
-    fi
+    local profile_args
+    read -r -a profile_args <<<"$(profile_args)"
+    local cargo_args=(-Zbuild-std=std,panic_unwind --target "$triple" --workspace "${profile_args[@]}")
+    local checks_args=(-Zbuild-std=std,panic_unwind --target "$triple" "${profile_args[@]}")
     local test_args=()
     local skip
     for skip in ${BOARD_TEST_SKIP:-}; do
@@ -71,7 +86,7 @@ run_linux_user_board() {
         return 1
     fi
     t1=$(date +%s)
-    info "$board: running the tests under $BOARD_RUNNER (QEMU_CPU=$QEMU_CPU)"
+    info "$board: running the tests under $BOARD_RUNNER (QEMU_CPU=$QEMU_CPU, profile ${BOARDS_PROFILE:-checked})"
     (cd "$REPO_DIR" && cargo test "${cargo_args[@]}" --no-fail-fast -- "${test_args[@]}") >"$log" 2>&1 || status=$?
     info "$board: running boards/linux-checks (${BOARD_POINTER_BITS}-bit usize; sizes, offsets, times)"
     (cd "$checks" && cargo test "${checks_args[@]}" --no-fail-fast) >"$checks_log" 2>&1 || status=$?
