@@ -15,6 +15,8 @@ use fsatomic::{JournalStore, Mode};
 use fsatomic_linux::LinuxDir;
 use fsatomic_linux::nas::{Hit, Journaled, RateLimit};
 
+use crate::Companion;
+
 fn hit(writer: usize, i: usize) -> Hit {
     Hit {
         key: format!("login:10.0.{}.{}", writer % 256, i % 256),
@@ -32,10 +34,43 @@ pub struct Group {
     pub grouped: Vec<Vec<f64>>,
     /// Grouped: flushes per update.
     pub grouped_flushes: Vec<f64>,
+    /// Grouped, with the companion paused (CPUs contended): updates/s per
+    /// round; empty without a companion.
+    pub grouped_contended: Vec<Vec<f64>>,
     /// Independent: updates/s, one value per round.
     pub independent: Vec<Vec<f64>>,
     /// Independent: flushes per update.
     pub independent_flushes: Vec<f64>,
+}
+
+/// `n` threads append `per_writer` records each through `store`; the
+/// seconds from their common start to the last one's end.
+fn grouped_round(
+    store: &Journaled<RateLimit, Hit>,
+    n: usize,
+    per_writer: usize,
+) -> io::Result<f64> {
+    let barrier = Barrier::new(n + 1);
+    std::thread::scope(|s| -> io::Result<f64> {
+        let handles: Vec<_> = (0..n)
+            .map(|w| {
+                let barrier = &barrier;
+                s.spawn(move || -> io::Result<()> {
+                    barrier.wait();
+                    for k in 0..per_writer {
+                        store.append(hit(w, k)).map_err(io::Error::other)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        barrier.wait();
+        let t = Instant::now();
+        for h in handles {
+            h.join().expect("appender panicked")?;
+        }
+        Ok(t.elapsed().as_secs_f64())
+    })
 }
 
 struct Independent {
@@ -46,7 +81,13 @@ struct Independent {
 
 /// Run `rounds` rounds; in each, for every writer count, the grouped and
 /// the independent appenders each make `per_writer` appends per writer.
-pub fn run(root: &Path, writers: &[usize], rounds: usize, per_writer: usize) -> io::Result<Group> {
+pub fn run(
+    root: &Path,
+    writers: &[usize],
+    rounds: usize,
+    per_writer: usize,
+    companion: &Companion,
+) -> io::Result<Group> {
     let mut grouped = Vec::new();
     let mut independent = Vec::new();
     for &n in writers {
@@ -78,6 +119,7 @@ pub fn run(root: &Path, writers: &[usize], rounds: usize, per_writer: usize) -> 
         per_writer,
         grouped: vec![Vec::new(); writers.len()],
         grouped_flushes: vec![0.0; writers.len()],
+        grouped_contended: vec![Vec::new(); writers.len()],
         independent: vec![Vec::new(); writers.len()],
         independent_flushes: vec![0.0; writers.len()],
     };
@@ -85,28 +127,14 @@ pub fn run(root: &Path, writers: &[usize], rounds: usize, per_writer: usize) -> 
     for _ in 0..rounds {
         for (i, &n) in writers.iter().enumerate() {
             let store = &grouped[i];
+            if companion.enabled() {
+                companion.set(false);
+                let elapsed = grouped_round(store, n, per_writer)?;
+                g.grouped_contended[i].push((n * per_writer) as f64 / elapsed);
+                companion.set(true);
+            }
             let before = store.flush_count();
-            let barrier = Barrier::new(n + 1);
-            let elapsed = std::thread::scope(|s| -> io::Result<f64> {
-                let handles: Vec<_> = (0..n)
-                    .map(|w| {
-                        let barrier = &barrier;
-                        s.spawn(move || -> io::Result<()> {
-                            barrier.wait();
-                            for k in 0..per_writer {
-                                store.append(hit(w, k)).map_err(io::Error::other)?;
-                            }
-                            Ok(())
-                        })
-                    })
-                    .collect();
-                barrier.wait();
-                let t = Instant::now();
-                for h in handles {
-                    h.join().expect("appender panicked")?;
-                }
-                Ok(t.elapsed().as_secs_f64())
-            })?;
+            let elapsed = grouped_round(store, n, per_writer)?;
             g.grouped[i].push((n * per_writer) as f64 / elapsed);
             flushes[i].0 += store.flush_count() - before;
 

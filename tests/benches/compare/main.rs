@@ -80,6 +80,69 @@ fn allocations() -> u64 {
     ALLOCATIONS.load(Ordering::Relaxed)
 }
 
+/// A busy process at the lowest priority (`nice 19`), paused and resumed
+/// with SIGSTOP/SIGCONT.
+///
+/// On this shared machine the CPUs are usually busy with other people's
+/// compilers; a thread woken by an I/O completion then often waits for the
+/// next scheduler tick (4 ms here) before it runs, so every synchronous
+/// wait of a commit costs a tick, whatever the device did. With this
+/// companion running, the woken thread preempts it at once and the
+/// numbers show the I/O path instead — what an appliance with idle CPUs
+/// sees. It takes a CPU only when nothing else wants one.
+pub struct Companion {
+    child: Option<std::process::Child>,
+}
+
+impl Companion {
+    /// Start it (paused), unless `enabled` is false.
+    fn start(enabled: bool) -> io::Result<Companion> {
+        let child = if enabled {
+            Some(
+                Command::new("nice")
+                    .args(["-n", "19", "sh", "-c", "while :; do :; done"])
+                    .spawn()?,
+            )
+        } else {
+            None
+        };
+        let c = Companion { child };
+        c.set(false);
+        Ok(c)
+    }
+
+    /// Whether there is one.
+    pub fn enabled(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Resume (`true`) or pause it.
+    pub fn set(&self, on: bool) {
+        if let Some(child) = &self.child
+            && let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32)
+        {
+            let sig = if on {
+                rustix::process::Signal::CONT
+            } else {
+                rustix::process::Signal::STOP
+            };
+            let _ = rustix::process::kill_process(pid, sig);
+            if on {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        }
+    }
+}
+
+impl Drop for Companion {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// How long and how thoroughly to measure.
 #[derive(Clone, Copy, Debug)]
 pub struct Plan {
@@ -141,8 +204,11 @@ pub struct CommitResult {
     pub size: Size,
     /// Its length in bytes.
     pub doc_bytes: usize,
-    /// Latencies.
+    /// Latencies (with the companion running, if there is one).
     pub samples: Samples,
+    /// Latencies with the companion paused (CPUs contended); empty
+    /// without a companion.
+    pub contended: Samples,
     /// Flushes per commit counted by our adapter (ours only).
     pub own_flushes: Option<f64>,
     /// Flushes and syscalls per commit counted by strace.
@@ -177,7 +243,7 @@ fn proc_io() -> (u64, u64) {
 }
 
 /// Per-commit comparison, round-robin over every (kind, size).
-fn run_commits(root: &Path, plan: &Plan) -> io::Result<Vec<CommitResult>> {
+fn run_commits(root: &Path, plan: &Plan, companion: &Companion) -> io::Result<Vec<CommitResult>> {
     let mut configs: Vec<(Kind, Size, Box<dyn Committer>)> = Vec::new();
     for size in Size::ALL {
         for kind in Kind::ALL {
@@ -191,6 +257,7 @@ fn run_commits(root: &Path, plan: &Plan) -> io::Result<Vec<CommitResult>> {
             size: *size,
             doc_bytes: commit::indented(&size.users()).len(),
             samples: Samples::default(),
+            contended: Samples::default(),
             own_flushes: None,
             traced: None,
             wchar: 0.0,
@@ -205,6 +272,18 @@ fn run_commits(root: &Path, plan: &Plan) -> io::Result<Vec<CommitResult>> {
         for j in 0..n {
             let i = (j + round) % n;
             let (_, _, c) = &mut configs[i];
+            if companion.enabled() {
+                // The same configuration with the CPUs contended, right
+                // before: same round, same conditions otherwise.
+                companion.set(false);
+                c.maintain()?;
+                for _ in 0..plan.commit_batch {
+                    let t = Instant::now();
+                    c.commit()?;
+                    results[i].contended.push(round, t.elapsed());
+                }
+                companion.set(true);
+            }
             c.maintain()?;
             let flushes0 = c.flushes();
             let (w0, d0) = proc_io();
@@ -225,6 +304,7 @@ fn run_commits(root: &Path, plan: &Plan) -> io::Result<Vec<CommitResult>> {
             }
         }
     }
+    companion.set(false);
     let commits = (plan.commit_rounds * plan.commit_batch) as f64;
     for (r, t) in results.iter_mut().zip(&totals) {
         r.wchar = t.0 as f64 / commits;
@@ -331,6 +411,11 @@ pub struct Machine {
     pub fs: String,
     /// Its mount: device, mount point, options.
     pub mount: String,
+    /// The device's journal and write cache, as the kernel reports them.
+    pub storage: String,
+    /// Median append + fdatasync latency: alone at the start, beside a
+    /// `nice 19` busy process, alone at the end (see [`wake_probe`]).
+    pub wake: (f64, f64, f64),
     /// Load average (1, 5, 15 min) at the start and at the end.
     pub load: (String, String),
     /// When (UTC).
@@ -343,6 +428,8 @@ pub struct Machine {
     pub dir: PathBuf,
     /// Quick or full.
     pub quick: bool,
+    /// Whether a `nice 19` companion kept a CPU busy (see [`Companion`]).
+    pub companion: bool,
 }
 
 fn cmd(program: &str, args: &[&str]) -> String {
@@ -385,6 +472,79 @@ fn mount_of(dir: &Path) -> String {
     best.map(|(_, s)| s).unwrap_or_else(|| "unknown".into())
 }
 
+/// Median latency of a 200-byte append + `fdatasync` in `dir`, alone or
+/// beside a busy `nice 19` process.
+///
+/// On a shared machine whose CPUs are busy, a thread woken by an I/O
+/// completion may wait for the next scheduler tick before it runs again;
+/// then every synchronous wait of a commit costs a tick, whatever the
+/// device did. A lowest-priority busy process beside the probe changes
+/// where the woken thread lands and lets it preempt at once. The two
+/// medians side by side tell which regime the run was in.
+fn wake_probe(dir: &Path, companion: bool) -> io::Result<f64> {
+    use std::io::Write as _;
+    let mut child = if companion {
+        let c = Command::new("nice")
+            .args(["-n", "19", "sh", "-c", "while :; do :; done"])
+            .spawn()?;
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        Some(c)
+    } else {
+        None
+    };
+    let path = dir.join("wake-probe.log");
+    let mut f = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)?;
+    let mut s = Samples::default();
+    let result = (|| -> io::Result<()> {
+        for _ in 0..40 {
+            let t = Instant::now();
+            f.write_all(&[b'x'; 200])?;
+            f.sync_data()?;
+            s.push(0, t.elapsed());
+        }
+        Ok(())
+    })();
+    if let Some(c) = child.as_mut() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    result?;
+    fs::remove_file(&path)?;
+    Ok(s.median())
+}
+
+/// For the device of `mount` (as [`mount_of`] prints it): whether the
+/// kernel runs a jbd2 journal for it, and its write cache mode.
+fn storage(mount: &str) -> String {
+    let src = mount.split_whitespace().next().unwrap_or("");
+    let dev = Path::new(src)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
+    if dev.is_empty() {
+        return "unknown device".into();
+    }
+    let journal = fs::read_dir("/proc/fs/jbd2")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter_map(|e| e.file_name().into_string().ok())
+                .find(|n| n.starts_with(&format!("{dev}-")))
+        })
+        .ok()
+        .flatten();
+    let journal = match journal {
+        Some(j) => format!("jbd2 journal {j}"),
+        None => format!("no jbd2 journal (no /proc/fs/jbd2/{dev}-* entry)"),
+    };
+    let cache = fs::read_to_string(format!("/sys/block/{dev}/queue/write_cache"))
+        .map(|c| format!("write cache: {}", c.trim()))
+        .unwrap_or_else(|_| "write cache: unknown".into());
+    format!("{dev}: {journal}; {cache}")
+}
+
 fn machine(dir: &Path, quick: bool) -> io::Result<Machine> {
     let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu = cpuinfo
@@ -403,12 +563,15 @@ fn machine(dir: &Path, quick: bool) -> io::Result<Machine> {
             .to_string(),
         fs: fsname.to_string(),
         mount: mount_of(dir),
+        storage: storage(&mount_of(dir)),
+        wake: (0.0, 0.0, 0.0),
         load: (loadavg(), String::new()),
         date: cmd("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
         rustc: cmd("rustc", &["-V"]),
         seconds: 0.0,
         dir: dir.to_path_buf(),
         quick,
+        companion: false,
     })
 }
 
@@ -423,9 +586,9 @@ pub struct Run {
     /// Whether strace counted the flushes.
     pub traced: bool,
     /// Growth.
-    pub growth: growth::Growth,
+    pub growth: Option<growth::Growth>,
     /// Group commit.
-    pub group: group::Group,
+    pub group: Option<group::Group>,
     /// Load.
     pub load: Vec<load::StoreLoad>,
 }
@@ -443,6 +606,8 @@ struct Options {
     quick: bool,
     write_docs: bool,
     alloc_log: Option<PathBuf>,
+    only: Option<Vec<String>>,
+    no_companion: bool,
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -451,14 +616,21 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         quick: false,
         write_docs: false,
         alloc_log: None,
+        only: None,
+        no_companion: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--bench" => {}
             "--quick" => o.quick = true,
+            "--no-companion" => o.no_companion = true,
             "--write-docs" => o.write_docs = true,
             "--dir" => o.dir = Some(it.next().ok_or("--dir DIR")?.into()),
+            "--only" => {
+                let list = it.next().ok_or("--only commit,growth,group,load")?;
+                o.only = Some(list.split(',').map(str::to_string).collect());
+            }
             "--alloc-log" => o.alloc_log = Some(it.next().ok_or("--alloc-log FILE")?.into()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -485,7 +657,7 @@ fn main() {
         Ok(o) => o,
         Err(e) => {
             eprintln!(
-                "compare: {e}\nusage: compare [--dir DIR] [--quick] [--write-docs] [--alloc-log FILE]"
+                "compare: {e}\nusage: compare [--dir DIR] [--quick] [--write-docs] [--alloc-log FILE] [--only commit,growth,group,load] [--no-companion]"
             );
             std::process::exit(2);
         }
@@ -511,6 +683,10 @@ fn run(options: Options) -> io::Result<()> {
         .tempdir_in(&base)?;
     let root = tmp.path();
     let mut machine = machine(root, options.quick)?;
+    machine.wake.0 = wake_probe(root, false)?;
+    machine.wake.1 = wake_probe(root, true)?;
+    let companion = Companion::start(!options.no_companion)?;
+    machine.companion = companion.enabled();
     eprintln!(
         "compare: {} mode in {} ({}, {}); load {}",
         if plan.quick { "quick" } else { "full" },
@@ -526,9 +702,21 @@ fn run(options: Options) -> io::Result<()> {
         plan.commit_batch,
         Kind::ALL.len() * Size::ALL.len()
     );
-    let mut commits = run_commits(root, &plan)?;
+    let wants = |s: &str| {
+        options
+            .only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|x| x == s))
+    };
+    let mut commits = if wants("commit") {
+        run_commits(root, &plan, &companion)?
+    } else {
+        Vec::new()
+    };
     let traced = have_strace();
-    if traced {
+    if commits.is_empty() {
+        // --only without commit: nothing to probe.
+    } else if traced {
         eprintln!("compare: counting flushes and syscalls under strace");
         for r in &mut commits {
             r.traced = Some(probe(root, r.kind, r.size, plan.probe_commits)?);
@@ -538,17 +726,32 @@ fn run(options: Options) -> io::Result<()> {
     }
     let sizes: &[usize] = &[10, 100, 1_000, 5_000, 10_000];
     eprintln!("compare: growth of the snapshot database ({sizes:?} entries)");
-    let growth = growth::run(root, sizes, plan.growth_rounds, plan.growth_batch)?;
+    companion.set(true);
+    let growth = wants("growth")
+        .then(|| growth::run(root, sizes, plan.growth_rounds, plan.growth_batch))
+        .transpose()?;
     eprintln!("compare: group commit");
-    let group = group::run(
-        root,
-        &[1, 2, 4, 8, 16],
-        plan.group_rounds,
-        plan.group_per_writer,
-    )?;
+    let group = wants("group")
+        .then(|| {
+            group::run(
+                root,
+                &[1, 2, 4, 8, 16],
+                plan.group_rounds,
+                plan.group_per_writer,
+                &companion,
+            )
+        })
+        .transpose()?;
+    companion.set(true);
     eprintln!("compare: loading the seven stores");
-    let load = load::run(root, &load::REALISTIC, plan.load_rounds)?;
+    let load = if wants("load") {
+        load::run(root, &load::REALISTIC, plan.load_rounds)?
+    } else {
+        Vec::new()
+    };
+    companion.set(false);
     machine.load.1 = loadavg();
+    machine.wake.2 = wake_probe(root, false)?;
     machine.seconds = started.elapsed().as_secs_f64();
     let run = Run {
         machine,
@@ -564,6 +767,11 @@ fn run(options: Options) -> io::Result<()> {
         println!("\n## {name}\n\n{text}");
     }
     if options.write_docs {
+        if options.only.is_some() {
+            return Err(io::Error::other(
+                "--write-docs needs every section (no --only)",
+            ));
+        }
         report::write_docs(&run, &blocks)?;
         eprintln!("compare: wrote docs/performance.md and docs/perf/*.svg");
     }

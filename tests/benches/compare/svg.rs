@@ -124,7 +124,7 @@ pub fn bars(title: &str, note: &str, panels: &[Panel], fmt: impl Fn(f64) -> Stri
     );
     let _ = writeln!(
         s,
-        r##"<rect width="100%" height="100%" fill="white"/><text x="10" y="20" {FONT} font-size="15" font-weight="bold">{}</text><text x="10" y="36" {FONT} fill="#555">{}</text>"##,
+        r##"<rect width="100%" height="100%" fill="white"/><text x="10" y="20" font-family="sans-serif" font-size="15" font-weight="bold">{}</text><text x="10" y="36" {FONT} fill="#555">{}</text>"##,
         esc(title),
         esc(note)
     );
@@ -186,7 +186,7 @@ pub fn lines(
     );
     let _ = writeln!(
         s,
-        r##"<rect width="100%" height="100%" fill="white"/><text x="10" y="20" {FONT} font-size="15" font-weight="bold">{}</text><text x="10" y="36" {FONT} fill="#555">{}</text>"##,
+        r##"<rect width="100%" height="100%" fill="white"/><text x="10" y="20" font-family="sans-serif" font-size="15" font-weight="bold">{}</text><text x="10" y="36" {FONT} fill="#555">{}</text>"##,
         esc(title),
         esc(note)
     );
