@@ -60,6 +60,10 @@ pub const MAX_RECORD: usize = 16 << 20;
 /// Suffix of the journal file: `NAME.journal`.
 pub const SUFFIX: &str = ".journal";
 
+/// Records are staged in a stack buffer this large, to be written with one
+/// call.
+const STAGE: usize = 512;
+
 /// How many times a lock-free reader re-reads when a compaction replaced
 /// the files between its reads of the snapshot and the journal.
 const READ_ATTEMPTS: usize = 8;
@@ -318,6 +322,9 @@ impl<'a> Journal<'a> {
         buf: &mut [u8],
         state_len: usize,
     ) -> Result<(), CommitError<D::Error>> {
+        // A snapshot folded from a stale view would drop the records
+        // appended since: check the journal still ends at `tail`.
+        self.check_tail(dir, tail)?;
         let seq = tail.next_seq.saturating_sub(1);
         let len = wrap_snapshot(self.name, buf, state_len, seq)?;
         replace::commit(
@@ -327,6 +334,32 @@ impl<'a> Journal<'a> {
             self.mode,
         )?;
         *tail = self.reset(dir, seq, len as u64)?;
+        Ok(())
+    }
+
+    /// Fail with [`CommitError::Stale`] unless the journal exists and ends
+    /// where `tail` says (same epoch, same length).
+    fn check_tail<D: Dir>(&self, dir: &mut D, tail: &Tail) -> Result<(), CommitError<D::Error>> {
+        let jname = self.journal.as_str();
+        let stale = || CommitError::Stale {
+            file: name::owned(jname),
+        };
+        let Some(mut file) = dir
+            .open_read(jname)
+            .map_err(|e| IoError::new(Op::Open, jname, e))?
+        else {
+            return Err(stale());
+        };
+        let (_, epoch) = read_header(&mut file, jname).map_err(|e| match e {
+            LoadError::Io(e) => CommitError::Io(e),
+            _ => stale(),
+        })?;
+        let end = file
+            .seek(SeekFrom::End(0))
+            .map_err(|e| IoError::new(Op::Seek, jname, e))?;
+        if epoch != tail.epoch || end != tail.end {
+            return Err(stale());
+        }
         Ok(())
     }
 
@@ -476,9 +509,9 @@ fn cut_tail<F: File>(file: &mut F, jname: &str, at: u64) -> Result<(), RecoverEr
 }
 
 /// Check the journal header; return (base, epoch).
+/// Check the header of a journal file just opened (positioned at 0);
+/// return (base, epoch).
 fn read_header<F: File>(file: &mut F, jname: &str) -> Result<(u64, u64), LoadError<F::Error>> {
-    file.seek(SeekFrom::Start(0))
-        .map_err(|e| IoError::new(Op::Seek, jname, e))?;
     let mut h = [0u8; HEADER_LEN];
     let got = read_full(file, &mut h).map_err(|e| IoError::new(Op::Read, jname, e).at(0))?;
     if got == 0 {
@@ -824,7 +857,8 @@ impl<'a, D: Dir> Append<'a, D> {
     }
 
     fn transition(&mut self, dir: &mut D) -> Result<State, CommitError<D::Error>> {
-        let jname = self.journal.as_str();
+        let journal = self.journal.clone();
+        let jname = journal.as_str();
         match self.state {
             State::Open => {
                 let stale = || CommitError::Stale {
@@ -850,6 +884,11 @@ impl<'a, D: Dir> Append<'a, D> {
                 Ok(self.next_record(0))
             }
             State::WriteRecord { index, written } => {
+                if written == 0
+                    && let Some(next) = self.write_staged(index)?
+                {
+                    return Ok(next);
+                }
                 let payload = self
                     .payloads
                     .get(index)
@@ -892,6 +931,43 @@ impl<'a, D: Dir> Append<'a, D> {
             }
             State::Done | State::Failed => Err(CommitError::LogicBug("step after the end")),
         }
+    }
+
+    /// Write as many whole records from `index` on as fit in a small stack
+    /// buffer, headers and payloads together, in one write: small records
+    /// (sessions, hits) then cost one `write` each batch instead of two per
+    /// record. `Ok(None)` if even the first record does not fit; it is then
+    /// streamed header first.
+    fn write_staged(&mut self, index: usize) -> Result<Option<State>, CommitError<D::Error>> {
+        let mut stage = [0u8; STAGE];
+        let mut len = 0;
+        let mut count = 0;
+        let mut seq = self.tail.next_seq;
+        for payload in self.payloads.get(index..).unwrap_or_default() {
+            let end = len + RECORD_HEADER_LEN + payload.len();
+            if end > STAGE {
+                break;
+            }
+            put(&mut stage, len, &encode_record_header(seq, payload));
+            put(&mut stage, len + RECORD_HEADER_LEN, payload);
+            len = end;
+            count += 1;
+            seq += 1;
+        }
+        if count == 0 {
+            return Ok(None);
+        }
+        let jname = self.journal.as_str();
+        let at = self.tail.end;
+        let file = self
+            .file
+            .as_mut()
+            .ok_or(CommitError::LogicBug("journal not open"))?;
+        file.write_all(stage.get(..len).unwrap_or_default())
+            .map_err(|e| IoError::new(Op::Write, jname, e).at(at))?;
+        self.tail.end += len as u64;
+        self.tail.next_seq = seq;
+        Ok(Some(self.next_record(index + count)))
     }
 
     /// Prepare record `index`, or the flush after the last one.
@@ -1083,6 +1159,24 @@ mod tests {
             snapshot,
             "{\n  \"seq\": 3,\n  \"state\": [\n    1,\n    2,\n    3\n  ]\n}\n"
         );
+    }
+
+    #[test]
+    fn compaction_from_a_stale_view_is_refused() {
+        let mut dir = MemDir::default();
+        let tail = setup(&mut dir, &[b"1"]);
+        let mut other = tail;
+        journal().append(&mut dir, &mut other, &[b"2"]).unwrap();
+        let mut stale = tail;
+        let mut buf = [0u8; 64];
+        buf[..3].copy_from_slice(b"[1]");
+        assert!(matches!(
+            journal().compact(&mut dir, &mut stale, &mut buf, 3),
+            Err(CommitError::Stale { .. })
+        ));
+        assert!(dir.get("hits.json").is_none(), "no snapshot was written");
+        let (seen, _) = replay(&mut dir).unwrap();
+        assert_eq!(seen.len(), 2);
     }
 
     #[test]

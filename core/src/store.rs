@@ -309,39 +309,62 @@ where
         records: &[R],
     ) -> Result<u64, StoreError<D::Error>> {
         let _guard = lock::lock(dir, self.journal.name(), self.journal.mode())?;
-        self.catch_up_locked(dir, buf)?;
-        if self
-            .tail
-            .is_some_and(|t| t.end > self.compact_bytes.max(t.snapshot_bytes))
-        {
-            self.compact_locked(dir, buf)?;
+        if self.tail.is_none() {
+            self.recover_locked(dir, buf)?;
         }
-        let mut tail = self
-            .tail
-            .ok_or(StoreError::Load(LoadError::LogicBug("journal not open")))?;
-        let first = {
-            let mut ranges = heapless::Vec::<core::ops::Range<usize>, MAX_BATCH>::new();
-            let mut at = 0;
-            for record in records {
-                let dst = buf.get_mut(at..).unwrap_or_default();
-                let n = serde_json_core::to_slice(record, dst)
-                    .map_err(|_| self.encode_error(buf.len()))?;
-                ranges.push(at..at + n).map_err(|_| {
-                    StoreError::Load(LoadError::LogicBug("batch larger than MAX_BATCH"))
-                })?;
-                at += n;
+        // The fast path appends at the remembered tail; the append itself
+        // checks that nobody else appended or compacted meanwhile, and only
+        // then (Stale) do we read their records and try again.
+        for _ in 0..3 {
+            if self
+                .tail
+                .is_some_and(|t| t.end > self.compact_bytes.max(t.snapshot_bytes))
+            {
+                // Compaction folds the whole state: bring it up to date
+                // first (rare, so the extra reads do not matter).
+                self.catch_up_locked(dir, buf)?;
+                self.compact_locked(dir, buf)?;
             }
-            let mut payloads = heapless::Vec::<&[u8], MAX_BATCH>::new();
-            for r in ranges {
-                let _ = payloads.push(buf.get(r).unwrap_or_default());
+            let mut tail = self
+                .tail
+                .ok_or(StoreError::Load(LoadError::LogicBug("journal not open")))?;
+            let first = {
+                let mut ranges = heapless::Vec::<core::ops::Range<usize>, MAX_BATCH>::new();
+                let mut at = 0;
+                for record in records {
+                    let dst = buf.get_mut(at..).unwrap_or_default();
+                    let n = serde_json_core::to_slice(record, dst)
+                        .map_err(|_| self.encode_error(buf.len()))?;
+                    ranges.push(at..at + n).map_err(|_| {
+                        StoreError::Load(LoadError::LogicBug("batch larger than MAX_BATCH"))
+                    })?;
+                    at += n;
+                }
+                let mut payloads = heapless::Vec::<&[u8], MAX_BATCH>::new();
+                for r in ranges {
+                    let _ = payloads.push(buf.get(r).unwrap_or_default());
+                }
+                self.journal.append(dir, &mut tail, &payloads)
+            };
+            match first {
+                Ok(first) => {
+                    for (i, record) in records.iter().enumerate() {
+                        self.state.apply(first + i as u64, record);
+                    }
+                    self.tail = Some(tail);
+                    return Ok(first);
+                }
+                Err(crate::CommitError::Stale { .. }) => self.catch_up_locked(dir, buf)?,
+                Err(e) => {
+                    // The journal's end is unknown now: read it again next time.
+                    self.tail = None;
+                    return Err(e.into());
+                }
             }
-            self.journal.append(dir, &mut tail, &payloads)?
-        };
-        for (i, record) in records.iter().enumerate() {
-            self.state.apply(first + i as u64, record);
         }
-        self.tail = Some(tail);
-        Ok(first)
+        Err(StoreError::Load(LoadError::LogicBug(
+            "the journal kept changing under the writers' lock",
+        )))
     }
 
     /// Under the lock: prune, write the state as the snapshot, and start an
