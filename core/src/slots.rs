@@ -54,6 +54,10 @@ const READ_ATTEMPTS: usize = 8;
 
 const ZEROS: [u8; SECTOR] = [0; SECTOR];
 
+/// Slots are checked through a stack buffer this large: a 64 KiB slot costs
+/// 64 reads, and the stack of a small board 1 KiB.
+const CHECK_CHUNK: usize = 1024;
+
 /// The name of slot `index` (0 or 1) of `name`.
 pub fn slot_name(name: &str, index: usize) -> FileName {
     name::with_suffix(name, SUFFIXES.get(index).copied().unwrap_or(".b"))
@@ -175,9 +179,9 @@ pub fn inspect<F: File>(file: &mut F, name: &str) -> Result<SlotInfo, IoError<F:
     let mut crc = Crc32c::new();
     crc.update(header.get(..28).unwrap_or_default());
     let mut left = len as usize;
-    let mut chunk = [0u8; 256];
+    let mut chunk = [0u8; CHECK_CHUNK];
     while left > 0 {
-        let want = chunk.get_mut(..left.min(256)).unwrap_or_default();
+        let want = chunk.get_mut(..left.min(CHECK_CHUNK)).unwrap_or_default();
         let offset = (HEADER_LEN + len as usize - left) as u64;
         let got = read_full(file, want).map_err(|e| IoError::new(Op::Read, name, e).at(offset))?;
         if got == 0 {
