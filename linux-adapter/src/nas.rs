@@ -190,7 +190,15 @@ where
             drop(dir);
             return Ok(Journaled::Whole(DocStore::open(path, mode, dir_mode)?));
         }
-        let mut len = 256 * 1024;
+        // Room for the snapshot (read whole), the state encoded again at
+        // compaction (it grows), and a batch of records: sized from the
+        // files so that opening a large store reads it once.
+        let on_disk = [path.clone(), path.with_extension("json.journal")]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| usize::try_from(m.len()).unwrap_or(MAX_BUFFER))
+            .sum::<usize>();
+        let mut len = (2 * on_disk + 64 * 1024).clamp(256 * 1024, MAX_BUFFER);
         let mut dir = Some(dir);
         loop {
             let d = match dir.take() {
