@@ -19,8 +19,8 @@ run_host_board() {
     (cd "$BOARDS_DIR/linux-checks" && cargo test ${checks_args[@]+"${checks_args[@]}"} --no-fail-fast) >"$checks_log" 2>&1 || status=$?
     t1=$(date +%s)
     grep -h -E '^(error|test .* FAILED)|could not compile|panicked' "$log" "$checks_log" >&2 || true
-    local passed failed ignored binaries
-    read -r passed failed ignored binaries < <(cat "$log" "$checks_log" | sum_test_results /dev/stdin)
+    local passed failed ignored binaries _filtered
+    read -r passed failed ignored binaries _filtered < <(cat "$log" "$checks_log" | sum_test_results /dev/stdin)
     local text="$passed passed, $failed failed, $ignored ignored in $binaries test binaries; build and tests $((t1 - t0)) s"
     info "$board: $text (log: $log)"
     record_counts "$passed" "$failed"

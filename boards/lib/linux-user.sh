@@ -39,6 +39,27 @@ profile_args() {
     esac
 }
 
+# Print --skip patterns for the tests that spawn target binaries but do
+# not honour FSATOMIC_TEST_RUNNER yet: without binfmt_misc they cannot pass
+# under qemu-user. Once the spawning helper names the variable, nothing is
+# skipped. Module-level, so coarse: it is a stopgap, printed loudly.
+runner_skips() {
+    local support="$REPO_DIR/linux-adapter/tests/cli/support.rs"
+    local conformance="$REPO_DIR/tests/src/conformance.rs" f
+    if [[ -f $support ]] && ! grep -q FSATOMIC_TEST_RUNNER "$support"; then
+        for f in "$REPO_DIR"/linux-adapter/tests/cli/*.rs; do
+            [[ $f == "$support" ]] && continue
+            grep -q '#\[test\]' "$f" && printf '%s::\n' "$(basename "$f" .rs)"
+        done
+    fi
+    if [[ -f $conformance ]] && ! grep -q FSATOMIC_TEST_RUNNER "$conformance"; then
+        for f in "$REPO_DIR"/tests/src/conformance/*.rs; do
+            grep -q 'spawn_child(' "$f" && printf '%s::\n' "$(basename "$f" .rs)"
+        done
+    fi
+    return 0
+}
+
 run_linux_user_board() {
     local board=$BOARD_NAME triple=$BOARD_TRIPLE var log
     var=$(triple_var "$triple")
@@ -67,10 +88,17 @@ run_linux_user_board() {
     local cargo_args=(-Zbuild-std=std,panic_unwind --target "$triple" --workspace "${profile_args[@]}")
     local checks_args=(-Zbuild-std=std,panic_unwind --target "$triple" "${profile_args[@]}")
     local test_args=()
-    local skip
+    local skip stopgap
     for skip in ${BOARD_TEST_SKIP:-}; do
         test_args+=(--skip "$skip")
     done
+    stopgap=$(runner_skips | tr '\n' ' ')
+    if [[ -n $stopgap ]]; then
+        warn "$board: skipping the tests of ${stopgap% } — they spawn target binaries without FSATOMIC_TEST_RUNNER (docs/boards.md, \"Child processes\")"
+        for skip in $stopgap; do
+            test_args+=(--skip "$skip")
+        done
+    fi
 
     export BOARD_POINTER_BITS
     mkdir -p "$CARGO_TARGET_DIR"
@@ -92,9 +120,9 @@ run_linux_user_board() {
     (cd "$checks" && cargo test "${checks_args[@]}" --no-fail-fast) >"$checks_log" 2>&1 || status=$?
     t2=$(date +%s)
     grep -h -E '^(test .* FAILED|failures:|---- )|panicked' "$log" "$checks_log" >&2 || true
-    local passed failed ignored binaries
-    read -r passed failed ignored binaries < <(cat "$log" "$checks_log" | sum_test_results /dev/stdin)
-    local text="$passed passed, $failed failed, $ignored ignored in $binaries test binaries; build $((t1 - t0)) s, tests $((t2 - t1)) s"
+    local passed failed ignored binaries filtered
+    read -r passed failed ignored binaries filtered < <(cat "$log" "$checks_log" | sum_test_results /dev/stdin)
+    local text="$passed passed, $failed failed, $ignored ignored, $filtered skipped under emulation in $binaries test binaries; build $((t1 - t0)) s, tests $((t2 - t1)) s"
     info "$board: $text (logs: $log, $checks_log)"
     record_counts "$passed" "$failed"
     if [[ $status -ne 0 || $failed -ne 0 || $binaries -eq 0 ]]; then

@@ -1,8 +1,8 @@
 # Reading cargo test output and recording each board's result.
 # shellcheck shell=bash
 
-# `sum_test_results LOG`: print "passed failed ignored binaries" summed
-# over every "test result:" line of a cargo test log.
+# `sum_test_results LOG`: print "passed failed ignored binaries filtered"
+# summed over every "test result:" line of a cargo test log.
 sum_test_results() {
     awk '
         /^test result: / {
@@ -10,10 +10,11 @@ sum_test_results() {
                 if ($(i) ~ /^passed;?$/) p += $(i - 1)
                 if ($(i) ~ /^failed;?$/) f += $(i - 1)
                 if ($(i) ~ /^ignored;?$/) g += $(i - 1)
+                if ($(i) == "filtered") s += $(i - 1)
             }
             n++
         }
-        END { printf "%d %d %d %d\n", p, f, g, n }' "$1"
+        END { printf "%d %d %d %d %d\n", p, f, g, n, s }' "$1"
 }
 
 # `record_result BOARD STATUS TEXT`: one line in the run's summary file.
