@@ -72,6 +72,8 @@ FSCK = {
 
 VERDICT = re.compile(r"^(FOUND|MISSING|TORN|CORRUPT|ERROR)\b(.*)$")
 ACK = re.compile(r"^ACK v=(\d+)$")
+ORPHANS = re.compile(r"^RECOVER removed=(\d+)$")
+JOURNAL = re.compile(r"^RECOVER journal bytes=(\d+) after=(\d+)$")
 FOUND_V = re.compile(r"v=(\d+)")
 # Kernel lines worth carrying into the report: filesystem errors,
 # read-only remounts, I/O errors.
@@ -244,6 +246,22 @@ def run_config(args, name, out_dir):
     first_ack_times = []
     boot = 0
 
+    # Where the cuts landed, as the next boot saw it.
+    landed = {"orphan": 0, "in_flight": 0, "tail_cut": 0, "journal_changed": 0}
+
+    def where(lines, verdict, found, floor):
+        for l in lines:
+            m = ORPHANS.match(l)
+            if m and int(m.group(1)) > 0:
+                landed["orphan"] += 1  # inside a Replace commit: temp file left
+            m = JOURNAL.match(l)
+            if m and int(m.group(2)) < int(m.group(1)):
+                landed["tail_cut"] += 1  # recovery cut a torn journal tail
+            elif m and int(m.group(2)) != int(m.group(1)):
+                landed["journal_changed"] += 1
+        if verdict == "ok" and found is not None and found > floor:
+            landed["in_flight"] += 1  # committed, ACK not yet out
+
     def record(ev):
         events.write(json.dumps(ev) + "\n")
         events.flush()
@@ -294,6 +312,7 @@ def run_config(args, name, out_dir):
         prev = "fresh disk" if cut_no == 1 else f"cut {cut_no - 1}"
         if cut_no > 1:
             verdicts[verdict] = verdicts.get(verdict, 0) + 1
+            where(lines, verdict, found, floor)
         elif verdict != "ok":
             verdicts["bad-start"] = verdicts.get("bad-start", 0) + 1
         ev = {"boot": boot, "judges": prev, "floor": floor, "verdict": verdict,
@@ -333,6 +352,7 @@ def run_config(args, name, out_dir):
     verdict_line = next((l for l in lines if VERDICT.match(l)), None)
     verdict, found = judge(verdict_line, floor)
     verdicts[verdict] = verdicts.get(verdict, 0) + 1
+    where(lines, verdict, found, floor)
     unmounted = "UNMOUNTED" in lines
     record({"boot": boot, "judges": f"cut {args.cuts}", "floor": floor,
             "verdict": verdict, "line": verdict_line, "found": found,
@@ -349,8 +369,11 @@ def run_config(args, name, out_dir):
         "config": name, "fs": fs, "opts": opts or "defaults", "mode": mode,
         "cuts": args.cuts, "acks": acks, "final_version": found,
         "verdicts": verdicts, "reformats": reformats, "fsck": fsck_result,
+        "landed": landed,
         "seconds": round(elapsed, 1),
-        "s_per_cut": round(sum(cut_times) / len(cut_times), 2) if cut_times else None,
+        # Everything included: mkfs, boots, waits, the check boot, fsck.
+        "s_per_cut": round(elapsed / args.cuts, 2),
+        "s_boot_to_cut": round(sum(cut_times) / len(cut_times), 2) if cut_times else None,
         "s_to_first_ack": round(sum(first_ack_times) / len(first_ack_times), 2) if first_ack_times else None,
         "expected_failure": expect_fail,
         "status": ("expected failure seen" if not passed else "expected failure NOT seen")
@@ -399,6 +422,25 @@ def report(args, results, path, wall):
             f"| {r['cuts']} | {r['acks']} | {v.get('ok', 0)} | {v.get('lost', 0)} "
             f"| {v.get('torn', 0)} | {v.get('corrupt', 0)} | {v.get('missing', 0)} "
             f"| {other} | {r['fsck']} | {r['s_per_cut']} | {r['status']} |")
+    lines += [
+        "",
+        "Where the cuts landed, as the next boot saw it: *temp file left* = inside a "
+        "Replace commit, before its rename (recovery swept the orphan); *commit "
+        "done, ACK not out* = the version found was newer than the last ACK the host "
+        "read; *journal tail cut* = recovery cut a torn record (or finished an "
+        "interrupted compaction).",
+        "",
+        "| configuration | temp file left | commit done, ACK not out | journal tail cut | s to first ACK |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        d = r["landed"]
+        lines.append(f"| {r['config']} | {d['orphan']} | {d['in_flight']} | "
+                     f"{d['tail_cut'] + d['journal_changed']} | {r['s_to_first_ack']} |")
+    lines += ["", "Checkers, run read-only on the image after the clean check boot: " + "; ".join(
+        f"{fs}: `{' '.join(FSCK[fs])}`" for fs in sorted({r['fs'] for r in results})) + ".",
+              "*s/cut* is the configuration's whole wall time (mkfs, every boot, the "
+              "check boot, fsck) divided by its cuts."]
     lines += ["", "Mount options: " + "; ".join(
         f"{r['config']}: {r['opts']}" for r in results) + ".", ""]
     notes = [r for r in results if r["alerts"] or r["reformats"]]

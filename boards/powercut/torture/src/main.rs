@@ -349,9 +349,21 @@ fn journal(dir: &mut LinuxDir, args: &Args) -> u8 {
             return 2;
         }
     };
+    let journal_len = || {
+        std::fs::metadata(std::path::Path::new(&args.dir).join("state.json.journal"))
+            .map(|m| m.len())
+            .ok()
+    };
+    let before = journal_len();
     let mut buf = vec![0u8; BUF];
     match store.open(dir, &mut buf) {
-        Ok(()) => {}
+        Ok(()) => {
+            // A shorter journal after open: recovery cut a torn tail (or
+            // finished a compaction the cut interrupted).
+            if let (Some(b), Some(a)) = (before, journal_len()) {
+                say(&format!("RECOVER journal bytes={b} after={a}"));
+            }
+        }
         Err(StoreError::Load(LoadError::Corrupt(c))) => {
             say(&format!("CORRUPT {c}"));
             return 1;
