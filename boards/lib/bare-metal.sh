@@ -73,7 +73,7 @@ run_bare_metal_board() {
     read -r text data bss dec _ < <(printf '%s\n' "$size" | awk 'NR == 2')
     {
         printf 'firmware: text %s B, data %s B, bss %s B (total %s B)\n' "$text" "$data" "$bss" "$dec"
-        grep -E '^(replace|slots|journal|stack|flush)' "$log" || true
+        grep -E '^(replace|slots|journal|stack|flush|sizes)' "$log" || true
     } >"$CARGO_TARGET_DIR/figures.txt"
     local summary
     summary="text $text B, data $data B, bss $bss B; $(grep -E '^stack ' "$log" | sed 's/^stack //' | paste -sd ';' -); $(awk '/^violations:/{print $2}' "$log") violations; build $((t1 - t0)) s, run $((t2 - t1)) s"

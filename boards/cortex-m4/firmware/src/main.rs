@@ -425,6 +425,14 @@ fn main() -> ! {
         "fsatomic {} on a Cortex-M4: commits over a RAM directory, power cut between every step",
         fsatomic::VERSION
     );
+    hprintln!(
+        "sizes: Replace {} B, Slots {} B, StoreError {} B, CommitError {} B, FileName {} B",
+        core::mem::size_of::<Replace<'_, RamDir<'_>>>(),
+        core::mem::size_of::<Slots<'_, RamDir<'_>>>(),
+        core::mem::size_of::<StoreError<RamError>>(),
+        core::mem::size_of::<CommitError<RamError>>(),
+        core::mem::size_of::<fsatomic::name::FileName>(),
+    );
     let mut violations = 0;
     for protocol in PROTOCOLS {
         let mut run = Run {
