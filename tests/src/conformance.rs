@@ -50,7 +50,7 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -559,20 +559,10 @@ pub(crate) fn spawn_child(test: &str, role: &str, fixture: &Fixture, umask: Opti
     let exe = std::env::current_exe().expect("current_exe");
     let args = [test, "--exact", "--nocapture", "--test-threads=1"];
     let mut cmd = match umask {
-        Some(mask) => {
-            let mut c = Command::new("sh");
-            c.arg("-c")
-                .arg(format!("umask {mask} && exec \"$0\" \"$@\""))
-                .arg(&exe)
-                .args(args);
-            c
-        }
-        None => {
-            let mut c = Command::new(&exe);
-            c.args(args);
-            c
-        }
+        Some(mask) => crate::runner::command_with_umask(mask, &exe),
+        None => crate::runner::command(&exe),
     };
+    cmd.args(args);
     cmd.env(ROLE_VAR, format!("{test}={role}"))
         .env(ROOT_VAR, fixture.root())
         .stdin(Stdio::null())

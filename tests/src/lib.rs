@@ -17,6 +17,7 @@
 //! - [`powercut`]: random operation sequences with several power cuts,
 //!   checked against a `HashMap` model (the fuzz target's driver).
 //! - [`rng`]: the seeded generator behind every random choice.
+//! - [`runner`]: spawning target binaries, through qemu-user on the boards.
 
 pub mod conformance;
 pub mod explorer;
@@ -26,5 +27,6 @@ pub mod powercut;
 pub mod profile;
 pub mod protocol;
 pub mod rng;
+pub mod runner;
 pub mod sim;
 pub mod wrap;

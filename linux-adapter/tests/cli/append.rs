@@ -3,7 +3,7 @@
 //! what a torn or damaged journal does to `load`, `check` and `append`.
 
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use fsatomic::Mode;
 use fsatomic::journal::{Entry, HEADER_LEN, Journal, RECORD_HEADER_LEN};
@@ -115,7 +115,7 @@ fn eight_processes_times_50_appends_lose_nothing_and_leave_no_gaps() {
             let path = path.clone();
             std::thread::spawn(move || {
                 for i in 0..ROUNDS {
-                    let mut child = Command::new(BIN)
+                    let mut child = fsatomic_testkit::runner::command(BIN)
                         .args(["append", &path])
                         .stdin(Stdio::piped())
                         .spawn()

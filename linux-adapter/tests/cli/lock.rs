@@ -1,7 +1,5 @@
 //! `lock`: critical sections never overlap; the command's status is ours.
 
-use std::process::Command;
-
 use crate::support::{BIN, Scratch, assert_code, assert_fails, fsatomic};
 
 #[test]
@@ -19,7 +17,7 @@ fn critical_sections_never_overlap() {
             let (path, section) = (path.clone(), section.clone());
             std::thread::spawn(move || {
                 for _ in 0..ROUNDS {
-                    let status = Command::new(BIN)
+                    let status = fsatomic_testkit::runner::command(BIN)
                         .args(["lock", &path, "--", "sh", "-c", &section])
                         .status()
                         .unwrap();

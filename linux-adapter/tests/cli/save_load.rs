@@ -272,7 +272,10 @@ fn documents_are_limited_only_by_memory() {
     // A reader that goes away early gets no complaint on stderr.
     let out = std::process::Command::new("sh")
         .arg("-c")
-        .arg(format!("'{BIN}' load '{path}' | head -c 1 >/dev/null"))
+        .arg(format!(
+            "{} load '{path}' | head -c 1 >/dev/null",
+            fsatomic_testkit::runner::shell_words(BIN)
+        ))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

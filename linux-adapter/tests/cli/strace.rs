@@ -28,6 +28,7 @@ fn traced(dir: &Scratch, args: &[&str], stdin: &[u8]) -> Option<(Option<i32>, Ve
             "-o",
         ])
         .arg(&trace)
+        .args(fsatomic_testkit::runner::runner())
         .arg(BIN)
         .args(args)
         .stdin(Stdio::piped())

@@ -124,7 +124,7 @@ impl Run {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut command = Command::new(BIN);
+        let mut command = fsatomic_testkit::runner::command(BIN);
         command.args(args);
         Run {
             command,
@@ -138,12 +138,8 @@ impl Run {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut command = Command::new("sh");
-        command
-            .arg("-c")
-            .arg(format!("umask {mask}; exec \"$0\" \"$@\""))
-            .arg(BIN)
-            .args(args);
+        let mut command = fsatomic_testkit::runner::command_with_umask(mask, BIN);
+        command.args(args);
         Run {
             command,
             stdin: Vec::new(),

@@ -1,6 +1,6 @@
 //! `update`: read-modify-write through a command, under the lock.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::support::{BIN, Background, Scratch, assert_code, assert_fails, fsatomic};
@@ -19,7 +19,7 @@ fn eight_processes_times_200_increments_end_at_exactly_1600() {
             let path = path.clone();
             std::thread::spawn(move || {
                 for round in 0..ROUNDS {
-                    let status = Command::new(BIN)
+                    let status = fsatomic_testkit::runner::command(BIN)
                         .args(["update", &path, "--init", "0", "--", "sh", "-c", INCREMENT])
                         .stdin(Stdio::null())
                         .status()
@@ -156,7 +156,7 @@ fn update_and_lock_exclude_each_other() {
     let go = dir.file("go");
     // The holder waits for `go`, or for the test to be gone.
     let holder = Background::spawn(
-        Command::new(BIN)
+        fsatomic_testkit::runner::command(BIN)
             .args(["lock", &path, "--", "sh", "-c"])
             .arg(format!(
                 "echo in >> '{log}'; while [ ! -e '{go}' ] && [ -e '{log}' ]; do sleep 0.01; done; echo out >> '{log}'"
@@ -165,7 +165,7 @@ fn update_and_lock_exclude_each_other() {
     );
     wait_for(|| std::fs::read_to_string(&log).is_ok_and(|t| t.contains("in")));
     let mut updater = Background::spawn(
-        Command::new(BIN)
+        fsatomic_testkit::runner::command(BIN)
             .args(["update", &path, "--init", "0", "--", "sh", "-c"])
             .arg(format!("echo update >> '{log}'; {INCREMENT}")),
     );
