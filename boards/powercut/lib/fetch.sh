@@ -37,7 +37,9 @@ pc_apt_opts() {
 }
 
 pc_apt_update() {
-    [[ -n ${PC_APT_UPDATED:-} ]] && return 0
+    # Fetchers run in $(...) subshells: a stamp, not a variable, says the
+    # lists are fresh (within the hour).
+    [[ -n $(find "$PC_APT/updated" -mmin -60 2>/dev/null) ]] && return 0
     mkdir -p "$PC_APT/lists/partial" "$PC_APT/cache/archives/partial"
     : >"$PC_APT/status"
     info "apt-get update of the arm64 package lists (private state in $PC_APT)"
@@ -45,7 +47,7 @@ pc_apt_update() {
     mapfile -t opts < <(pc_apt_opts)
     apt-get -qq "${opts[@]}" update >"$PC_APT/update.log" 2>&1 ||
         die "apt-get update for arm64 failed (log: $PC_APT/update.log); the machine's sources must serve Debian 12's arm64 packages"
-    PC_APT_UPDATED=1
+    touch "$PC_APT/updated"
 }
 
 # `pc_apt_download PKG DIR`: download the arm64 package PKG into DIR and

@@ -31,7 +31,9 @@
 //! `unsynced` is the harness's litmus test, not a use of the library: it
 //! writes each version to a temporary file and renames it over the
 //! document with plain `std::fs` and no flush at all, and acknowledges at
-//! once. A power cut must lose acknowledged versions there; if the harness
+//! once (the first version on a fresh disk is committed through the
+//! library, so that later cuts find an older version rather than
+//! nothing). A power cut must lose acknowledged versions there; if the harness
 //! did not see that, it could not see a lost commit either.
 //!
 //! Each version's document carries a padding of [`PAD`] characters whose
@@ -292,9 +294,6 @@ fn document(dir: &mut LinuxDir, args: &Args) -> u8 {
     // back), is a plain `save`, from past the highest version the host saw
     // acknowledged.
     let mut v = found.max(args.base);
-    if args.mode == Kind::Unsynced {
-        return unsynced(&args.dir, v, &mut buf);
-    }
     if !intact || v == 0 {
         v += 1;
         if let Err(e) = store.save(dir, &mut buf, &Doc::new(v)) {
@@ -302,6 +301,12 @@ fn document(dir: &mut LinuxDir, args: &Args) -> u8 {
             return 1;
         }
         say(&format!("ACK v={v}"));
+    }
+    if args.mode == Kind::Unsynced {
+        // After one durable commit through the library (above, on a fresh
+        // disk), the litmus loop: a cut must then find an older version
+        // than the last acknowledged one.
+        return unsynced(&args.dir, v, &mut buf);
     }
     loop {
         // The read-modify-write of every store: lock, load, check that the
