@@ -44,18 +44,19 @@ profile_args() {
 
 # Print --skip patterns for the tests that spawn target binaries but do
 # not honour FSATOMIC_TEST_RUNNER yet: without binfmt_misc they cannot pass
-# under qemu-user. Once the spawning helper names the variable, nothing is
-# skipped. Module-level, so coarse: it is a stopgap, printed loudly.
+# under qemu-user. Once the spawning helper names the variable or goes
+# through fsatomic_testkit::runner, nothing is skipped. Module-level, so
+# coarse: it is a stopgap, printed loudly.
 runner_skips() {
     local support="$REPO_DIR/linux-adapter/tests/cli/support.rs"
     local conformance="$REPO_DIR/tests/src/conformance.rs" f
-    if [[ -f $support ]] && ! grep -q FSATOMIC_TEST_RUNNER "$support"; then
+    if [[ -f $support ]] && ! grep -qE 'FSATOMIC_TEST_RUNNER|runner::' "$support"; then
         for f in "$REPO_DIR"/linux-adapter/tests/cli/*.rs; do
             [[ $f == "$support" ]] && continue
             grep -q '#\[test\]' "$f" && printf '%s::\n' "$(basename "$f" .rs)"
         done
     fi
-    if [[ -f $conformance ]] && ! grep -q FSATOMIC_TEST_RUNNER "$conformance"; then
+    if [[ -f $conformance ]] && ! grep -qE 'FSATOMIC_TEST_RUNNER|runner::' "$conformance"; then
         for f in "$REPO_DIR"/tests/src/conformance/*.rs; do
             grep -q 'spawn_child(' "$f" && printf '%s::\n' "$(basename "$f" .rs)"
         done
