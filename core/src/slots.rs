@@ -123,6 +123,18 @@ impl SlotInfo {
     }
 }
 
+/// The payload capacity of a slot file of `size` bytes: the size less the
+/// header, capped at what the header's `u32` capacity field can say. A cast
+/// instead would cut a slot file over 4 GiB to a smaller capacity in the
+/// header than the length check allowed, and the slot would fail its own
+/// inspection after an acknowledged commit.
+fn slot_capacity(size: u64) -> usize {
+    let capacity = size
+        .saturating_sub(HEADER_LEN as u64)
+        .min(u64::from(u32::MAX));
+    usize::try_from(capacity).unwrap_or(usize::MAX)
+}
+
 fn encode_header(capacity: u32, generation: u64, payload: &[u8]) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     put(&mut h, 0, &MAGIC);
@@ -529,8 +541,7 @@ impl<'a, D: Dir> Slots<'a, D> {
     }
 
     fn capacity_of_target(&self) -> usize {
-        let size = self.infos.get(self.target).map_or(0, |i| i.size) as usize;
-        size.saturating_sub(HEADER_LEN)
+        slot_capacity(self.infos.get(self.target).map_or(0, |i| i.size))
     }
 
     fn transition(&mut self, dir: &mut D) -> Result<State, CommitError<D::Error>> {
@@ -807,5 +818,15 @@ mod tests {
         ));
         assert_eq!(dir.get("cfg.json.a").unwrap(), a);
         assert_eq!(load_str(&mut dir).unwrap().unwrap(), b"1\n");
+    }
+
+    #[test]
+    fn slot_capacity_is_capped_at_what_the_header_can_say() {
+        assert_eq!(slot_capacity(512), 480);
+        assert_eq!(slot_capacity(10), 0);
+        // A slot file over 4 GiB: the capacity must not wrap to 100 bytes,
+        // on 64 bits (header cast) or on 32 (size cast).
+        let huge = (1u64 << 32) + HEADER_LEN as u64 + 100;
+        assert_eq!(slot_capacity(huge) as u64, u64::from(u32::MAX));
     }
 }
