@@ -35,7 +35,11 @@ impl Drop for Scratch {
 
 #[test]
 fn runs_on_windows() {
-    assert!(cfg!(windows), "this check is for the Windows build");
+    assert_eq!(
+        std::env::consts::OS,
+        "windows",
+        "this check is for the Windows build"
+    );
 }
 
 #[test]
