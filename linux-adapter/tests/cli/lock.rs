@@ -70,8 +70,16 @@ fn the_command_holds_the_lock_and_may_load_the_file() {
     let dir = Scratch::new("lockload");
     let path = dir.file("f.json");
     assert_code(&fsatomic(["save", &path], b"[1]"), 0);
-    // load takes no lock, so it runs inside the critical section.
-    let out = fsatomic(["lock", &path, "--", BIN, "load", &path], b"");
+    // load takes no lock, so it runs inside the critical section. (BIN is
+    // a target binary: on the boards it runs through the emulator.)
+    let runner: Vec<String> = fsatomic_testkit::runner::runner()
+        .into_iter()
+        .map(|w| w.to_string_lossy().into_owned())
+        .collect();
+    let mut args = vec!["lock", path.as_str(), "--"];
+    args.extend(runner.iter().map(String::as_str));
+    args.extend([BIN, "load", path.as_str()]);
+    let out = fsatomic(args, b"");
     assert_code(&out, 0);
     assert_eq!(out.stdout, b"[\n  1\n]\n");
     // The command inherits the lock's descriptor, as with flock(1).
