@@ -74,6 +74,7 @@ VERDICT = re.compile(r"^(FOUND|MISSING|TORN|CORRUPT|ERROR)\b(.*)$")
 ACK = re.compile(r"^ACK v=(\d+)$")
 ORPHANS = re.compile(r"^RECOVER removed=(\d+)$")
 JOURNAL = re.compile(r"^RECOVER journal bytes=(\d+) after=(\d+)$")
+JOURNAL_HEADER = 32  # an empty journal: its header alone (docs/design.md, 6)
 FOUND_V = re.compile(r"v=(\d+)")
 # Kernel lines worth carrying into the report: filesystem errors,
 # read-only remounts, I/O errors.
@@ -247,7 +248,7 @@ def run_config(args, name, out_dir):
     boot = 0
 
     # Where the cuts landed, as the next boot saw it.
-    landed = {"orphan": 0, "in_flight": 0, "tail_cut": 0, "journal_changed": 0}
+    landed = {"orphan": 0, "in_flight": 0, "tail_cut": 0, "compaction_finished": 0}
 
     def where(lines, verdict, found, floor):
         for l in lines:
@@ -255,10 +256,13 @@ def run_config(args, name, out_dir):
             if m and int(m.group(1)) > 0:
                 landed["orphan"] += 1  # inside a Replace commit: temp file left
             m = JOURNAL.match(l)
-            if m and int(m.group(2)) < int(m.group(1)):
-                landed["tail_cut"] += 1  # recovery cut a torn journal tail
-            elif m and int(m.group(2)) != int(m.group(1)):
-                landed["journal_changed"] += 1
+            if m and int(m.group(2)) != int(m.group(1)):
+                if int(m.group(2)) == JOURNAL_HEADER:
+                    # The snapshot was written, the journal not yet reset:
+                    # recovery finished the compaction the cut interrupted.
+                    landed["compaction_finished"] += 1
+                else:
+                    landed["tail_cut"] += 1  # recovery cut a torn tail
         if verdict == "ok" and found is not None and found > floor:
             landed["in_flight"] += 1  # committed, ACK not yet out
 
@@ -429,16 +433,17 @@ def report(args, results, path, wall):
         "Where the cuts landed, as the next boot saw it: *temp file left* = inside a "
         "Replace commit, before its rename (recovery swept the orphan); *commit "
         "done, ACK not out* = the version found was newer than the last ACK the host "
-        "read; *journal tail cut* = recovery cut a torn record (or finished an "
-        "interrupted compaction).",
+        "read; *compaction finished* = the cut fell inside a journal compaction, "
+        "after the new snapshot and before the journal's reset, and recovery "
+        "finished it; *torn tail cut* = recovery cut a partly written record.",
         "",
-        "| configuration | temp file left | commit done, ACK not out | journal tail cut | s to first ACK |",
-        "|---|---:|---:|---:|---:|",
+        "| configuration | temp file left | commit done, ACK not out | compaction finished | torn tail cut | s to first ACK |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         d = r["landed"]
         lines.append(f"| {r['config']} | {d['orphan']} | {d['in_flight']} | "
-                     f"{d['tail_cut'] + d['journal_changed']} | {r['s_to_first_ack']} |")
+                     f"{d['compaction_finished']} | {d['tail_cut']} | {r['s_to_first_ack']} |")
     lines += ["", "Checkers, run read-only on the image after the clean check boot: " + "; ".join(
         f"{fs}: `{' '.join(FSCK[fs])}`" for fs in sorted({r['fs'] for r in results})) + ".",
               "*s/cut* is the configuration's whole wall time (mkfs, every boot, the "
@@ -508,7 +513,8 @@ def main():
     wall = time.monotonic() - t0
     report(args, results, args.report, wall)
     with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump(results, f, indent=2)
+        run = {k: v for k, v in vars(args).items()}
+        json.dump({"run": run, "wall_s": round(wall, 1), "results": results}, f, indent=2)
     # A configuration that must fail passes when its failure was seen: a
     # harness that cannot see a tear or a lost commit proves nothing.
     failed = [r for r in results

@@ -107,7 +107,10 @@ impl Doc {
             return Some(format!("padding is {} bytes, not {PAD}", self.pad.len()));
         }
         if let Some(i) = (0..PAD).find(|&i| self.pad.as_bytes()[i] != pattern(self.v, i)) {
-            return Some(format!("padding differs from version {} at byte {i}", self.v));
+            return Some(format!(
+                "padding differs from version {} at byte {i}",
+                self.v
+            ));
         }
         if self.sum != checksum(self.v, &self.pad) {
             return Some(format!("checksum {:#x} does not match", self.sum));
@@ -248,7 +251,9 @@ fn document(dir: &mut LinuxDir, args: &Args) -> u8 {
         caps.atomic_replace,
         protocol.resolve(caps)
     ));
-    if matches!(args.mode, Kind::Replace | Kind::Unsynced) && protocol.resolve(caps) != Protocol::Replace {
+    if matches!(args.mode, Kind::Replace | Kind::Unsynced)
+        && protocol.resolve(caps) != Protocol::Replace
+    {
         say("ERROR replace mode on a filesystem where Auto does not pick Replace");
         return 2;
     }
@@ -406,7 +411,10 @@ fn journal(dir: &mut LinuxDir, args: &Args) -> u8 {
         }
         v += 1;
         if store.state().last != v {
-            say(&format!("FAIL state at v={} after appending v={v}", store.state().last));
+            say(&format!(
+                "FAIL state at v={} after appending v={v}",
+                store.state().last
+            ));
             return 1;
         }
         say(&format!("ACK v={v}"));
