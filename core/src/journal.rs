@@ -340,27 +340,7 @@ impl<'a> Journal<'a> {
     /// Fail with [`CommitError::Stale`] unless the journal exists and ends
     /// where `tail` says (same epoch, same length).
     fn check_tail<D: Dir>(&self, dir: &mut D, tail: &Tail) -> Result<(), CommitError<D::Error>> {
-        let jname = self.journal.as_str();
-        let stale = || CommitError::Stale {
-            file: name::owned(jname),
-        };
-        let Some(mut file) = dir
-            .open_read(jname)
-            .map_err(|e| IoError::new(Op::Open, jname, e))?
-        else {
-            return Err(stale());
-        };
-        let (_, epoch) = read_header(&mut file, jname).map_err(|e| match e {
-            LoadError::Io(e) => CommitError::Io(e),
-            _ => stale(),
-        })?;
-        let end = file
-            .seek(SeekFrom::End(0))
-            .map_err(|e| IoError::new(Op::Seek, jname, e))?;
-        if epoch != tail.epoch || end != tail.end {
-            return Err(stale());
-        }
-        Ok(())
+        open_at_tail(dir, &self.journal, tail).map(drop)
     }
 
     /// Replace the journal by an empty one whose first record will be
@@ -509,6 +489,36 @@ fn cut_tail<F: File>(file: &mut F, jname: &str, at: u64) -> Result<(), RecoverEr
 }
 
 /// Check the journal header; return (base, epoch).
+/// Open the journal for writing, positioned at its end, after checking
+/// that it ends where `tail` says (same epoch, same length); else
+/// [`CommitError::Stale`], having written nothing.
+fn open_at_tail<D: Dir>(
+    dir: &mut D,
+    jname: &str,
+    tail: &Tail,
+) -> Result<D::File, CommitError<D::Error>> {
+    let stale = || CommitError::Stale {
+        file: name::owned(jname),
+    };
+    let Some(mut file) = dir
+        .open_write(jname)
+        .map_err(|e| IoError::new(Op::Open, jname, e))?
+    else {
+        return Err(stale());
+    };
+    let (_, epoch) = read_header(&mut file, jname).map_err(|e| match e {
+        LoadError::Io(e) => CommitError::Io(e),
+        _ => stale(),
+    })?;
+    let end = file
+        .seek(SeekFrom::End(0))
+        .map_err(|e| IoError::new(Op::Seek, jname, e))?;
+    if epoch != tail.epoch || end != tail.end {
+        return Err(stale());
+    }
+    Ok(file)
+}
+
 /// Check the header of a journal file just opened (positioned at 0);
 /// return (base, epoch).
 fn read_header<F: File>(file: &mut F, jname: &str) -> Result<(u64, u64), LoadError<F::Error>> {
@@ -861,25 +871,7 @@ impl<'a, D: Dir> Append<'a, D> {
         let jname = journal.as_str();
         match self.state {
             State::Open => {
-                let stale = || CommitError::Stale {
-                    file: name::owned(jname),
-                };
-                let Some(mut file) = dir
-                    .open_write(jname)
-                    .map_err(|e| IoError::new(Op::Open, jname, e))?
-                else {
-                    return Err(stale());
-                };
-                let (_, epoch) = read_header(&mut file, jname).map_err(|e| match e {
-                    LoadError::Io(e) => CommitError::Io(e),
-                    _ => stale(),
-                })?;
-                let end = file
-                    .seek(SeekFrom::End(0))
-                    .map_err(|e| IoError::new(Op::Seek, jname, e))?;
-                if epoch != self.start.epoch || end != self.start.end {
-                    return Err(stale());
-                }
+                let file = open_at_tail(dir, jname, &self.start)?;
                 self.file = Some(file);
                 Ok(self.next_record(0))
             }
