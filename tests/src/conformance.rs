@@ -89,6 +89,9 @@ pub trait Adapter: 'static {
     /// Open `path`, creating it and its missing parents with exactly
     /// `mode`; return the directories made, outermost first.
     fn create_all(path: &Path, mode: Mode) -> io::Result<(Self::Dir, Vec<PathBuf>)>;
+    /// The flush barriers the adapter itself counted through `dir` (its
+    /// own telemetry, below the trait).
+    fn flush_count(dir: &Self::Dir) -> u64;
 }
 
 /// A check by name: the function takes the name of the test running it.
@@ -158,6 +161,7 @@ macro_rules! conformance_tests {
             recover_sweeps_only_its_own_orphans,
             slots_store_round_trips_with_one_flush_per_commit,
             journal_store_round_trips_with_one_flush_per_append,
+            adapter_counts_two_flushes_per_replace_and_one_per_slot_commit,
         ]);
     };
     (@area $adapter:ty, durability) => {

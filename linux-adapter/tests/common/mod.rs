@@ -21,4 +21,8 @@ impl Adapter for Linux {
     fn create_all(path: &Path, mode: Mode) -> io::Result<(LinuxDir, Vec<PathBuf>)> {
         LinuxDir::create_all(path, mode)
     }
+
+    fn flush_count(dir: &LinuxDir) -> u64 {
+        dir.flush_count()
+    }
 }

@@ -21,4 +21,8 @@ impl Adapter for Std {
     fn create_all(path: &Path, mode: Mode) -> io::Result<(StdDir, Vec<PathBuf>)> {
         StdDir::create_all(path, mode)
     }
+
+    fn flush_count(dir: &StdDir) -> u64 {
+        dir.flush_count()
+    }
 }

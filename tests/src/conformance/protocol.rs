@@ -18,6 +18,7 @@ checks! {
     recover_sweeps_only_its_own_orphans,
     slots_store_round_trips_with_one_flush_per_commit,
     journal_store_round_trips_with_one_flush_per_append,
+    adapter_counts_two_flushes_per_replace_and_one_per_slot_commit,
 }
 
 /// A Replace commit creates the file, a second one replaces it (a new
@@ -300,4 +301,42 @@ pub fn journal_store_round_trips_with_one_flush_per_append<A: Adapter>(test: &st
     assert!(reopened.state().is(0..51), "{:?}", reopened.state());
     assert_eq!(mode_of(&fx.path("hits.json")), 0o600);
     assert!(fx.temp_names().is_empty());
+}
+
+/// The flush barriers the adapter itself counts ([`Adapter::flush_count`]),
+/// as opposed to the trait calls the `Counting` wrapper sees: two per
+/// Replace commit, one per Slots commit once set up, none for a load.
+pub fn adapter_counts_two_flushes_per_replace_and_one_per_slot_commit<A: Adapter>(test: &str) {
+    let fx = Fixture::new::<A>(test);
+    let mut dir = fx.open::<A>();
+    let mut buf = [0u8; BUF];
+    let replace: Store<Counter> = Store::new("replace.json", Mode::PRIVATE);
+    let start = A::flush_count(&dir);
+    for i in 1..=10 {
+        replace
+            .save(&mut dir, &mut buf, &Counter::at(i))
+            .expect("save");
+        assert_eq!(
+            A::flush_count(&dir) - start,
+            2 * i,
+            "after {i} Replace commits"
+        );
+    }
+    let before = A::flush_count(&dir);
+    for _ in 0..10 {
+        replace.load(&mut dir, &mut buf).expect("load");
+    }
+    assert_eq!(A::flush_count(&dir), before, "a load flushed");
+    let slots: Store<Counter> =
+        Store::new("slots.json", Mode::PRIVATE).with_protocol(Protocol::Slots);
+    slots
+        .save(&mut dir, &mut buf, &Counter::at(0))
+        .expect("first save");
+    let before = A::flush_count(&dir);
+    for i in 1..=10 {
+        slots
+            .save(&mut dir, &mut buf, &Counter::at(i))
+            .expect("save");
+        assert_eq!(A::flush_count(&dir) - before, i, "after {i} Slots commits");
+    }
 }
