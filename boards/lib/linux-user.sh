@@ -72,20 +72,23 @@ run_linux_user_board() {
     require_debian_rust
     use_debian_rust
     command -v "$BOARD_LINKER" >/dev/null || die "$BOARD_LINKER not found after installing $BOARD_APT_PACKAGES"
-    command -v "$BOARD_RUNNER" >/dev/null || die "$BOARD_RUNNER not found after installing qemu-user"
+    local runner
+    runner=$(qemu_user "$BOARD_RUNNER")
     [[ -d $BOARD_SYSROOT/lib ]] || die "no target libraries in $BOARD_SYSROOT (libc6-dev cross package)"
     [[ $BOARD_RUSTFLAGS == *crt-static* ]] || warn "$board: a dynamic build needs QEMU_LD_PREFIX, which redirects absolute paths into $BOARD_SYSROOT"
 
     export CARGO_TARGET_DIR="$TARGET_ROOT/$board"
     export "CARGO_TARGET_${var}_LINKER=$BOARD_LINKER"
-    export "CARGO_TARGET_${var}_RUNNER=$BOARD_RUNNER"
+    # A test binary that hangs under the emulator fails after 20 minutes
+    # instead of holding CI until its own limit.
+    export "CARGO_TARGET_${var}_RUNNER=timeout -k 10 1200 $runner"
     export "CARGO_TARGET_${var}_RUSTFLAGS=$BOARD_RUSTFLAGS"
     # Doctests are compiled by rustdoc, which does not read the target's
     # rustflags: link them statically too.
     export RUSTDOCFLAGS="${RUSTDOCFLAGS:+$RUSTDOCFLAGS }-C target-feature=+crt-static"
     export QEMU_CPU=$BOARD_CPU
     unset QEMU_LD_PREFIX
-    export FSATOMIC_TEST_RUNNER=$BOARD_RUNNER
+    export FSATOMIC_TEST_RUNNER=$runner
 
     local profile_args
     read -r -a profile_args <<<"$(profile_args)"
@@ -118,7 +121,7 @@ run_linux_user_board() {
         return 1
     fi
     t1=$(date +%s)
-    info "$board: running the tests under $BOARD_RUNNER (QEMU_CPU=$QEMU_CPU, profile ${BOARDS_PROFILE:-checked})"
+    info "$board: running the tests under $runner (QEMU_CPU=$QEMU_CPU, profile ${BOARDS_PROFILE:-checked})"
     (cd "$REPO_DIR" && cargo test "${cargo_args[@]}" --no-fail-fast -- "${test_args[@]}") >"$log" 2>&1 || status=$?
     info "$board: running boards/linux-checks (${BOARD_POINTER_BITS}-bit usize; sizes, offsets, times)"
     (cd "$checks" && cargo test "${checks_args[@]}" --no-fail-fast) >"$checks_log" 2>&1 || status=$?
