@@ -404,6 +404,8 @@ pub struct Slots<'a, D: Dir> {
     created: bool,
     target: usize,
     header: [u8; HEADER_LEN],
+    /// A write to the target slot was attempted.
+    touched: bool,
 }
 
 impl<'a, D: Dir> Slots<'a, D> {
@@ -446,6 +448,7 @@ impl<'a, D: Dir> Slots<'a, D> {
             created: false,
             target: 0,
             header: [0; HEADER_LEN],
+            touched: false,
         })
     }
 
@@ -461,7 +464,8 @@ impl<'a, D: Dir> Slots<'a, D> {
         Ok(())
     }
 
-    /// Perform one step. After an error the machine is [`State::Failed`].
+    /// Perform one step. After an error the machine is [`State::Failed`];
+    /// if the target slot had been written to, its header has been zeroed (best effort; see the on-disk format in `docs/design.md`).
     pub fn step(&mut self, dir: &mut D) -> Result<Progress, CommitError<D::Error>> {
         match self.transition(dir) {
             Ok(next) => {
@@ -474,10 +478,33 @@ impl<'a, D: Dir> Slots<'a, D> {
                 })
             }
             Err(e) => {
+                if self.touched {
+                    self.blank_target();
+                }
                 self.files = [None, None];
                 self.state = State::Failed;
                 Err(e)
             }
+        }
+    }
+
+    /// After a failed write or flush of the target slot, best effort:
+    /// zero its header. The slot may now hold the failed document in the
+    /// page cache, whole and valid to a reader, yet not durable (after an
+    /// `EIO` from `fdatasync` the kernel may have marked those pages clean).
+    /// Left valid, it would be the newest slot, and the next commit would
+    /// overwrite the *other* slot, the only durable copy of the last
+    /// acknowledged document: a power cut during that commit would then
+    /// leave neither. Blanked, readers keep to the other slot and the next
+    /// commit rewrites this one. Nothing is flushed: on disk this slot may
+    /// hold its old document, the failed one or a torn one, and the other
+    /// slot still holds the last acknowledged document.
+    fn blank_target(&mut self) {
+        if let Some(Some(f)) = self.files.get_mut(self.target) {
+            let _ = f
+                .seek(SeekFrom::Start(0))
+                .map(drop)
+                .and_then(|()| f.write_all(&[0; HEADER_LEN]));
         }
     }
 
@@ -650,6 +677,7 @@ impl<'a, D: Dir> Slots<'a, D> {
                 } else {
                     self.data.get(written - HEADER_LEN..).unwrap_or_default()
                 };
+                self.touched = true;
                 let n = f
                     .write(rest)
                     .map_err(|e| IoError::new(Op::Write, slot_name, e).at(written as u64))?;

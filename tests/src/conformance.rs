@@ -171,6 +171,8 @@ macro_rules! conformance_tests {
             eio_on_directory_flush_is_reported_as_such,
             eio_before_the_rename_keeps_the_old_content,
             failed_commit_releases_the_lock,
+            eio_on_slot_flush_spares_the_last_acknowledged_slot,
+            eio_on_journal_flush_cuts_the_failed_records,
             empty_file_is_corrupt_and_left_alone,
             truncated_file_is_corrupt_at_its_end_and_left_alone,
             garbage_file_is_corrupt_where_it_breaks_and_left_alone,

@@ -6,11 +6,11 @@ use std::fs;
 
 use fsatomic::fs::Op;
 use fsatomic::{
-    CommitError, Corrupt, CorruptKind, LoadError, Mode, Store, StoreError, json::JsonErrorKind,
-    replace,
+    CommitError, Corrupt, CorruptKind, JournalStore, LoadError, Mode, Store, StoreError,
+    json::JsonErrorKind, replace, slots,
 };
 
-use super::{Adapter, BUF, Counter, Fixture, Snapshot, encoded, mode_of, plant_file};
+use super::{Adapter, BUF, Counter, Fixture, Hit, Hits, Snapshot, encoded, mode_of, plant_file};
 use crate::wrap::{Call, Counting, Event, FaultPoint, Faulty};
 
 checks! {
@@ -19,6 +19,8 @@ checks! {
     eio_on_directory_flush_is_reported_as_such,
     eio_before_the_rename_keeps_the_old_content,
     failed_commit_releases_the_lock,
+    eio_on_slot_flush_spares_the_last_acknowledged_slot,
+    eio_on_journal_flush_cuts_the_failed_records,
     empty_file_is_corrupt_and_left_alone,
     truncated_file_is_corrupt_at_its_end_and_left_alone,
     garbage_file_is_corrupt_where_it_breaks_and_left_alone,
@@ -222,6 +224,112 @@ pub fn failed_commit_releases_the_lock<A: Adapter>(test: &str) {
         .update(&mut fx.open::<A>(), &mut buf, Counter::bump)
         .expect("next writer");
     assert_eq!(hits, 1);
+}
+
+/// An `EIO` from the slot flush fails a Slots commit. The failed document
+/// may sit whole in the page cache without being on disk (the kernel may
+/// have marked its pages clean), so it must not be what a reader finds
+/// next, and the next commit must rewrite the slot that failed — never the
+/// other one, the only copy of the last acknowledged document known to be
+/// on disk.
+pub fn eio_on_slot_flush_spares_the_last_acknowledged_slot<A: Adapter>(test: &str) {
+    let fx = Fixture::new::<A>(test);
+    let doc = |n| encoded(&Counter::at(n));
+    fn commit<D: fsatomic::Dir>(dir: &mut D, n: u64) -> Result<(), CommitError<D::Error>> {
+        slots::commit(
+            dir,
+            "doc.json",
+            &encoded(&Counter::at(n)),
+            Mode::PRIVATE,
+            BUF,
+        )
+    }
+    commit(&mut fx.open::<A>(), 1).expect("commit 1");
+    commit(&mut fx.open::<A>(), 2).expect("commit 2");
+    let slot_files = [
+        slots::slot_name("doc.json", 0),
+        slots::slot_name("doc.json", 1),
+    ];
+    let holds = |name: &str, n| {
+        let bytes = fs::read(fx.path(name)).expect("read slot");
+        bytes.windows(doc(n).len()).any(|w| w == doc(n).as_slice())
+    };
+    let acked = slot_files
+        .iter()
+        .find(|s| holds(s.as_str(), 2))
+        .expect("a slot holds commit 2")
+        .as_str();
+    let acked_before = Snapshot::of(&fx.path(acked));
+    let acked_bytes = fs::read(fx.path(acked)).expect("read");
+
+    let mut dir = Faulty::eio(fx.open::<A>(), FaultPoint::SyncFile, 1);
+    let err = commit(&mut dir, 3).unwrap_err();
+    assert_eq!(io_error_of(&err), (Op::SyncFile, Some(5)), "{err}");
+    let mut buf = [0u8; BUF];
+    let n = slots::load(&mut fx.open::<A>(), "doc.json", &mut buf)
+        .expect("load after the failed commit")
+        .expect("present");
+    assert_eq!(
+        buf.get(..n),
+        Some(doc(2).as_slice()),
+        "a reader found the failed commit, not the last acknowledged one"
+    );
+
+    commit(&mut fx.open::<A>(), 4).expect("commit 4");
+    assert_eq!(
+        fs::read(fx.path(acked)).expect("read"),
+        acked_bytes,
+        "the commit after the failed one overwrote {acked}, the last acknowledged slot"
+    );
+    assert_eq!(Snapshot::of(&fx.path(acked)), acked_before);
+    let n = slots::load(&mut fx.open::<A>(), "doc.json", &mut buf)
+        .expect("load")
+        .expect("present");
+    assert_eq!(buf.get(..n), Some(doc(4).as_slice()));
+}
+
+/// An `EIO` from the journal flush fails the append, and the failed
+/// records are cut off the journal at once: left there, they would read
+/// back whole from the page cache, the next append would go on after them,
+/// and a power cut could then leave a hole (records that never reached the
+/// disk) in front of acknowledged records. The next append continues from
+/// the last acknowledged record, with no gap in the sequence numbers.
+pub fn eio_on_journal_flush_cuts_the_failed_records<A: Adapter>(test: &str) {
+    let fx = Fixture::new::<A>(test);
+    let mut store = JournalStore::<Hits, Hit>::new("hits.json", Mode::PRIVATE).expect("name");
+    let mut buf = vec![0u8; BUF];
+    let mut dir = fx.open::<A>();
+    store.open(&mut dir, &mut buf).expect("open");
+    assert_eq!(
+        store
+            .append(&mut dir, &mut buf, &Hit { ip: 0 })
+            .expect("append"),
+        1
+    );
+    let journal = fx.path(store.journal().journal_name());
+    let len = fs::metadata(&journal).expect("journal").len();
+
+    let mut faulty = Faulty::eio(fx.open::<A>(), FaultPoint::SyncFile, 1);
+    let err = store
+        .append(&mut faulty, &mut buf, &Hit { ip: 1 })
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Commit(CommitError::Io(e)) if e.op == Op::SyncFile),
+        "{err:?}"
+    );
+    assert_eq!(
+        fs::metadata(&journal).expect("journal").len(),
+        len,
+        "the failed record is still in the journal"
+    );
+    assert_eq!(
+        store
+            .append(&mut dir, &mut buf, &Hit { ip: 2 })
+            .expect("append"),
+        2
+    );
+    let state = store.read(&mut fx.open::<A>(), &mut buf).expect("read");
+    assert_eq!((state.count, state.sum, state.gaps), (2, 2, 0), "{state:?}");
 }
 
 fn corrupt_of(err: &StoreError<std::io::Error>) -> &Corrupt {

@@ -1,0 +1,154 @@
+//! Group commit (`GroupJournal`) against the std adapter: shared flushes,
+//! no lost or doubled sequence numbers, and a failed batch's error reaching
+//! every appender in it and no one else.
+
+use std::sync::{Arc, Barrier};
+
+use fsatomic::fs::Op;
+use fsatomic::{CommitError, JournalStore, Mode, StoreError};
+use fsatomic_std::StdDir;
+use fsatomic_std::group::{AppendResult, GroupJournal};
+use fsatomic_testkit::conformance::{Fixture, Hit, Hits};
+use fsatomic_testkit::wrap::{FaultPoint, Faulty};
+
+const THREADS: usize = 8;
+const PER_THREAD: u32 = 40;
+
+fn store() -> JournalStore<'static, Hits, Hit> {
+    JournalStore::new("hits.json", Mode::PRIVATE).expect("name")
+}
+
+/// What one appender was told, per hit it appended.
+type Outcomes<E> = Vec<(u32, AppendResult<E>)>;
+
+/// `THREADS` threads append `PER_THREAD` hits each, all released at once;
+/// every thread's results, in order.
+fn hammer<D: fsatomic::Dir + Send>(
+    journal: &GroupJournal<'static, Hits, Hit, D>,
+) -> Vec<Outcomes<D::Error>>
+where
+    D::Error: Send + Sync,
+    D::File: Send,
+{
+    let start = Barrier::new(THREADS);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS as u32)
+            .map(|t| {
+                let start = &start;
+                s.spawn(move || {
+                    start.wait();
+                    (0..PER_THREAD)
+                        .map(|i| {
+                            let ip = t * PER_THREAD + i;
+                            (ip, journal.append(Hit { ip }))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("appender panicked"))
+            .collect()
+    })
+}
+
+#[test]
+fn concurrent_appenders_share_flushes_and_get_consecutive_sequence_numbers() {
+    let fx = Fixture::new::<Std>("group-share");
+    let dir = fx.open::<Std>();
+    let journal = GroupJournal::open(store(), dir, 4096).expect("open journal");
+    let flushes_before = journal.with_dir(StdDir::flush_count);
+    let results = hammer(&journal);
+    let appends = u64::from(THREADS as u32 * PER_THREAD);
+    let flushes = journal.with_dir(StdDir::flush_count) - flushes_before;
+    println!(
+        "group commit: {appends} appends from {THREADS} threads, {flushes} flushes, {} batches",
+        journal.batches()
+    );
+    assert!(flushes < appends, "no flush was shared: {flushes}");
+    assert_eq!(journal.batches(), flushes, "one flush per batch");
+    let mut seqs: Vec<u64> = Vec::new();
+    for thread in &results {
+        let mine: Vec<u64> = thread
+            .iter()
+            .map(|(ip, r)| *r.as_ref().unwrap_or_else(|e| panic!("hit {ip}: {e}")))
+            .collect();
+        assert!(
+            mine.windows(2).all(|w| w[0] < w[1]),
+            "a thread's appends were acknowledged out of order: {mine:?}"
+        );
+        seqs.extend(mine);
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=appends).collect::<Vec<_>>(), "lost or doubled");
+    let total_ips: u64 = (0..THREADS as u32 * PER_THREAD).map(u64::from).sum();
+    journal.with_state(|h| assert_eq!((h.count, h.sum, h.gaps), (appends, total_ips, 0)));
+    let (store, mut dir) = journal.into_inner();
+    let mut buf = vec![0u8; 1 << 16];
+    let on_disk = store.read(&mut dir, &mut buf).expect("read");
+    assert_eq!(
+        (on_disk.count, on_disk.sum, on_disk.gaps),
+        (appends, total_ips, 0)
+    );
+}
+
+#[test]
+fn a_failed_flush_fails_exactly_its_batch_and_the_journal_goes_on() {
+    let fx = Fixture::new::<Std>("group-eio");
+    // The fifth flush fails: a batch somewhere in the middle of the run.
+    let dir = Faulty::eio(fx.open::<Std>(), FaultPoint::SyncFile, 5);
+    let journal = GroupJournal::open(store(), dir, 4096).expect("open journal");
+    let results = hammer(&journal);
+    assert!(journal.with_dir(Faulty::fired), "the fault never fired");
+    let mut failed = Vec::new();
+    let mut seqs = Vec::new();
+    let mut acked_ips = 0u64;
+    let mut first_error: Option<Arc<StoreError<std::io::Error>>> = None;
+    for (ip, r) in results.into_iter().flatten() {
+        match r {
+            Ok(seq) => {
+                seqs.push(seq);
+                acked_ips += u64::from(ip);
+            }
+            Err(e) => {
+                assert!(
+                    matches!(&*e, StoreError::Commit(CommitError::Io(io)) if io.op == Op::SyncFile && io.source.raw_os_error() == Some(5)),
+                    "hit {ip}: {e:?}"
+                );
+                // One batch failed, so every failure is the same shared error.
+                if let Some(first) = &first_error {
+                    assert!(Arc::ptr_eq(first, &e), "failures from two batches");
+                }
+                first_error = Some(e);
+                failed.push(ip);
+            }
+        }
+    }
+    println!(
+        "one failed batch of {} appends; {} acknowledged",
+        failed.len(),
+        seqs.len()
+    );
+    assert!(!failed.is_empty(), "the failed flush reached no appender");
+    seqs.sort_unstable();
+    let acked = seqs.len() as u64;
+    assert_eq!(
+        seqs,
+        (1..=acked).collect::<Vec<_>>(),
+        "the failed batch left a gap or a doubled number"
+    );
+    journal.with_state(|h| assert_eq!((h.count, h.sum, h.gaps), (acked, acked_ips, 0)));
+    let (store, dir) = journal.into_inner();
+    let mut dir = dir.into_inner();
+    let mut buf = vec![0u8; 1 << 16];
+    let on_disk = store.read(&mut dir, &mut buf).expect("read");
+    assert_eq!(
+        (on_disk.count, on_disk.sum, on_disk.gaps),
+        (acked, acked_ips, 0),
+        "the failed batch's records are on disk"
+    );
+}
+
+mod common;
+use common::Std;
