@@ -441,7 +441,22 @@ where
         self.state.prune();
         let len = serde_json_core::to_slice(&self.state, buf)
             .map_err(|_| self.encode_error(buf.len()))?;
-        self.journal.compact(dir, &mut tail, buf, len)?;
+        self.journal
+            .compact(dir, &mut tail, buf, len)
+            .map_err(|e| match e {
+                // The snapshot is wrapped and indented in `buf` before
+                // anything is written: not fitting is the buffer's fault,
+                // and a caller that grows its buffer (group commit) must
+                // see it as such.
+                crate::CommitError::TooLarge { size, capacity, .. } => StoreError::Encode {
+                    file: name::owned(self.journal.name()),
+                    error: crate::EncodeError::BufferTooSmall {
+                        needed: Some(size),
+                        capacity,
+                    },
+                },
+                other => other.into(),
+            })?;
         self.tail = Some(tail);
         Ok(())
     }
@@ -551,6 +566,37 @@ mod tests {
         again.open(&mut dir, &mut buf).unwrap();
         assert_eq!(again.state().total, 20);
         assert_eq!(again.tail(), store.tail());
+    }
+
+    #[test]
+    fn a_snapshot_that_only_fits_compact_is_a_buffer_error_and_writes_nothing() {
+        let mut dir = MemDir::default();
+        let mut buf = [0u8; 512];
+        let mut store = Hits::new("hits.json", Mode::PRIVATE).unwrap();
+        store.open(&mut dir, &mut buf).unwrap();
+        for ip in 0..3 {
+            store.append(&mut dir, &mut buf, &Hit { ip }).unwrap();
+        }
+        let journal = dir.get("hits.json.journal").unwrap().to_vec();
+        // The state encodes to 34 bytes and wraps to 52 compact; indented
+        // it needs more than 60.
+        let mut small = [0u8; 60];
+        let err = store.compact(&mut dir, &mut small).unwrap_err();
+        assert!(err.is_buffer_too_small(), "{err}");
+        assert!(
+            matches!(
+                err,
+                StoreError::Encode {
+                    error: crate::EncodeError::BufferTooSmall { needed: Some(n), capacity: 60 },
+                    ..
+                } if n > 60
+            ),
+            "{err:?}"
+        );
+        assert_eq!(dir.get("hits.json"), None, "a snapshot was written");
+        assert_eq!(dir.get("hits.json.journal").unwrap(), &journal[..]);
+        store.compact(&mut dir, &mut buf).unwrap();
+        assert_eq!(store.read(&mut dir, &mut buf).unwrap().total, 3);
     }
 
     #[test]
