@@ -186,10 +186,10 @@ impl Plan {
                 commit_rounds: 40,
                 commit_batch: 10,
                 probe_commits: 20,
-                growth_rounds: 8,
+                growth_rounds: 16,
                 growth_batch: 5,
-                group_rounds: 8,
-                group_per_writer: 16,
+                group_rounds: 30,
+                group_per_writer: 32,
                 load_rounds: 20,
             }
         }

@@ -42,7 +42,7 @@ fn machine(run: &Run) -> String {
     );
     let _ = writeln!(
         s,
-        "- **CPU:** {} × {} logical CPUs (a shared VM: other engineers were compiling during the run)",
+        "- **CPU:** {} × {} logical CPUs (a VM shared with other engineers' builds: the load average below says how busy it was)",
         m.cpu, m.cores
     );
     let _ = writeln!(
