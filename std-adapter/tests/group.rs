@@ -1,6 +1,7 @@
 //! Group commit (`GroupJournal`) against the std adapter: shared flushes,
 //! no lost or doubled sequence numbers, and a failed batch's error reaching
 //! every appender in it and no one else.
+#![cfg(unix)]
 
 use std::sync::{Arc, Barrier};
 
