@@ -57,20 +57,6 @@ use std::time::{Duration, Instant};
 use fsatomic::{Dir, Mode};
 use serde::{Deserialize, Serialize};
 
-/// Define an area's list of checks once: `CHECKS` (their names) and `all`
-/// (name and function, for [`run_area`]).
-macro_rules! checks {
-    ($($name:ident),+ $(,)?) => {
-        /// The names of this area's checks, in order.
-        pub const CHECKS: &[&str] = &[$(stringify!($name)),+];
-
-        /// Every check of this area, by name, for the adapter `A`.
-        pub fn all<A: $crate::conformance::Adapter>() -> Vec<$crate::conformance::Check> {
-            vec![$((stringify!($name), $name::<A> as fn(&str))),+]
-        }
-    };
-}
-
 pub mod concurrency;
 pub mod durability;
 pub mod fs_ops;
@@ -94,25 +80,6 @@ pub trait Adapter: 'static {
     fn flush_count(dir: &Self::Dir) -> u64;
 }
 
-/// A check by name: the function takes the name of the test running it.
-pub type Check = (&'static str, fn(&str));
-
-/// Run every check of one area (`fs_ops::all::<A>()`, …) in turn, outside
-/// a test harness; panics with the names of the checks that failed.
-///
-/// Checks that re-run the test binary as a child process need a harness
-/// that understands `--exact NAME`; give `test` the name under which this
-/// call runs, as [`conformance_tests!`](crate::conformance_tests) does.
-pub fn run_area(test: &str, checks: Vec<Check>) {
-    let mut failed = Vec::new();
-    for (name, check) in checks {
-        if std::panic::catch_unwind(|| check(test)).is_err() {
-            failed.push(name);
-        }
-    }
-    assert!(failed.is_empty(), "failed checks: {failed:?}");
-}
-
 /// Generate one `#[test]` per check of the named areas, for an adapter
 /// type implementing [`conformance::Adapter`](crate::conformance::Adapter).
 ///
@@ -120,90 +87,31 @@ pub fn run_area(test: &str, checks: Vec<Check>) {
 /// fsatomic_testkit::conformance_tests!(Linux: fs_ops, protocol);
 /// ```
 ///
-/// Each area becomes a module of the test binary (`fs_ops::rename_replaces_the_target`),
-/// with one more test that fails if this list and the area's `CHECKS`
-/// drift apart.
+/// Each area becomes a module of the test binary
+/// (`fs_ops::rename_replaces_the_target`), with the checks its file lists
+/// (`__conformance_fs_ops!` and so on, next to the checks themselves).
 #[macro_export]
 macro_rules! conformance_tests {
     ($adapter:ty : $($area:ident),+ $(,)?) => {
         $( $crate::conformance_tests!(@area $adapter, $area); )+
     };
     (@area $adapter:ty, fs_ops) => {
-        $crate::__conformance_area!($adapter, fs_ops, [
-            create_new_gives_exact_mode,
-            create_new_refuses_every_existing_name,
-            open_read_of_missing_is_none,
-            open_read_reads_and_seeks_and_changes_nothing,
-            open_read_refuses_links_and_special_files,
-            open_write_writes_in_place,
-            open_write_refuses_links,
-            set_len_cuts_and_extends,
-            rename_replaces_the_target,
-            rename_replaces_a_symlink_not_its_target,
-            remove_takes_names_not_targets,
-            flushes_succeed,
-            for_each_entry_lists_every_name,
-            unique_tokens_do_not_repeat,
-            lock_file_gets_the_lock_mode,
-            lock_excludes_every_other_holder,
-            lock_leaves_an_existing_lock_file_alone,
-            create_all_makes_durable_dirs_with_exact_mode,
-        ]);
+        $crate::__conformance_fs_ops!($crate::__conformance_area!($adapter, fs_ops,));
     };
     (@area $adapter:ty, protocol) => {
-        $crate::__conformance_area!($adapter, protocol, [
-            replace_creates_then_replaces,
-            replace_refuses_an_empty_document_before_io,
-            store_round_trips,
-            store_update_starts_from_default,
-            store_load_only_reads,
-            store_save_sweeps_orphans_under_the_lock,
-            recover_sweeps_only_its_own_orphans,
-            slots_store_round_trips_with_one_flush_per_commit,
-            journal_store_round_trips_with_one_flush_per_append,
-            adapter_counts_two_flushes_per_replace_and_one_per_slot_commit,
-        ]);
+        $crate::__conformance_protocol!($crate::__conformance_area!($adapter, protocol,));
     };
     (@area $adapter:ty, durability) => {
-        $crate::__conformance_area!($adapter, durability, [
-            commit_has_two_flushes_in_order,
-            eio_on_file_flush_fails_the_commit_and_keeps_the_old_content,
-            eio_on_directory_flush_is_reported_as_such,
-            eio_before_the_rename_keeps_the_old_content,
-            failed_commit_releases_the_lock,
-            eio_on_slot_flush_spares_the_last_acknowledged_slot,
-            eio_on_journal_flush_cuts_the_failed_records,
-            empty_file_is_corrupt_and_left_alone,
-            truncated_file_is_corrupt_at_its_end_and_left_alone,
-            garbage_file_is_corrupt_where_it_breaks_and_left_alone,
-        ]);
+        $crate::__conformance_durability!($crate::__conformance_area!($adapter, durability,));
     };
     (@area $adapter:ty, security) => {
-        $crate::__conformance_area!($adapter, security, [
-            bad_names_are_refused_before_any_io,
-            symlink_at_the_target_redirects_nothing,
-            hard_link_at_the_target_redirects_nothing,
-            links_at_temp_names_redirect_nothing,
-            every_temp_name_taken_is_a_collision,
-            links_planted_at_random_temp_names_are_swept_not_followed,
-            links_at_the_lock_file_redirect_nothing,
-            stale_world_readable_temp_is_never_reused,
-        ]);
+        $crate::__conformance_security!($crate::__conformance_area!($adapter, security,));
     };
     (@area $adapter:ty, concurrency) => {
-        $crate::__conformance_area!($adapter, concurrency, [
-            threads_updating_one_counter_lose_nothing,
-            reader_threads_never_break_a_writer,
-            processes_updating_one_counter_lose_nothing,
-            processes_appending_to_one_journal_lose_nothing,
-            a_reader_process_never_breaks_a_writer,
-            a_lock_dies_with_its_process,
-        ]);
+        $crate::__conformance_concurrency!($crate::__conformance_area!($adapter, concurrency,));
     };
     (@area $adapter:ty, umask) => {
-        $crate::__conformance_area!($adapter, umask, [
-            modes_are_exact_whatever_the_umask,
-        ]);
+        $crate::__conformance_umask!($crate::__conformance_area!($adapter, umask,));
     };
 }
 
@@ -222,14 +130,6 @@ macro_rules! __conformance_area {
                     $crate::conformance::$area::$name::<$adapter>(&test);
                 }
             )+
-            #[test]
-            fn every_check_of_the_area_runs() {
-                assert_eq!(
-                    &[$(stringify!($name)),+][..],
-                    $crate::conformance::$area::CHECKS,
-                    "conformance_tests! and the area's CHECKS list differ"
-                );
-            }
         }
     };
 }

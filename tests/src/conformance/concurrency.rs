@@ -16,13 +16,21 @@ use super::{
 };
 use crate::wrap::{Call, Counting};
 
-checks! {
-    threads_updating_one_counter_lose_nothing,
-    reader_threads_never_break_a_writer,
-    processes_updating_one_counter_lose_nothing,
-    processes_appending_to_one_journal_lose_nothing,
-    a_reader_process_never_breaks_a_writer,
-    a_lock_dies_with_its_process,
+/// This area's checks, in order: [`conformance_tests!`](crate::conformance_tests)
+/// makes one test of each. A check not listed here never runs.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_concurrency {
+    ($($then:ident)::+ ! ($($args:tt)*)) => {
+        $($then)::+! { $($args)* [
+            threads_updating_one_counter_lose_nothing,
+            reader_threads_never_break_a_writer,
+            processes_updating_one_counter_lose_nothing,
+            processes_appending_to_one_journal_lose_nothing,
+            a_reader_process_never_breaks_a_writer,
+            a_lock_dies_with_its_process,
+        ] }
+    };
 }
 
 /// Updates per writer.

@@ -13,17 +13,25 @@ use fsatomic::{
 use super::{Adapter, BUF, Counter, Fixture, Hit, Hits, Snapshot, encoded, mode_of, plant_file};
 use crate::wrap::{Call, Counting, Event, FaultPoint, Faulty};
 
-checks! {
-    commit_has_two_flushes_in_order,
-    eio_on_file_flush_fails_the_commit_and_keeps_the_old_content,
-    eio_on_directory_flush_is_reported_as_such,
-    eio_before_the_rename_keeps_the_old_content,
-    failed_commit_releases_the_lock,
-    eio_on_slot_flush_spares_the_last_acknowledged_slot,
-    eio_on_journal_flush_cuts_the_failed_records,
-    empty_file_is_corrupt_and_left_alone,
-    truncated_file_is_corrupt_at_its_end_and_left_alone,
-    garbage_file_is_corrupt_where_it_breaks_and_left_alone,
+/// This area's checks, in order: [`conformance_tests!`](crate::conformance_tests)
+/// makes one test of each. A check not listed here never runs.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_durability {
+    ($($then:ident)::+ ! ($($args:tt)*)) => {
+        $($then)::+! { $($args)* [
+            commit_has_two_flushes_in_order,
+            eio_on_file_flush_fails_the_commit_and_keeps_the_old_content,
+            eio_on_directory_flush_is_reported_as_such,
+            eio_before_the_rename_keeps_the_old_content,
+            failed_commit_releases_the_lock,
+            eio_on_slot_flush_spares_the_last_acknowledged_slot,
+            eio_on_journal_flush_cuts_the_failed_records,
+            empty_file_is_corrupt_and_left_alone,
+            truncated_file_is_corrupt_at_its_end_and_left_alone,
+            garbage_file_is_corrupt_where_it_breaks_and_left_alone,
+        ] }
+    };
 }
 
 /// Check that `events` hold exactly one Replace commit of `name` with the

@@ -16,15 +16,23 @@ use super::{
 };
 use crate::wrap::{Call, Counting, PresetTokens};
 
-checks! {
-    bad_names_are_refused_before_any_io,
-    symlink_at_the_target_redirects_nothing,
-    hard_link_at_the_target_redirects_nothing,
-    links_at_temp_names_redirect_nothing,
-    every_temp_name_taken_is_a_collision,
-    links_planted_at_random_temp_names_are_swept_not_followed,
-    links_at_the_lock_file_redirect_nothing,
-    stale_world_readable_temp_is_never_reused,
+/// This area's checks, in order: [`conformance_tests!`](crate::conformance_tests)
+/// makes one test of each. A check not listed here never runs.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_security {
+    ($($then:ident)::+ ! ($($args:tt)*)) => {
+        $($then)::+! { $($args)* [
+            bad_names_are_refused_before_any_io,
+            symlink_at_the_target_redirects_nothing,
+            hard_link_at_the_target_redirects_nothing,
+            links_at_temp_names_redirect_nothing,
+            every_temp_name_taken_is_a_collision,
+            links_planted_at_random_temp_names_are_swept_not_followed,
+            links_at_the_lock_file_redirect_nothing,
+            stale_world_readable_temp_is_never_reused,
+        ] }
+    };
 }
 
 /// Names with `/`, `\`, `..`, NUL, control characters, the temporary-file
