@@ -434,6 +434,11 @@ impl SimError {
     /// The error every call returns after [`SimFs::cut_after`] cut the power.
     pub const POWER_CUT: SimError = SimError::new(ErrorKind::Other, "the power was cut");
 
+    /// The error of a file flush failed by [`SimFs::fail_file_flush`]: the
+    /// kernel's `EIO` from a failed write-back.
+    pub const FLUSH_FAILED: SimError =
+        SimError::new(ErrorKind::Other, "I/O error (EIO): write-back failed");
+
     /// Whether this is the error of a call after the power cut.
     pub fn is_power_cut(&self) -> bool {
         *self == SimError::POWER_CUT
@@ -481,6 +486,8 @@ struct State {
     counters: Counters,
     fuse: Option<u64>,
     cut: bool,
+    /// File flushes left until the one that fails (1: the next).
+    flush_fault: Option<u64>,
 }
 
 impl State {
@@ -624,6 +631,7 @@ impl SimFs {
                 counters: Counters::default(),
                 fuse: None,
                 cut: false,
+                flush_fault: None,
             })),
         }
     }
@@ -707,6 +715,18 @@ impl SimFs {
         } else {
             s.fuse = Some(n);
         }
+    }
+
+    /// Make the `n`-th file flush from now (1: the next) fail with
+    /// [`SimError::FLUSH_FAILED`], the way a failed write-back fails
+    /// `fsync` on Linux: the data it was to make durable is lost. Its
+    /// writes and size changes of that file leave the log without reaching
+    /// the durable image, so no crash state holds them, while the live
+    /// image keeps them (the page cache still shows the data, its pages
+    /// marked clean) and later flushes never write them. Names are not
+    /// touched.
+    pub fn fail_file_flush(&self, n: u64) {
+        self.state.borrow_mut().flush_fault = Some(n.max(1));
     }
 
     /// Whether the power was cut.
@@ -1039,6 +1059,17 @@ impl SimFile {
     fn sync(&mut self) -> Result<(), SimError> {
         let mut s = self.state.borrow_mut();
         s.alive()?;
+        if let Some(left) = s.flush_fault {
+            if left <= 1 {
+                s.flush_fault = None;
+                let ino = self.ino;
+                s.log.retain(|e| e.data_ino() != Some(ino));
+                let name = s.name_of(ino);
+                s.mutated(|| format!("fsync {name} fails (EIO): its unflushed data is lost"));
+                return Err(SimError::FLUSH_FAILED);
+            }
+            s.flush_fault = Some(left - 1);
+        }
         let scope = s.profile.file_flush_scope(&s.log, self.ino);
         s.flush(scope);
         s.counters.file_flushes += 1;
