@@ -449,27 +449,32 @@ impl fsatomic::Dir for LinuxDir {
     }
 
     fn lock(&mut self, name: &str, mode: Mode) -> io::Result<LinuxLock> {
-        let fd = match retry(|| {
-            rfs::openat(
-                &self.fd,
-                name,
-                OFlags::CREATE | OFlags::EXCL | OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                rmode(mode),
-            )
-        }) {
-            Ok(fd) => {
-                retry(|| rfs::fchmod(&fd, rmode(mode)))?;
-                fd
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                // Existing lock file: open it read-only, never chmod or write
-                // it — it might be a hard link planted to another file.
-                match self.open_checked(name, OFlags::RDONLY, true)? {
-                    Some(file) => file.fd,
-                    None => return self.lock(name, mode), // removed meanwhile
+        // The lock file exists on every commit but the first: open it
+        // first (read-only, checked to be a regular file; never chmod or
+        // write it — it might be a hard link planted to another file), and
+        // create it only when it is missing.
+        let fd = match self.open_checked(name, OFlags::RDONLY, true)? {
+            Some(file) => file.fd,
+            None => match retry(|| {
+                rfs::openat(
+                    &self.fd,
+                    name,
+                    OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::RDONLY
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
+                    rmode(mode),
+                )
+            }) {
+                Ok(fd) => {
+                    retry(|| rfs::fchmod(&fd, rmode(mode)))?;
+                    fd
                 }
-            }
-            Err(e) => return Err(e),
+                // Created by another writer meanwhile: open that one.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return self.lock(name, mode),
+                Err(e) => return Err(e),
+            },
         };
         retry(|| rfs::flock(&fd, FlockOperation::LockExclusive))?;
         Ok(LinuxLock { _fd: fd })
