@@ -66,6 +66,38 @@ struct Queue<R, E> {
     leader: bool,
     done: HashMap<u64, AppendResult<E>>,
     batches: u64,
+    /// A leader panicked while writing a batch (in the caller's `Fold` or
+    /// `Serialize`): the state in memory may hold part of that batch.
+    poisoned: bool,
+}
+
+const POISONED: &str = "GroupJournal: an appender panicked while writing a batch \
+     (in the store's Fold or Serialize), so the state in memory may be \
+     inconsistent; reopen the store";
+
+/// Held by a leader while it writes a batch. If the leader unwinds, marks
+/// the journal poisoned and wakes every parked appender (of this batch and
+/// queued for the next), which then panic too instead of sleeping forever.
+struct Unwinding<'g, R, E> {
+    queue: &'g Mutex<Queue<R, E>>,
+    waiters: &'g [(u64, Thread)],
+}
+
+impl<R, E> Drop for Unwinding<'_, R, E> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let mut queue = lock(self.queue);
+        queue.poisoned = true;
+        queue.leader = false;
+        let mut sleepers: Vec<Thread> = queue.pending.iter().map(|p| p.thread.clone()).collect();
+        drop(queue);
+        sleepers.extend(self.waiters.iter().map(|(_, t)| t.clone()));
+        for t in sleepers {
+            t.unpark();
+        }
+    }
 }
 
 struct Writer<'a, S, R, D> {
@@ -108,6 +140,7 @@ where
                 leader: false,
                 done: HashMap::new(),
                 batches: 0,
+                poisoned: false,
             }),
             writer: Mutex::new(Writer { store, dir, buf }),
         })
@@ -115,6 +148,14 @@ where
 
     /// Append `record`; return once it is durable, with its sequence
     /// number.
+    ///
+    /// # Panics
+    ///
+    /// If an appender panicked while writing a batch (in the state's
+    /// [`Fold`] or a record's `Serialize`): every appender of that batch,
+    /// every one waiting for the next, and every later call panic too,
+    /// rather than wait forever or go on from a state that may hold part
+    /// of that batch. Reopen the store to go on.
     pub fn append(&self, record: R) -> AppendResult<D::Error> {
         let mut queue = lock(&self.queue);
         let ticket = queue.next_ticket;
@@ -127,6 +168,10 @@ where
         loop {
             if let Some(result) = queue.done.remove(&ticket) {
                 return result;
+            }
+            if queue.poisoned {
+                drop(queue);
+                panic!("{POISONED}");
             }
             if queue.leader {
                 // Woken (unparked) when our batch is done, or when we are
@@ -152,6 +197,10 @@ where
                 .into_iter()
                 .map(|p| (p.record, (p.ticket, p.thread)))
                 .unzip();
+            let unwinding = Unwinding {
+                queue: &self.queue,
+                waiters: &waiters,
+            };
             let result = {
                 let mut w = lock(&self.writer);
                 let Writer { store, dir, buf } = &mut *w;
@@ -166,6 +215,7 @@ where
                     }
                 }
             };
+            drop(unwinding);
             queue = lock(&self.queue);
             queue.batches += 1;
             let shared = result.map_err(Arc::new);
@@ -194,8 +244,19 @@ where
     }
 
     /// Run `f` on the state (every acknowledged record folded in).
+    ///
+    /// # Panics
+    ///
+    /// If the journal is poisoned (see [`GroupJournal::append`]).
     pub fn with_state<T>(&self, f: impl FnOnce(&S) -> T) -> T {
+        self.check_poison();
         f(lock(&self.writer).store.state())
+    }
+
+    fn check_poison(&self) {
+        if lock(&self.queue).poisoned {
+            panic!("{POISONED}");
+        }
     }
 
     /// Run `f` on the directory (to read its telemetry, say).
@@ -209,7 +270,12 @@ where
     }
 
     /// Compact now (prune, snapshot, empty journal), under the lock.
+    ///
+    /// # Panics
+    ///
+    /// If the journal is poisoned (see [`GroupJournal::append`]).
     pub fn compact(&self) -> Result<(), StoreError<D::Error>> {
+        self.check_poison();
         let mut w = lock(&self.writer);
         let Writer { store, dir, buf } = &mut *w;
         store.compact(dir, buf)

@@ -151,5 +151,78 @@ fn a_failed_flush_fails_exactly_its_batch_and_the_journal_goes_on() {
     );
 }
 
+/// A state whose `Fold` panics on one record: a bug in the caller's code.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Fragile {
+    count: u64,
+}
+
+const BOMB: u32 = 13;
+
+impl fsatomic::store::Fold<Hit> for Fragile {
+    fn apply(&mut self, _seq: u64, hit: &Hit) {
+        assert_ne!(hit.ip, BOMB, "the Fold's own bug");
+        self.count += 1;
+    }
+}
+
+#[test]
+fn a_panicking_fold_fails_every_appender_instead_of_leaving_them_asleep() {
+    let fx = Fixture::new::<Std>("group-panic");
+    let store = JournalStore::<Fragile, Hit>::new("fragile.json", Mode::PRIVATE).expect("name");
+    let journal = Arc::new(GroupJournal::open(store, fx.open::<Std>(), 4096).expect("open"));
+    // The appenders run in threads of their own, watched from here: a bug
+    // that leaves them parked fails the test after 60 s instead of hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handles: Vec<_> = (0..THREADS as u32)
+        .map(|t| {
+            let journal = journal.clone();
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    for i in 0..PER_THREAD {
+                        let _ = journal.append(Hit {
+                            ip: t * PER_THREAD + i,
+                        });
+                    }
+                }));
+                let _ = tx.send(outcome.is_err());
+            })
+        })
+        .collect();
+    drop(tx);
+    let mut panicked = 0;
+    for _ in 0..THREADS {
+        match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(p) => panicked += usize::from(p),
+            Err(e) => panic!(
+                "appenders still waiting after 60 s ({e}): a panicked leader left them asleep"
+            ),
+        }
+    }
+    for h in handles {
+        h.join().expect("thread");
+    }
+    // The thread that appended the bomb never got past it, and every other
+    // thread appends until it meets the poisoned journal.
+    assert!(panicked >= 1, "no appender saw the panic");
+    let later = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        journal.append(Hit { ip: 1 })
+    }));
+    let message = later.expect_err("an append after the panic went on");
+    let text = message
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(text.contains("panicked while writing a batch"), "{text}");
+    assert!(
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+            || journal.with_state(|s| s.count)
+        ))
+        .is_err(),
+        "with_state showed a state that may hold part of the failed batch"
+    );
+}
+
 mod common;
 use common::Std;
