@@ -18,15 +18,5 @@ run_host_board() {
     export BOARD_POINTER_BITS=64
     (cd "$BOARDS_DIR/linux-checks" && cargo test ${checks_args[@]+"${checks_args[@]}"} --no-fail-fast) >"$checks_log" 2>&1 || status=$?
     t1=$(date +%s)
-    grep -h -E '^(error|test .* FAILED)|could not compile|panicked' "$log" "$checks_log" >&2 || true
-    local passed failed ignored binaries _filtered
-    read -r passed failed ignored binaries _filtered < <(cat "$log" "$checks_log" | sum_test_results /dev/stdin)
-    local text="$passed passed, $failed failed, $ignored ignored in $binaries test binaries; build and tests $((t1 - t0)) s"
-    info "$board: $text (log: $log)"
-    record_counts "$passed" "$failed"
-    if [[ $status -ne 0 || $failed -ne 0 || $binaries -eq 0 ]]; then
-        record_result "$board" FAIL "$text"
-        return 1
-    fi
-    record_result "$board" PASS "$text"
+    judge_tests "$board" "$status" "build and tests $((t1 - t0)) s" "$log" "$checks_log"
 }

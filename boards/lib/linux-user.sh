@@ -126,15 +126,5 @@ run_linux_user_board() {
     info "$board: running boards/linux-checks (${BOARD_POINTER_BITS}-bit usize; sizes, offsets, times)"
     (cd "$checks" && cargo test "${checks_args[@]}" --no-fail-fast) >"$checks_log" 2>&1 || status=$?
     t2=$(date +%s)
-    grep -h -E '^(test .* FAILED|failures:|---- )|panicked' "$log" "$checks_log" >&2 || true
-    local passed failed ignored binaries filtered
-    read -r passed failed ignored binaries filtered < <(cat "$log" "$checks_log" | sum_test_results /dev/stdin)
-    local text="$passed passed, $failed failed, $ignored ignored, $filtered skipped under emulation in $binaries test binaries; build $((t1 - t0)) s, tests $((t2 - t1)) s"
-    info "$board: $text (logs: $log, $checks_log)"
-    record_counts "$passed" "$failed"
-    if [[ $status -ne 0 || $failed -ne 0 || $binaries -eq 0 ]]; then
-        record_result "$board" FAIL "$text"
-        return 1
-    fi
-    record_result "$board" PASS "$text"
+    judge_tests "$board" "$status" "build $((t1 - t0)) s, tests $((t2 - t1)) s" "$log" "$checks_log"
 }
