@@ -465,7 +465,9 @@ impl<'a, D: Dir> Slots<'a, D> {
     }
 
     /// Perform one step. After an error the machine is [`State::Failed`];
-    /// if the target slot had been written to, its header has been zeroed (best effort; see the on-disk format in `docs/design.md`).
+    /// if the target slot had been written to, its header has been zeroed
+    /// (best effort; see "A failed commit blanks its slot" in
+    /// `docs/design.md`).
     pub fn step(&mut self, dir: &mut D) -> Result<Progress, CommitError<D::Error>> {
         match self.transition(dir) {
             Ok(next) => {

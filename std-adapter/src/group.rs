@@ -66,18 +66,17 @@ struct Queue<R, E> {
     leader: bool,
     done: HashMap<u64, AppendResult<E>>,
     batches: u64,
-    /// A leader panicked while writing a batch (in the caller's `Fold` or
-    /// `Serialize`): the state in memory may hold part of that batch.
-    poisoned: bool,
 }
 
 const POISONED: &str = "GroupJournal: an appender panicked while writing a batch \
      (in the store's Fold or Serialize), so the state in memory may be \
      inconsistent; reopen the store";
 
-/// Held by a leader while it writes a batch. If the leader unwinds, marks
-/// the journal poisoned and wakes every parked appender (of this batch and
-/// queued for the next), which then panic too instead of sleeping forever.
+/// Held by a leader while it writes a batch. If the leader unwinds (its
+/// guard of the writer has poisoned that mutex by then), clears the leader
+/// flag and wakes every parked appender, of this batch and queued for the
+/// next, which then see the poisoned writer and panic too instead of
+/// sleeping forever.
 struct Unwinding<'g, R, E> {
     queue: &'g Mutex<Queue<R, E>>,
     waiters: &'g [(u64, Thread)],
@@ -89,7 +88,6 @@ impl<R, E> Drop for Unwinding<'_, R, E> {
             return;
         }
         let mut queue = lock(self.queue);
-        queue.poisoned = true;
         queue.leader = false;
         let mut sleepers: Vec<Thread> = queue.pending.iter().map(|p| p.thread.clone()).collect();
         drop(queue);
@@ -140,7 +138,6 @@ where
                 leader: false,
                 done: HashMap::new(),
                 batches: 0,
-                poisoned: false,
             }),
             writer: Mutex::new(Writer { store, dir, buf }),
         })
@@ -169,7 +166,7 @@ where
             if let Some(result) = queue.done.remove(&ticket) {
                 return result;
             }
-            if queue.poisoned {
+            if self.writer.is_poisoned() {
                 drop(queue);
                 panic!("{POISONED}");
             }
@@ -202,7 +199,7 @@ where
                 waiters: &waiters,
             };
             let result = {
-                let mut w = lock(&self.writer);
+                let mut w = self.writer();
                 let Writer { store, dir, buf } = &mut *w;
                 loop {
                     match store.append_batch(dir, buf, &records) {
@@ -249,14 +246,12 @@ where
     ///
     /// If the journal is poisoned (see [`GroupJournal::append`]).
     pub fn with_state<T>(&self, f: impl FnOnce(&S) -> T) -> T {
-        self.check_poison();
-        f(lock(&self.writer).store.state())
+        f(self.writer().store.state())
     }
 
-    fn check_poison(&self) {
-        if lock(&self.queue).poisoned {
-            panic!("{POISONED}");
-        }
+    /// The writer, unless a leader panicked while holding it.
+    fn writer(&self) -> MutexGuard<'_, Writer<'a, S, R, D>> {
+        self.writer.lock().expect(POISONED)
     }
 
     /// Run `f` on the directory (to read its telemetry, say).
@@ -275,8 +270,7 @@ where
     ///
     /// If the journal is poisoned (see [`GroupJournal::append`]).
     pub fn compact(&self) -> Result<(), StoreError<D::Error>> {
-        self.check_poison();
-        let mut w = lock(&self.writer);
+        let mut w = self.writer();
         let Writer { store, dir, buf } = &mut *w;
         store.compact(dir, buf)
     }
