@@ -43,6 +43,9 @@ pub enum JsonErrorKind {
     InvalidUtf8,
     /// A number that does not follow the JSON grammar.
     BadNumber,
+    /// A number whose integer part has a leading zero (`01`, `-007`),
+    /// which JSON forbids; the offset is that of the zero.
+    LeadingZero,
     /// Something other than `true`, `false` or `null`.
     BadLiteral,
     /// An object key that is not a string.
@@ -67,6 +70,9 @@ impl fmt::Display for JsonErrorKind {
             JsonErrorKind::LoneSurrogate => f.write_str("unpaired UTF-16 surrogate escape"),
             JsonErrorKind::InvalidUtf8 => f.write_str("invalid UTF-8"),
             JsonErrorKind::BadNumber => f.write_str("malformed number"),
+            JsonErrorKind::LeadingZero => {
+                f.write_str("number with a leading zero (JSON allows none: write 1, not 01)")
+            }
             JsonErrorKind::BadLiteral => f.write_str("expected true, false or null"),
             JsonErrorKind::KeyNotString => f.write_str("object key is not a string"),
             JsonErrorKind::TrailingData => f.write_str("data after the end of the document"),
@@ -723,6 +729,7 @@ fn scan_number(input: &[u8], start: usize) -> Result<usize, Fail> {
         i += 1;
     }
     match input.get(i) {
+        Some(b'0') if digit(i + 1) => return Err(err(i, JsonErrorKind::LeadingZero)),
         Some(b'0') => i += 1,
         Some(b'1'..=b'9') => i = digits(i),
         _ => return Err(err(i, JsonErrorKind::BadNumber)),
@@ -798,7 +805,7 @@ mod tests {
         assert_eq!(kind("[1,]"), (3, JsonErrorKind::UnexpectedByte(b']')));
         assert_eq!(kind("{1:2}"), (1, JsonErrorKind::KeyNotString));
         assert_eq!(kind("{\"a\" 1}"), (5, JsonErrorKind::UnexpectedByte(b'1')));
-        assert_eq!(kind("01"), (1, JsonErrorKind::TrailingData));
+        assert_eq!(kind("01"), (0, JsonErrorKind::LeadingZero));
         assert_eq!(kind("1 2"), (2, JsonErrorKind::TrailingData));
         assert_eq!(kind("-"), (1, JsonErrorKind::BadNumber));
         assert_eq!(kind("1."), (2, JsonErrorKind::BadNumber));
@@ -821,6 +828,18 @@ mod tests {
             }
         );
         assert_eq!(kind("\"abc"), (4, JsonErrorKind::UnexpectedEnd));
+    }
+
+    #[test]
+    fn a_leading_zero_is_its_own_error_at_the_zero() {
+        assert_eq!(kind("01"), (0, JsonErrorKind::LeadingZero));
+        assert_eq!(kind("-007"), (1, JsonErrorKind::LeadingZero));
+        assert_eq!(kind("[1, 02]"), (4, JsonErrorKind::LeadingZero));
+        assert_eq!(kind("{\"a\": 00.5}"), (6, JsonErrorKind::LeadingZero));
+        // A lone zero, a zero with a fraction or an exponent stay valid.
+        for ok in ["0", "-0", "0.5", "0e3", "[0,0]", "-0.0E-1"] {
+            assert!(validate(ok.as_bytes()).is_ok(), "{ok}");
+        }
     }
 
     #[test]
