@@ -7,6 +7,10 @@
 //! - **Corrupt** ([`Corrupt`]): the data on disk is not what a commit writes;
 //!   it names the file and the byte offset where reading went wrong. The file
 //!   is left exactly as it was found.
+//! - **Unsupported** ([`Unsupported`]): the data on disk is well-formed but
+//!   beyond what this library handles (JSON nested deeper than
+//!   [`json::MAX_DEPTH`](crate::json::MAX_DEPTH), written by another tool). It
+//!   is not corrupt, and it is left exactly as it was found.
 //! - **LogicBug**: a state the library should never reach, reported instead
 //!   of a panic.
 
@@ -141,6 +145,42 @@ impl fmt::Display for Corrupt {
 
 impl core::error::Error for Corrupt {}
 
+/// What a well-formed file holds that this library does not support.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unsupported {
+    /// Valid JSON whose arrays and objects nest deeper than
+    /// [`json::MAX_DEPTH`](crate::json::MAX_DEPTH) levels. No commit of this
+    /// library writes one (every commit validates first), so another tool
+    /// did; the validator has no recursion and a fixed nesting stack, and
+    /// stops at that depth.
+    TooDeep,
+}
+
+impl fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unsupported::TooDeep => write!(
+                f,
+                "JSON nested deeper than {} levels, which fsatomic does not support (not corruption: no fsatomic commit writes it)",
+                crate::json::MAX_DEPTH
+            ),
+        }
+    }
+}
+
+impl Unsupported {
+    /// The unsupported case a JSON error `kind` stands for, if it is one
+    /// (a depth beyond [`json::MAX_DEPTH`](crate::json::MAX_DEPTH)), rather
+    /// than malformed JSON.
+    pub const fn from_json(kind: JsonErrorKind) -> Option<Unsupported> {
+        match kind {
+            JsonErrorKind::TooDeep => Some(Unsupported::TooDeep),
+            _ => None,
+        }
+    }
+}
+
 macro_rules! error_common {
     ($ty:ident, |$f:ident| { $($extra:tt)* }) => {
         impl<E: fmt::Display> fmt::Display for $ty<E> {
@@ -178,6 +218,17 @@ pub enum LoadError<E> {
     Io(IoError<E>),
     /// The file is corrupt; it was left untouched.
     Corrupt(Corrupt),
+    /// The file is well-formed but holds what this library does not
+    /// support (see [`Unsupported`]); it is not corrupt, and was left
+    /// untouched.
+    Unsupported {
+        /// The file.
+        file: FileName,
+        /// The byte offset where the unsupported part starts.
+        offset: u64,
+        /// What is not supported.
+        what: Unsupported,
+    },
     /// The file is larger than the caller's buffer; nothing was decoded.
     TooLarge {
         /// The file.
@@ -193,6 +244,9 @@ pub enum LoadError<E> {
 
 error_common!(LoadError, |f| {
     LoadError::Corrupt(c) => c.fmt(f),
+    LoadError::Unsupported { file, offset, what } => {
+        write!(f, "{file} holds {what}, at byte {offset}; it was left untouched")
+    }
     LoadError::TooLarge { file, size, capacity } => write!(
         f,
         "{file} is {size} bytes, larger than the {capacity}-byte buffer; give a larger buffer"
@@ -320,6 +374,16 @@ pub enum RecoverError<E> {
     /// The file is corrupt beyond what recovery may repair; it was left
     /// untouched.
     Corrupt(Corrupt),
+    /// The file is well-formed but holds what this library does not
+    /// support (see [`Unsupported`]); it was left untouched.
+    Unsupported {
+        /// The file.
+        file: FileName,
+        /// The byte offset where the unsupported part starts.
+        offset: u64,
+        /// What is not supported.
+        what: Unsupported,
+    },
     /// A file or record is larger than the caller's buffer.
     TooLarge {
         /// The file.
@@ -335,6 +399,9 @@ pub enum RecoverError<E> {
 
 error_common!(RecoverError, |f| {
     RecoverError::Corrupt(c) => c.fmt(f),
+    RecoverError::Unsupported { file, offset, what } => {
+        write!(f, "{file} holds {what}, at byte {offset}; it was left untouched")
+    }
     RecoverError::TooLarge { file, size, capacity } => write!(
         f,
         "{file}: {size} bytes do not fit the {capacity}-byte buffer; give a larger buffer"
@@ -347,6 +414,9 @@ impl<E> From<LoadError<E>> for RecoverError<E> {
             LoadError::Name { file, error } => RecoverError::Name { file, error },
             LoadError::Io(e) => RecoverError::Io(e),
             LoadError::Corrupt(c) => RecoverError::Corrupt(c),
+            LoadError::Unsupported { file, offset, what } => {
+                RecoverError::Unsupported { file, offset, what }
+            }
             LoadError::TooLarge {
                 file,
                 size,

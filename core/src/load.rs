@@ -6,10 +6,14 @@
 //! left exactly as it was found: it is never taken for empty state and never
 //! overwritten behind the caller's back. Readers take no lock and remove
 //! nothing, so a reader can never break a writer's commit in flight.
+//!
+//! Valid JSON that this crate does not support (nested deeper than
+//! [`json::MAX_DEPTH`], written by another tool) is not corrupt: it is
+//! [`LoadError::Unsupported`], and left as it was found too.
 
 use embedded_io::SeekFrom;
 
-use crate::error::{Corrupt, CorruptKind, IoError, LoadError};
+use crate::error::{Corrupt, CorruptKind, IoError, LoadError, Unsupported};
 use crate::fs::{Dir, Op};
 use crate::json;
 
@@ -78,7 +82,8 @@ pub(crate) fn read_to_end<F: crate::fs::File>(
 /// well-formed JSON value; return its length, or `Ok(None)` if absent.
 ///
 /// An empty file is [`CorruptKind::Empty`]; malformed JSON is
-/// [`CorruptKind::Json`] at the offset where it breaks.
+/// [`CorruptKind::Json`] at the offset where it breaks; JSON nested deeper
+/// than [`json::MAX_DEPTH`] is [`LoadError::Unsupported`].
 pub fn read_json<D: Dir>(
     dir: &mut D,
     name: &str,
@@ -88,14 +93,79 @@ pub fn read_json<D: Dir>(
         return Ok(None);
     };
     let text = buf.get(..len).unwrap_or_default();
-    check_json(name, text)?;
+    check_document(name, text)?;
     Ok(Some(len))
 }
 
+/// Check that `text`, the content of `file`, is one well-formed JSON value
+/// that this crate supports: like [`check_json`], but JSON nested deeper
+/// than [`json::MAX_DEPTH`] is [`LoadError::Unsupported`], not corrupt.
+pub fn check_document<E>(file: &str, text: &[u8]) -> Result<(), LoadError<E>> {
+    if text.is_empty() {
+        return Err(Corrupt::new(file, 0, CorruptKind::Empty).into());
+    }
+    json::validate(text).map_err(|e| json_error(file, e.offset as u64, e.kind))
+}
+
+/// A JSON error of `kind` at byte `offset` of `file`, as a load error:
+/// [`LoadError::Unsupported`] for a depth beyond [`json::MAX_DEPTH`],
+/// [`LoadError::Corrupt`] with [`CorruptKind::Json`] for everything else.
+pub fn json_error<E>(file: &str, offset: u64, kind: json::JsonErrorKind) -> LoadError<E> {
+    match Unsupported::from_json(kind) {
+        Some(what) => LoadError::Unsupported {
+            file: crate::name::owned(file),
+            offset,
+            what,
+        },
+        None => Corrupt::new(file, offset, CorruptKind::Json(kind)).into(),
+    }
+}
+
 /// Check that `text`, the content of `file`, is one well-formed JSON value.
+///
+/// Every failure is a [`Corrupt`], including a depth beyond
+/// [`json::MAX_DEPTH`] ([`json::JsonErrorKind::TooDeep`]), which is not
+/// corruption; [`check_document`] keeps that case apart.
 pub fn check_json(file: &str, text: &[u8]) -> Result<(), Corrupt> {
     if text.is_empty() {
         return Err(Corrupt::new(file, 0, CorruptKind::Empty));
     }
     json::validate(text).map_err(|e| Corrupt::new(file, e.offset as u64, CorruptKind::Json(e.kind)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Unsupported;
+
+    #[test]
+    fn too_deep_is_unsupported_not_corrupt() {
+        // Valid JSON, one level too deep: [[[ ... [0] ... ]]].
+        let mut deep = [b'['; 2 * (json::MAX_DEPTH + 1) + 1];
+        deep[json::MAX_DEPTH + 1] = b'0';
+        deep[json::MAX_DEPTH + 2..].fill(b']');
+        let e = check_document::<()>("deep.json", &deep).unwrap_err();
+        assert_eq!(
+            e,
+            LoadError::Unsupported {
+                file: crate::name::owned("deep.json"),
+                offset: json::MAX_DEPTH as u64,
+                what: Unsupported::TooDeep,
+            }
+        );
+        assert!(!matches!(e, LoadError::Corrupt(_)));
+        // Malformed JSON stays corrupt, an empty file too.
+        assert!(matches!(
+            check_document::<()>("a.json", b"[1,]"),
+            Err(LoadError::Corrupt(_))
+        ));
+        assert!(matches!(
+            check_document::<()>("a.json", b""),
+            Err(LoadError::Corrupt(Corrupt {
+                kind: CorruptKind::Empty,
+                ..
+            }))
+        ));
+        assert!(check_document::<()>("a.json", b"[[1]]").is_ok());
+    }
 }

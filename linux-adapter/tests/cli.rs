@@ -24,3 +24,5 @@ mod strace;
 mod update;
 #[path = "cli/usage.rs"]
 mod usage;
+#[path = "cli/holes.rs"]
+mod holes;

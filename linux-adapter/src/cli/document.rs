@@ -4,6 +4,7 @@
 
 use std::io;
 
+use fsatomic::error::Unsupported;
 use fsatomic::json::{self, JsonError};
 use fsatomic::{LoadError, RecoverError, load};
 use fsatomic_linux::LinuxDir;
@@ -154,9 +155,15 @@ pub fn pretty(input: &[u8]) -> Result<Result<Vec<u8>, JsonError>, Failure> {
 }
 
 /// Why `input` (from `source`, e.g. "stdin") cannot be committed, as a
-/// sentence: empty, or not JSON at a byte offset.
+/// sentence: empty, nested deeper than fsatomic supports, or not JSON at a
+/// byte offset.
 pub fn invalid_input(source: &str, input: &[u8], e: &JsonError) -> String {
-    if input.is_empty() {
+    if let Some(what) = Unsupported::from_json(e.kind) {
+        format!(
+            "{source} is refused: it holds {what}, from byte {}",
+            e.offset
+        )
+    } else if input.is_empty() {
         format!("{source} is empty; a state file is never empty (that is how a torn write looks)")
     } else if input.iter().all(|b| b.is_ascii_whitespace()) {
         format!("{source} holds only whitespace, not a JSON value")

@@ -7,7 +7,7 @@ use std::io;
 use std::path::Path;
 use std::process::ExitCode;
 
-use fsatomic::error::IoError;
+use fsatomic::error::{IoError, Unsupported};
 use fsatomic::{CommitError, Corrupt, LoadError, Op, RecoverError};
 
 /// Exit code: I/O or any other failure.
@@ -107,11 +107,21 @@ pub fn corrupt(dir: &Path, c: &Corrupt) -> Failure {
     )
 }
 
+/// Exit 1 (not 4: the file is not corrupt): `/dir/file` holds `what`
+/// (valid JSON nested deeper than fsatomic supports), from byte `offset`.
+pub fn unsupported(dir: &Path, file: &str, offset: u64, what: &Unsupported) -> Failure {
+    Failure::error(format!(
+        "{} holds {what}, from byte {offset}; the file was left untouched; to use it with fsatomic, have the tool that wrote it nest it less deeply",
+        in_dir(dir, file),
+    ))
+}
+
 /// A failed load of a file in `dir`, as a failure. `TooLarge` is handled
 /// by the caller (it grows the buffer) and only reaches here as a bug.
 pub fn load(dir: &Path, e: &LoadError<io::Error>) -> Failure {
     match e {
         LoadError::Corrupt(c) => corrupt(dir, c),
+        LoadError::Unsupported { file, offset, what } => unsupported(dir, file, *offset, what),
         LoadError::Io(e) => Failure::error(format!("{}; nothing was changed", io_message(dir, e))),
         LoadError::Name { file, error } => name(dir, file, error),
         other => Failure::error(format!("{} (in {})", other, dir.display())),
@@ -123,6 +133,7 @@ pub fn load(dir: &Path, e: &LoadError<io::Error>) -> Failure {
 pub fn recover(dir: &Path, e: &RecoverError<io::Error>) -> Failure {
     match e {
         RecoverError::Corrupt(c) => corrupt(dir, c),
+        RecoverError::Unsupported { file, offset, what } => unsupported(dir, file, *offset, what),
         RecoverError::Io(e) => {
             Failure::error(format!("{}; nothing was appended", io_message(dir, e)))
         }
