@@ -238,11 +238,23 @@ pub enum LoadError<E> {
         /// The buffer's size in bytes.
         capacity: usize,
     },
+    /// The call reads whole documents, and the state is on a protocol that
+    /// keeps something else (a journal keeps records): a caller's mistake.
+    WrongProtocol {
+        /// The state.
+        file: FileName,
+        /// The protocol asked for.
+        protocol: crate::Protocol,
+    },
     /// A state the library should never reach.
     LogicBug(&'static str),
 }
 
 error_common!(LoadError, |f| {
+    LoadError::WrongProtocol { file, protocol } => write!(
+        f,
+        "{file}: the {protocol} protocol does not keep a whole document; read it as a journal (JournalStore, or `fsatomic load`)"
+    ),
     LoadError::Corrupt(c) => c.fmt(f),
     LoadError::Unsupported { file, offset, what } => {
         write!(f, "{file} holds {what}, at byte {offset}; it was left untouched")
@@ -321,11 +333,25 @@ pub enum CommitError<E> {
         /// The journal file.
         file: FileName,
     },
+    /// The call commits whole documents, and the protocol asked for keeps
+    /// something else (a journal keeps records), or the state is on
+    /// another protocol than the one asked for: a caller's mistake;
+    /// nothing was written.
+    WrongProtocol {
+        /// The state.
+        file: FileName,
+        /// The protocol asked for.
+        protocol: crate::Protocol,
+    },
     /// A state the library should never reach.
     LogicBug(&'static str),
 }
 
 error_common!(CommitError, |f| {
+    CommitError::WrongProtocol { file, protocol } => write!(
+        f,
+        "{file}: refused to commit a whole document with the {protocol} protocol; a journal takes records (JournalStore::append, `fsatomic append`); nothing was written"
+    ),
     CommitError::InvalidDocument { file, error } => write!(
         f,
         "refused to commit {file}: the document is not valid JSON ({error})"
@@ -426,8 +452,17 @@ impl<E> From<LoadError<E>> for RecoverError<E> {
                 size,
                 capacity,
             },
+            LoadError::WrongProtocol { .. } => {
+                RecoverError::LogicBug("a whole-document read inside a journal's recovery")
+            }
             LoadError::LogicBug(s) => RecoverError::LogicBug(s),
         }
+    }
+}
+
+impl<E> From<Corrupt> for RecoverError<E> {
+    fn from(c: Corrupt) -> Self {
+        RecoverError::Corrupt(c)
     }
 }
 

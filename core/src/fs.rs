@@ -210,6 +210,20 @@ pub trait Dir {
     /// link (a link at `name` is an error, not `None`).
     fn open_read(&mut self, name: &str) -> Result<Option<Self::File>, Self::Error>;
 
+    /// Whether anything — file, directory, symbolic link — has the name
+    /// `name`. The protocol model ([`crate::layout::Files::probe`]) asks
+    /// this to tell which protocol a state is on.
+    ///
+    /// The default opens the name for reading; an adapter with a cheaper
+    /// look-up (`fstatat` without following links) should override it.
+    ///
+    /// **Power cut during the call:** nothing changes.
+    ///
+    /// **Must not:** create, modify or follow anything.
+    fn exists(&mut self, name: &str) -> Result<bool, Self::Error> {
+        Ok(self.open_read(name)?.is_some())
+    }
+
     /// Open the existing regular file `name` for reading and writing,
     /// positioned at its start, without truncating it; `Ok(None)` if no
     /// file has that name. Used to append to journals and to overwrite slots

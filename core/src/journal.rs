@@ -58,7 +58,7 @@ pub const RECORD_HEADER_LEN: usize = 20;
 /// The largest record payload, in bytes.
 pub const MAX_RECORD: usize = 16 << 20;
 /// Suffix of the journal file: `NAME.journal`.
-pub const SUFFIX: &str = ".journal";
+pub const SUFFIX: &str = crate::layout::JOURNAL_SUFFIX;
 
 /// Records are staged in a stack buffer this large, to be written with one
 /// call.
@@ -127,11 +127,30 @@ pub struct Replay {
 /// stops the replay and is returned as [`LoadError::Corrupt`].
 pub type Visitor<'v> = dyn FnMut(Entry<'_>, &mut [u8]) -> Result<(), Corrupt> + 'v;
 
+/// Header flag (bytes 10–11): the snapshot `NAME` is a plain document —
+/// the state itself as of record `base - 1`, not wrapped in `{"seq": S,
+/// "state": ...}` — unless it parses as that wrapper (then a compaction
+/// has written it and not yet reset the journal). Set by [`Journal::convert`],
+/// cleared by the first compaction.
+pub const FLAG_PLAIN: u16 = 1;
+
+/// The largest sequence number a journal continues from. A snapshot or a
+/// header beyond it is corrupt: appends one at a time never get there, and
+/// every `+ 1` below it is safe.
+pub const MAX_SEQ: u64 = 1 << 62;
+
 /// The journal file header for records starting at `base`.
 pub fn encode_header(base: u64, epoch: u64) -> [u8; HEADER_LEN] {
+    encode_header_flags(base, epoch, 0)
+}
+
+/// The journal file header for records starting at `base`, with `flags`
+/// ([`FLAG_PLAIN`]).
+pub fn encode_header_flags(base: u64, epoch: u64, flags: u16) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     put(&mut h, 0, &MAGIC);
     put(&mut h, 8, &VERSION.to_le_bytes());
+    put(&mut h, 10, &flags.to_le_bytes());
     put(&mut h, 12, &base.to_le_bytes());
     put(&mut h, 20, &epoch.to_le_bytes());
     let crc = crc32c(h.get(..28).unwrap_or_default());
@@ -224,8 +243,12 @@ impl<'a> Journal<'a> {
     ) -> Result<Replay, LoadError<D::Error>> {
         let mut last = None;
         for _ in 0..READ_ATTEMPTS {
+            // A compaction between the reads of the snapshot and of the
+            // journal shows as a sequence gap, or as a snapshot the new
+            // journal does not describe: read again. Real damage stays
+            // and is returned after the last attempt.
             match self.read_all(dir, buf, visit, false) {
-                Err(LoadError::Corrupt(c)) if matches!(c.kind, CorruptKind::SequenceGap { .. }) => {
+                Err(LoadError::Corrupt(c)) => {
                     last = Some(c);
                 }
                 other => return other,
@@ -267,7 +290,7 @@ impl<'a> Journal<'a> {
         else {
             return Ok(false);
         };
-        let (_, epoch) = read_header(&mut file, jname).map_err(RecoverError::from)?;
+        let (_, epoch, _) = read_header(&mut file, jname).map_err(RecoverError::from)?;
         if epoch != tail.epoch {
             return Ok(false);
         }
@@ -355,7 +378,7 @@ impl<'a> Journal<'a> {
             .unique_token()
             .map_err(|e| IoError::new(Op::Token, &self.journal, e))?;
         let header = encode_header(snapshot_seq + 1, epoch);
-        replace::commit(dir, &self.journal, &header, self.mode)?;
+        replace::Replace::<D>::sidecar(&self.journal, &header, self.mode)?.run(dir)?;
         Ok(Tail {
             epoch,
             end: HEADER_LEN as u64,
@@ -374,25 +397,7 @@ impl<'a> Journal<'a> {
         visit: &mut Visitor<'_>,
         repair: bool,
     ) -> Result<Replay, LoadError<D::Error>> {
-        let mut snapshot_bytes = 0;
-        let snapshot_seq = match crate::load::read(dir, self.name, buf)? {
-            None => 0,
-            Some(len) => {
-                snapshot_bytes = len as u64;
-                let (text, scratch) = buf
-                    .split_at_mut_checked(len)
-                    .ok_or(LoadError::LogicBug("snapshot length"))?;
-                let (seq, state) = parse_snapshot(self.name, text)?;
-                visit(
-                    Entry::Snapshot {
-                        seq,
-                        state: text.get(state).unwrap_or_default(),
-                    },
-                    scratch,
-                )?;
-                seq
-            }
-        };
+        let document = crate::load::read(dir, self.name, buf)?;
         let jname = self.journal.as_str();
         let opened = if repair {
             dir.open_write(jname)
@@ -401,15 +406,19 @@ impl<'a> Journal<'a> {
         }
         .map_err(|e| IoError::new(Op::Open, jname, e))?;
         let Some(mut file) = opened else {
+            let (seq, snapshot_bytes) = match document {
+                None => (0, 0),
+                Some(len) => (self.visit_snapshot(buf, len, None, visit)?, len as u64),
+            };
             let tail = if repair {
-                self.reset(dir, snapshot_seq, snapshot_bytes)
+                self.reset(dir, seq, snapshot_bytes)
                     .map_err(commit_to_load)?
             } else {
                 Tail {
                     epoch: 0,
                     end: 0,
-                    next_seq: snapshot_seq + 1,
-                    snapshot_seq,
+                    next_seq: seq + 1,
+                    snapshot_seq: seq,
                     snapshot_bytes,
                 }
             };
@@ -419,7 +428,25 @@ impl<'a> Journal<'a> {
                 torn_at: None,
             });
         };
-        let (base, epoch) = read_header(&mut file, jname)?;
+        let (base, epoch, flags) = read_header(&mut file, jname)?;
+        let plain = flags & FLAG_PLAIN != 0;
+        let (snapshot_seq, snapshot_bytes) = match document {
+            Some(len) => {
+                let plain_seq = plain.then(|| base - 1);
+                (self.visit_snapshot(buf, len, plain_seq, visit)?, len as u64)
+            }
+            None if plain => {
+                return Err(Corrupt::new(
+                    jname,
+                    10,
+                    CorruptKind::Shape(
+                        "the journal was converted from a plain document, and that document is missing",
+                    ),
+                )
+                .into());
+            }
+            None => (0, 0),
+        };
         if base > snapshot_seq + 1 {
             return Err(Corrupt::new(
                 jname,
@@ -469,6 +496,109 @@ impl<'a> Journal<'a> {
             torn_at: scanned.torn_at,
         })
     }
+
+    /// Pass the snapshot in `buf[..len]` to `visit`; return its sequence
+    /// number. With `plain_seq` (the journal's [`FLAG_PLAIN`]), a document
+    /// that is not a snapshot wrapper is the state itself at that number.
+    fn visit_snapshot(
+        &self,
+        buf: &mut [u8],
+        len: usize,
+        plain_seq: Option<u64>,
+        visit: &mut Visitor<'_>,
+    ) -> Result<u64, Corrupt> {
+        let (text, scratch) = buf.split_at_mut_checked(len).ok_or(Corrupt::new(
+            self.name,
+            0,
+            CorruptKind::Shape("snapshot length"),
+        ))?;
+        let (seq, state) = match (parse_snapshot(self.name, text), plain_seq) {
+            (Ok(parsed), _) => parsed,
+            (Err(_), Some(seq)) => {
+                crate::load::check_json(self.name, text)?;
+                (seq, 0..len)
+            }
+            (Err(e), None) => return Err(e),
+        };
+        visit(
+            Entry::Snapshot {
+                seq,
+                state: text.get(state).unwrap_or_default(),
+            },
+            scratch,
+        )?;
+        Ok(seq)
+    }
+
+    /// Under the writers' lock: turn the plain document `NAME` (a Replace
+    /// state: no journal yet) into a journaled state whose snapshot is that
+    /// document, unchanged, and whose journal is empty. One Replace commit
+    /// of `NAME.journal` with [`FLAG_PLAIN`] is the whole conversion, so a
+    /// power cut leaves the plain document or the journaled state with the
+    /// same content — nothing in between. `NAME` is rewritten only by the
+    /// first compaction.
+    ///
+    /// A `NAME` that already has the snapshot's shape (`{"seq": S, "state":
+    /// ...}`, left by an older version whose conversion was cut short) is
+    /// adopted as a snapshot at `S`. `buf` must hold `NAME`. Returns what
+    /// was done.
+    pub fn convert<D: Dir>(
+        &self,
+        dir: &mut D,
+        buf: &mut [u8],
+    ) -> Result<Conversion, RecoverError<D::Error>> {
+        let jname = self.journal.as_str();
+        if dir
+            .exists(jname)
+            .map_err(|e| IoError::new(Op::Open, jname, e))?
+        {
+            return Ok(Conversion::AlreadyJournal);
+        }
+        let Some(len) = crate::load::read(dir, self.name, buf)? else {
+            return Ok(Conversion::NoDocument);
+        };
+        let text = buf.get(..len).unwrap_or_default();
+        crate::load::check_json(self.name, text)?;
+        if let Ok((seq, _)) = parse_snapshot(self.name, text) {
+            self.reset(dir, seq, len as u64)
+                .map_err(commit_to_recover)?;
+            return Ok(Conversion::Adopted { seq });
+        }
+        let epoch = dir
+            .unique_token()
+            .map_err(|e| IoError::new(Op::Token, jname, e))?;
+        let header = encode_header_flags(1, epoch, FLAG_PLAIN);
+        replace::Replace::<D>::sidecar(jname, &header, self.mode)
+            .and_then(|r| r.run(dir))
+            .map_err(commit_to_recover)?;
+        Ok(Conversion::Converted)
+    }
+}
+
+/// What [`Journal::convert`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Conversion {
+    /// The plain document is now the snapshot of an empty journal.
+    Converted,
+    /// `NAME` already had the snapshot's shape; a journal starting after
+    /// `seq` was created.
+    Adopted {
+        /// The snapshot's sequence number.
+        seq: u64,
+    },
+    /// The state already had a journal; nothing was done.
+    AlreadyJournal,
+    /// There is no `NAME`; nothing was done.
+    NoDocument,
+}
+
+fn commit_to_recover<E>(e: CommitError<E>) -> RecoverError<E> {
+    match e {
+        CommitError::Io(e) => RecoverError::Io(e),
+        CommitError::Name { file, error } => RecoverError::Name { file, error },
+        _ => RecoverError::LogicBug("journal creation failed"),
+    }
 }
 
 fn commit_to_load<E>(e: CommitError<E>) -> LoadError<E> {
@@ -506,7 +636,7 @@ fn open_at_tail<D: Dir>(
     else {
         return Err(stale());
     };
-    let (_, epoch) = read_header(&mut file, jname).map_err(|e| match e {
+    let (_, epoch, _) = read_header(&mut file, jname).map_err(|e| match e {
         LoadError::Io(e) => CommitError::Io(e),
         _ => stale(),
     })?;
@@ -520,8 +650,8 @@ fn open_at_tail<D: Dir>(
 }
 
 /// Check the header of a journal file just opened (positioned at 0);
-/// return (base, epoch).
-fn read_header<F: File>(file: &mut F, jname: &str) -> Result<(u64, u64), LoadError<F::Error>> {
+/// return (base, epoch, flags).
+fn read_header<F: File>(file: &mut F, jname: &str) -> Result<(u64, u64, u16), LoadError<F::Error>> {
     let mut h = [0u8; HEADER_LEN];
     let got = read_full(file, &mut h).map_err(|e| IoError::new(Op::Read, jname, e).at(0))?;
     if got == 0 {
@@ -540,7 +670,25 @@ fn read_header<F: File>(file: &mut F, jname: &str) -> Result<(u64, u64), LoadErr
     if crc32c(h.get(..28).unwrap_or_default()) != u32_le(&h, 28) {
         return Err(Corrupt::new(jname, 28, CorruptKind::BadChecksum).into());
     }
-    Ok((u64_le(&h, 12), u64_le(&h, 20)))
+    let flags = (u32_le(&h, 8) >> 16) as u16;
+    if flags & !FLAG_PLAIN != 0 {
+        return Err(Corrupt::new(
+            jname,
+            10,
+            CorruptKind::Shape("unknown journal header flags"),
+        )
+        .into());
+    }
+    let base = u64_le(&h, 12);
+    if base == 0 || base > MAX_SEQ {
+        return Err(Corrupt::new(
+            jname,
+            12,
+            CorruptKind::Shape("the first sequence number is 0 or too large to continue"),
+        )
+        .into());
+    }
+    Ok((base, u64_le(&h, 20), flags))
 }
 
 /// Read records from `pos` on, expecting sequence number `expected`, and
@@ -690,6 +838,11 @@ pub fn parse_snapshot(file: &str, text: &[u8]) -> Result<(u64, Range<usize>), Co
         ));
     }
     match (seq, state) {
+        (Some(seq), Some(_)) if seq >= MAX_SEQ => Err(Corrupt::new(
+            file,
+            0,
+            CorruptKind::Shape("\"seq\" is too large to continue"),
+        )),
         (Some(seq), Some(state)) => Ok((seq, state)),
         _ => Err(Corrupt::new(
             file,
@@ -1117,6 +1270,63 @@ mod tests {
             bytes,
             "never repaired behind the caller's back"
         );
+    }
+
+    #[test]
+    fn conversion_keeps_the_plain_document_and_every_cut_reads_old_or_new() {
+        let mut dir = MemDir::default();
+        dir.set("hits.json", b"[1, 2]\n");
+        let j = journal();
+        let mut buf = [0u8; 256];
+        assert_eq!(
+            j.convert(&mut dir, &mut buf).unwrap(),
+            Conversion::Converted
+        );
+        // One commit, of the journal: the document is the snapshot as is.
+        assert_eq!(dir.get("hits.json").unwrap(), b"[1, 2]\n");
+        let (seen, r) = replay(&mut dir).unwrap();
+        assert_eq!(seen, [(0, b"[1, 2]\n".to_vec())]);
+        assert_eq!(r.tail.next_seq, 1);
+        assert_eq!(
+            j.convert(&mut dir, &mut buf).unwrap(),
+            Conversion::AlreadyJournal
+        );
+        let mut tail = r.tail;
+        j.append(&mut dir, &mut tail, &[b"3"]).unwrap();
+        let flagged = dir.get("hits.json.journal").unwrap();
+        // A compaction cut after its snapshot, before the journal's reset:
+        // the flagged journal beside a wrapped snapshot reads the snapshot.
+        buf[..7].copy_from_slice(b"[1,2,3]");
+        let mut t = tail;
+        j.compact(&mut dir, &mut t, &mut buf, 7).unwrap();
+        assert_eq!(dir.get("hits.json.journal").unwrap().len(), HEADER_LEN);
+        dir.set("hits.json.journal", &flagged);
+        let (seen, _) = replay(&mut dir).unwrap();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!(seen[0].0, 1);
+        let mut buf = [0u8; 256];
+        let tail = j
+            .recover(&mut dir, &mut buf, &mut |_, _| Ok(()))
+            .unwrap()
+            .tail;
+        assert_eq!(tail.next_seq, 2);
+        // A flagged journal whose document vanished is corrupt, not empty.
+        dir.set("hits.json.journal", &flagged);
+        dir.files.borrow_mut().remove("hits.json");
+        assert!(matches!(replay(&mut dir), Err(LoadError::Corrupt(_))));
+    }
+
+    #[test]
+    fn sequence_numbers_that_cannot_continue_are_corrupt() {
+        let mut dir = MemDir::default();
+        let text = std::format!("{{\"seq\": {}, \"state\": 1}}", u64::MAX);
+        dir.set("hits.json", text.as_bytes());
+        let mut buf = [0u8; 256];
+        let r = journal().recover(&mut dir, &mut buf, &mut |_, _| Ok(()));
+        assert!(matches!(r, Err(RecoverError::Corrupt(_))), "{r:?}");
+        let mut dir = MemDir::default();
+        dir.set("hits.json.journal", &encode_header(u64::MAX, 7));
+        assert!(matches!(replay(&mut dir), Err(LoadError::Corrupt(_))));
     }
 
     #[test]

@@ -39,7 +39,9 @@
 //!      barrier per commit, and safe where rename is not (FAT).
 //!
 //!    [`protocol`] picks Replace or Slots from what the filesystem
-//!    guarantees.
+//!    guarantees; [`layout`] is the protocol model: which files each
+//!    protocol owns for a state, which protocol a state is on, which
+//!    entries are orphans.
 //! 3. [`load`] and [`recover`]: reading never deletes or repairs; a corrupt
 //!    file is an error with its byte offset; orphaned temporary files are
 //!    swept only under the writers' [`lock`].
@@ -87,6 +89,7 @@ pub mod error;
 pub mod fs;
 pub mod journal;
 pub mod json;
+pub mod layout;
 pub mod load;
 pub mod lock;
 pub mod name;

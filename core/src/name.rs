@@ -3,8 +3,11 @@
 //!
 //! A caller name is one file name, never a path. The library refuses a name
 //! with `/`, `\`, NUL or another control character, `.` or `..`, an empty
-//! name, a name longer than [`MAX_NAME_LEN`] bytes, and a name that has the
-//! shape of the library's own temporary files.
+//! name, a name longer than [`MAX_NAME_LEN`] bytes, and a name that a
+//! protocol owns for another state: the shape of the library's own temporary
+//! files, or a name ending in one of [`crate::layout::SIDECAR_SUFFIXES`]
+//! (`.lock`, `.journal`, `.a`, `.b`). Which file belongs to which state is
+//! [`crate::layout`]'s business.
 //!
 //! Temporary files are named `.NAME.<16 lowercase hex digits>.tmp`, the
 //! digits being a 64-bit token from [`crate::Dir::unique_token`]. Orphans
@@ -25,7 +28,7 @@ pub const FILE_NAME_CAPACITY: usize = 160;
 pub type FileName = heapless::String<FILE_NAME_CAPACITY>;
 
 /// Suffix of the sidecar lock file, `NAME.lock`.
-pub const LOCK_SUFFIX: &str = ".lock";
+pub const LOCK_SUFFIX: &str = crate::layout::LOCK_SUFFIX;
 
 const TEMP_SUFFIX: &str = ".tmp";
 const TOKEN_DIGITS: usize = 16;
@@ -46,6 +49,9 @@ pub enum NameError {
     Dot,
     /// The name has the shape of the library's own temporary files.
     Reserved,
+    /// The name ends in a suffix a protocol owns (`.lock`, `.journal`,
+    /// `.a`, `.b`): it is, or may become, a file of another state.
+    Sidecar,
 }
 
 impl fmt::Display for NameError {
@@ -57,13 +63,17 @@ impl fmt::Display for NameError {
             NameError::Control => "the name contains NUL or a control character",
             NameError::Dot => "'.' and '..' are not file names",
             NameError::Reserved => "the name has the shape of a temporary file (.NAME.<token>.tmp)",
+            NameError::Sidecar => {
+                "the name ends in .lock, .journal, .a or .b, which fsatomic keeps for the lock, journal and slot files of another state; choose another name"
+            }
         })
     }
 }
 
 impl core::error::Error for NameError {}
 
-/// Check that `name` is a single, plain file name the library may use.
+/// Check that `name` is a name a caller may give a state: a single, plain
+/// file name that no protocol owns for another state.
 ///
 /// ```
 /// use fsatomic::name::{validate, NameError};
@@ -71,8 +81,21 @@ impl core::error::Error for NameError {}
 /// assert_eq!(validate("../etc/passwd"), Err(NameError::Separator));
 /// assert_eq!(validate(".."), Err(NameError::Dot));
 /// assert_eq!(validate("a\0b"), Err(NameError::Control));
+/// assert_eq!(validate("users.json.lock"), Err(NameError::Sidecar));
+/// assert_eq!(validate("users.json.a"), Err(NameError::Sidecar));
 /// ```
 pub fn validate(name: &str) -> Result<(), NameError> {
+    validate_file(name)?;
+    if crate::layout::is_sidecar(name) {
+        return Err(NameError::Sidecar);
+    }
+    Ok(())
+}
+
+/// Check that `name` is a single, plain file name the library may touch:
+/// [`validate`] without the sidecar rule, for the files a protocol derives
+/// from a state's name (`NAME.journal`, `NAME.lock`).
+pub fn validate_file(name: &str) -> Result<(), NameError> {
     if name.is_empty() {
         return Err(NameError::Empty);
     }
@@ -188,6 +211,11 @@ mod tests {
             validate(".x.0123456789abcdef.tmp"),
             Err(NameError::Reserved)
         );
+        assert_eq!(validate("x.json.journal"), Err(NameError::Sidecar));
+        assert_eq!(validate("x.json.lock"), Err(NameError::Sidecar));
+        assert_eq!(validate("x.json.b"), Err(NameError::Sidecar));
+        assert!(validate_file("x.json.journal").is_ok());
+        assert!(validate("x.json.bak").is_ok());
         assert!(validate("..hidden").is_ok());
         assert!(validate("state.tmp").is_ok());
         assert!(validate("ünïcode.json").is_ok());

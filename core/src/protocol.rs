@@ -26,6 +26,9 @@ pub enum Protocol {
     Replace,
     /// Two preallocated slots overwritten in place ([`crate::slots`]).
     Slots,
+    /// A snapshot plus a log of records ([`crate::journal`]); it keeps
+    /// records, not whole documents, so [`commit`] and [`read`] refuse it.
+    Journal,
 }
 
 impl Protocol {
@@ -52,13 +55,28 @@ impl Protocol {
             Protocol::Auto => "auto",
             Protocol::Replace => "replace",
             Protocol::Slots => "slots",
+            Protocol::Journal => "journal",
         }
     }
 
-    /// Flush barriers per commit once set up: 2 for Replace, 1 for Slots.
+    /// The protocol named `text` (`auto`, `replace`, `journal`, `slots`),
+    /// as the CLI's `--protocol` takes it.
+    pub fn parse(text: &str) -> Option<Protocol> {
+        [
+            Protocol::Auto,
+            Protocol::Replace,
+            Protocol::Journal,
+            Protocol::Slots,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == text)
+    }
+
+    /// Flush barriers per commit once set up: 2 for Replace, 1 for Slots
+    /// and for a journal append.
     pub const fn flushes_per_commit(self) -> u32 {
         match self {
-            Protocol::Slots => 1,
+            Protocol::Slots | Protocol::Journal => 1,
             _ => 2,
         }
     }
@@ -83,6 +101,10 @@ pub fn commit<D: Dir>(
 ) -> Result<(), CommitError<D::Error>> {
     match protocol.resolve(dir.capabilities()) {
         Protocol::Slots => slots::commit(dir, name, data, mode, max_document),
+        Protocol::Journal => Err(CommitError::WrongProtocol {
+            file: crate::name::owned(name),
+            protocol,
+        }),
         _ => replace::commit(dir, name, data, mode),
     }
 }
@@ -98,6 +120,10 @@ pub fn read<D: Dir>(
 ) -> Result<Option<usize>, LoadError<D::Error>> {
     match protocol.resolve(dir.capabilities()) {
         Protocol::Slots => slots::load(dir, name, buf),
+        Protocol::Journal => Err(LoadError::WrongProtocol {
+            file: crate::name::owned(name),
+            protocol,
+        }),
         _ => load::read(dir, name, buf),
     }
 }

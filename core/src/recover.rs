@@ -1,8 +1,9 @@
 //! Recovery after a crash: sweeping orphaned temporary files.
 //!
 //! A commit interrupted by a power cut may leave its temporary file
-//! `.NAME.<token>.tmp` behind. Orphans are recognised by that exact pattern
-//! ([`crate::name::temp_target`]), never by a fixed name, and removed only
+//! `.NAME.<token>.tmp` (or, for a journal, `.NAME.journal.<token>.tmp`)
+//! behind. Orphans are recognised by that exact pattern
+//! ([`crate::layout::orphan_of`]), never by a fixed name, and removed only
 //! by a holder of `NAME`'s writers' lock — a writer about to commit, or an
 //! explicit [`recover`] at boot — because under that lock no commit of
 //! `NAME` can be in flight. Readers never remove anything.
@@ -21,8 +22,9 @@ use crate::name::{self, FileName};
 /// filled by something other than crashed commits.
 pub const MAX_SWEEP: usize = 1024;
 
-/// Remove the orphaned temporary files of `target` (of every name if
-/// `None`) and return how many were removed.
+/// Remove the orphaned temporary files of the state `target` (of its
+/// document and of its journal; of every state if `None`) and return how
+/// many were removed.
 ///
 /// The caller must hold the writers' lock of every name it sweeps
 /// ([`crate::lock::lock`]); with `None` that means it must know no writer
@@ -35,7 +37,7 @@ pub fn sweep_orphans<D: Dir>(
     let mut last = FileName::new();
     while removed < MAX_SWEEP {
         let mut found = FileName::new();
-        dir.for_each_entry(&mut |entry| match name::temp_target(entry) {
+        dir.for_each_entry(&mut |entry| match crate::layout::orphan_of(entry) {
             Some(t) if target.is_none_or(|want| want == t) && entry != last.as_str() => {
                 found = name::owned(entry);
                 ControlFlow::Break(())

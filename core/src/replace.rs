@@ -109,7 +109,27 @@ impl<'a, D: Dir> Replace<'a, D> {
     /// Prepare a commit of `data` to `name` with permissions `mode`. Checks
     /// the name; touches nothing.
     pub fn new(name: &'a str, data: &'a [u8], mode: Mode) -> Result<Self, CommitError<D::Error>> {
-        name::validate(name).map_err(|error| CommitError::Name {
+        Self::checked(name, data, mode, name::validate)
+    }
+
+    /// A commit of a file a protocol derives from a state's name (the
+    /// journal's `NAME.journal`), which [`name::validate`] refuses to
+    /// callers.
+    pub(crate) fn sidecar(
+        name: &'a str,
+        data: &'a [u8],
+        mode: Mode,
+    ) -> Result<Self, CommitError<D::Error>> {
+        Self::checked(name, data, mode, name::validate_file)
+    }
+
+    fn checked(
+        name: &'a str,
+        data: &'a [u8],
+        mode: Mode,
+        check: fn(&str) -> Result<(), name::NameError>,
+    ) -> Result<Self, CommitError<D::Error>> {
+        check(name).map_err(|error| CommitError::Name {
             file: name::owned(name),
             error,
         })?;

@@ -395,7 +395,6 @@ where
         buf: &mut [u8],
     ) -> Result<(), StoreError<D::Error>> {
         recover::sweep_orphans(dir, Some(self.journal.name()))?;
-        recover::sweep_orphans(dir, Some(self.journal.journal_name()))?;
         let JournalStore { journal, state, .. } = self;
         *state = S::default();
         let jname = journal.journal_name();

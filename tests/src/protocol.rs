@@ -264,7 +264,6 @@ impl Protocol for Journal {
         let journal = self.journal()?;
         let _guard = fsatomic::lock::lock(dir, self.file, self.mode)?;
         fsatomic::recover::sweep_orphans(dir, Some(self.file))?;
-        fsatomic::recover::sweep_orphans(dir, Some(journal.journal_name()))?;
         let (replay, _) = self.replay(dir, true)?;
         let mut tail = replay.tail;
         let mut record = value.to_vec();
@@ -285,10 +284,8 @@ impl Protocol for Journal {
     }
 
     fn recover<D: Dir>(&self, dir: &mut D) -> Result<(), Failure> {
-        let journal = self.journal()?;
         let _guard = fsatomic::lock::lock(dir, self.file, self.mode)?;
         fsatomic::recover::sweep_orphans(dir, Some(self.file))?;
-        fsatomic::recover::sweep_orphans(dir, Some(journal.journal_name()))?;
         self.replay(dir, true)?;
         Ok(())
     }

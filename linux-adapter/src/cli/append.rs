@@ -13,8 +13,8 @@
 use std::ffi::OsString;
 use std::io::Read;
 
-use fsatomic::journal::{self, Journal, Tail};
-use fsatomic::{Mode, json, lock, recover, replace};
+use fsatomic::journal::{self, Conversion, Journal, Tail};
+use fsatomic::{Mode, json, lock, recover};
 use fsatomic_linux::LinuxDir;
 use rustix::fs::{AtFlags, statat};
 
@@ -78,11 +78,12 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     let mut dir = target.open(parsed.flag("--mkdir"))?;
     let _guard =
         lock::lock(&mut dir, &target.name, mode).map_err(|e| failure::lock(&target.shown, &e))?;
+    let new_state = stored::auto_append(&dir);
     let choice = stored::choose(
-        &dir,
+        &mut dir,
         &target,
         requested,
-        stored::auto_append(&dir),
+        new_state,
         &|on_disk, asked| on_disk == Form::Replace && asked == Form::Journal,
         "append",
     )?;
@@ -125,9 +126,9 @@ fn existing_mode(dir: &LinuxDir, target: &Target, choice: &Choice) -> Option<Mod
         Form::Journal => stored::journal_name(&target.name),
         Form::Slots => {
             let [a, b] = stored::slot_names(&target.name);
-            if choice.layout.slot_a { a } else { b }
+            if choice.layout.0.slots[0] { a } else { b }
         }
-        Form::Replace => target.name.clone(),
+        _ => target.name.clone(),
     };
     let st = statat(dir, file.as_str(), AtFlags::SYMLINK_NOFOLLOW).ok()?;
     Mode::new(st.st_mode & 0o7777)
@@ -145,45 +146,40 @@ fn kind_of(text: &[u8]) -> &'static str {
     }
 }
 
-/// Under the lock: turn the plain array file `target` into the snapshot
-/// `{"seq": 0, "state": [...]}` of a journaled array (with Replace); the
-/// journal itself is created by the core's recovery right after. A file
-/// that is not an array is refused.
+/// Under the lock: turn the plain array file `target` into a journaled
+/// array through the core's [`Journal::convert`], whose one commit (the new
+/// journal) leaves the plain array or the journaled array with the same
+/// content at every power cut. A file that is not an array is refused.
 fn convert(dir: &mut LinuxDir, target: &Target, mode: Mode) -> Result<(), Failure> {
     let path = target.path();
     let Some(text) = document::read(dir, target).map_err(|e| e.failure(target))? else {
         return Ok(()); // removed meanwhile (by a writer that ignores the lock): a new array
     };
     let mut elements = 0usize;
-    if json::for_each_element(&text, |_| elements += 1).is_err() {
-        if journal::parse_snapshot(&target.name, &text)
-            .is_ok_and(|(_, state)| json::for_each_element(&text[state], |_| ()).is_ok())
-        {
-            // The snapshot of a conversion that a power cut interrupted
-            // before the journal was made: finish it.
-            eprintln!(
-                "fsatomic: {path} is the snapshot of a journaled array whose journal is missing (a conversion cut short?); creating the journal"
-            );
-            return Ok(());
-        }
+    let is_array = json::for_each_element(&text, |_| elements += 1).is_ok();
+    let is_snapshot = journal::parse_snapshot(&target.name, &text)
+        .is_ok_and(|(_, state)| json::for_each_element(&text[state], |_| ()).is_ok());
+    if !is_array && !is_snapshot {
         return Err(Failure::error(format!(
             "{path} holds {}, not an array; append adds to arrays only; use save or update to change it; {path} was left untouched",
             kind_of(&text)
         )));
     }
-    let mut wrapped = b"{\"seq\":0,\"state\":".to_vec();
-    wrapped.extend_from_slice(&text);
-    wrapped.push(b'}');
-    let snapshot = document::pretty(&wrapped)?
-        .map_err(|e| Failure::error(format!("internal error (please report): {e}")))?;
+    let journal = Journal::new(&target.name, mode)
+        .map_err(|e| failure::name(&target.shown, &target.name, &e))?;
     recover::sweep_orphans(dir, Some(&target.name))
         .map_err(|e| failure::sweep(&target.shown, &e))?;
-    replace::commit(dir, &target.name, &snapshot, mode)
-        .map_err(|e| failure::commit(&target.shown, &e))?;
-    eprintln!(
-        "fsatomic: converted {path}, a plain JSON array of {elements} element{}, into a journaled array: {path} is now its snapshot and {path}.journal holds the records appended after it; `fsatomic load` prints the whole array as before",
-        if elements == 1 { "" } else { "s" }
-    );
+    let mut buf = text;
+    buf.resize(buf.len() + 1, 0);
+    let done = journal
+        .convert(dir, &mut buf)
+        .map_err(|e| failure::recover(&target.shown, &e))?;
+    if done == Conversion::Converted {
+        eprintln!(
+            "fsatomic: converted {path}, a plain JSON array of {elements} element{}, into a journaled array: {path} stays its snapshot and {path}.journal holds the records appended after it; `fsatomic load` prints the whole array as before",
+            if elements == 1 { "" } else { "s" }
+        );
+    }
     Ok(())
 }
 
@@ -199,9 +195,8 @@ fn append_journal(
     let path = target.path();
     let journal = Journal::new(&target.name, mode)
         .map_err(|e| failure::name(&target.shown, &target.name, &e))?;
-    for name in [target.name.as_str(), journal.journal_name()] {
-        recover::sweep_orphans(dir, Some(name)).map_err(|e| failure::sweep(&target.shown, &e))?;
-    }
+    recover::sweep_orphans(dir, Some(&target.name))
+        .map_err(|e| failure::sweep(&target.shown, &e))?;
     let state = stored::read_journal(dir, target, &journal, true).map_err(|e| e.failure(target))?;
     let Some(array) = state.array() else {
         return Err(Failure::error(format!(

@@ -4,9 +4,9 @@
 //!
 //! Without `--repair`, `check` is a reader: it takes no lock and changes
 //! nothing. Which files are state files, and which are a protocol's
-//! leftovers, is decided by [`Protocol`]: Replace (`NAME`), Journal
-//! (`NAME.journal` and the snapshot `NAME`) and Slots (`NAME.a`, `NAME.b`).
-//! Every line names the protocol of its state.
+//! leftovers, is decided by the core's protocol model ([`layout`]):
+//! Replace (`NAME`), Journal (`NAME.journal` and the snapshot `NAME`) and
+//! Slots (`NAME.a`, `NAME.b`). Every line names the protocol of its state.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
@@ -14,8 +14,9 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use fsatomic::journal::Journal;
+use fsatomic::layout::{self, Role};
 use fsatomic::slots::SlotStatus;
-use fsatomic::{Dir, LoadError, Mode, lock, name, recover};
+use fsatomic::{Dir, LoadError, Mode, Protocol, lock, name, recover};
 use fsatomic_linux::LinuxDir;
 
 use super::args::{self, Opt, Spec};
@@ -23,7 +24,7 @@ use super::document::{self, ReadError};
 use super::failure::{
     self, CORRUPT_ADVICE, CORRUPT_ADVICE_MANY, EXIT_CORRUPT, EXIT_FAILURE, Failure, in_dir,
 };
-use super::stored::{self, Form};
+use super::stored;
 use super::target::{self, Target};
 
 /// What `check` accepts.
@@ -36,119 +37,52 @@ pub const SPEC: Spec = Spec {
     takes_command: false,
 };
 
-/// A commit protocol whose files `check` recognises in a directory.
-///
-/// Each protocol answers for its own files: which directory entries hold a
-/// state of it (and the state's name), which are temporary files a commit
-/// cut short left behind, and how to read a state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Protocol {
-    /// One JSON document per file, replaced whole (`NAME`, with
-    /// `.NAME.<16 hex>.tmp` while a commit is in flight).
-    Replace,
-    /// A snapshot `NAME` (once compacted) and a record log `NAME.journal`;
-    /// both are written with Replace, so `.NAME.journal.<16 hex>.tmp` is
-    /// the journal's temporary file.
-    Journal,
-    /// Two preallocated slot files, `NAME.a` and `NAME.b`, overwritten in
-    /// place; no temporary files.
-    Slots,
-}
-
-impl Protocol {
-    /// Every protocol, in the order they claim directory entries.
-    pub const ALL: [Protocol; 3] = [Protocol::Journal, Protocol::Slots, Protocol::Replace];
-
-    /// If the directory entry `entry` holds state of this protocol, the
-    /// state's name. In a directory, states are named `*.json`: Replace
-    /// claims every `*.json` file, Journal every `*.json.journal`, Slots
-    /// every `*.json.a` and `*.json.b`.
-    pub fn state_name(self, entry: &str) -> Option<&str> {
-        let state = match self {
-            Protocol::Replace => Some(entry).filter(|_| name::temp_target(entry).is_none()),
-            Protocol::Journal => entry.strip_suffix(fsatomic::journal::SUFFIX),
-            Protocol::Slots => fsatomic::slots::SUFFIXES
-                .iter()
-                .find_map(|suffix| entry.strip_suffix(suffix)),
-        };
-        state.filter(|s| s.ends_with(".json"))
-    }
-
-    /// If `entry` is a temporary file this protocol leaves behind when a
-    /// commit is cut short, the name of the state it belonged to.
-    pub fn orphan_target(self, entry: &str) -> Option<&str> {
-        match self {
-            Protocol::Replace => name::temp_target(entry),
-            Protocol::Journal => name::temp_target(entry)?.strip_suffix(fsatomic::journal::SUFFIX),
-            Protocol::Slots => None,
-        }
-    }
-
-    /// The protocol of a state stored in `form`.
-    pub fn of(form: Form) -> Protocol {
-        match form {
-            Form::Replace => Protocol::Replace,
-            Form::Journal => Protocol::Journal,
-            Form::Slots => Protocol::Slots,
-        }
-    }
-
-    /// Its name, as the lines show it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Replace => "replace",
-            Protocol::Journal => "journal",
-            Protocol::Slots => "slots",
-        }
-    }
-
-    /// Read the state `target` and say what it is. Lock-free; changes
-    /// nothing.
-    fn inspect(self, dir: &mut LinuxDir, target: &Target) -> Status {
-        let corrupt = |c: &fsatomic::Corrupt| Status::Corrupt {
-            offset: c.offset,
-            reason: c.kind.to_string(),
-            protocol: if self == Protocol::Replace {
-                self.as_str().to_string()
-            } else {
-                format!("{}: {}", self.as_str(), in_dir(&target.shown, &c.file))
+/// Read the state `target`, kept with `protocol`, and say what it is.
+/// Lock-free; changes nothing.
+fn inspect(protocol: Protocol, dir: &mut LinuxDir, target: &Target) -> Status {
+    let corrupt = |c: &fsatomic::Corrupt| Status::Corrupt {
+        offset: c.offset,
+        reason: c.kind.to_string(),
+        protocol: if protocol == Protocol::Replace {
+            protocol.as_str().to_string()
+        } else {
+            format!("{}: {}", protocol.as_str(), in_dir(&target.shown, &c.file))
+        },
+    };
+    let error = |e: ReadError| match e {
+        ReadError::Load(LoadError::Corrupt(c)) => corrupt(&c),
+        e => Status::Error(e.failure(target).message.unwrap_or_default()),
+    };
+    match protocol {
+        Protocol::Slots => match stored::read_whole(dir, target, Protocol::Slots) {
+            Ok(Some(_)) => Status::Ok {
+                detail: slots_detail(dir, &target.name),
+                torn: None,
             },
-        };
-        let error = |e: ReadError| match e {
-            ReadError::Load(LoadError::Corrupt(c)) => corrupt(&c),
-            e => Status::Error(e.failure(target).message.unwrap_or_default()),
-        };
-        match self {
-            Protocol::Replace => match document::read(dir, target) {
-                Ok(Some(_)) => Status::Ok {
-                    detail: "replace".to_string(),
-                    torn: None,
+            Ok(None) => Status::Absent(Some("slots: no commit completed yet".to_string())),
+            Err(e) => error(e),
+        },
+        Protocol::Journal => {
+            let journal = match Journal::new(&target.name, Mode::PRIVATE) {
+                Ok(j) => j,
+                Err(e) => return Status::Error(format!("not a name fsatomic can use: {e}")),
+            };
+            match stored::read_journal(dir, target, &journal, false) {
+                Ok(state) => Status::Ok {
+                    detail: journal_detail(&state, journal.journal_name()),
+                    torn: state.replay.torn_at,
                 },
-                Ok(None) => Status::Absent(None),
                 Err(e) => error(e),
-            },
-            Protocol::Slots => match stored::read_whole(dir, target, Form::Slots) {
-                Ok(Some(_)) => Status::Ok {
-                    detail: slots_detail(dir, &target.name),
-                    torn: None,
-                },
-                Ok(None) => Status::Absent(Some("slots: no commit completed yet".to_string())),
-                Err(e) => error(e),
-            },
-            Protocol::Journal => {
-                let journal = match Journal::new(&target.name, Mode::PRIVATE) {
-                    Ok(j) => j,
-                    Err(e) => return Status::Error(format!("not a name fsatomic can use: {e}")),
-                };
-                match stored::read_journal(dir, target, &journal, false) {
-                    Ok(state) => Status::Ok {
-                        detail: journal_detail(&state, journal.journal_name()),
-                        torn: state.replay.torn_at,
-                    },
-                    Err(e) => error(e),
-                }
             }
         }
+        _ => match document::read(dir, target) {
+            Ok(Some(_)) => Status::Ok {
+                detail: "replace".to_string(),
+                torn: None,
+            },
+            Ok(None) => Status::Absent(None),
+            Err(e) => error(e),
+        },
     }
 }
 
@@ -276,7 +210,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
         let status = match (name::validate(state), &entry.protocol) {
             (Err(e), _) => Status::Error(format!("not a name fsatomic can use: {e}")),
             (Ok(()), Err(why)) => Status::Error(why.clone()),
-            (Ok(()), Ok(protocol)) => protocol.inspect(&mut dir, &target),
+            (Ok(()), Ok(protocol)) => inspect(*protocol, &mut dir, &target),
         };
         let path = target.path();
         match &status {
@@ -402,32 +336,37 @@ fn survey(
     if let Some(only) = only {
         states.insert(only.to_string(), Vec::new());
     }
+    // The core's protocol model says whose each entry is; `check` shows
+    // the states named `*.json` (a directory also holds other files) and
+    // every orphan.
+    let mut files: BTreeMap<String, layout::Files> = BTreeMap::new();
     for entry in &entries {
-        for protocol in Protocol::ALL {
-            if let Some(state) = protocol.orphan_target(entry) {
-                if only.is_none_or(|o| o == state) {
-                    states
-                        .entry(state.to_string())
-                        .or_default()
-                        .push(entry.clone());
-                }
-                break;
+        let Some((state, role)) = layout::owner(entry) else {
+            continue;
+        };
+        files.entry(state.to_string()).or_default().note(role);
+        if only.is_some_and(|o| o != state) {
+            continue;
+        }
+        match role {
+            Role::Temp { .. } => states
+                .entry(state.to_string())
+                .or_default()
+                .push(entry.clone()),
+            Role::Lock => {}
+            _ if state.ends_with(".json") => {
+                states.entry(state.to_string()).or_default();
             }
-            if let Some(state) = protocol.state_name(entry) {
-                if only.is_none() {
-                    states.entry(state.to_string()).or_default();
-                }
-                break;
-            }
+            _ => {}
         }
     }
     Ok(states
         .into_iter()
         .map(|(state, orphans)| {
-            let layout = stored::Layout::from_entries(&entries, &state);
-            let protocol = layout
+            let on_disk = files.get(&state).copied().unwrap_or_default();
+            let protocol = stored::Layout(on_disk)
                 .form(&state)
-                .map(|form| Protocol::of(form.unwrap_or(Form::Replace)));
+                .map(|form| form.unwrap_or(Protocol::Replace));
             (state, Entry { protocol, orphans })
         })
         .collect())
@@ -451,10 +390,8 @@ fn repair_state(dir: &mut LinuxDir, target: &Target, journal: bool) -> Result<Re
         .map_err(|e| failure::lock(shown, &e).message.unwrap_or_default())?;
     let mut done = Repaired::default();
     let jname = stored::journal_name(state);
-    for name in [state, jname.as_str()] {
-        done.removed +=
-            recover::sweep_orphans(dir, Some(name)).map_err(|e| failure::io_message(shown, &e))?;
-    }
+    done.removed +=
+        recover::sweep_orphans(dir, Some(state)).map_err(|e| failure::io_message(shown, &e))?;
     if journal {
         // Files the recovery replaces (an unfinished compaction's journal)
         // keep the journal's mode.
@@ -516,47 +453,4 @@ fn summarize(t: &Tally, repair: bool) {
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn replace_claims_json_files_and_its_own_orphans_only() {
-        let p = Protocol::Replace;
-        assert_eq!(p.state_name("users.json"), Some("users.json"));
-        assert_eq!(p.state_name("notes.tmp"), None);
-        assert_eq!(p.state_name("users.json.lock"), None);
-        assert_eq!(
-            p.orphan_target(".users.json.0123456789abcdef.tmp"),
-            Some("users.json")
-        );
-        assert_eq!(p.orphan_target(".x.tmp"), None);
-        assert_eq!(p.orphan_target(".users.json.0123456789ABCDEF.tmp"), None);
-    }
-
-    #[test]
-    fn journal_and_slots_claim_their_files_for_the_state() {
-        let j = Protocol::Journal;
-        assert_eq!(j.state_name("snapdb.json.journal"), Some("snapdb.json"));
-        assert_eq!(j.state_name("snapdb.json"), None);
-        assert_eq!(j.state_name("system.journal"), None, "not a *.json state");
-        assert_eq!(
-            j.orphan_target(".snapdb.json.journal.0123456789abcdef.tmp"),
-            Some("snapdb.json")
-        );
-        assert_eq!(j.orphan_target(".snapdb.json.0123456789abcdef.tmp"), None);
-        let s = Protocol::Slots;
-        assert_eq!(s.state_name("cfg.json.a"), Some("cfg.json"));
-        assert_eq!(s.state_name("cfg.json.b"), Some("cfg.json"));
-        assert_eq!(s.state_name("cfg.json.c"), None);
-        assert_eq!(s.state_name("libfoo.a"), None);
-        assert_eq!(s.orphan_target(".cfg.json.0123456789abcdef.tmp"), None);
-        // In claiming order, a journal's temporary file goes to its state.
-        let claimed = Protocol::ALL
-            .iter()
-            .find_map(|p| p.orphan_target(".snapdb.json.journal.0123456789abcdef.tmp"));
-        assert_eq!(claimed, Some("snapdb.json"));
-    }
 }

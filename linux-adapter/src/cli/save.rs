@@ -68,7 +68,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     let mut dir = target.open(parsed.flag("--mkdir"))?;
     let _guard =
         lock::lock(&mut dir, &target.name, mode).map_err(|e| failure::lock(&target.shown, &e))?;
-    let form = decide(&dir, &target, requested, "save")?;
+    let form = decide(&mut dir, &target, requested, "save")?;
     commit(&mut dir, &target, form, &document, mode)
 }
 
@@ -78,7 +78,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
 /// grows by `append`, and replacing it whole would lose its journal. Warns
 /// when the protocol is Replace on a filesystem where that is not safe.
 pub fn decide(
-    dir: &LinuxDir,
+    dir: &mut LinuxDir,
     target: &Target,
     requested: Option<Form>,
     command: &str,
@@ -98,11 +98,11 @@ pub fn decide(
             files = choice.layout.files(&target.name).join(" and "),
             dir = target.shown.display(),
         ))),
-        Form::Replace => {
+        Form::Slots => Ok(Form::Slots),
+        _ => {
             target::warn_if_unsafe(dir, &target.shown);
             Ok(Form::Replace)
         }
-        Form::Slots => Ok(Form::Slots),
     }
 }
 
@@ -124,7 +124,7 @@ pub fn commit(
         &target.name,
         document,
         mode,
-        form.whole(),
+        form,
         document.len().max(stored::SLOT_ROOM),
     )
     .map_err(|e| match e {

@@ -15,14 +15,13 @@
 //! otherwise. An explicit `--protocol` that contradicts the files on disk
 //! is refused: state is never migrated silently.
 
-use std::collections::BTreeSet;
 use std::io;
 
 use fsatomic::journal::{Entry, Journal, RECORD_HEADER_LEN, Replay};
+use fsatomic::layout::{self, Role};
 use fsatomic::slots::{self, SlotInfo, SlotStatus};
 use fsatomic::{Corrupt, CorruptKind, Dir, LoadError, Protocol, RecoverError, json};
 use fsatomic_linux::LinuxDir;
-use rustix::fs::{AtFlags, statat};
 
 use super::args::{Opt, Parsed, Spec};
 use super::document::{self, ReadError};
@@ -40,136 +39,53 @@ pub const PROTOCOL_OPTION: Opt = Opt {
 /// grow without the files being resized.
 pub const SLOT_ROOM: usize = 64 * 1024;
 
-/// How a state is stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Form {
-    /// One file, `NAME`, replaced whole by each commit.
-    Replace,
-    /// The snapshot `NAME` and the record log `NAME.journal`.
-    Journal,
-    /// Two preallocated slot files, `NAME.a` and `NAME.b`.
-    Slots,
-}
+/// How a state is stored: the core's protocol model ([`fsatomic::layout`]),
+/// under the name the commands have always used for it.
+pub use fsatomic::Protocol as Form;
 
-impl Form {
-    /// The protocol's name, as the command prints and accepts it.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Form::Replace => "replace",
-            Form::Journal => "journal",
-            Form::Slots => "slots",
-        }
-    }
-
-    /// The form of a protocol name.
-    pub fn parse(text: &str) -> Option<Form> {
-        match text {
-            "replace" => Some(Form::Replace),
-            "journal" => Some(Form::Journal),
-            "slots" => Some(Form::Slots),
-            _ => None,
-        }
-    }
-
-    /// The core's protocol for whole documents in this form (Journal is
-    /// not one: it keeps records).
-    pub const fn whole(self) -> Protocol {
-        match self {
-            Form::Slots => Protocol::Slots,
-            _ => Protocol::Replace,
-        }
-    }
-}
-
-/// Which of a state's files exist.
+/// Which of a state's files exist: the core's [`layout::Files`], with the
+/// names the commands print.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Layout {
-    /// `NAME` (a Replace document, or a journal's snapshot).
-    pub plain: bool,
-    /// `NAME.journal`.
-    pub journal: bool,
-    /// `NAME.a`.
-    pub slot_a: bool,
-    /// `NAME.b`.
-    pub slot_b: bool,
-}
+pub struct Layout(pub layout::Files);
 
 /// The journal file's name of `name`.
 pub fn journal_name(name: &str) -> String {
-    format!("{name}{}", fsatomic::journal::SUFFIX)
+    layout::file_name(name, Role::Journal).to_string()
 }
 
 /// The slot files' names of `name`.
 pub fn slot_names(name: &str) -> [String; 2] {
-    slots::SUFFIXES.map(|suffix| format!("{name}{suffix}"))
-}
-
-/// Whether `name` exists in `dir` (as anything: a symbolic link counts).
-fn exists(dir: &LinuxDir, name: &str) -> io::Result<bool> {
-    match statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-        Ok(_) => Ok(true),
-        Err(e) if e == rustix::io::Errno::NOENT => Ok(false),
-        Err(e) => Err(e.into()),
-    }
+    [0, 1].map(|i| layout::file_name(name, Role::Slot(i)).to_string())
 }
 
 impl Layout {
-    /// Look at the files of `name` in `dir`.
-    pub fn read(dir: &LinuxDir, name: &str) -> io::Result<Layout> {
-        let [a, b] = slot_names(name);
-        Ok(Layout {
-            plain: exists(dir, name)?,
-            journal: exists(dir, &journal_name(name))?,
-            slot_a: exists(dir, &a)?,
-            slot_b: exists(dir, &b)?,
-        })
+    /// Look at the files of `name` in `dir` (the core's probe: four
+    /// look-ups, whatever the size of the directory).
+    pub fn read(dir: &mut LinuxDir, name: &str) -> io::Result<Layout> {
+        layout::Files::probe(dir, name)
+            .map(Layout)
+            .map_err(|e| e.source)
     }
 
-    /// The files of `name` among a directory's `entries`.
-    pub fn from_entries(entries: &BTreeSet<String>, name: &str) -> Layout {
-        let [a, b] = slot_names(name);
-        Layout {
-            plain: entries.contains(name),
-            journal: entries.contains(&journal_name(name)),
-            slot_a: entries.contains(&a),
-            slot_b: entries.contains(&b),
-        }
+    /// Whether `NAME.journal` exists.
+    pub fn journal(&self) -> bool {
+        self.0.journal
     }
 
     /// The names of the files that exist, for messages.
     pub fn files(&self, name: &str) -> Vec<String> {
-        let [a, b] = slot_names(name);
-        [
-            (self.plain, name.to_string()),
-            (self.journal, journal_name(name)),
-            (self.slot_a, a),
-            (self.slot_b, b),
-        ]
-        .into_iter()
-        .filter_map(|(present, file)| present.then_some(file))
-        .collect()
+        self.0
+            .roles()
+            .map(|role| layout::file_name(name, role).to_string())
+            .collect()
     }
 
     /// The form the files say, `Ok(None)` if there are none, or `Err` with
-    /// a sentence if they say two things (a journal and slots, or slots and
-    /// a plain file): then fsatomic will not guess which is current.
+    /// a sentence if they say two things (the core's [`layout::Mixed`]).
     pub fn form(&self, name: &str) -> Result<Option<Form>, String> {
-        let slots = self.slot_a || self.slot_b;
-        if slots && (self.journal || self.plain) {
-            return Err(format!(
-                "{name} is stored in two ways at once ({}); fsatomic will not guess which is current: keep one, remove the others",
-                self.files(name).join(", ")
-            ));
-        }
-        Ok(if self.journal {
-            Some(Form::Journal)
-        } else if slots {
-            Some(Form::Slots)
-        } else if self.plain {
-            Some(Form::Replace)
-        } else {
-            None
-        })
+        self.0
+            .protocol()
+            .map_err(|mixed| format!("{name} is {mixed} ({})", self.files(name).join(", ")))
     }
 }
 
@@ -235,7 +151,7 @@ pub struct Choice {
 /// except a plain array file that `append` converts to a journal, which
 /// `convertible` allows.
 pub fn choose(
-    dir: &LinuxDir,
+    dir: &mut LinuxDir,
     target: &Target,
     requested: Option<Form>,
     new_state: Form,

@@ -52,7 +52,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     let mut dir = target.open(parsed.flag("--mkdir"))?;
     let _guard =
         lock::lock(&mut dir, &target.name, mode).map_err(|e| failure::lock(&target.shown, &e))?;
-    let form = save::decide(&dir, &target, requested, "update")?;
+    let form = save::decide(&mut dir, &target, requested, "update")?;
 
     // A corrupt file fails here, before the command runs.
     let current = stored::read_whole(&mut dir, &target, form)
