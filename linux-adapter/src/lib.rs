@@ -8,7 +8,10 @@
 //! for, and a file never exists with a wider mode than asked. Temporary names
 //! carry 64 bits from `getrandom`. Locks are `flock` on a sidecar file that is
 //! never replaced. `statfs` tells which filesystem the directory is on, and
-//! whether renaming over a name is crash-atomic there.
+//! whether renaming over a name is crash-atomic there: only filesystems
+//! known to make it so say yes ([`Filesystem::from_magic`] has the list);
+//! FUSE, network and FAT-like filesystems and unknown ones say no, so they
+//! get the Slots protocol by default.
 //!
 //! `EINTR` is retried everywhere. A failed flush is never retried: after an
 //! `EIO` from `fsync` the kernel may have dropped the dirty pages, and a
@@ -63,38 +66,240 @@ fn rmode(mode: Mode) -> rfs::Mode {
 pub struct Filesystem {
     /// The `f_type` magic number.
     pub magic: u64,
-    /// Its name (`"ext4"`, `"vfat"`), or `"unknown"`.
+    /// Its name (`"ext2/ext3/ext4"`, `"vfat/msdos"`, `"fuse/fuseblk"`), or
+    /// `"unknown (0x…)"` with the magic number in hex.
     pub name: &'static str,
     /// Whether renaming over an existing name is crash-atomic there.
     pub atomic_replace: bool,
 }
 
+/// The filesystems this adapter knows: magic, name, whether renaming over a
+/// name is crash-atomic, and why.
+///
+/// It is an allow-list: only filesystems known to make a rename over an
+/// existing name crash-atomic (after a power cut the name is the old file
+/// or the new one, never absent, never a mix) get `true`, and with it the
+/// Replace protocol by default. Every other filesystem, named here or not,
+/// gets `false`, so `Protocol::Auto` picks Slots, which needs no atomic
+/// rename and is correct on any filesystem; it costs a little more (two
+/// slot files, a fixed size), never safety. Getting a `true` wrong loses
+/// files; getting a `false` wrong costs space.
+const KNOWN: &[(u64, &str, bool, &str)] = &[
+    // Crash-atomic rename.
+    (
+        0xEF53,
+        "ext2/ext3/ext4",
+        true,
+        "ext3 and ext4 journal the rename as one transaction; ext2, which shares the magic, rewrites the inode number of the existing entry in place (one sector)",
+    ),
+    (
+        0x5846_5342,
+        "xfs",
+        true,
+        "the rename is one transaction of the metadata journal",
+    ),
+    (
+        0x9123_683E,
+        "btrfs",
+        true,
+        "copy-on-write trees: the rename lands with one transaction commit or not at all",
+    ),
+    (
+        0xF2F5_2010,
+        "f2fs",
+        true,
+        "directory updates reach the disk through its atomic checkpoints; Android's AtomicFile relies on it",
+    ),
+    (
+        0x2405_1905,
+        "ubifs",
+        true,
+        "journaled: every metadata operation, rename included, is atomic",
+    ),
+    (
+        0x72B6,
+        "jffs2",
+        true,
+        "log-structured: the new entry is one checksummed node that supersedes the old one, or is ignored if torn",
+    ),
+    (
+        0x2FC1_2FC1,
+        "zfs",
+        true,
+        "copy-on-write transaction groups: the rename lands whole or not at all",
+    ),
+    (
+        0xCA45_1A4E,
+        "bcachefs",
+        true,
+        "the rename is one journaled btree transaction",
+    ),
+    (
+        0x0102_1994,
+        "tmpfs",
+        true,
+        "in memory: nothing survives a power cut, and a rename is atomic for every reader",
+    ),
+    (
+        0x8584_58F6,
+        "ramfs",
+        true,
+        "in memory: nothing survives a power cut, and a rename is atomic for every reader",
+    ),
+    // Not crash-atomic, or not known to be.
+    (
+        0x4D44,
+        "vfat/msdos",
+        false,
+        "FAT has no journal: a rename is several separate updates of directory entries and the allocation table",
+    ),
+    (
+        0x2011_BAB0,
+        "exfat",
+        false,
+        "exFAT has no journal: a rename is several separate updates of directory entries",
+    ),
+    (
+        0x5346_544E,
+        "ntfs",
+        false,
+        "the Linux NTFS drivers do not journal their own updates in $LogFile: a rename is several separate updates",
+    ),
+    (
+        0x7366_746E,
+        "ntfs3",
+        false,
+        "the Linux NTFS drivers do not journal their own updates in $LogFile (ntfs3 only replays it at mount): a rename is several separate updates",
+    ),
+    (
+        0x482B,
+        "hfsplus",
+        false,
+        "the Linux driver does not write the HFS+ journal: a rename is several separate updates",
+    ),
+    (
+        0x6573_5546,
+        "fuse/fuseblk",
+        false,
+        "a FUSE daemon (ntfs-3g, exfat-fuse, sshfs...) decides what a rename does, and statfs does not say which",
+    ),
+    (
+        0x6969,
+        "nfs",
+        false,
+        "a network filesystem: the rename happens on a server whose filesystem and durability (async exports) the client cannot see",
+    ),
+    (
+        0xFF53_4D42,
+        "cifs",
+        false,
+        "a network filesystem: the rename happens on a server whose filesystem and durability the client cannot see",
+    ),
+    (
+        0xFE53_4D42,
+        "smb2",
+        false,
+        "a network filesystem: the rename happens on a server whose filesystem and durability the client cannot see",
+    ),
+    (
+        0x0102_1997,
+        "9p",
+        false,
+        "a network filesystem: the rename happens on a server whose filesystem and durability the client cannot see",
+    ),
+    (
+        0x00C3_6400,
+        "ceph",
+        false,
+        "a network filesystem: the rename happens on servers whose durability the client cannot see",
+    ),
+    (
+        0x794C_7630,
+        "overlayfs",
+        false,
+        "a stacked filesystem: a rename is as atomic as the upper filesystem, which statfs does not tell",
+    ),
+    (
+        0xF15F,
+        "ecryptfs",
+        false,
+        "a stacked filesystem: a rename is as atomic as the lower filesystem, which statfs does not tell",
+    ),
+    (
+        0x7371_7368,
+        "squashfs",
+        false,
+        "read-only: nothing can be committed there",
+    ),
+    (
+        0xE0F5_E1E2,
+        "erofs",
+        false,
+        "read-only: nothing can be committed there",
+    ),
+];
+
+/// Why an unknown filesystem is not trusted with Replace.
+const UNKNOWN_WHY: &str =
+    "a filesystem this adapter does not know is not assumed to rename crash-atomically";
+
 impl Filesystem {
-    /// The filesystem with `statfs` magic `magic`.
+    /// The filesystem with `statfs` magic `magic` (only the low 32 bits
+    /// count, as the kernel's magic numbers are 32-bit).
+    ///
+    /// Renaming over a name is taken as crash-atomic only on filesystems
+    /// known to make it so (ext2/3/4, xfs, btrfs, f2fs, ubifs, jffs2, zfs,
+    /// bcachefs, tmpfs, ramfs); everywhere else — FAT, exFAT, NTFS, FUSE
+    /// (`fuseblk` included), network filesystems, overlayfs, and any
+    /// filesystem not in the table — it is not, and `Protocol::Auto` picks
+    /// Slots. [`Filesystem::why`] says why.
+    ///
+    /// ```
+    /// use fsatomic_linux::Filesystem;
+    /// assert!(Filesystem::from_magic(0xEF53).atomic_replace);
+    /// assert!(!Filesystem::from_magic(0x6573_5546).atomic_replace); // fuseblk
+    /// assert_eq!(Filesystem::from_magic(0x1234).name, "unknown (0x1234)");
+    /// ```
     pub fn from_magic(magic: u64) -> Filesystem {
-        let (name, atomic_replace) = match magic {
-            0xEF53 => ("ext4", true),
-            0x5846_5342 => ("xfs", true),
-            0x9123_683E => ("btrfs", true),
-            0xF2F5_2010 => ("f2fs", true),
-            0x2405_1905 => ("ubifs", true),
-            0x72B6 => ("jffs2", true),
-            0x0102_1994 => ("tmpfs", true),
-            0x794C_7630 => ("overlayfs", true),
-            0x6969 => ("nfs", true),
-            0x5346_544E => ("ntfs", true),
-            0x7366_746E => ("ntfs3", true),
-            0x2FC1_2FC1 => ("zfs", true),
-            0x4D44 => ("vfat", false),
-            0x2011_BAB0 => ("exfat", false),
-            _ => ("unknown", true),
-        };
-        Filesystem {
-            magic,
-            name,
-            atomic_replace,
+        let magic = magic & 0xFFFF_FFFF;
+        match KNOWN.iter().find(|(m, ..)| *m == magic) {
+            Some(&(_, name, atomic_replace, _)) => Filesystem {
+                magic,
+                name,
+                atomic_replace,
+            },
+            None => Filesystem {
+                magic,
+                name: unknown_name(magic),
+                atomic_replace: false,
+            },
         }
     }
+
+    /// Why renaming over a name is, or is not, crash-atomic here: one
+    /// clause, for messages (`fsatomic check` prints it).
+    pub fn why(&self) -> &'static str {
+        KNOWN
+            .iter()
+            .find(|(m, ..)| *m == self.magic)
+            .map_or(UNKNOWN_WHY, |&(.., why)| why)
+    }
+}
+
+/// `"unknown (0x…)"` for `magic`, interned: one small string per distinct
+/// unknown magic number seen by the process, which mounts bound.
+fn unknown_name(magic: u64) -> &'static str {
+    use std::sync::Mutex;
+    static NAMES: Mutex<Vec<(u64, &'static str)>> = Mutex::new(Vec::new());
+    let mut names = NAMES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(&(_, name)) = names.iter().find(|(m, _)| *m == magic) {
+        return name;
+    }
+    let name: &'static str = Box::leak(format!("unknown (0x{magic:x})").into_boxed_str());
+    names.push((magic, name));
+    name
 }
 
 /// A directory held open by file descriptor: the Linux [`fsatomic::Dir`].
@@ -478,5 +683,84 @@ impl fsatomic::Dir for LinuxDir {
         };
         retry(|| rfs::flock(&fd, FlockOperation::LockExclusive))?;
         Ok(LinuxLock { _fd: fd })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_known_crash_atomic_filesystems_get_atomic_replace() {
+        for (magic, name) in [
+            (0xEF53, "ext2/ext3/ext4"),
+            (0x5846_5342, "xfs"),
+            (0x9123_683E, "btrfs"),
+            (0xF2F5_2010, "f2fs"),
+            (0x2405_1905, "ubifs"),
+            (0x72B6, "jffs2"),
+            (0x0102_1994, "tmpfs"),
+            (0x2FC1_2FC1, "zfs"),
+        ] {
+            let fs = Filesystem::from_magic(magic);
+            assert_eq!(fs.name, name);
+            assert!(fs.atomic_replace, "{name}");
+        }
+        for (magic, name) in [
+            (0x6573_5546, "fuse/fuseblk"),
+            (0x2011_BAB0, "exfat"),
+            (0x7366_746E, "ntfs3"),
+            (0x5346_544E, "ntfs"),
+            (0x4D44, "vfat/msdos"),
+            (0x6969, "nfs"),
+            (0xFF53_4D42, "cifs"),
+            (0xFE53_4D42, "smb2"),
+            (0x0102_1997, "9p"),
+            (0x794C_7630, "overlayfs"),
+        ] {
+            let fs = Filesystem::from_magic(magic);
+            assert_eq!(fs.name, name);
+            assert!(!fs.atomic_replace, "{name} must not get Replace");
+            assert!(!fs.why().is_empty());
+        }
+    }
+
+    #[test]
+    fn an_unknown_filesystem_is_not_atomic_and_says_its_magic() {
+        let fs = Filesystem::from_magic(0x1234_5678);
+        assert!(!fs.atomic_replace);
+        assert_eq!(fs.name, "unknown (0x12345678)");
+        assert_eq!(fs.why(), UNKNOWN_WHY);
+        // The same name each time, without a new string.
+        assert!(std::ptr::eq(
+            fs.name,
+            Filesystem::from_magic(0x1234_5678).name
+        ));
+        // The kernel's magic numbers are 32-bit; a sign-extended f_type
+        // is the same filesystem.
+        assert_eq!(Filesystem::from_magic(0xFFFF_FFFF_FF53_4D42).name, "cifs");
+    }
+
+    #[test]
+    fn every_known_magic_appears_once() {
+        for (i, (magic, name, ..)) in KNOWN.iter().enumerate() {
+            assert!(
+                KNOWN.iter().skip(i + 1).all(|(m, ..)| m != magic),
+                "{name} twice"
+            );
+        }
+    }
+
+    #[test]
+    fn the_scratch_directory_is_on_a_known_filesystem_or_refused() {
+        // Whatever the machine's temporary directory is on, the adapter
+        // names it and answers consistently with the table.
+        let dir = LinuxDir::open(std::env::temp_dir()).unwrap();
+        let fs = dir.filesystem();
+        assert_eq!(fs, Filesystem::from_magic(fs.magic));
+        assert_eq!(
+            fsatomic::Dir::capabilities(&dir).atomic_replace,
+            fs.atomic_replace
+        );
     }
 }

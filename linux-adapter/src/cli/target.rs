@@ -121,15 +121,17 @@ pub fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// On a filesystem where renaming over a file is not crash-atomic (FAT),
-/// the Replace commit cannot promise old-or-new; say so on stderr.
+/// On a filesystem where renaming over a file is not known to be
+/// crash-atomic (FAT, FUSE, network filesystems, unknown ones), the Replace
+/// commit cannot promise old-or-new; say so, and why, on stderr.
 pub fn warn_if_unsafe(dir: &LinuxDir, shown: &Path) {
     let fs = dir.filesystem();
     if !fs.atomic_replace {
         eprintln!(
-            "fsatomic: warning: {} is on {}, where renaming over a file is not crash-atomic; a power cut during this commit may lose the file",
+            "fsatomic: warning: {} is on {}, where renaming over a file is not known to be crash-atomic ({}); a power cut during this commit may lose the file",
             shown.display(),
-            fs.name
+            fs.name,
+            fs.why()
         );
     }
 }
