@@ -45,6 +45,7 @@ use fsatomic::{Capabilities, Mode};
 use rustix::fs::{self as rfs, AtFlags, FileType, FlockOperation, OFlags};
 use rustix::io::Errno;
 
+pub mod array;
 pub mod nas;
 
 /// Retry `f` while it fails with `EINTR`.
@@ -330,6 +331,12 @@ impl LinuxDir {
     /// with permissions `mode` (exactly, whatever the umask). Returns the
     /// directory and the directories that were made, outermost first.
     ///
+    /// Symbolic links among the existing components are followed, as
+    /// [`LinuxDir::open`] follows them (`/var/run/x` with `/var/run` a link
+    /// to `/run` opens `/run/x`); a directory this call made is opened
+    /// without following, so a link swapped in for it is refused. A
+    /// dangling link is not made into a directory: that fails (`NotFound`).
+    ///
     /// Each new directory is made durable before the next step: after
     /// `mkdirat`, its parent is flushed, so a power cut cannot lose a
     /// directory that a later commit's success depends on.
@@ -362,14 +369,18 @@ impl LinuxDir {
                     let name = component.as_os_str();
                     match retry(|| rfs::mkdirat(parent, name, rmode(mode))) {
                         Ok(()) => {
-                            let child = open_dir_at(parent, name)?;
+                            // The directory just made: never a link.
+                            let child = open_dir_at(parent, name, false)?;
                             retry(|| rfs::fchmod(&child, rmode(mode)))?;
                             retry(|| rfs::fsync(parent))?;
                             made.push(current.clone());
                             fd = Some(child);
                         }
                         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                            fd = Some(open_dir_at(parent, name)?);
+                            // An existing component is followed if it is a
+                            // symbolic link, as `open` follows it (and as
+                            // `mkdir -p` does): `/var/run` -> `/run`.
+                            fd = Some(open_dir_at(parent, name, true)?);
                         }
                         Err(e) => return Err(e),
                     }
@@ -457,12 +468,19 @@ fn open_dir_path(path: &Path) -> io::Result<OwnedFd> {
     })
 }
 
-fn open_dir_at(parent: &OwnedFd, name: &std::ffi::OsStr) -> io::Result<OwnedFd> {
+/// Open the directory `name` in `parent`; a symbolic link there is followed
+/// only if `follow`.
+fn open_dir_at(parent: &OwnedFd, name: &std::ffi::OsStr, follow: bool) -> io::Result<OwnedFd> {
+    let nofollow = if follow {
+        OFlags::empty()
+    } else {
+        OFlags::NOFOLLOW
+    };
     retry(|| {
         rfs::openat(
             parent,
             name,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | nofollow,
             rfs::Mode::empty(),
         )
     })

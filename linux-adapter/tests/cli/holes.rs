@@ -59,3 +59,32 @@ fn a_leading_zero_is_reported_as_one() {
     let out = fsatomic(["save", &dir.file("n.json")], b"[1, 01]");
     assert_fails(&out, 1, &["at byte 4", "leading zero"]);
 }
+
+#[test]
+fn mkdir_follows_a_symbolic_link_to_a_directory_as_a_plain_save_does() {
+    let dir = Scratch::new("mkdir-link");
+    std::fs::create_dir(dir.join("run")).unwrap();
+    // `/var/run` -> `/run`.
+    std::os::unix::fs::symlink(dir.join("run"), dir.join("link")).unwrap();
+    let plain = dir.file("link/plain.json");
+    assert_code(&fsatomic(["save", &plain], b"1"), 0);
+    let made = dir.file("link/x.json");
+    let out = fsatomic(["save", &made, "--mkdir"], b"2");
+    assert_code(&out, 0);
+    assert!(out.stderr.is_empty(), "nothing was created: {}", out.stderr);
+    assert_eq!(std::fs::read(dir.join("run/x.json")).unwrap(), b"2\n");
+    // Through the link, a missing directory is made in its target.
+    let deeper = dir.file("link/nos/state/y.json");
+    let out = fsatomic(["save", &deeper, "--mkdir"], b"3");
+    assert_code(&out, 0);
+    assert_eq!(
+        std::fs::read(dir.join("run/nos/state/y.json")).unwrap(),
+        b"3\n"
+    );
+    assert!(out.stderr.contains("created directory"), "{}", out.stderr);
+    // A dangling link is not made into a directory.
+    std::os::unix::fs::symlink(dir.join("gone"), dir.join("dangling")).unwrap();
+    let out = fsatomic(["save", &dir.file("dangling/z.json"), "--mkdir"], b"4");
+    assert_fails(&out, 1, &["cannot create directory"]);
+    assert!(!dir.join("gone").exists());
+}
