@@ -7,8 +7,9 @@
 //!  NAME.b  [header ...                                                ][document][zero padding]
 //!
 //!  Inspect a ──► Inspect b ──► (Format x ──► SyncFormat x)* ──► (SyncDir) ──► WriteSlot ──► SyncSlot ──► Done
-//!                               only the first time, or after a         older      fdatasync
-//!                               crash during the first time             slot
+//!                               only the first time, or after a         older      fdatasync  │
+//!                               crash during the first time             slot                  │
+//!                                                   no slot was valid: then WriteSlot b ──► SyncSlot b
 //! ```
 //!
 //! A commit writes the slot that does not hold the newest valid document —
@@ -17,15 +18,23 @@
 //! changes a file's size, its allocation, or a directory entry (on FAT those
 //! live in the directory entry and the allocation table, which a power cut
 //! can tear). Load reads both slots and returns the valid one with the
-//! highest generation; a torn slot fails its CRC and is passed over.
+//! newest generation (compared with wrapping arithmetic, see
+//! [`compare_generations`]); a torn slot fails its CRC and is passed over.
 //!
 //! The slot files are created once, zero-filled to their full size and
-//! flushed, one after the other, before the first document is written; a
-//! crash during that leaves no valid slot and no commit was acknowledged, so
-//! the document reads as absent. After that, at least one slot always holds
-//! the last acknowledged document: a commit only overwrites the other one.
-//! `docs/design.md` gives the byte layout and the full argument.
+//! flushed, one after the other, before the first document is written. A
+//! commit that finds no valid slot (the first one) then writes the document
+//! into *both* slots, `a` then `b`, each flushed: until it is acknowledged
+//! one slot stays entirely zero (or missing), and that is what "absent"
+//! means; once it is acknowledged both slots hold a document, and every
+//! later commit overwrites only the older one. So after any acknowledged
+//! commit one slot always holds the last acknowledged document, and a
+//! damaged slot is never taken for "never written": with the other slot
+//! valid it reads as the other slot's document, with no valid slot at all
+//! it is [`LoadError::Corrupt`]. `docs/design.md` gives the byte layout and
+//! the full argument, including what bytes cannot tell apart.
 
+use core::cmp::Ordering;
 use core::fmt;
 
 use embedded_io::{Seek, SeekFrom, Write};
@@ -77,21 +86,62 @@ pub const fn capacity_for(max_document: usize) -> usize {
     total.div_ceil(SECTOR) * SECTOR - HEADER_LEN
 }
 
+/// Compare two slot generations as serial numbers (RFC 1982; littlefs's
+/// `lfs_scmp`): `a` is newer than `b` when `a - b`, wrapping, is positive as
+/// a signed number. Generations count on past `u64::MAX` through 0, and a
+/// commit's next generation is the newest plus one, wrapping, so the two
+/// slots of a correct history always differ by one and always compare.
+///
+/// `None` when the two cannot be ordered: exactly 2^63 apart, where each is
+/// "older" than the other. Equal generations are `Some(Equal)`; two valid
+/// slots never hold the same generation, and [`load`] reports either case
+/// as [`LoadError::Corrupt`] at offset 16 of `NAME.b`.
+///
+/// ```
+/// use core::cmp::Ordering::*;
+/// use fsatomic::slots::compare_generations;
+/// assert_eq!(compare_generations(2, 1), Some(Greater));
+/// assert_eq!(compare_generations(0, u64::MAX), Some(Greater));
+/// assert_eq!(compare_generations(u64::MAX, 0), Some(Less));
+/// assert_eq!(compare_generations(7, 7), Some(Equal));
+/// assert_eq!(compare_generations(1 << 63, 0), None);
+/// ```
+pub const fn compare_generations(a: u64, b: u64) -> Option<Ordering> {
+    let d = a.wrapping_sub(b).cast_signed();
+    if d == i64::MIN {
+        None
+    } else if d > 0 {
+        Some(Ordering::Greater)
+    } else if d < 0 {
+        Some(Ordering::Less)
+    } else {
+        Some(Ordering::Equal)
+    }
+}
+
+/// The byte offset of the generation in a slot header.
+const GENERATION_OFFSET: u64 = 16;
+
 /// What a slot file holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SlotStatus {
     /// There is no such file.
     Missing,
-    /// Never written: the header is all zeros.
+    /// Never written: every byte of the file is zero (as formatting leaves
+    /// it). A slot whose header is zero but which holds other bytes (a
+    /// failed commit zeroes the header of the slot it wrote) is
+    /// [`SlotStatus::Invalid`] at offset 0, [`CorruptKind::BadMagic`].
     Blank,
     /// A complete document.
     Valid {
-        /// Its generation: higher is newer.
+        /// Its generation: newer by [`compare_generations`].
         generation: u64,
         /// Its length in bytes.
         len: u32,
     },
-    /// Torn or damaged: not a document.
+    /// Not a document: a commit cut short, or damage; the bytes cannot
+    /// always tell which (see "Interrupted or damaged" in
+    /// `docs/design.md`).
     Invalid {
         /// Where reading went wrong.
         offset: u64,
@@ -120,6 +170,11 @@ impl SlotInfo {
             SlotStatus::Valid { generation, .. } => Some(generation),
             _ => None,
         }
+    }
+
+    /// Never written: missing, or all zeros.
+    fn is_empty(&self) -> bool {
+        matches!(self.status, SlotStatus::Missing | SlotStatus::Blank)
     }
 }
 
@@ -165,6 +220,22 @@ pub fn inspect<F: File>(file: &mut F, name: &str) -> Result<SlotInfo, IoError<F:
         size,
     };
     if header.iter().all(|&b| b == 0) {
+        // Blank only if the rest is zero too: a failed commit zeroes the
+        // header of a slot that holds a document's bytes, and such a slot
+        // must not count as never written (see `load`).
+        let mut chunk = [0u8; CHECK_CHUNK];
+        let mut offset = got as u64;
+        loop {
+            let n = read_full(file, &mut chunk)
+                .map_err(|e| IoError::new(Op::Read, name, e).at(offset))?;
+            if n == 0 {
+                break;
+            }
+            if chunk.get(..n).unwrap_or_default().iter().any(|&b| b != 0) {
+                return Ok(invalid(0, CorruptKind::BadMagic));
+            }
+            offset += n as u64;
+        }
         return Ok(SlotInfo {
             status: SlotStatus::Blank,
             size,
@@ -217,11 +288,19 @@ pub fn inspect<F: File>(file: &mut F, name: &str) -> Result<SlotInfo, IoError<F:
 /// Load the newest valid document of `name` into the front of `buf`;
 /// return its length, or `Ok(None)` if no document was ever committed.
 ///
-/// Read-only and lock-free. Absent means: no slot file, or no valid slot
-/// while at least one slot is blank or missing (the first commit, or the
-/// creation of the slot files, was cut short). Two slots that were both
-/// written and are both invalid are [`CorruptKind::BadChecksum`] (or the
-/// fault found in slot `a`).
+/// Read-only and lock-free. The verdicts (argued in `docs/design.md`,
+/// "Interrupted or damaged"):
+///
+/// - one valid slot: its document, whatever the other slot holds (a
+///   commit in flight or cut short there, or damage — bytes cannot tell);
+/// - two valid slots: the newer by [`compare_generations`]; equal or
+///   unorderable generations are [`LoadError::Corrupt`] naming `NAME.b`
+///   at offset 16 ([`CorruptKind::SequenceGap`]);
+/// - no valid slot, and a slot missing or entirely zero: absent — the
+///   slot files' creation or the first commit was cut short, as the first
+///   commit fills both slots before it returns;
+/// - no valid slot otherwise: [`LoadError::Corrupt`] with the fault found
+///   in slot `a` (else `b`): both slots were written and both are damaged.
 pub fn load<D: Dir>(
     dir: &mut D,
     name: &str,
@@ -249,12 +328,16 @@ pub fn load<D: Dir>(
                 *info = inspect(f, slot_name)?;
             }
         }
-        let order = newest_first(&infos);
+        let order = match newest_first(&infos) {
+            Ok(order) => order,
+            Err((i, found, expected)) => {
+                let file = names.get(i).map(|n| n.as_str()).unwrap_or(name);
+                let kind = CorruptKind::SequenceGap { expected, found };
+                return Err(Corrupt::new(file, GENERATION_OFFSET, kind).into());
+            }
+        };
         let Some(winner) = order.into_iter().flatten().next() else {
-            let unwritten = infos
-                .iter()
-                .any(|i| matches!(i.status, SlotStatus::Missing | SlotStatus::Blank));
-            if unwritten {
+            if infos.iter().any(SlotInfo::is_empty) {
                 return Ok(None);
             }
             let (i, offset, kind) = first_fault(&infos);
@@ -278,15 +361,21 @@ pub fn load<D: Dir>(
     Err(Corrupt::new(file, 28, CorruptKind::BadChecksum).into())
 }
 
-/// Indices of the valid slots, newest first.
-fn newest_first(infos: &[SlotInfo; 2]) -> [Option<usize>; 2] {
-    match (infos[0].generation(), infos[1].generation()) {
-        (Some(a), Some(b)) if b > a => [Some(1), Some(0)],
-        (Some(_), Some(_)) => [Some(0), Some(1)],
+/// Indices of the valid slots, newest first; or, when both are valid and
+/// their generations cannot be ordered (equal, or 2^63 apart), the slot
+/// to blame (`b`), its generation and the one it should have had.
+fn newest_first(infos: &[SlotInfo; 2]) -> Result<[Option<usize>; 2], (usize, u64, u64)> {
+    let [a, b] = infos;
+    Ok(match (a.generation(), b.generation()) {
+        (Some(a), Some(b)) => match compare_generations(b, a) {
+            Some(Ordering::Greater) => [Some(1), Some(0)],
+            Some(Ordering::Less) => [Some(0), Some(1)],
+            Some(Ordering::Equal) | None => return Err((1, b, a.wrapping_add(1))),
+        },
         (Some(_), None) => [Some(0), None],
         (None, Some(_)) => [Some(1), None],
         (None, None) => [None, None],
-    }
+    })
 }
 
 fn first_fault(infos: &[SlotInfo; 2]) -> (usize, u64, CorruptKind) {
@@ -358,7 +447,8 @@ pub enum State {
         /// Bytes (header included) written so far.
         written: usize,
     },
-    /// Next: flush the target slot (the one barrier of a commit).
+    /// Next: flush the target slot (the one barrier of a commit; a commit
+    /// that found no valid slot writes and flushes `a`, then `b`).
     SyncSlot,
     /// The commit is durable.
     Done,
@@ -406,6 +496,8 @@ pub struct Slots<'a, D: Dir> {
     header: [u8; HEADER_LEN],
     /// A write to the target slot was attempted.
     touched: bool,
+    /// No slot was valid: after the target, write the other slot too.
+    both: bool,
 }
 
 impl<'a, D: Dir> Slots<'a, D> {
@@ -449,6 +541,7 @@ impl<'a, D: Dir> Slots<'a, D> {
             target: 0,
             header: [0; HEADER_LEN],
             touched: false,
+            both: false,
         })
     }
 
@@ -523,27 +616,46 @@ impl<'a, D: Dir> Slots<'a, D> {
         valid.unwrap_or((HEADER_LEN + self.capacity) as u64)
     }
 
+    /// Whether no slot holds a valid document (the first commit, or one
+    /// over two damaged slots).
+    fn none_valid(&self) -> bool {
+        self.infos.iter().all(|i| i.generation().is_none())
+    }
+
     /// A slot must be formatted if it is missing, or is not a valid
-    /// document and is shorter than a slot file must be.
+    /// document and is shorter than a slot file must be. While no slot is
+    /// valid, also if it is not blank and the other slot is empty (missing
+    /// or blank): the bytes of a write cut short before any commit landed
+    /// must not stay beside a slot that later becomes non-empty, or a cut
+    /// would leave two written, invalid slots — which reads as corrupt,
+    /// not absent.
     fn needs_format(&self, slot: usize) -> bool {
-        match self.infos.get(slot) {
-            Some(SlotInfo {
-                status: SlotStatus::Missing,
-                ..
-            }) => true,
-            Some(SlotInfo {
-                status: SlotStatus::Valid { .. },
-                ..
-            }) => false,
-            Some(info) => info.size < self.file_len(),
-            None => false,
+        let Some(info) = self.infos.get(slot) else {
+            return false;
+        };
+        let other_empty = self.infos.get(slot ^ 1).is_some_and(SlotInfo::is_empty);
+        match info.status {
+            SlotStatus::Missing => true,
+            SlotStatus::Valid { .. } => false,
+            SlotStatus::Blank => info.size < self.file_len(),
+            SlotStatus::Invalid { .. } => {
+                info.size < self.file_len() || (self.none_valid() && other_empty)
+            }
         }
     }
 
-    /// After inspecting and formatting: the first slot (from `from`) that
-    /// needs formatting, else the write of the target slot.
-    fn next_after(&mut self, from: usize) -> State {
-        for slot in from..2 {
+    /// After inspecting and formatting: the next slot that needs
+    /// formatting, else the write of the target slot. A written slot is
+    /// formatted before an empty one is created or filled, so that until
+    /// the first commit lands one slot is empty.
+    fn next_after(&mut self) -> State {
+        let [a, b] = &self.infos;
+        let order = if a.is_empty() && !b.is_empty() {
+            [1, 0]
+        } else {
+            [0, 1]
+        };
+        for slot in order {
             if self.needs_format(slot) {
                 return State::Format {
                     slot: slot as u8,
@@ -558,14 +670,26 @@ impl<'a, D: Dir> Slots<'a, D> {
         State::WriteSlot { written: 0 }
     }
 
+    /// The slot to write and its header: the slot that does not hold the
+    /// newest valid document, with the newest generation plus one
+    /// (wrapping). With no valid slot: `a` with generation 1, and `b`
+    /// after it. Two valid slots whose generations
+    /// do not order (which [`load`] reports as corrupt in `b`): `b`, after
+    /// `a`'s generation, which settles the order.
     fn choose_target(&mut self) {
-        let [a, b] = [self.infos[0].generation(), self.infos[1].generation()];
-        self.target = match (a, b) {
-            (None, _) => 0,
-            (Some(_), None) => 1,
-            (Some(a), Some(b)) => usize::from(b < a),
+        let [a, b] = &self.infos;
+        let (target, newest) = match (a.generation(), b.generation()) {
+            (None, None) => (0, None),
+            (None, Some(b)) => (0, Some(b)),
+            (Some(a), None) => (1, Some(a)),
+            (Some(a), Some(b)) => match compare_generations(b, a) {
+                Some(Ordering::Greater) => (0, Some(b)),
+                Some(Ordering::Less | Ordering::Equal) | None => (1, Some(a)),
+            },
         };
-        let generation = a.max(b).map_or(1, |g| g.saturating_add(1));
+        self.both = newest.is_none();
+        self.target = target;
+        let generation = newest.map_or(1, |g| g.wrapping_add(1));
         self.header = encode_header(self.capacity_of_target() as u32, generation, self.data);
     }
 
@@ -597,7 +721,7 @@ impl<'a, D: Dir> Slots<'a, D> {
                 Ok(if slot == 0 {
                     State::Inspect { slot: 1 }
                 } else {
-                    self.next_after(0)
+                    self.next_after()
                 })
             }
             State::Format { slot, written } => {
@@ -651,13 +775,13 @@ impl<'a, D: Dir> Slots<'a, D> {
                         size,
                     };
                 }
-                Ok(self.next_after(i + 1))
+                Ok(self.next_after())
             }
             State::SyncDir => {
                 dir.sync_dir()
                     .map_err(|e| IoError::new(Op::SyncDir, self.name, e))?;
                 self.created = false;
-                Ok(self.next_after(2))
+                Ok(self.next_after())
             }
             State::WriteSlot { written } => {
                 let i = self.target;
@@ -698,6 +822,16 @@ impl<'a, D: Dir> Slots<'a, D> {
                 let (slot_name, f) = open_slot(&self.names, &mut self.files, i)?;
                 f.sync_data()
                     .map_err(|e| IoError::new(Op::SyncFile, slot_name, e))?;
+                if self.both {
+                    // The first commit: slot `a` is durable; now `b`, so
+                    // that once this commit returns no slot is empty.
+                    self.both = false;
+                    let generation = u64_le(&self.header, 16).wrapping_add(1);
+                    self.target ^= 1;
+                    self.header =
+                        encode_header(self.capacity_of_target() as u32, generation, self.data);
+                    return Ok(State::WriteSlot { written: 0 });
+                }
                 self.files = [None, None];
                 Ok(State::Done)
             }
@@ -771,11 +905,12 @@ mod tests {
             commit(&mut dir, "cfg.json", doc, Mode::PRIVATE, 100).unwrap();
             assert_eq!(*dir.syncs.borrow() - syncs, 1, "one flush per commit");
             assert_eq!(load_str(&mut dir).unwrap().unwrap(), *doc);
-            // Exactly the older slot changed; sizes never change.
+            // Exactly the older slot changed; sizes never change. The
+            // first commit filled both, `a` then `b`: `a` is older.
             let (changed, kept) = if i % 2 == 0 {
-                ("cfg.json.b", a)
-            } else {
                 ("cfg.json.a", b)
+            } else {
+                ("cfg.json.b", a)
             };
             let kept_name = if changed == "cfg.json.a" {
                 "cfg.json.b"
@@ -791,17 +926,20 @@ mod tests {
     fn a_torn_newest_slot_falls_back_to_the_older() {
         let mut dir = MemDir::default();
         commit(&mut dir, "cfg.json", b"old\n", Mode::PRIVATE, 100).unwrap();
+        // The first commit filled both slots; this one overwrites `a`.
         commit(&mut dir, "cfg.json", b"new\n", Mode::PRIVATE, 100).unwrap();
-        let mut b = dir.get("cfg.json.b").unwrap();
-        b[HEADER_LEN + 1] ^= 0xFF;
-        dir.set("cfg.json.b", &b);
+        let mut a = dir.get("cfg.json.a").unwrap();
+        a[HEADER_LEN + 1] ^= 0xFF;
+        dir.set("cfg.json.a", &a);
         assert_eq!(load_str(&mut dir).unwrap().unwrap(), b"old\n");
         // The next commit overwrites the torn slot, not the only good one.
+        let b = dir.get("cfg.json.b").unwrap();
         commit(&mut dir, "cfg.json", b"next\n", Mode::PRIVATE, 100).unwrap();
+        assert_eq!(dir.get("cfg.json.b").unwrap(), b);
         assert_eq!(load_str(&mut dir).unwrap().unwrap(), b"next\n");
-        let mut a = dir.get("cfg.json.a").unwrap();
-        a[HEADER_LEN] ^= 0xFF;
-        dir.set("cfg.json.a", &a);
+        let mut b = dir.get("cfg.json.b").unwrap();
+        b[HEADER_LEN] ^= 0xFF;
+        dir.set("cfg.json.b", &b);
         assert_eq!(load_str(&mut dir).unwrap().unwrap(), b"next\n");
     }
 
@@ -834,6 +972,206 @@ mod tests {
             other => panic!("expected Corrupt, got {other:?}"),
         }
         assert_eq!(dir.get("cfg.json.a").unwrap(), a);
+    }
+
+    /// A slot of `SECTOR` bytes holding `doc` with `generation`.
+    fn slot_bytes(generation: u64, doc: &[u8]) -> Vec<u8> {
+        let mut out = encode_header(capacity_for(100) as u32, generation, doc).to_vec();
+        out.extend_from_slice(doc);
+        out.resize(SECTOR, 0);
+        out
+    }
+
+    fn flip(dir: &MemDir, name: &str, at: usize) {
+        let mut s = dir.get(name).unwrap();
+        s[at] ^= 0x20;
+        dir.set(name, &s);
+    }
+
+    fn corrupt_at(
+        r: Result<Option<Vec<u8>>, LoadError<embedded_io::ErrorKind>>,
+    ) -> (std::string::String, u64, CorruptKind) {
+        match r {
+            Err(LoadError::Corrupt(c)) => (c.file.as_str().into(), c.offset, c.kind),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_damaged_slot_after_the_first_commit_never_reads_as_absent() {
+        // The first commit fills both slots, so one flipped byte in either
+        // leaves the document readable (issue: it read as absent).
+        for (damaged, kept) in [("cfg.json.a", "cfg.json.b"), ("cfg.json.b", "cfg.json.a")] {
+            let mut dir = MemDir::default();
+            commit(&mut dir, "cfg.json", b"1\n", Mode::PRIVATE, 100).unwrap();
+            flip(&dir, damaged, HEADER_LEN);
+            assert_eq!(load_str(&mut dir).unwrap().unwrap(), b"1\n");
+            // The next commit overwrites the damaged slot, not the good one.
+            let good = dir.get(kept).unwrap();
+            commit(&mut dir, "cfg.json", b"2\n", Mode::PRIVATE, 100).unwrap();
+            assert_eq!(dir.get(kept).unwrap(), good);
+            assert_eq!(load_str(&mut dir).unwrap().unwrap(), b"2\n");
+        }
+        // Both damaged: corrupt, loud, never absent.
+        let mut dir = MemDir::default();
+        commit(&mut dir, "cfg.json", b"1\n", Mode::PRIVATE, 100).unwrap();
+        flip(&dir, "cfg.json.a", HEADER_LEN);
+        flip(&dir, "cfg.json.b", 20);
+        let (file, offset, kind) = corrupt_at(load_str(&mut dir));
+        assert_eq!(
+            (file.as_str(), offset, kind),
+            ("cfg.json.a", 28, CorruptKind::BadChecksum)
+        );
+    }
+
+    #[test]
+    fn a_zeroed_header_over_a_document_is_not_blank() {
+        // What a failed commit leaves (its header zeroed, its document
+        // there), beside a damaged slot: corrupt, not "never written".
+        let mut dir = MemDir::default();
+        commit(&mut dir, "cfg.json", b"1\n", Mode::PRIVATE, 100).unwrap();
+        let mut a = dir.get("cfg.json.a").unwrap();
+        a[..HEADER_LEN].fill(0);
+        dir.set("cfg.json.a", &a);
+        let mut f = dir.open_read("cfg.json.a").unwrap().unwrap();
+        assert_eq!(
+            inspect(&mut f, "cfg.json.a").unwrap().status,
+            SlotStatus::Invalid {
+                offset: 0,
+                kind: CorruptKind::BadMagic
+            }
+        );
+        assert_eq!(load_str(&mut dir).unwrap().unwrap(), b"1\n");
+        flip(&dir, "cfg.json.b", HEADER_LEN);
+        let (file, offset, kind) = corrupt_at(load_str(&mut dir));
+        assert_eq!(
+            (file.as_str(), offset, kind),
+            ("cfg.json.a", 0, CorruptKind::BadMagic)
+        );
+        // A slot of zeros only is blank.
+        dir.set("cfg.json.a", &[0; SECTOR]);
+        let mut f = dir.open_read("cfg.json.a").unwrap().unwrap();
+        assert_eq!(
+            inspect(&mut f, "cfg.json.a").unwrap().status,
+            SlotStatus::Blank
+        );
+    }
+
+    /// Step a commit and load after every step: nothing acknowledged, so
+    /// each load must be absent or the new document, never corrupt — also
+    /// with the slot whose write is not yet flushed turned to garbage (a
+    /// cut can land unflushed bytes as anything).
+    fn step_and_load(dir: &mut MemDir, doc: &[u8]) {
+        let mut m = Slots::<MemDir>::new("cfg.json", doc, Mode::PRIVATE, 1500).unwrap();
+        loop {
+            let unflushed = match m.state() {
+                State::Format { slot, .. } | State::SyncFormat { slot } => Some(usize::from(slot)),
+                State::WriteSlot { .. } | State::SyncSlot => Some(m.target),
+                _ => None,
+            };
+            let mut images = std::vec![dir.clone()];
+            if let Some(slot) = unflushed {
+                let name = slot_name("cfg.json", slot);
+                let image = MemDir::default();
+                for n in dir.names() {
+                    image.set(&n, &dir.get(&n).unwrap());
+                }
+                if let Some(bytes) = dir.get(&name) {
+                    image.set(&name, &std::vec![0xA5; bytes.len()]);
+                }
+                images.push(image);
+            }
+            for image in &mut images {
+                match load_str(image) {
+                    Ok(None) => {}
+                    Ok(Some(d)) => assert_eq!(d, doc, "at {}", m.state()),
+                    Err(e) => panic!("at {}: {e:?}", m.state()),
+                }
+            }
+            if m.step(dir).unwrap() == Progress::Done {
+                break;
+            }
+        }
+        assert_eq!(load_str(dir).unwrap().unwrap(), doc);
+        assert_eq!(dir.get("cfg.json.a").unwrap().len(), 1536);
+        assert_eq!(dir.get("cfg.json.b").unwrap().len(), 1536);
+    }
+
+    #[test]
+    fn a_retried_first_commit_keeps_one_slot_empty_until_it_lands() {
+        // A first commit cut short while formatting `a`, its bytes landed
+        // as garbage: `a` is written, `b` missing. Before `b` is created,
+        // `a` must be zeroed, or `b`'s own formatting would sit beside it.
+        let mut dir = MemDir::default();
+        dir.set("cfg.json.a", &[0xA5; 1536]);
+        step_and_load(&mut dir, b"first\n");
+        // Cut short while formatting `b`, `a`'s name lost: format `b`
+        // before creating `a`.
+        let mut dir = MemDir::default();
+        dir.set("cfg.json.b", &[0xA5; 700]);
+        step_and_load(&mut dir, b"first\n");
+        // Cut short writing `a`: `b` blank, `a` torn.
+        let mut dir = MemDir::default();
+        dir.set("cfg.json.a", &[0xA5; 1536]);
+        dir.set("cfg.json.b", &[0; 1536]);
+        step_and_load(&mut dir, b"first\n");
+    }
+
+    #[test]
+    fn generations_wrap_past_u64_max() {
+        let mut dir = MemDir::default();
+        dir.set("cfg.json.a", &slot_bytes(u64::MAX - 1, b"old\n"));
+        dir.set("cfg.json.b", &slot_bytes(u64::MAX, b"newest\n"));
+        assert_eq!(load_str(&mut dir).unwrap().unwrap(), b"newest\n");
+        let b = dir.get("cfg.json.b").unwrap();
+        commit(&mut dir, "cfg.json", b"wrapped\n", Mode::PRIVATE, 100).unwrap();
+        // The older slot was written, with generation 0, newer than MAX.
+        assert_eq!(dir.get("cfg.json.b").unwrap(), b);
+        let written = |name: &str, n: usize| dir.get(name).unwrap()[..HEADER_LEN + n].to_vec();
+        assert_eq!(
+            written("cfg.json.a", 8),
+            slot_bytes(0, b"wrapped\n")[..HEADER_LEN + 8]
+        );
+        assert_eq!(load_str(&mut dir).unwrap().unwrap(), b"wrapped\n");
+        let a = dir.get("cfg.json.a").unwrap();
+        commit(&mut dir, "cfg.json", b"on\n", Mode::PRIVATE, 100).unwrap();
+        assert_eq!(dir.get("cfg.json.a").unwrap(), a);
+        let written = |name: &str, n: usize| dir.get(name).unwrap()[..HEADER_LEN + n].to_vec();
+        assert_eq!(
+            written("cfg.json.b", 3),
+            slot_bytes(1, b"on\n")[..HEADER_LEN + 3]
+        );
+        assert_eq!(load_str(&mut dir).unwrap().unwrap(), b"on\n");
+    }
+
+    #[test]
+    fn equal_generations_are_corrupt_and_a_commit_settles_them() {
+        let mut dir = MemDir::default();
+        dir.set("cfg.json.a", &slot_bytes(u64::MAX, b"one\n"));
+        dir.set("cfg.json.b", &slot_bytes(u64::MAX, b"two\n"));
+        let (file, offset, kind) = corrupt_at(load_str(&mut dir));
+        assert_eq!(file, "cfg.json.b");
+        assert_eq!(offset, 16);
+        assert_eq!(
+            kind,
+            CorruptKind::SequenceGap {
+                expected: 0,
+                found: u64::MAX
+            }
+        );
+        // 2^63 apart: no order either.
+        dir.set("cfg.json.b", &slot_bytes((1 << 63) - 1, b"two\n"));
+        assert_eq!(corrupt_at(load_str(&mut dir)).1, 16);
+        // A commit keeps `a` and writes `b` after it.
+        let a = dir.get("cfg.json.a").unwrap();
+        commit(&mut dir, "cfg.json", b"three\n", Mode::PRIVATE, 100).unwrap();
+        assert_eq!(dir.get("cfg.json.a").unwrap(), a);
+        let b = dir.get("cfg.json.b").unwrap();
+        assert_eq!(
+            b[..HEADER_LEN + 6],
+            slot_bytes(0, b"three\n")[..HEADER_LEN + 6]
+        );
+        assert_eq!(load_str(&mut dir).unwrap().unwrap(), b"three\n");
     }
 
     #[test]
