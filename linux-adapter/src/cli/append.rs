@@ -13,9 +13,9 @@
 use std::ffi::OsString;
 use std::io::Read;
 
-use fsatomic::journal::{self, Conversion, Journal, Tail};
-use fsatomic::{Mode, json, lock, recover};
+use fsatomic::{Mode, json, lock};
 use fsatomic_linux::LinuxDir;
+use fsatomic_linux::array;
 use rustix::fs::{AtFlags, statat};
 
 use super::args::{self, Opt, Spec};
@@ -41,11 +41,6 @@ pub const SPEC: Spec = Spec {
     ],
     takes_command: false,
 };
-
-/// A journal is compacted when it is larger than this and than the
-/// snapshot (so that compaction costs the same per record however large
-/// the array grows) — the threshold of the core's `JournalStore`.
-pub const COMPACT_AFTER: u64 = 64 * 1024;
 
 /// Run `append`.
 pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
@@ -110,9 +105,6 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
                     dir.filesystem().name
                 );
             }
-            if choice.existing == Some(Form::Replace) {
-                convert(&mut dir, &target, mode)?;
-            }
             append_journal(&mut dir, &target, &value, mode)
         }
         (_, form) => append_whole(&mut dir, &target, form, &value, mode),
@@ -122,70 +114,16 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
 /// The permissions of the state's main file (the journal for a journal,
 /// slot `a` for slots), if it has one.
 fn existing_mode(dir: &LinuxDir, target: &Target, choice: &Choice) -> Option<Mode> {
-    let file = match choice.existing? {
-        Form::Journal => stored::journal_name(&target.name),
-        Form::Slots => {
-            let [a, b] = stored::slot_names(&target.name);
-            if choice.layout.0.slots[0] { a } else { b }
-        }
-        _ => target.name.clone(),
-    };
+    choice.existing?;
+    let file = array::mode_file(&target.name, &choice.layout.0);
     let st = statat(dir, file.as_str(), AtFlags::SYMLINK_NOFOLLOW).ok()?;
     Mode::new(st.st_mode & 0o7777)
 }
 
-/// What kind of JSON value `text` (valid JSON) is, for messages.
-fn kind_of(text: &[u8]) -> &'static str {
-    match text.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => "an object",
-        Some(b'[') => "an array",
-        Some(b'"') => "a string",
-        Some(b't' | b'f') => "a boolean",
-        Some(b'n') => "null",
-        _ => "a number",
-    }
-}
-
-/// Under the lock: turn the plain array file `target` into a journaled
-/// array through the core's [`Journal::convert`], whose one commit (the new
-/// journal) leaves the plain array or the journaled array with the same
-/// content at every power cut. A file that is not an array is refused.
-fn convert(dir: &mut LinuxDir, target: &Target, mode: Mode) -> Result<(), Failure> {
-    let path = target.path();
-    let Some(text) = document::read(dir, target).map_err(|e| e.failure(target))? else {
-        return Ok(()); // removed meanwhile (by a writer that ignores the lock): a new array
-    };
-    let mut elements = 0usize;
-    let is_array = json::for_each_element(&text, |_| elements += 1).is_ok();
-    let is_snapshot = journal::parse_snapshot(&target.name, &text)
-        .is_ok_and(|(_, state)| json::for_each_element(&text[state], |_| ()).is_ok());
-    if !is_array && !is_snapshot {
-        return Err(Failure::error(format!(
-            "{path} holds {}, not an array; append adds to arrays only; use save or update to change it; {path} was left untouched",
-            kind_of(&text)
-        )));
-    }
-    let journal = Journal::new(&target.name, mode)
-        .map_err(|e| failure::name(&target.shown, &target.name, &e))?;
-    recover::sweep_orphans(dir, Some(&target.name))
-        .map_err(|e| failure::sweep(&target.shown, &e))?;
-    let mut buf = text;
-    buf.resize(buf.len() + 1, 0);
-    let done = journal
-        .convert(dir, &mut buf)
-        .map_err(|e| failure::recover(&target.shown, &e))?;
-    if done == Conversion::Converted {
-        eprintln!(
-            "fsatomic: converted {path}, a plain JSON array of {elements} element{}, into a journaled array: {path} stays its snapshot and {path}.journal holds the records appended after it; `fsatomic load` prints the whole array as before",
-            if elements == 1 { "" } else { "s" }
-        );
-    }
-    Ok(())
-}
-
-/// Under the lock: recover the journal (cut a torn tail, finish an
-/// interrupted compaction, create it if missing), compact it if it has
-/// grown, and append `value` as one record with one flush.
+/// Under the lock: append `value` to the journaled array through the
+/// library's [`array::append`] (converting a plain array first, recovering
+/// and compacting the journal as needed) — the code the crash explorer
+/// drives.
 fn append_journal(
     dir: &mut LinuxDir,
     target: &Target,
@@ -193,59 +131,31 @@ fn append_journal(
     mode: Mode,
 ) -> Result<(), Failure> {
     let path = target.path();
-    let journal = Journal::new(&target.name, mode)
-        .map_err(|e| failure::name(&target.shown, &target.name, &e))?;
-    recover::sweep_orphans(dir, Some(&target.name))
-        .map_err(|e| failure::sweep(&target.shown, &e))?;
-    let state = stored::read_journal(dir, target, &journal, true).map_err(|e| e.failure(target))?;
-    let Some(array) = state.array() else {
-        return Err(Failure::error(format!(
-            "the snapshot {path} does not hold an array: this journal is kept by a program with its own record format, and an arbitrary value appended to it would break that program; nothing was appended"
-        )));
-    };
-    let mut tail = state.replay.tail;
-    drop(state);
-    if tail.end > COMPACT_AFTER.max(tail.snapshot_bytes) {
-        compact(dir, target, &journal, &mut tail, array)?;
-    }
-    journal.append(dir, &mut tail, &[value]).map_err(|e| {
-        let f = failure::commit(&target.shown, &e);
-        Failure::error(format!(
-            "appending to {path} failed: {}",
-            f.message.unwrap_or_default()
-        ))
+    let shown = &target.shown;
+    let done = array::append(dir, &target.name, value, mode).map_err(|e| match e {
+        array::Error::Recover(e) => failure::recover(shown, &e),
+        array::Error::Commit(fsatomic::CommitError::Io(e)) => Failure::error(format!(
+            "appending to {path} failed: {}; nothing was appended",
+            failure::io_message(shown, &e)
+        )),
+        array::Error::Commit(e) => Failure::error(format!(
+            "appending to {path} failed: {e}; nothing was appended"
+        )),
+        array::Error::NotArray { kind } => Failure::error(format!(
+            "{path} holds {kind}, not an array; append adds to arrays only; use save or update to change it; nothing was appended, and {path} was left untouched"
+        )),
+        array::Error::NoBuffer { size } => Failure::error(format!(
+            "not enough memory to read {path} ({size} bytes); nothing was appended"
+        )),
+        e => Failure::error(format!("appending to {path} failed: {e}; nothing was appended")),
     })?;
+    if let Some(elements) = done.converted {
+        eprintln!(
+            "fsatomic: converted {path}, a plain JSON array of {elements} element{}, into a journaled array: {path} stays its snapshot and {path}.journal holds the records appended after it; `fsatomic load` prints the whole array as before",
+            if elements == 1 { "" } else { "s" }
+        );
+    }
     Ok(())
-}
-
-/// Fold every record into a new snapshot (the whole `array`) and start an
-/// empty journal.
-fn compact(
-    dir: &mut LinuxDir,
-    target: &Target,
-    journal: &Journal<'_>,
-    tail: &mut Tail,
-    array: Vec<u8>,
-) -> Result<(), Failure> {
-    let seq = tail.next_seq.saturating_sub(1);
-    let mut wrapped = format!("{{\"seq\":{seq},\"state\":").into_bytes();
-    wrapped.extend_from_slice(&array);
-    wrapped.push(b'}');
-    let needed = json::pretty_len(&wrapped)
-        .map_err(|e| Failure::error(format!("internal error (please report): {e}")))?;
-    drop(wrapped);
-    let mut buf = document::buffer(needed.max(array.len() + 64), "the compacted snapshot")?;
-    buf[..array.len()].copy_from_slice(&array);
-    journal
-        .compact(dir, tail, &mut buf, array.len())
-        .map_err(|e| {
-            let f = failure::commit(&target.shown, &e);
-            Failure::error(format!(
-                "compacting the journal of {} failed: {}; nothing was appended (the array is intact; the next append compacts again)",
-                target.path(),
-                f.message.unwrap_or_default()
-            ))
-        })
 }
 
 /// Under the lock: read the whole array (or `[]`), add `value` at the end,
@@ -272,7 +182,7 @@ fn append_whole(
         Failure::error(format!(
             "{} holds {}, not an array; append adds to arrays only; use save or update to change it; it was left untouched",
             target.path(),
-            kind_of(&current)
+            array::kind_of(&current)
         ))
     })?;
     if array.len() > 1 {

@@ -50,7 +50,8 @@ fn inspect(protocol: Protocol, dir: &mut LinuxDir, target: &Target) -> Status {
         },
     };
     let error = |e: ReadError| match e {
-        ReadError::Load(LoadError::Corrupt(c)) => corrupt(&c),
+        ReadError::Load(LoadError::Corrupt(c))
+        | ReadError::Recover(fsatomic::RecoverError::Corrupt(c)) => corrupt(&c),
         e => Status::Error(e.failure(target).message.unwrap_or_default()),
     };
     match protocol {

@@ -17,11 +17,12 @@
 
 use std::io;
 
-use fsatomic::journal::{Entry, Journal, RECORD_HEADER_LEN, Replay};
+use fsatomic::journal::Journal;
 use fsatomic::layout::{self, Role};
 use fsatomic::slots::{self, SlotInfo, SlotStatus};
-use fsatomic::{Corrupt, CorruptKind, Dir, LoadError, Protocol, RecoverError, json};
+use fsatomic::{Corrupt, Dir, LoadError, Protocol, RecoverError};
 use fsatomic_linux::LinuxDir;
+use fsatomic_linux::array;
 
 use super::args::{Opt, Parsed, Spec};
 use super::document::{self, ReadError};
@@ -260,69 +261,8 @@ pub fn newest_slot(dir: &mut LinuxDir, name: &str) -> io::Result<Option<usize>> 
         .map(|(_, i)| i))
 }
 
-/// A journaled state as a replay found it.
-#[derive(Debug)]
-pub struct JournalState {
-    /// The snapshot: its sequence number and its `state` (indented JSON).
-    pub snapshot: Option<(u64, Vec<u8>)>,
-    /// Every record after the snapshot, in order (each one JSON value).
-    pub records: Vec<Vec<u8>>,
-    /// Where the journal ends, and a torn tail if there was one.
-    pub replay: Replay,
-}
-
-impl JournalState {
-    /// The state as one JSON array: the snapshot's elements, then every
-    /// record. `None` if the snapshot's state is not an array (a journal
-    /// kept by a daemon's typed store, not by `fsatomic append`).
-    pub fn array(&self) -> Option<Vec<u8>> {
-        let mut out = Vec::with_capacity(
-            2 + self.snapshot.as_ref().map_or(0, |(_, s)| s.len())
-                + self.records.iter().map(|r| r.len() + 1).sum::<usize>(),
-        );
-        out.push(b'[');
-        if let Some((_, state)) = &self.snapshot {
-            let mut first = true;
-            json::for_each_element(state, |range| {
-                if !first {
-                    out.push(b',');
-                }
-                first = false;
-                out.extend_from_slice(&state[range]);
-            })
-            .ok()?;
-        }
-        for record in &self.records {
-            if out.len() > 1 {
-                out.push(b',');
-            }
-            out.extend_from_slice(record);
-        }
-        out.push(b']');
-        Some(out)
-    }
-
-    /// The state as `{"seq": S, "state": ..., "records": [...]}`: the
-    /// snapshot and the records after it, for journals whose state is not
-    /// an array.
-    pub fn parts(&self) -> Vec<u8> {
-        let (seq, state) = match &self.snapshot {
-            Some((seq, state)) => (*seq, state.as_slice()),
-            None => (0, &b"null"[..]),
-        };
-        let mut out = format!("{{\"seq\":{seq},\"state\":").into_bytes();
-        out.extend_from_slice(state);
-        out.extend_from_slice(b",\"records\":[");
-        for (i, record) in self.records.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(record);
-        }
-        out.extend_from_slice(b"]}");
-        out
-    }
-}
+/// A journaled state as a replay found it (the library's).
+pub use fsatomic_linux::array::JournalState;
 
 /// Replay the journal of `target`: lock-free and read-only, or, with
 /// `repair` (the caller holds the writers' lock), through the core's
@@ -334,70 +274,11 @@ pub fn read_journal(
     journal: &Journal<'_>,
     repair: bool,
 ) -> Result<JournalState, ReadError> {
-    let jname = journal.journal_name().to_string();
-    let hint = document::file_size(dir, &target.name).max(document::file_size(dir, &jname));
-    let mut capacity = usize::try_from(hint)
-        .unwrap_or(usize::MAX)
-        .saturating_add(4096);
-    let mut attempts = 0;
-    loop {
-        let mut buf = document::buffer(capacity, "the journal's largest record")
-            .map_err(|_| ReadError::NoMemory { size: capacity })?;
-        let mut snapshot = None;
-        let mut records: Vec<Vec<u8>> = Vec::new();
-        let mut last_seq = None;
-        let mut visit = |entry: Entry<'_>, _scratch: &mut [u8]| -> Result<(), Corrupt> {
-            match entry {
-                Entry::Snapshot { seq, state } => {
-                    snapshot = Some((seq, state.to_vec()));
-                    records.clear();
-                    last_seq = None;
-                }
-                Entry::Record {
-                    seq,
-                    offset,
-                    payload,
-                } => {
-                    // A replay that starts over (a compaction replaced the
-                    // files meanwhile) without a snapshot starts afresh.
-                    if last_seq.is_some_and(|last| seq <= last) {
-                        records.clear();
-                    }
-                    last_seq = Some(seq);
-                    json::validate(payload).map_err(|e| {
-                        Corrupt::new(
-                            &jname,
-                            offset + (RECORD_HEADER_LEN + e.offset) as u64,
-                            CorruptKind::Json(e.kind),
-                        )
-                    })?;
-                    records.push(payload.to_vec());
-                }
-            }
-            Ok(())
-        };
-        let result = if repair {
-            journal
-                .recover(dir, &mut buf, &mut visit)
-                .map_err(ReadError::Recover)
-        } else {
-            journal
-                .replay(dir, &mut buf, &mut visit)
-                .map_err(ReadError::Load)
-        };
-        match result {
-            Ok(replay) => {
-                return Ok(JournalState {
-                    snapshot,
-                    records,
-                    replay,
-                });
-            }
-            Err(
-                ReadError::Load(LoadError::TooLarge { size, .. })
-                | ReadError::Recover(RecoverError::TooLarge { size, .. }),
-            ) => capacity = document::grow(capacity, size, &mut attempts)?,
-            Err(e) => return Err(e),
-        }
-    }
+    let jname = journal.journal_name();
+    let hint = document::file_size(dir, &target.name).max(document::file_size(dir, jname));
+    array::read_journal(dir, &target.name, repair, hint).map_err(|e| match e {
+        array::Error::Recover(e) => ReadError::Recover(e),
+        array::Error::NoBuffer { size } => ReadError::KeepsGrowing { size },
+        _ => ReadError::Recover(RecoverError::LogicBug("a journal read failed as a write")),
+    })
 }
