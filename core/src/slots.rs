@@ -672,7 +672,7 @@ impl<'a, D: Dir> Slots<'a, D> {
 
     /// The slot to write and its header: the slot that does not hold the
     /// newest valid document, with the newest generation plus one
-    /// (wrapping). With no valid slot: `a` with generation 1, and `b`
+    /// (wrapping). With no valid slot: `a` with generation 0, and `b`
     /// after it. Two valid slots whose generations
     /// do not order (which [`load`] reports as corrupt in `b`): `b`, after
     /// `a`'s generation, which settles the order.
@@ -689,7 +689,7 @@ impl<'a, D: Dir> Slots<'a, D> {
         };
         self.both = newest.is_none();
         self.target = target;
-        let generation = newest.map_or(1, |g| g.wrapping_add(1));
+        let generation = newest.map_or(0, |g| g.wrapping_add(1));
         self.header = encode_header(self.capacity_of_target() as u32, generation, self.data);
     }
 
@@ -1105,6 +1105,12 @@ mod tests {
         let mut dir = MemDir::default();
         dir.set("cfg.json.a", &[0xA5; 1536]);
         step_and_load(&mut dir, b"first\n");
+        // Generations 0 and 1: the newest counts the acknowledged commits.
+        let mut f = dir.open_read("cfg.json.b").unwrap().unwrap();
+        assert!(matches!(
+            inspect(&mut f, "cfg.json.b").unwrap().status,
+            SlotStatus::Valid { generation: 1, .. }
+        ));
         // Cut short while formatting `b`, `a`'s name lost: format `b`
         // before creating `a`.
         let mut dir = MemDir::default();
