@@ -12,6 +12,8 @@ mod append;
 mod check;
 #[path = "cli/demo.rs"]
 mod demo;
+#[path = "cli/holes.rs"]
+mod holes;
 #[path = "cli/lock.rs"]
 mod lock;
 #[path = "cli/protocols.rs"]
@@ -24,5 +26,3 @@ mod strace;
 mod update;
 #[path = "cli/usage.rs"]
 mod usage;
-#[path = "cli/holes.rs"]
-mod holes;

@@ -76,12 +76,26 @@ pub fn filter(
         .spawn()
         .map_err(|e| spawn_failure(command, &e, untouched))?;
     let stdin = child.stdin.take();
-    let feeder = std::thread::spawn(move || {
-        if let Some(mut stdin) = stdin {
-            // A command may stop reading early: that is its business.
-            let _ = stdin.write_all(&input);
+    let feeder = std::thread::Builder::new()
+        .name("stdin feeder".to_string())
+        .spawn(move || {
+            if let Some(mut stdin) = stdin {
+                // A command may stop reading early: that is its business.
+                let _ = stdin.write_all(&input);
+            }
+        });
+    let feeder = match feeder {
+        Ok(feeder) => feeder,
+        Err(e) => {
+            // Its stdin was closed with the closure; stop it and reap it.
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Failure::error(format!(
+                "cannot start a thread to feed {}: {e}; {untouched}",
+                describe(command)
+            )));
         }
-    });
+    };
     let mut output = Vec::new();
     let read = match child.stdout.take() {
         Some(mut stdout) => stdout.read_to_end(&mut output).map(|_| ()),

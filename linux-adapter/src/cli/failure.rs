@@ -1,9 +1,15 @@
 //! How the command fails: one [`Failure`] carrying the exit code and the
 //! message, and the translation of the core's errors into messages that
 //! name the file by its full path and say what to do.
+//!
+//! Nothing here panics on I/O: [`note`] writes diagnostics to stderr and
+//! ignores a closed or broken stderr (`eprintln!` would panic, exit 101,
+//! in the middle of an operation); [`out`] writes a line of output to
+//! stdout and turns a failure into a [`Failure`]. The commands use these,
+//! never `eprintln!`, `println!` or `print!`.
 
 use std::fmt::Display;
-use std::io;
+use std::io::{self, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -70,12 +76,42 @@ impl Failure {
         }
     }
 
-    /// Print the message, if any, and give the exit code.
+    /// Print the message, if any, and give the exit code. A stderr that
+    /// cannot be written changes neither.
     pub fn report(self) -> ExitCode {
         if let Some(message) = &self.message {
-            eprintln!("fsatomic: {message}");
+            note(message);
         }
         ExitCode::from(self.code)
+    }
+}
+
+/// Write `fsatomic: MESSAGE` and a newline on stderr: a diagnostic (a
+/// warning, a note of what was done). Errors are ignored: a closed or
+/// broken stderr must not stop (or panic) a command half-way, and there is
+/// nowhere else to report it. Build the message with `format_args!` to
+/// avoid an allocation: `note(format_args!("created directory {}", p))`.
+pub fn note(message: impl Display) {
+    let _ = writeln!(io::stderr().lock(), "fsatomic: {message}");
+}
+
+/// Write `line` and a newline on stdout (a command's output). A reader
+/// that went away (`fsatomic check DIR | head -1`) is exit 1 without a
+/// message, as quiet as a death by `SIGPIPE`; any other error is exit 1
+/// with one.
+pub fn out(line: impl Display) -> Result<(), Failure> {
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "{line}")
+        .and_then(|()| stdout.flush())
+        .map_err(|e| stdout_failure(&e))
+}
+
+/// The failure for a write to stdout that failed with `e`: silent exit 1
+/// for a reader that went away, exit 1 with a message otherwise.
+pub fn stdout_failure(e: &io::Error) -> Failure {
+    match e.kind() {
+        io::ErrorKind::BrokenPipe => Failure::silent(EXIT_FAILURE),
+        _ => Failure::error(format!("writing to stdout failed: {e}")),
     }
 }
 

@@ -193,8 +193,9 @@ pub fn text(command: &str) -> Option<&'static str> {
 /// Print the help of `command` (`""` for the tool) on stdout.
 pub fn print(command: &str) -> Result<(), Failure> {
     let text = text(command).unwrap_or(GLOBAL);
-    std::io::stdout()
-        .lock()
+    let mut stdout = std::io::stdout().lock();
+    stdout
         .write_all(text.as_bytes())
-        .map_err(|e| Failure::error(format!("writing the help failed: {e}")))
+        .and_then(|()| stdout.flush())
+        .map_err(|e| super::failure::stdout_failure(&e))
 }

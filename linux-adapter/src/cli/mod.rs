@@ -59,8 +59,7 @@ pub fn run(args: Vec<OsString>) -> Result<(), Failure> {
             }
         },
         "--version" | "-V" | "version" => {
-            println!("fsatomic {}", fsatomic::VERSION);
-            Ok(())
+            failure::out(format_args!("fsatomic {}", fsatomic::VERSION))
         }
         _ => Err(Failure::usage(
             format!("unknown command {:?}", command.to_string_lossy()),

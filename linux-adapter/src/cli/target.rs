@@ -77,7 +77,10 @@ impl Target {
             return match LinuxDir::create_all(&self.dir, mode) {
                 Ok((dir, made)) => {
                     for path in made {
-                        eprintln!("fsatomic: created directory {}", absolute(&path).display());
+                        failure::note(format_args!(
+                            "created directory {}",
+                            absolute(&path).display()
+                        ));
                     }
                     Ok(dir)
                 }
@@ -127,12 +130,12 @@ pub fn absolute(path: &Path) -> PathBuf {
 pub fn warn_if_unsafe(dir: &LinuxDir, shown: &Path) {
     let fs = dir.filesystem();
     if !fs.atomic_replace {
-        eprintln!(
-            "fsatomic: warning: {} is on {}, where renaming over a file is not known to be crash-atomic ({}); a power cut during this commit may lose the file",
+        failure::note(format_args!(
+            "warning: {} is on {}, where renaming over a file is not known to be crash-atomic ({}); a power cut during this commit may lose the file",
             shown.display(),
             fs.name,
             fs.why()
-        );
+        ));
     }
 }
 

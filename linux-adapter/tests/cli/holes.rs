@@ -88,3 +88,83 @@ fn mkdir_follows_a_symbolic_link_to_a_directory_as_a_plain_save_does() {
     assert_fails(&out, 1, &["cannot create directory"]);
     assert!(!dir.join("gone").exists());
 }
+
+/// Run `fsatomic ARGS...` with `stdin` and its stderr closed (`2>&-`),
+/// through `sh`.
+fn with_stderr_closed(args: &[&str], stdin: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("sh")
+        .args(["-c", r#"exec "$0" "$@" 2>&-"#, crate::support::BIN])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn save_with_stderr_closed(path: &str, stdin: &[u8]) -> std::process::Output {
+    with_stderr_closed(&["save", path, "--mkdir"], stdin)
+}
+
+#[test]
+fn a_closed_stderr_does_not_stop_a_conversion_half_way() {
+    let dir = Scratch::new("stderr-closed-append");
+    dir.write("events.json", b"[1]");
+    // The conversion commits, then notes it on stderr: with stderr closed,
+    // the directory opened first had taken descriptor 2.
+    let out = with_stderr_closed(&["append", &dir.file("events.json")], b"2");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let load = fsatomic(["load", &dir.file("events.json")], b"");
+    assert_code(&load, 0);
+    assert_eq!(load.text(), "[\n  1,\n  2\n]\n");
+}
+
+#[test]
+fn a_closed_stderr_neither_panics_nor_stops_a_commit() {
+    let dir = Scratch::new("stderr-closed");
+    // --mkdir makes a directory and says so on the closed stderr.
+    let out = save_with_stderr_closed(&dir.file("made/deeper/x.json"), b"[1]");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        std::fs::read(dir.join("made/deeper/x.json")).unwrap(),
+        b"[\n  1\n]\n"
+    );
+    // Nothing fsatomic meant for stderr landed in a file or directory that
+    // took its descriptor number.
+    let mut names: Vec<_> = std::fs::read_dir(dir.join("made/deeper"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["x.json", "x.json.lock"]);
+    assert!(dir.read("made/deeper/x.json.lock").is_empty());
+    // A failure with stderr closed keeps its exit code.
+    let out = save_with_stderr_closed(&dir.file("made/y.json"), b"{");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+}
+
+#[test]
+fn a_broken_stderr_neither_panics_nor_stops_a_commit() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let dir = Scratch::new("stderr-broken");
+    let path = dir.file("made/x.json");
+    let mut child = Command::new(crate::support::BIN)
+        .args(["save", &path, "--mkdir"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Nobody reads stderr: a write to it fails with EPIPE. The command
+    // reads all of stdin before it makes the directory and says so.
+    drop(child.stderr.take());
+    child.stdin.take().unwrap().write_all(b"7").unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert_eq!(dir.read("made/x.json"), b"7\n");
+}
