@@ -49,8 +49,10 @@ use crate::replace::{self, Progress};
 
 /// The first eight bytes of every journal file.
 pub const MAGIC: [u8; 8] = *b"FSATJRNL";
-/// The journal format version this build writes and reads.
-pub const VERSION: u16 = 1;
+/// The journal format version this build writes. It reads version 1 too
+/// (the same layout, written before records carried their index in a
+/// batch, and before [`FLAG_PLAIN`]).
+pub const VERSION: u16 = 2;
 /// Size of the journal file header.
 pub const HEADER_LEN: usize = 32;
 /// Size of a record header.
@@ -158,11 +160,25 @@ pub fn encode_header_flags(base: u64, epoch: u64, flags: u16) -> [u8; HEADER_LEN
     h
 }
 
-/// The header of a record with sequence number `seq` and `payload`.
+/// The header of a record with sequence number `seq` and `payload`, the
+/// first (or only) record of its batch.
 pub fn encode_record_header(seq: u64, payload: &[u8]) -> [u8; RECORD_HEADER_LEN] {
+    encode_batch_record_header(seq, 0, payload)
+}
+
+/// The header of the record at `index` in a batch written with one flush:
+/// bytes 0–3 hold the payload length in the low 24 bits and the index
+/// (capped at 255) in the high 8, so that a reader can tell a torn record
+/// of the last, unacknowledged batch from damage ([`torn_or_damaged`]).
+pub fn encode_batch_record_header(
+    seq: u64,
+    index: usize,
+    payload: &[u8],
+) -> [u8; RECORD_HEADER_LEN] {
     let mut h = [0u8; RECORD_HEADER_LEN];
-    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
-    put(&mut h, 0, &len.to_le_bytes());
+    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX) & 0x00ff_ffff;
+    let index = u32::try_from(index.min(255)).unwrap_or(255);
+    put(&mut h, 0, &(len | (index << 24)).to_le_bytes());
     put(&mut h, 4, &seq.to_le_bytes());
     put(&mut h, 12, &crc32c(payload).to_le_bytes());
     let crc = crc32c(h.get(..16).unwrap_or_default());
@@ -170,16 +186,18 @@ pub fn encode_record_header(seq: u64, payload: &[u8]) -> [u8; RECORD_HEADER_LEN]
     h
 }
 
-/// A record header whose own CRC holds: (payload length, seq, payload CRC).
-fn decode_record_header(h: &[u8]) -> Option<(usize, u64, u32)> {
+/// A record header whose own CRC holds: (payload length, seq, payload
+/// CRC, index in its batch).
+fn decode_record_header(h: &[u8]) -> Option<(usize, u64, u32, u64)> {
     if h.len() < RECORD_HEADER_LEN || crc32c(h.get(..16)?) != u32_le(h, 16) {
         return None;
     }
-    let len = u32_le(h, 0) as usize;
+    let word = u32_le(h, 0);
+    let len = (word & 0x00ff_ffff) as usize;
     if len == 0 || len > MAX_RECORD {
         return None;
     }
-    Some((len, u64_le(h, 4), u32_le(h, 12)))
+    Some((len, u64_le(h, 4), u32_le(h, 12), u64::from(word >> 24)))
 }
 
 /// A journaled document: the snapshot `NAME` and the log `NAME.journal`.
@@ -664,7 +682,7 @@ fn read_header<F: File>(file: &mut F, jname: &str) -> Result<(u64, u64, u16), Lo
         return Err(Corrupt::new(jname, 0, CorruptKind::BadMagic).into());
     }
     let version = u32_le(&h, 8) as u16;
-    if version != VERSION {
+    if version != VERSION && version != 1 {
         return Err(Corrupt::new(jname, 8, CorruptKind::UnsupportedVersion(version)).into());
     }
     if crc32c(h.get(..28).unwrap_or_default()) != u32_le(&h, 28) {
@@ -723,7 +741,7 @@ fn scan<F: File>(
             .then(|| decode_record_header(&h))
             .flatten();
         let fits = header.is_some_and(|(len, ..)| pos + (RECORD_HEADER_LEN + len) as u64 <= size);
-        let (len, seq, payload_crc) = match header {
+        let (len, seq, payload_crc, _) = match header {
             Some(fields) if fits => fields,
             _ => return torn_or_damaged(file, jname, pos, size, expected, buf, records),
         };
@@ -796,8 +814,14 @@ fn torn_or_damaged<F: File>(
         let got = read_full(file, want).map_err(|e| IoError::new(Op::Read, jname, e).at(at))?;
         let data = want.get(..got).unwrap_or_default();
         for candidate in data.windows(RECORD_HEADER_LEN) {
-            if let Some((_, seq, _)) = decode_record_header(candidate)
+            // A whole record after the bad one is damage — unless it is
+            // of the same batch as the bad one (its batch began at or
+            // before `expected`): the batch was written with one flush at
+            // its end, so a power cut may have kept any of its records and
+            // torn others, and none of them was acknowledged.
+            if let Some((_, seq, _, index)) = decode_record_header(candidate)
                 && seq >= expected
+                && seq.saturating_sub(index) > expected
             {
                 return Err(Corrupt::new(jname, pos, CorruptKind::BadChecksum).into());
             }
@@ -1093,7 +1117,11 @@ impl<'a, D: Dir> Append<'a, D> {
             if end > STAGE {
                 break;
             }
-            put(&mut stage, len, &encode_record_header(seq, payload));
+            put(
+                &mut stage,
+                len,
+                &encode_batch_record_header(seq, index + count, payload),
+            );
             put(&mut stage, len + RECORD_HEADER_LEN, payload);
             len = end;
             count += 1;
@@ -1119,7 +1147,7 @@ impl<'a, D: Dir> Append<'a, D> {
     fn next_record(&mut self, index: usize) -> State {
         match self.payloads.get(index) {
             Some(payload) => {
-                self.header = encode_record_header(self.tail.next_seq, payload);
+                self.header = encode_batch_record_header(self.tail.next_seq, index, payload);
                 State::WriteRecord { index, written: 0 }
             }
             None => State::SyncJournal,

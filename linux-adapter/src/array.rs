@@ -281,6 +281,18 @@ pub fn append<D: Dir>(
     value: &[u8],
     mode: Mode,
 ) -> Result<Appended, Error<D::Error>> {
+    append_with(dir, name, value, mode, COMPACT_AFTER)
+}
+
+/// [`append`], compacting past `compact_after` bytes instead of
+/// [`COMPACT_AFTER`] (the crash explorer uses small documents).
+pub fn append_with<D: Dir>(
+    dir: &mut D,
+    name: &str,
+    value: &[u8],
+    mode: Mode,
+    compact_after: u64,
+) -> Result<Appended, Error<D::Error>> {
     let journal = Journal::new(name, mode).map_err(|error| {
         Error::Recover(RecoverError::Name {
             file: fsatomic::name::owned(name),
@@ -304,7 +316,7 @@ pub fn append<D: Dir>(
     };
     let mut tail = state.replay.tail;
     drop(state);
-    if tail.end > COMPACT_AFTER.max(tail.snapshot_bytes) {
+    if tail.end > compact_after.max(tail.snapshot_bytes) {
         // The snapshot is the array wrapped in {"seq": S, "state": ...}
         // and indented one level deeper: size the buffer for that.
         let seq = tail.next_seq.saturating_sub(1);

@@ -6,9 +6,9 @@
 //! ```
 //! use fsatomic_testkit::explorer::{Explorer, Scenario};
 //! use fsatomic_testkit::profile::Profile;
-//! use fsatomic_testkit::protocol::Replace;
+//! use fsatomic_testkit::protocol::Whole;
 //!
-//! let report = Explorer::new(Profile::PosixWorst, 4096).explore(&Replace::default(), &Scenario::small());
+//! let report = Explorer::new(Profile::PosixWorst, 4096).explore(&Whole::replace(), &Scenario::small());
 //! assert_eq!(report.violations, 0, "{report}");
 //! assert!(report.exhaustive());
 //! ```

@@ -22,7 +22,7 @@ use std::ops::ControlFlow;
 use crate::explorer::{Plain, Wrap};
 use crate::oracle;
 use crate::profile::Profile;
-use crate::protocol::{Failure, Journal, Protocol, Replace, Slots};
+use crate::protocol::{Failure, Journal, Protocol, Whole};
 use crate::rng::derive;
 use crate::sim::{Image, SimFs};
 
@@ -34,22 +34,19 @@ pub const FILES: [&str; 3] = ["a.json", "b.json", "c.json"];
 
 /// One of the protocols (the trait has generic methods, so it is not
 /// object-safe; this enum dispatches).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum AnyProtocol {
-    /// [`Replace`].
-    Replace(Replace),
-    /// [`Journal`].
-    Journal(Journal),
-    /// [`Slots`].
-    Slots(Slots),
+    /// [`Whole`]: Replace or Slots through `Store`.
+    Whole(Whole),
+    /// [`Journal`] (boxed: it holds two stores and their states).
+    Journal(Box<Journal>),
 }
 
 macro_rules! dispatch {
     ($self:expr, $p:ident => $e:expr) => {
         match $self {
-            AnyProtocol::Replace($p) => $e,
+            AnyProtocol::Whole($p) => $e,
             AnyProtocol::Journal($p) => $e,
-            AnyProtocol::Slots($p) => $e,
         }
     };
 }
@@ -75,21 +72,18 @@ impl AnyProtocol {
 /// The protocols of [`FILES`] under `profile`.
 pub fn protocols(profile: Profile) -> [AnyProtocol; 3] {
     let slots = |file| {
-        AnyProtocol::Slots(Slots {
+        AnyProtocol::Whole(Whole {
             file,
-            ..Slots::default()
+            ..Whole::slots()
         })
     };
     if profile.atomic_replace() {
         [
-            AnyProtocol::Replace(Replace {
+            AnyProtocol::Whole(Whole {
                 file: FILES[0],
-                ..Replace::default()
+                ..Whole::replace()
             }),
-            AnyProtocol::Journal(Journal {
-                file: FILES[1],
-                ..Journal::default()
-            }),
+            AnyProtocol::Journal(Box::new(Journal::default().on(FILES[1]))),
             slots(FILES[2]),
         ]
     } else {
@@ -201,7 +195,7 @@ impl<W: Wrap> Driver<'_, W> {
             }
             self.out.ops += 1;
             let k = usize::from(op >> 4) % 3;
-            let proto = self.protos[k];
+            let proto = self.protos[k].clone();
             match op & 0x0f {
                 0..=6 => {
                     counter += 1;
@@ -297,7 +291,7 @@ impl<W: Wrap> Driver<'_, W> {
                 self.sim.cut_after(1 + u64::from(arm & 7));
             }
             let mut cut = false;
-            for p in self.protos {
+            for p in self.protos.clone() {
                 match p.recover(&mut self.dir()) {
                     Ok(()) => {}
                     Err(_) if self.sim.is_cut() => {

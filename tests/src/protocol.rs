@@ -132,47 +132,128 @@ pub trait Protocol {
     }
 }
 
-/// Buffer size for loads: the scenario values are a few hundred bytes.
-const LOAD_BUFFER: usize = 64 * 1024;
+/// Buffer size for loads and commits: the scenario values are a few
+/// hundred bytes.
+const LOAD_BUFFER: usize = 4 * 1024;
 
-/// The Replace protocol as a writer uses it through the core: take the
-/// writers' lock, sweep orphaned temporary files, commit with
-/// [`fsatomic::replace`]; load with [`fsatomic::load::read_json`]; recover
-/// with [`fsatomic::recover::recover`]. (What [`fsatomic::Store::save`]
-/// does, over bytes instead of a typed value.)
+/// The document the scenarios commit: `{"v": n, "pad": "..."}`, as
+/// [`crate::oracle::value`] writes it. Typed, so that the explorer drives
+/// the typed stores users call.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Doc {
+    /// The value's number.
+    pub v: u64,
+    /// Padding that sets the value's length.
+    pub pad: heapless::String<2048>,
+}
+
+impl Doc {
+    /// Parse a scenario value.
+    pub fn parse(value: &[u8]) -> Result<Doc, Failure> {
+        let mut buf = value.to_vec();
+        buf.resize(value.len() * 2 + 64, 0);
+        fsatomic::codec::decode::<Doc, std::convert::Infallible>("value", &mut buf, value.len())
+            .map_err(|e| Failure::Other(format!("scenario value: {e}")))
+    }
+
+    /// The document's bytes as the stores write them.
+    pub fn bytes(&self) -> Result<Vec<u8>, Failure> {
+        let mut buf = vec![0u8; LOAD_BUFFER];
+        let n = fsatomic::codec::encode(self, &mut buf)
+            .map_err(|e| Failure::Other(format!("encoding: {e}")))?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+}
+
+/// Which call of [`fsatomic::Store`] commits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// [`fsatomic::Store::save`].
+    Save,
+    /// [`fsatomic::Store::update`]: lock, load, modify, commit.
+    Update,
+}
+
+/// A whole document kept by [`fsatomic::Store`] — the calls a daemon makes:
+/// `save` or `update` to commit, `load` to read, [`fsatomic::recover::recover`]
+/// at boot. With `protocol` Replace it is the Replace protocol, with Slots
+/// the Slots protocol, as shipped.
 #[derive(Clone, Copy, Debug)]
-pub struct Replace {
+pub struct Whole {
     /// The file's name.
     pub file: &'static str,
     /// The file's mode.
     pub mode: Mode,
+    /// Replace or Slots.
+    pub protocol: fsatomic::Protocol,
+    /// Which store call commits.
+    pub via: Via,
 }
 
-impl Default for Replace {
-    fn default() -> Replace {
-        Replace {
+impl Whole {
+    /// The Replace protocol as shipped: `state.json`, 0600, committed with
+    /// [`fsatomic::Store::save`] and [`fsatomic::Protocol::Replace`].
+    pub fn replace() -> Whole {
+        Whole {
             file: "state.json",
             mode: Mode::PRIVATE,
+            protocol: fsatomic::Protocol::Replace,
+            via: Via::Save,
         }
+    }
+
+    /// The Slots protocol as shipped: `config.json`, 0600, committed with
+    /// [`fsatomic::Store::save`] and [`fsatomic::Protocol::Slots`]. The
+    /// first commit creates the slot files (and is explored like any
+    /// other).
+    pub fn slots() -> Whole {
+        Whole {
+            file: "config.json",
+            mode: Mode::PRIVATE,
+            protocol: fsatomic::Protocol::Slots,
+            via: Via::Save,
+        }
+    }
+
+    /// The same, committed with `via`.
+    pub fn via(self, via: Via) -> Whole {
+        Whole { via, ..self }
     }
 }
 
-impl Protocol for Replace {
+impl Whole {
+    fn store(&self) -> fsatomic::Store<'static, Doc> {
+        fsatomic::Store::new(self.file, self.mode).with_protocol(self.protocol)
+    }
+}
+
+impl Protocol for Whole {
     fn name(&self) -> &'static str {
-        "replace"
+        match (self.protocol, self.via) {
+            (fsatomic::Protocol::Slots, Via::Save) => "slots",
+            (fsatomic::Protocol::Slots, Via::Update) => "slots-update",
+            (_, Via::Save) => "replace",
+            (_, Via::Update) => "replace-update",
+        }
     }
 
     fn commit<D: Dir>(&self, dir: &mut D, value: &[u8]) -> Result<(), Failure> {
-        let _guard = fsatomic::lock::lock(dir, self.file, self.mode)?;
-        fsatomic::recover::sweep_orphans(dir, Some(self.file))?;
-        fsatomic::replace::commit(dir, self.file, value, self.mode)?;
+        let doc = Doc::parse(value)?;
+        let mut buf = vec![0u8; LOAD_BUFFER];
+        match self.via {
+            Via::Save => self.store().save(dir, &mut buf, &doc)?,
+            Via::Update => self.store().update(dir, &mut buf, |d| *d = doc)?,
+        }
         Ok(())
     }
 
     fn load<D: Dir>(&self, dir: &mut D) -> Result<Option<Vec<u8>>, Failure> {
         let mut buf = vec![0u8; LOAD_BUFFER];
-        let len = fsatomic::load::read_json(dir, self.file, &mut buf)?;
-        Ok(len.map(|n| buf[..n].to_vec()))
+        self.store()
+            .load(dir, &mut buf)?
+            .map(|d| d.bytes())
+            .transpose()
     }
 
     fn recover<D: Dir>(&self, dir: &mut D) -> Result<(), Failure> {
@@ -195,146 +276,284 @@ fn canonical_json(text: &[u8]) -> Result<Vec<u8>, Failure> {
     Ok(out)
 }
 
-/// The Journal protocol ([`fsatomic::journal`]): `commit(v)` appends a
-/// record holding `v` (compact JSON), one flush; every
-/// `compact_every` records the writer compacts (snapshot with Replace, then
-/// a fresh journal with Replace), so the explorer cuts compactions too.
-/// `load` replays lock-free and returns the last record (or the snapshot's
-/// state), re-indented; `recover` takes the lock and runs the journal's
-/// recovery (cut a torn tail, finish a compaction, create the journal).
-#[derive(Clone, Copy, Debug)]
+/// A journaled state as a daemon keeps it: the last [`Doc`] appended.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct Last {
+    /// The last record folded in.
+    pub last: Option<Doc>,
+}
+
+impl fsatomic::store::Fold<Doc> for Last {
+    fn apply(&mut self, _seq: u64, record: &Doc) {
+        self.last = Some(record.clone());
+    }
+}
+
+type Stores = std::cell::RefCell<[Option<fsatomic::JournalStore<'static, Last, Doc>>; 2]>;
+
+/// The Journal protocol as shipped: two [`fsatomic::JournalStore`]s on one
+/// directory (two processes), taking turns at [`fsatomic::JournalStore::append`]
+/// (or `append_batch`), so that the remembered tail, the catch-up after
+/// the other writer and the stale retry are all cut; compaction happens
+/// when the journal outgrows `compact_after` bytes and the snapshot, as
+/// shipped. `load` is [`fsatomic::JournalStore::read`] (lock-free);
+/// `recover` is a fresh [`fsatomic::JournalStore::open`] (a reboot: the
+/// stores of before the cut are gone).
+#[derive(Debug)]
 pub struct Journal {
     /// The snapshot's name (`NAME`; the journal is `NAME.journal`).
     pub file: &'static str,
     /// The files' mode.
     pub mode: Mode,
-    /// Compact once this many records follow the snapshot.
-    pub compact_every: u64,
+    /// Compact once the journal passes this many bytes (and the snapshot).
+    pub compact_after: u64,
+    /// Append each value as a batch of two records (two copies of it, so
+    /// that either prefix of the batch loads as the value), as group
+    /// commit does.
+    pub batch: bool,
+    stores: Stores,
+    turn: std::cell::Cell<usize>,
 }
 
-impl Default for Journal {
-    fn default() -> Journal {
+impl Clone for Journal {
+    fn clone(&self) -> Journal {
         Journal {
-            file: "sessions.json",
-            mode: Mode::PRIVATE,
-            compact_every: 2,
+            stores: Stores::default(),
+            turn: std::cell::Cell::new(0),
+            ..*self
         }
     }
 }
 
 impl Journal {
-    fn journal(&self) -> Result<fsatomic::journal::Journal<'static>, Failure> {
-        fsatomic::journal::Journal::new(self.file, self.mode)
-            .map_err(|e| Failure::Other(e.to_string()))
+    /// `sessions.json`, 0600, compacting past 600 bytes, single appends.
+    #[allow(clippy::should_implement_trait)]
+    pub fn default() -> Journal {
+        Journal {
+            file: "sessions.json",
+            mode: Mode::PRIVATE,
+            compact_after: 600,
+            batch: false,
+            stores: Stores::default(),
+            turn: std::cell::Cell::new(0),
+        }
     }
 
-    /// Replay (`repair`: under the lock, with recovery) and return the
-    /// replay and the last state seen.
-    fn replay<D: Dir>(
-        &self,
-        dir: &mut D,
-        repair: bool,
-    ) -> Result<(fsatomic::journal::Replay, Option<Vec<u8>>), Failure> {
-        use fsatomic::journal::Entry;
-        let journal = self.journal()?;
-        let mut buf = vec![0u8; LOAD_BUFFER];
-        let mut last: Option<Vec<u8>> = None;
-        let mut visit = |entry: Entry<'_>, _: &mut [u8]| {
-            last = Some(match entry {
-                Entry::Snapshot { state, .. } => state.to_vec(),
-                Entry::Record { payload, .. } => payload.to_vec(),
-            });
-            Ok(())
-        };
-        let replay = if repair {
-            journal.recover(dir, &mut buf, &mut visit)?
-        } else {
-            journal.replay(dir, &mut buf, &mut visit)?
-        };
-        Ok((replay, last))
+    /// The same, on the file `file`.
+    pub fn on(self, file: &'static str) -> Journal {
+        Journal { file, ..self }
+    }
+
+    /// The same, appending each value as a batch of two records.
+    pub fn batched(self) -> Journal {
+        Journal {
+            batch: true,
+            ..self
+        }
+    }
+
+    fn store(&self) -> Result<fsatomic::JournalStore<'static, Last, Doc>, Failure> {
+        fsatomic::JournalStore::new(self.file, self.mode)
+            .map(|s| s.compact_after(self.compact_after))
+            .map_err(|e| Failure::Other(e.to_string()))
     }
 }
 
 impl Protocol for Journal {
     fn name(&self) -> &'static str {
-        "journal"
+        if self.batch {
+            "journal-batch"
+        } else {
+            "journal"
+        }
     }
 
-    fn commit<D: Dir>(&self, dir: &mut D, value: &[u8]) -> Result<(), Failure> {
-        let journal = self.journal()?;
-        let _guard = fsatomic::lock::lock(dir, self.file, self.mode)?;
-        fsatomic::recover::sweep_orphans(dir, Some(self.file))?;
-        let (replay, _) = self.replay(dir, true)?;
-        let mut tail = replay.tail;
-        let mut record = value.to_vec();
-        let n = fsatomic::json::compact_in_place(&mut record, value.len())
-            .map_err(|e| Failure::Other(format!("value is not JSON: {e}")))?;
-        journal.append(dir, &mut tail, &[&record[..n]])?;
-        if tail.next_seq.saturating_sub(1) - tail.snapshot_seq >= self.compact_every {
-            let mut buf = vec![0u8; LOAD_BUFFER];
-            buf[..n].copy_from_slice(&record[..n]);
-            journal.compact(dir, &mut tail, &mut buf, n)?;
-        }
+    fn setup<D: Dir>(&self, _dir: &mut D) -> Result<(), Failure> {
+        *self.stores.borrow_mut() = [None, None];
+        self.turn.set(0);
         Ok(())
     }
 
-    fn load<D: Dir>(&self, dir: &mut D) -> Result<Option<Vec<u8>>, Failure> {
-        let (_, last) = self.replay(dir, false)?;
-        last.map(|s| canonical_json(&s)).transpose()
-    }
-
-    fn recover<D: Dir>(&self, dir: &mut D) -> Result<(), Failure> {
-        let _guard = fsatomic::lock::lock(dir, self.file, self.mode)?;
-        fsatomic::recover::sweep_orphans(dir, Some(self.file))?;
-        self.replay(dir, true)?;
-        Ok(())
-    }
-}
-
-/// The Slots protocol ([`fsatomic::slots`]): two preallocated slot files
-/// overwritten in place, the older one per commit, one flush. The first
-/// commit creates the slot files (and is explored like any other). `load`
-/// is [`fsatomic::slots::load`]; `recover` only takes and drops the lock
-/// (there is nothing to repair).
-#[derive(Clone, Copy, Debug)]
-pub struct Slots {
-    /// The document's name (`NAME`; the slots are `NAME.a`, `NAME.b`).
-    pub file: &'static str,
-    /// The files' mode.
-    pub mode: Mode,
-    /// Room for documents of this many bytes in each slot.
-    pub max_document: usize,
-}
-
-impl Default for Slots {
-    fn default() -> Slots {
-        Slots {
-            file: "config.json",
-            mode: Mode::PRIVATE,
-            max_document: 1024,
-        }
-    }
-}
-
-impl Protocol for Slots {
-    fn name(&self) -> &'static str {
-        "slots"
-    }
-
     fn commit<D: Dir>(&self, dir: &mut D, value: &[u8]) -> Result<(), Failure> {
-        let _guard = fsatomic::lock::lock(dir, self.file, self.mode)?;
-        fsatomic::slots::commit(dir, self.file, value, self.mode, self.max_document)?;
+        let doc = Doc::parse(value)?;
+        let turn = self.turn.get();
+        self.turn.set(turn + 1);
+        let mut stores = self.stores.borrow_mut();
+        let slot = &mut stores[turn % 2];
+        let mut buf = vec![0u8; LOAD_BUFFER];
+        if slot.is_none() {
+            let mut store = self.store()?;
+            store.open(dir, &mut buf)?;
+            *slot = Some(store);
+        }
+        let store = slot.as_mut().ok_or(Failure::Other("no store".into()))?;
+        if self.batch {
+            store.append_batch(dir, &mut buf, &[doc.clone(), doc])?;
+        } else {
+            store.append(dir, &mut buf, &doc)?;
+        }
         Ok(())
     }
 
     fn load<D: Dir>(&self, dir: &mut D) -> Result<Option<Vec<u8>>, Failure> {
         let mut buf = vec![0u8; LOAD_BUFFER];
-        let len = fsatomic::slots::load(dir, self.file, &mut buf)?;
-        Ok(len.map(|n| buf[..n].to_vec()))
+        self.store()?
+            .read(dir, &mut buf)?
+            .last
+            .map(|d| d.bytes())
+            .transpose()
+    }
+
+    fn recover<D: Dir>(&self, dir: &mut D) -> Result<(), Failure> {
+        // A reboot: the stores of the process before the cut are gone.
+        *self.stores.borrow_mut() = [None, None];
+        let mut buf = vec![0u8; LOAD_BUFFER];
+        self.store()?.open(dir, &mut buf)?;
+        Ok(())
+    }
+}
+
+/// `fsatomic save` then `fsatomic append`, as the command runs them: the
+/// first value (a one-element array) is saved whole with Replace, each
+/// later value's last element is appended through
+/// [`fsatomic_linux::array::append`] — so the first append converts the
+/// plain array into a journal, and later ones recover, compact (past
+/// `compact_after` bytes) and append. `load` is what `fsatomic load`
+/// prints: the document, or the journaled array.
+#[derive(Clone, Copy, Debug)]
+pub struct ArrayAppend {
+    /// The array's name.
+    pub file: &'static str,
+    /// The files' mode.
+    pub mode: Mode,
+    /// Compact the journal past this many bytes (and the snapshot).
+    pub compact_after: u64,
+}
+
+impl Default for ArrayAppend {
+    fn default() -> ArrayAppend {
+        ArrayAppend {
+            file: "snapdb.json",
+            mode: Mode::PRIVATE,
+            compact_after: 300,
+        }
+    }
+}
+
+impl ArrayAppend {
+    /// The scenario: `[e1]` saved, then `e2`, `e3`, `e4` appended (each
+    /// value is the whole array it should load as).
+    pub fn scenario() -> crate::explorer::Scenario {
+        let element = |n: u64| {
+            let mut e = format!("{{\"tx\":{n},\"pad\":\"");
+            e.extend(std::iter::repeat_n('x', 60 + n as usize * 40));
+            e.push_str("\"}");
+            e
+        };
+        let array = |upto: u64| {
+            let items: Vec<String> = (1..=upto).map(element).collect();
+            canonical_json(format!("[{}]", items.join(",")).as_bytes()).unwrap_or_default()
+        };
+        let mut s = crate::explorer::Scenario::new(
+            "save+convert+append+compact",
+            (1..=4).map(array).collect(),
+        );
+        s.fresh = array(5);
+        s
+    }
+}
+
+impl Protocol for ArrayAppend {
+    fn name(&self) -> &'static str {
+        "cli-append"
+    }
+
+    fn commit<D: Dir>(&self, dir: &mut D, value: &[u8]) -> Result<(), Failure> {
+        // `value` is the whole array the state should hold: save its first
+        // element as a plain array if the state is absent (`fsatomic
+        // save`), then append each element the state does not hold yet
+        // (`fsatomic append`, one call each).
+        let mut elements = Vec::new();
+        fsatomic::json::for_each_element(value, |r| elements.push(r))
+            .map_err(|e| Failure::Other(format!("scenario value: {e}")))?;
+        let have = match self.load(dir)? {
+            Some(text) => {
+                let mut n = 0;
+                fsatomic::json::for_each_element(&text, |_| n += 1)
+                    .map_err(|e| Failure::Other(format!("state: {e}")))?;
+                n
+            }
+            None => {
+                let first = elements
+                    .first()
+                    .cloned()
+                    .ok_or(Failure::Other("an empty scenario value".into()))?;
+                let plain = canonical_json(&[b"[", &value[first], b"]"].concat())?;
+                let _guard = fsatomic::lock::lock(dir, self.file, self.mode)?;
+                fsatomic::recover::sweep_orphans(dir, Some(self.file))?;
+                fsatomic::replace::commit(dir, self.file, &plain, self.mode)?;
+                1
+            }
+        };
+        for range in elements.into_iter().skip(have) {
+            let mut record = value[range].to_vec();
+            let len = record.len();
+            let n = fsatomic::json::compact_in_place(&mut record, len)
+                .map_err(|e| Failure::Other(format!("scenario value: {e}")))?;
+            record.truncate(n);
+            let _guard = fsatomic::lock::lock(dir, self.file, self.mode)?;
+            fsatomic_linux::array::append_with(
+                dir,
+                self.file,
+                &record,
+                self.mode,
+                self.compact_after,
+            )
+            .map_err(|e| match e {
+                fsatomic_linux::array::Error::Recover(e) => e.into(),
+                fsatomic_linux::array::Error::Commit(e) => e.into(),
+                e => Failure::Other(e.to_string()),
+            })?;
+        }
+        Ok(())
+    }
+
+    fn load<D: Dir>(&self, dir: &mut D) -> Result<Option<Vec<u8>>, Failure> {
+        let files = fsatomic::layout::Files::probe(dir, self.file)?;
+        let text =
+            match files.protocol() {
+                Ok(Some(fsatomic::Protocol::Journal)) => {
+                    let state = fsatomic_linux::array::read_journal(dir, self.file, false, 0)
+                        .map_err(|e| match e {
+                            fsatomic_linux::array::Error::Recover(e) => Failure::from(e),
+                            e => Failure::Other(e.to_string()),
+                        })?;
+                    state
+                        .array()
+                        .ok_or(Failure::Other("the journal's state is not an array".into()))?
+                }
+                Ok(_) => {
+                    let mut buf = vec![0u8; LOAD_BUFFER];
+                    match fsatomic::load::read_json(dir, self.file, &mut buf)? {
+                        Some(n) => buf[..n].to_vec(),
+                        None => return Ok(None),
+                    }
+                }
+                Err(mixed) => return Err(Failure::Other(mixed.to_string())),
+            };
+        canonical_json(&text).map(Some)
     }
 
     fn recover<D: Dir>(&self, dir: &mut D) -> Result<(), Failure> {
         let _guard = fsatomic::lock::lock(dir, self.file, self.mode)?;
+        fsatomic::recover::sweep_orphans(dir, Some(self.file))?;
+        let files = fsatomic::layout::Files::probe(dir, self.file)?;
+        if files.protocol() == Ok(Some(fsatomic::Protocol::Journal)) {
+            fsatomic_linux::array::read_journal(dir, self.file, true, 0).map_err(|e| match e {
+                fsatomic_linux::array::Error::Recover(e) => Failure::from(e),
+                e => Failure::Other(e.to_string()),
+            })?;
+        }
         Ok(())
     }
 }

@@ -23,7 +23,7 @@ use std::ops::ControlFlow;
 use fsatomic_testkit::explorer::{DEFAULT_SEED, matrix};
 use fsatomic_testkit::oracle::{value, value_number};
 use fsatomic_testkit::profile::Profile;
-use fsatomic_testkit::protocol::{Journal, Protocol, Replace, Slots};
+use fsatomic_testkit::protocol::{Journal, Protocol, Whole};
 use fsatomic_testkit::sim::{SimError, SimFs};
 
 /// Exhaustive up to this many crash states per point, else this many
@@ -215,7 +215,7 @@ fn sweep<P: Protocol>(protocol: &P, skip: &[Profile]) {
 #[test]
 fn replace_survives_a_failed_flush_then_a_power_cut() {
     // Replace does not hold on FAT at all (the explorer's expected tear).
-    sweep(&Replace::default(), &[Profile::Fat]);
+    sweep(&Whole::replace(), &[Profile::Fat]);
 }
 
 #[test]
@@ -225,5 +225,5 @@ fn journal_survives_a_failed_flush_then_a_power_cut() {
 
 #[test]
 fn slots_survive_a_failed_flush_then_a_power_cut() {
-    sweep(&Slots::default(), &[]);
+    sweep(&Whole::slots(), &[]);
 }

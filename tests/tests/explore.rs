@@ -15,7 +15,7 @@ use std::time::Instant;
 use fsatomic::Dir;
 use fsatomic_testkit::explorer::{DEFAULT_SEED, Explorer, Locator, Report, Scenario, matrix};
 use fsatomic_testkit::profile::Profile;
-use fsatomic_testkit::protocol::{Journal, Protocol, Replace, Slots};
+use fsatomic_testkit::protocol::{ArrayAppend, Journal, Protocol, Via, Whole};
 use fsatomic_testkit::sim::SimFs;
 
 fn env(name: &str) -> Option<u64> {
@@ -40,12 +40,21 @@ fn explorer(profile: Profile, granularity: u64) -> Explorer {
 
 /// Explore `protocol` over the whole matrix; print and return the reports.
 fn sweep<P: Protocol>(protocol: &P) -> Vec<Report> {
+    sweep_with(protocol, &Scenario::standard(), |_| true)
+}
+
+/// Explore `protocol` with `scenario` over the profiles `keep` accepts.
+fn sweep_with<P: Protocol>(
+    protocol: &P,
+    scenario: &Scenario,
+    keep: impl Fn(Profile) -> bool,
+) -> Vec<Report> {
     let start = Instant::now();
     let mut out = Vec::new();
     let mut lines = vec![Report::header()];
-    for (p, g) in matrix() {
+    for (p, g) in matrix().into_iter().filter(|(p, _)| keep(*p)) {
         let t = Instant::now();
-        let r = explorer(p, g).explore(protocol, &Scenario::standard());
+        let r = explorer(p, g).explore(protocol, scenario);
         lines.push(format!("{} {:>8.1?}", r.row(), t.elapsed()));
         out.push(r);
     }
@@ -67,7 +76,7 @@ fn sweep<P: Protocol>(protocol: &P) -> Vec<Report> {
 
 #[test]
 fn replace_holds_on_every_profile_but_fat_and_tears_on_fat() {
-    for r in sweep(&Replace::default()) {
+    for r in sweep(&Whole::replace()) {
         if r.profile != Profile::Fat {
             r.assert_clean();
             continue;
@@ -108,14 +117,51 @@ fn journal_holds_on_every_profile_but_fat_and_tears_on_fat() {
 
 #[test]
 fn slots_hold_on_every_profile() {
-    for r in sweep(&Slots::default()) {
+    for r in sweep(&Whole::slots()) {
         r.assert_clean();
     }
 }
 
 #[test]
+fn store_update_holds_like_save() {
+    let atomic = |p: Profile| p.atomic_replace();
+    for r in sweep_with(
+        &Whole::replace().via(Via::Update),
+        &Scenario::standard(),
+        atomic,
+    ) {
+        r.assert_clean();
+    }
+    let few = |p: Profile| matches!(p, Profile::PosixWorst | Profile::Fat);
+    for r in sweep_with(&Whole::slots().via(Via::Update), &Scenario::standard(), few) {
+        r.assert_clean();
+    }
+}
+
+#[test]
+fn journal_batches_from_two_writers_hold() {
+    let atomic = |p: Profile| p.atomic_replace();
+    for r in sweep_with(&Journal::default().batched(), &Scenario::standard(), atomic) {
+        r.assert_clean();
+    }
+}
+
+#[test]
+fn the_cli_append_path_holds_through_conversion_and_compaction() {
+    let atomic = |p: Profile| p.atomic_replace();
+    let reports = sweep_with(&ArrayAppend::default(), &ArrayAppend::scenario(), atomic);
+    for r in &reports {
+        r.assert_clean();
+    }
+    assert!(
+        reports.iter().all(|r| r.crash_points > 20),
+        "conversion and compaction explored"
+    );
+}
+
+#[test]
 fn runs_are_deterministic_and_failures_replay_exactly() {
-    let run = || explorer(Profile::Fat, 512).explore(&Replace::default(), &Scenario::standard());
+    let run = || explorer(Profile::Fat, 512).explore(&Whole::replace(), &Scenario::standard());
     let (a, b) = (run(), run());
     assert_eq!(
         (a.states, a.recovery_states, a.distinct, a.violations),
@@ -128,7 +174,7 @@ fn runs_are_deterministic_and_failures_replay_exactly() {
     let at: Locator = first.at.to_string().parse().unwrap();
     let replay = explorer(Profile::Fat, 512)
         .focus(at.clone())
-        .explore(&Replace::default(), &Scenario::standard());
+        .explore(&Whole::replace(), &Scenario::standard());
     assert_eq!(replay.violations, 1, "{replay}");
     assert_eq!(replay.examples[0].at, at);
     assert_eq!(replay.examples[0].kind, first.kind);
@@ -137,7 +183,7 @@ fn runs_are_deterministic_and_failures_replay_exactly() {
     // different temporary names.
     let c = explorer(Profile::Fat, 512)
         .seed(1)
-        .explore(&Replace::default(), &Scenario::standard());
+        .explore(&Whole::replace(), &Scenario::standard());
     assert_eq!(c.states, a.states);
     assert_ne!(
         c.examples[0].crash, first.crash,
@@ -149,11 +195,11 @@ fn runs_are_deterministic_and_failures_replay_exactly() {
 fn sampled_points_say_so() {
     let r = explorer(Profile::PosixWorst, 1)
         .samples(8)
-        .explore(&Replace::default(), &Scenario::standard());
+        .explore(&Whole::replace(), &Scenario::standard());
     assert!(!r.exhaustive());
     assert!(r.sampled_points > 0);
     assert!(r.row().contains("SAMPLED"), "{}", r.row());
-    let r = explorer(Profile::PosixWorst, 4096).explore(&Replace::default(), &Scenario::standard());
+    let r = explorer(Profile::PosixWorst, 4096).explore(&Whole::replace(), &Scenario::standard());
     assert!(r.exhaustive());
     assert!(r.row().contains("exhaustive"));
 }

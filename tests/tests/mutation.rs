@@ -8,7 +8,7 @@
 use fsatomic_testkit::explorer::{Explorer, Plain, Report, Scenario};
 use fsatomic_testkit::mutate::Mutation;
 use fsatomic_testkit::profile::Profile;
-use fsatomic_testkit::protocol::Replace;
+use fsatomic_testkit::protocol::Whole;
 
 fn explorer(profile: Profile, g: u64) -> Explorer {
     // Mutations are caught within a few states; keep debug runs short.
@@ -20,7 +20,7 @@ fn every_mutation_is_caught_under_posix_worst_at_every_granularity() {
     println!("{}", Report::header());
     for g in [1, 512, 4096] {
         let clean = explorer(Profile::PosixWorst, g).explore_wrapped(
-            &Replace::default(),
+            &Whole::replace(),
             &Scenario::standard(),
             &Plain,
         );
@@ -28,7 +28,7 @@ fn every_mutation_is_caught_under_posix_worst_at_every_granularity() {
         clean.assert_clean();
         for m in Mutation::ALL {
             let r = explorer(Profile::PosixWorst, g).explore_wrapped(
-                &Replace::default(),
+                &Whole::replace(),
                 &Scenario::standard(),
                 &m,
             );
@@ -65,8 +65,7 @@ fn which_profiles_catch_which_mutation() {
     for m in Mutation::ALL {
         let mut line = format!("{:<22}", m.to_string());
         for p in Profile::ALL {
-            let r =
-                explorer(p, 512).explore_wrapped(&Replace::default(), &Scenario::standard(), &m);
+            let r = explorer(p, 512).explore_wrapped(&Whole::replace(), &Scenario::standard(), &m);
             line.push_str(&format!(" {p}: {}", r.violations));
             if p == Profile::PosixWorst || p == Profile::Fat {
                 assert!(r.violations > 0, "{m} on {p}");
