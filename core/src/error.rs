@@ -541,11 +541,33 @@ pub enum StoreError<E> {
     Recover(RecoverError<E>),
     /// Taking the lock or sweeping orphaned temporary files failed.
     Io(IoError<E>),
+    /// The store's name was refused before any I/O: the caller's mistake.
+    Name {
+        /// The refused name.
+        file: FileName,
+        /// Why.
+        error: NameError,
+    },
+    /// More records than one batch takes ([`crate::store::MAX_BATCH`]):
+    /// the caller's mistake; nothing was written.
+    TooManyRecords {
+        /// The store's file.
+        file: FileName,
+        /// The records given.
+        given: usize,
+        /// The most one batch takes.
+        max: usize,
+    },
 }
 
 impl<E: fmt::Display> fmt::Display for StoreError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            StoreError::Name { file, error } => write!(f, "refused name {file:?}: {error}"),
+            StoreError::TooManyRecords { file, given, max } => write!(
+                f,
+                "{file}: {given} records in one batch, more than the {max} a batch takes; nothing was written"
+            ),
             StoreError::Load(e) => e.fmt(f),
             StoreError::Commit(e) => e.fmt(f),
             StoreError::Encode { file, error } => write!(f, "encoding {file}: {error}"),
@@ -563,6 +585,8 @@ impl<E: core::error::Error + 'static> core::error::Error for StoreError<E> {
             StoreError::Encode { error, .. } => Some(error),
             StoreError::Recover(e) => Some(e),
             StoreError::Io(e) => Some(e),
+            StoreError::Name { error, .. } => Some(error),
+            StoreError::TooManyRecords { .. } => None,
         }
     }
 }
@@ -596,5 +620,248 @@ impl<E> From<CommitError<E>> for StoreError<E> {
 impl<E> From<IoError<E>> for StoreError<E> {
     fn from(e: IoError<E>) -> Self {
         StoreError::Io(e)
+    }
+}
+
+/// Every error of the crate in one flat enum, as redb's `Error` is: a
+/// caller matches [`Error::Corrupt`], [`Error::TooLarge`] or [`Error::Io`]
+/// once, whichever operation failed and however deeply its own error
+/// nested them. Each per-operation error converts into it (`?` or
+/// `Error::from`).
+///
+/// ```
+/// use fsatomic::error::{Error, LoadError, StoreError};
+/// use fsatomic::{Corrupt, CorruptKind};
+/// let nested: StoreError<()> =
+///     StoreError::Load(LoadError::Corrupt(Corrupt::new("a.json", 3, CorruptKind::Empty)));
+/// assert!(matches!(Error::from(nested), Error::Corrupt(c) if c.offset == 3));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error<E> {
+    /// A name was refused before any I/O (the caller's mistake).
+    Name {
+        /// The refused name.
+        file: FileName,
+        /// Why.
+        error: NameError,
+    },
+    /// The filesystem failed.
+    Io(IoError<E>),
+    /// A file is corrupt; it was left untouched.
+    Corrupt(Corrupt),
+    /// A file is well-formed but holds what this library does not support;
+    /// it was left untouched.
+    Unsupported {
+        /// The file.
+        file: FileName,
+        /// Where the unsupported part starts.
+        offset: u64,
+        /// What is not supported.
+        what: Unsupported,
+    },
+    /// A document, record or value does not fit the caller's buffer or the
+    /// protocol's limit; nothing was written. A larger buffer may do.
+    TooLarge {
+        /// The file.
+        file: FileName,
+        /// The size that did not fit, if known.
+        size: Option<u64>,
+        /// The buffer's or limit's size in bytes.
+        capacity: usize,
+    },
+    /// A commit was refused for what it was given (an empty or invalid
+    /// document, a whole document for a journal, too many records): the
+    /// caller's mistake; nothing was written.
+    Refused {
+        /// The file.
+        file: FileName,
+        /// Why, in a few words.
+        why: &'static str,
+    },
+    /// Something other than this library keeps changing the directory
+    /// (every temporary name taken, a journal changing under the lock).
+    Interference {
+        /// The file.
+        file: FileName,
+    },
+    /// A state the library should never reach.
+    LogicBug(&'static str),
+}
+
+impl<E: fmt::Display> fmt::Display for Error<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Name { file, error } => write!(f, "refused name {file:?}: {error}"),
+            Error::Io(e) => e.fmt(f),
+            Error::Corrupt(c) => c.fmt(f),
+            Error::Unsupported { file, offset, what } => {
+                write!(
+                    f,
+                    "{file} holds {what}, at byte {offset}; it was left untouched"
+                )
+            }
+            Error::TooLarge {
+                file,
+                size: Some(size),
+                capacity,
+            } => write!(
+                f,
+                "{file}: {size} bytes do not fit {capacity}; give a larger buffer"
+            ),
+            Error::TooLarge { file, capacity, .. } => write!(
+                f,
+                "{file}: the value does not fit {capacity} bytes; give a larger buffer"
+            ),
+            Error::Refused { file, why } => write!(f, "refused to commit {file}: {why}"),
+            Error::Interference { file } => write!(
+                f,
+                "{file} kept changing under the writers' lock; check what else writes in the directory"
+            ),
+            Error::LogicBug(what) => write!(f, "internal error (please report): {what}"),
+        }
+    }
+}
+
+impl<E: core::error::Error + 'static> core::error::Error for Error<E> {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Error::Name { error, .. } => Some(error),
+            Error::Io(e) => Some(e),
+            Error::Corrupt(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+impl<E> Error<E> {
+    /// Whether only the caller's buffer was too small, with nothing
+    /// written: retry with a larger one.
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, Error::TooLarge { .. })
+    }
+}
+
+impl<E> From<IoError<E>> for Error<E> {
+    fn from(e: IoError<E>) -> Self {
+        Error::Io(e)
+    }
+}
+
+impl<E> From<Corrupt> for Error<E> {
+    fn from(c: Corrupt) -> Self {
+        Error::Corrupt(c)
+    }
+}
+
+impl<E> From<LoadError<E>> for Error<E> {
+    fn from(e: LoadError<E>) -> Self {
+        match e {
+            LoadError::Name { file, error } => Error::Name { file, error },
+            LoadError::Io(e) => Error::Io(e),
+            LoadError::Corrupt(c) => Error::Corrupt(c),
+            LoadError::Unsupported { file, offset, what } => {
+                Error::Unsupported { file, offset, what }
+            }
+            LoadError::TooLarge {
+                file,
+                size,
+                capacity,
+            } => Error::TooLarge {
+                file,
+                size: Some(size),
+                capacity,
+            },
+            LoadError::WrongProtocol { file, .. } => Error::Refused {
+                file,
+                why: "the state is a journal, not a whole document",
+            },
+            LoadError::LogicBug(s) => Error::LogicBug(s),
+        }
+    }
+}
+
+impl<E> From<RecoverError<E>> for Error<E> {
+    fn from(e: RecoverError<E>) -> Self {
+        match e {
+            RecoverError::Name { file, error } => Error::Name { file, error },
+            RecoverError::Io(e) => Error::Io(e),
+            RecoverError::Corrupt(c) => Error::Corrupt(c),
+            RecoverError::Unsupported { file, offset, what } => {
+                Error::Unsupported { file, offset, what }
+            }
+            RecoverError::TooLarge {
+                file,
+                size,
+                capacity,
+            } => Error::TooLarge {
+                file,
+                size: Some(size),
+                capacity,
+            },
+            RecoverError::LogicBug(s) => Error::LogicBug(s),
+        }
+    }
+}
+
+impl<E> From<CommitError<E>> for Error<E> {
+    fn from(e: CommitError<E>) -> Self {
+        match e {
+            CommitError::Name { file, error } => Error::Name { file, error },
+            CommitError::Io(e) => Error::Io(e),
+            CommitError::TempNameCollision { file } | CommitError::Stale { file } => {
+                Error::Interference { file }
+            }
+            CommitError::TooLarge {
+                file,
+                size,
+                capacity,
+            } => Error::TooLarge {
+                file,
+                size: Some(size as u64),
+                capacity,
+            },
+            CommitError::EmptyDocument { file } => Error::Refused {
+                file,
+                why: "the document is empty",
+            },
+            CommitError::InvalidDocument { file, .. } => Error::Refused {
+                file,
+                why: "the document is not valid JSON",
+            },
+            CommitError::WrongProtocol { file, .. } => Error::Refused {
+                file,
+                why: "a journal takes records, not a whole document",
+            },
+            CommitError::LogicBug(s) => Error::LogicBug(s),
+        }
+    }
+}
+
+impl<E> From<StoreError<E>> for Error<E> {
+    fn from(e: StoreError<E>) -> Self {
+        match e {
+            StoreError::Load(e) => e.into(),
+            StoreError::Commit(e) => e.into(),
+            StoreError::Recover(e) => e.into(),
+            StoreError::Io(e) => Error::Io(e),
+            StoreError::Name { file, error } => Error::Name { file, error },
+            StoreError::Encode {
+                file,
+                error: EncodeError::BufferTooSmall { needed, capacity },
+            } => Error::TooLarge {
+                file,
+                size: needed.map(|n| n as u64),
+                capacity,
+            },
+            StoreError::Encode { file, .. } => Error::Refused {
+                file,
+                why: "the value does not encode as JSON",
+            },
+            StoreError::TooManyRecords { file, .. } => Error::Refused {
+                file,
+                why: "more records than one batch takes",
+            },
+        }
     }
 }

@@ -126,8 +126,49 @@ pub struct Replay {
 
 /// The visitor of a replay: gets each [`Entry`] and the unused rest of the
 /// buffer (scratch space for unescaping strings while decoding). An error
-/// stops the replay and is returned as [`LoadError::Corrupt`].
-pub type Visitor<'v> = dyn FnMut(Entry<'_>, &mut [u8]) -> Result<(), Corrupt> + 'v;
+/// stops the replay and is returned as [`LoadError::Corrupt`] or
+/// [`LoadError::TooLarge`].
+pub type Visitor<'v> = dyn FnMut(Entry<'_>, &mut [u8]) -> Result<(), VisitError> + 'v;
+
+/// Why a replay's visitor stopped it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VisitError {
+    /// The entry is not what the visitor reads: the file is corrupt.
+    Corrupt(Corrupt),
+    /// The entry does not fit the scratch space: give a larger buffer.
+    TooLarge {
+        /// The file.
+        file: FileName,
+        /// The entry's size in bytes (an upper bound of what it needs).
+        size: u64,
+        /// The scratch space's size in bytes.
+        capacity: usize,
+    },
+}
+
+impl From<Corrupt> for VisitError {
+    fn from(c: Corrupt) -> Self {
+        VisitError::Corrupt(c)
+    }
+}
+
+impl<E> From<VisitError> for LoadError<E> {
+    fn from(e: VisitError) -> Self {
+        match e {
+            VisitError::Corrupt(c) => LoadError::Corrupt(c),
+            VisitError::TooLarge {
+                file,
+                size,
+                capacity,
+            } => LoadError::TooLarge {
+                file,
+                size,
+                capacity,
+            },
+        }
+    }
+}
 
 /// Header flag (bytes 10–11): the snapshot `NAME` is a plain document —
 /// the state itself as of record `base - 1`, not wrapped in `{"seq": S,
@@ -524,7 +565,7 @@ impl<'a> Journal<'a> {
         len: usize,
         plain_seq: Option<u64>,
         visit: &mut Visitor<'_>,
-    ) -> Result<u64, Corrupt> {
+    ) -> Result<u64, VisitError> {
         let (text, scratch) = buf.split_at_mut_checked(len).ok_or(Corrupt::new(
             self.name,
             0,
@@ -536,7 +577,7 @@ impl<'a> Journal<'a> {
                 crate::load::check_json(self.name, text)?;
                 (seq, 0..len)
             }
-            (Err(e), None) => return Err(e),
+            (Err(e), None) => return Err(e.into()),
         };
         visit(
             Entry::Snapshot {

@@ -78,15 +78,20 @@
     allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)
 )]
 
+#[cfg(feature = "std")]
+extern crate std;
+
 mod bytes;
 mod log;
 #[cfg(test)]
-mod test_dir;
+use ram::test as test_dir;
 
 pub mod codec;
 pub mod crc;
 pub mod error;
 pub mod fs;
+#[cfg(feature = "std")]
+pub mod group;
 pub mod journal;
 pub mod json;
 pub mod layout;
@@ -94,13 +99,16 @@ pub mod load;
 pub mod lock;
 pub mod name;
 pub mod protocol;
+#[cfg(any(test, feature = "ram"))]
+pub mod ram;
 pub mod recover;
 pub mod replace;
 pub mod slots;
 pub mod store;
 
 pub use error::{
-    CommitError, Corrupt, CorruptKind, EncodeError, IoError, LoadError, RecoverError, StoreError,
+    CommitError, Corrupt, CorruptKind, EncodeError, Error, IoError, LoadError, RecoverError,
+    StoreError,
 };
 pub use fs::{Capabilities, Dir, File, Mode, Op};
 pub use protocol::Protocol;

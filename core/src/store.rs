@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 use crate::Mode;
 use crate::error::{Corrupt, CorruptKind, LoadError, StoreError};
 use crate::fs::Dir;
-use crate::journal::{Entry, Journal, Tail};
+use crate::journal::{Entry, Journal, Tail, VisitError};
 use crate::name::NameError;
 use crate::protocol::{self, Protocol};
 use crate::{codec, lock, name, recover};
@@ -85,6 +85,7 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
         dir: &mut D,
         buf: &mut [u8],
     ) -> Result<Option<T>, StoreError<D::Error>> {
+        self.check_name()?;
         let Some(len) = protocol::read(dir, self.name, buf, self.protocol)? else {
             return Ok(None);
         };
@@ -139,14 +140,18 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
         })
     }
 
+    /// A refused name is the caller's mistake: [`StoreError::Name`], from
+    /// every call, before any I/O.
+    fn check_name<E>(&self) -> Result<(), StoreError<E>> {
+        name::validate(self.name).map_err(|error| StoreError::Name {
+            file: name::owned(self.name),
+            error,
+        })
+    }
+
     /// Take the writers' lock, after checking the name.
     fn lock<D: Dir>(&self, dir: &mut D) -> Result<D::Lock, StoreError<D::Error>> {
-        name::validate(self.name).map_err(|error| {
-            StoreError::Load(LoadError::Name {
-                file: name::owned(self.name),
-                error,
-            })
-        })?;
+        self.check_name()?;
         Ok(lock::lock(dir, self.name, self.mode)?)
     }
 
@@ -308,6 +313,13 @@ where
         buf: &mut [u8],
         records: &[R],
     ) -> Result<u64, StoreError<D::Error>> {
+        if records.len() > MAX_BATCH {
+            return Err(StoreError::TooManyRecords {
+                file: name::owned(self.journal.name()),
+                given: records.len(),
+                max: MAX_BATCH,
+            });
+        }
         let _guard = lock::lock(dir, self.journal.name(), self.journal.mode())?;
         if self.tail.is_none() {
             self.recover_locked(dir, buf)?;
@@ -335,9 +347,13 @@ where
                     let dst = buf.get_mut(at..).unwrap_or_default();
                     let n = serde_json_core::to_slice(record, dst)
                         .map_err(|_| self.encode_error(buf.len()))?;
-                    ranges.push(at..at + n).map_err(|_| {
-                        StoreError::Load(LoadError::LogicBug("batch larger than MAX_BATCH"))
-                    })?;
+                    ranges
+                        .push(at..at + n)
+                        .map_err(|_| StoreError::TooManyRecords {
+                            file: name::owned(self.journal.name()),
+                            given: records.len(),
+                            max: MAX_BATCH,
+                        })?;
                     at += n;
                 }
                 let mut payloads = heapless::Vec::<&[u8], MAX_BATCH>::new();
@@ -461,25 +477,37 @@ where
     }
 }
 
-/// Fold one replayed entry into `state`.
+/// Fold one replayed entry into `state`. An entry whose strings do not
+/// unescape into the scratch space is [`VisitError::TooLarge`] (a larger
+/// buffer reads it), never corrupt.
 fn fold<S, R>(
     state: &mut S,
     jname: &str,
     entry: Entry<'_>,
     scratch: &mut [u8],
-) -> Result<(), Corrupt>
+) -> Result<(), VisitError>
 where
     S: Fold<R> + DeserializeOwned,
     R: DeserializeOwned,
 {
+    let capacity = scratch.len();
+    let refused = |e: serde_json_core::de::Error, size: usize, offset: u64, what| match e {
+        serde_json_core::de::Error::EscapedStringIsTooLong => VisitError::TooLarge {
+            file: name::owned(jname),
+            size: size as u64,
+            capacity,
+        },
+        _ => VisitError::Corrupt(Corrupt::new(jname, offset, CorruptKind::Shape(what))),
+    };
     match entry {
         Entry::Snapshot { state: text, .. } => {
             *state = serde_json_core::from_slice_escaped::<S>(text, scratch)
-                .map_err(|_| {
-                    Corrupt::new(
-                        jname,
+                .map_err(|e| {
+                    refused(
+                        e,
+                        text.len(),
                         0,
-                        CorruptKind::Shape("the snapshot does not match the state type"),
+                        "the snapshot does not match the state type",
                     )
                 })?
                 .0;
@@ -490,11 +518,12 @@ where
             offset,
         } => {
             let record = serde_json_core::from_slice_escaped::<R>(payload, scratch)
-                .map_err(|_| {
-                    Corrupt::new(
-                        jname,
+                .map_err(|e| {
+                    refused(
+                        e,
+                        payload.len(),
                         offset,
-                        CorruptKind::Shape("a record does not match the record type"),
+                        "a record does not match the record type",
                     )
                 })?
                 .0;
@@ -623,6 +652,45 @@ mod tests {
         assert_eq!(a.state().seqs, 33);
         let read = b.read(&mut dir, &mut buf).unwrap();
         assert_eq!(read.total, 33);
+    }
+
+    #[derive(Serialize, Deserialize, Default, Debug)]
+    struct Names {
+        n: u32,
+    }
+
+    #[derive(Serialize, Deserialize, Debug)]
+    struct Name {
+        s: heapless::String<256>,
+    }
+
+    impl Fold<Name> for Names {
+        fn apply(&mut self, _seq: u64, _name: &Name) {
+            self.n += 1;
+        }
+    }
+
+    #[test]
+    fn a_record_whose_escapes_do_not_fit_the_scratch_is_too_large_not_corrupt() {
+        let mut dir = MemDir::default();
+        let mut buf = [0u8; 1024];
+        let mut store = JournalStore::<Names, Name>::new("names.json", Mode::PRIVATE).unwrap();
+        store.open(&mut dir, &mut buf).unwrap();
+        let mut s = heapless::String::<256>::new();
+        for _ in 0..40 {
+            s.push_str("a\"b").unwrap();
+        }
+        store.append(&mut dir, &mut buf, &Name { s }).unwrap();
+        // The record is 168 bytes with its escapes: a 200-byte buffer
+        // holds it, but leaves too little scratch space to unescape it.
+        let mut small = [0u8; 200];
+        let err = store.read(&mut dir, &mut small).unwrap_err();
+        assert!(err.is_buffer_too_small(), "{err:?}");
+        assert!(
+            matches!(err, StoreError::Load(LoadError::TooLarge { .. })),
+            "{err:?}"
+        );
+        assert_eq!(store.read(&mut dir, &mut buf).unwrap().n, 1);
     }
 
     #[derive(Serialize, Deserialize, Default, Debug, PartialEq)]

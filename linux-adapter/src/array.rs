@@ -13,7 +13,7 @@
 
 use std::fmt;
 
-use fsatomic::journal::{Conversion, Entry, Journal, RECORD_HEADER_LEN, Replay};
+use fsatomic::journal::{Conversion, Entry, Journal, RECORD_HEADER_LEN, Replay, VisitError};
 use fsatomic::layout::{Files, Role};
 use fsatomic::{
     CommitError, Corrupt, CorruptKind, Dir, IoError, Mode, RecoverError, json, recover,
@@ -185,7 +185,7 @@ pub fn read_journal<D: Dir>(
         let mut snapshot = None;
         let mut records: Vec<Vec<u8>> = Vec::new();
         let mut last_seq = None;
-        let mut visit = |entry: Entry<'_>, _scratch: &mut [u8]| -> Result<(), Corrupt> {
+        let mut visit = |entry: Entry<'_>, _scratch: &mut [u8]| -> Result<(), VisitError> {
             match entry {
                 Entry::Snapshot { seq, state } => {
                     snapshot = Some((seq, state.to_vec()));

@@ -46,51 +46,29 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
-impl<E: fmt::Display> From<IoError<E>> for Failure {
-    fn from(e: IoError<E>) -> Failure {
-        Failure::Io(e.to_string())
-    }
-}
-
-impl<E: fmt::Display> From<LoadError<E>> for Failure {
-    fn from(e: LoadError<E>) -> Failure {
+/// The one mapping: the core's flat [`fsatomic::Error`], into which every
+/// per-operation error converts.
+impl<E: fmt::Display> From<fsatomic::Error<E>> for Failure {
+    fn from(e: fsatomic::Error<E>) -> Failure {
         match e {
-            LoadError::Corrupt(c) => Failure::Corrupt(c),
-            LoadError::Io(e) => e.into(),
+            fsatomic::Error::Corrupt(c) => Failure::Corrupt(c),
+            fsatomic::Error::Io(e) => Failure::Io(e.to_string()),
             other => Failure::Other(other.to_string()),
         }
     }
 }
 
-impl<E: fmt::Display> From<CommitError<E>> for Failure {
-    fn from(e: CommitError<E>) -> Failure {
-        match e {
-            CommitError::Io(e) => e.into(),
-            other => Failure::Other(other.to_string()),
+macro_rules! through_flat_error {
+    ($($ty:ident),*) => {$(
+        impl<E: fmt::Display> From<$ty<E>> for Failure {
+            fn from(e: $ty<E>) -> Failure {
+                fsatomic::Error::from(e).into()
+            }
         }
-    }
+    )*};
 }
 
-impl<E: fmt::Display> From<RecoverError<E>> for Failure {
-    fn from(e: RecoverError<E>) -> Failure {
-        match e {
-            RecoverError::Corrupt(c) => Failure::Corrupt(c),
-            RecoverError::Io(e) => e.into(),
-            other => Failure::Other(other.to_string()),
-        }
-    }
-}
-
-impl<E: fmt::Display> From<StoreError<E>> for Failure {
-    fn from(e: StoreError<E>) -> Failure {
-        match e {
-            StoreError::Load(e) => e.into(),
-            StoreError::Commit(e) => e.into(),
-            StoreError::Io(e) => e.into(),
-            other => Failure::Other(other.to_string()),
-        }
-    }
-}
+through_flat_error!(IoError, LoadError, CommitError, RecoverError, StoreError);
 
 /// A commit protocol keeping one value in a directory.
 ///
