@@ -419,6 +419,7 @@ fn main() -> ! {
     static mut DISK: RefCell<Disk> = RefCell::new(Disk::new());
     static mut SNAPSHOT: Disk = Disk::new();
     let disk: &RefCell<Disk> = DISK;
+    ramdir::configure(&mut disk.borrow_mut());
     let snapshot: &mut Disk = SNAPSHOT;
 
     hprintln!(
