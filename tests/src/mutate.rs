@@ -11,14 +11,13 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::ops::ControlFlow;
 use std::rc::Rc;
 
-use embedded_io::{ErrorType, Read, Seek, SeekFrom, Write};
-use fsatomic::{Capabilities, Dir, File, Mode};
+use fsatomic::{Dir, File};
 
 use crate::explorer::Wrap;
 use crate::sim::SimFs;
+use crate::wrap::{Call, Hook, Intercept, Verdict};
 
 /// A way to break a directory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,10 +50,17 @@ impl fmt::Display for Mutation {
 }
 
 impl Wrap for Mutation {
-    type Dir = MutantDir<SimFs>;
+    type Dir = Intercept<SimFs, Mutant>;
 
-    fn wrap(&self, fs: SimFs) -> MutantDir<SimFs> {
-        MutantDir::new(fs, *self)
+    fn wrap(&self, fs: SimFs) -> Intercept<SimFs, Mutant> {
+        let deferred = Rc::default();
+        Intercept::with(
+            fs,
+            Mutant {
+                mutation: *self,
+                deferred,
+            },
+        )
     }
 
     fn label(&self) -> String {
@@ -62,158 +68,54 @@ impl Wrap for Mutation {
     }
 }
 
-type Deferred<F> = Rc<RefCell<Vec<Rc<RefCell<F>>>>>;
-
-/// A directory `D` broken by a [`Mutation`].
-pub struct MutantDir<D: Dir> {
-    inner: D,
+/// The hook that breaks a directory by a [`Mutation`].
+#[derive(Clone, Debug)]
+pub struct Mutant {
     mutation: Mutation,
-    deferred: Deferred<D::File>,
+    /// Files whose flush [`Mutation::RenameBeforeFlush`] holds back.
+    deferred: Rc<RefCell<Vec<String>>>,
 }
 
-impl<D: Dir> MutantDir<D> {
-    /// Wrap `inner`.
-    pub fn new(inner: D, mutation: Mutation) -> MutantDir<D> {
-        MutantDir {
-            inner,
-            mutation,
-            deferred: Rc::new(RefCell::new(Vec::new())),
+impl<D: Dir> Hook<D> for Mutant {
+    fn before(&self, call: Call, name: &str) -> Verdict<D::Error> {
+        match (self.mutation, call) {
+            (Mutation::SkipFileFlush, Call::SyncData | Call::SyncAll) => Verdict::Skip,
+            (Mutation::SkipDirFlush, Call::SyncDir) => Verdict::Skip,
+            (Mutation::RenameBeforeFlush, Call::SyncData | Call::SyncAll) => {
+                self.deferred.borrow_mut().push(name.to_owned());
+                Verdict::Skip
+            }
+            _ => Verdict::Go,
         }
     }
 
-    fn file(&self, inner: D::File) -> MutantFile<D> {
-        MutantFile {
-            inner: Rc::new(RefCell::new(inner)),
-            mutation: self.mutation,
-            deferred: self.deferred.clone(),
+    /// The held-back flushes happen after the next rename, or before a
+    /// directory flush if no rename comes first.
+    fn around(
+        &self,
+        dir: &mut D,
+        call: Call,
+        from: &str,
+        to: Option<&str>,
+        done: bool,
+    ) -> Result<(), D::Error> {
+        match (call, done) {
+            (Call::Rename, true) => {
+                for name in self.deferred.borrow_mut().iter_mut() {
+                    if *name == from {
+                        *name = to.unwrap_or(from).to_owned();
+                    }
+                }
+            }
+            (Call::SyncDir, false) => {}
+            _ => return Ok(()),
         }
-    }
-
-    fn run_deferred(&mut self) -> Result<(), D::Error> {
-        let files: Vec<_> = self.deferred.borrow_mut().drain(..).collect();
-        for f in files {
-            f.borrow_mut().sync_all()?;
+        let names: Vec<String> = self.deferred.borrow_mut().drain(..).collect();
+        for name in names {
+            if let Some(mut f) = dir.open_write(&name)? {
+                f.sync_all()?;
+            }
         }
         Ok(())
-    }
-}
-
-/// A file of a [`MutantDir`].
-pub struct MutantFile<D: Dir> {
-    inner: Rc<RefCell<D::File>>,
-    mutation: Mutation,
-    deferred: Deferred<D::File>,
-}
-
-impl<D: Dir> ErrorType for MutantFile<D> {
-    type Error = D::Error;
-}
-
-impl<D: Dir> Read for MutantFile<D> {
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, D::Error> {
-        self.inner.borrow_mut().read(buf)
-    }
-}
-
-impl<D: Dir> Write for MutantFile<D> {
-    fn write(&mut self, buf: &[u8]) -> Result<usize, D::Error> {
-        self.inner.borrow_mut().write(buf)
-    }
-
-    fn flush(&mut self) -> Result<(), D::Error> {
-        self.inner.borrow_mut().flush()
-    }
-}
-
-impl<D: Dir> Seek for MutantFile<D> {
-    fn seek(&mut self, pos: SeekFrom) -> Result<u64, D::Error> {
-        self.inner.borrow_mut().seek(pos)
-    }
-}
-
-impl<D: Dir> MutantFile<D> {
-    fn sync(&mut self, all: bool) -> Result<(), D::Error> {
-        match self.mutation {
-            Mutation::SkipFileFlush => Ok(()),
-            Mutation::RenameBeforeFlush => {
-                self.deferred.borrow_mut().push(self.inner.clone());
-                Ok(())
-            }
-            Mutation::SkipDirFlush if all => self.inner.borrow_mut().sync_all(),
-            Mutation::SkipDirFlush => self.inner.borrow_mut().sync_data(),
-        }
-    }
-}
-
-impl<D: Dir> File for MutantFile<D> {
-    fn sync_data(&mut self) -> Result<(), D::Error> {
-        self.sync(false)
-    }
-
-    fn sync_all(&mut self) -> Result<(), D::Error> {
-        self.sync(true)
-    }
-
-    fn set_len(&mut self, len: u64) -> Result<(), D::Error> {
-        self.inner.borrow_mut().set_len(len)
-    }
-}
-
-impl<D: Dir> Dir for MutantDir<D> {
-    type Error = D::Error;
-    type File = MutantFile<D>;
-    type Lock = D::Lock;
-
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-
-    fn unique_token(&mut self) -> Result<u64, D::Error> {
-        self.inner.unique_token()
-    }
-
-    fn create_new(&mut self, name: &str, mode: Mode) -> Result<MutantFile<D>, D::Error> {
-        let f = self.inner.create_new(name, mode)?;
-        Ok(self.file(f))
-    }
-
-    fn open_read(&mut self, name: &str) -> Result<Option<MutantFile<D>>, D::Error> {
-        Ok(self.inner.open_read(name)?.map(|f| self.file(f)))
-    }
-
-    fn open_write(&mut self, name: &str) -> Result<Option<MutantFile<D>>, D::Error> {
-        Ok(self.inner.open_write(name)?.map(|f| self.file(f)))
-    }
-
-    fn rename(&mut self, from: &str, to: &str) -> Result<(), D::Error> {
-        self.inner.rename(from, to)?;
-        self.run_deferred()
-    }
-
-    fn remove(&mut self, name: &str) -> Result<(), D::Error> {
-        self.inner.remove(name)
-    }
-
-    fn sync_dir(&mut self) -> Result<(), D::Error> {
-        match self.mutation {
-            Mutation::SkipDirFlush => Ok(()),
-            _ => {
-                // A flush held back by RenameBeforeFlush with no rename
-                // after it still happens before the directory flush.
-                self.run_deferred()?;
-                self.inner.sync_dir()
-            }
-        }
-    }
-
-    fn for_each_entry(
-        &mut self,
-        visit: &mut dyn FnMut(&str) -> ControlFlow<()>,
-    ) -> Result<(), D::Error> {
-        self.inner.for_each_entry(visit)
-    }
-
-    fn lock(&mut self, name: &str, mode: Mode) -> Result<D::Lock, D::Error> {
-        self.inner.lock(name, mode)
     }
 }

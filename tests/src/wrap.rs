@@ -1,17 +1,23 @@
-//! Wrapping directories: put one around any [`Dir`] to watch or disturb
-//! what the protocols do to it.
+//! One interception wrapper: put an [`Intercept`] around any [`Dir`] to
+//! watch or disturb what the protocols do to it. It forwards every call of
+//! the directory, its files and its locks through a [`Hook`], whose default
+//! methods do nothing; a hook may fail a call instead of making it, skip
+//! it, run calls of its own on the directory around it, or hand out a
+//! token of its own. The hooks of the test kit:
 //!
-//! - [`Counting`] records every call, in order, with the names it touched,
-//!   so a test can assert "exactly two flushes per commit, the file flush
-//!   before the rename, the directory flush after".
-//! - [`Faulty`] makes the Nth call of one kind fail (an `EIO` by default)
-//!   *instead of* performing it.
-//! - [`PresetTokens`] hands out known [`Dir::unique_token`] values first, so a
-//!   test can plant files at the temporary names a commit will try.
+//! - [`Log`] ([`Counting`]) records every call, in order, with the names it
+//!   touched, so a test can assert "exactly two flushes per commit, the
+//!   file flush before the rename, the directory flush after".
+//! - [`Fault`] ([`Faulty`]) makes the Nth call of one kind fail (an `EIO`
+//!   by default) *instead of* performing it.
+//! - [`Tokens`] ([`PresetTokens`]) hands out known [`Dir::unique_token`]
+//!   values first, so a test can plant files at the temporary names a
+//!   commit will try.
+//! - [`crate::mutate::Mutation`] skips or reorders flushes.
 //!
 //! They stack: `Counting<Faulty<PresetTokens<LinuxDir>>>` records the
-//! injected failure as a failed call. Every wrapper is `Send` when the
-//! wrapped directory is, so that threads can each hold one.
+//! injected failure as a failed call. A wrapper is `Send` when the wrapped
+//! directory and its hook are, so that threads can each hold one.
 //!
 //! ```
 //! # fn demo<D: fsatomic::Dir<Error = std::io::Error>>(dir: D) {
@@ -24,17 +30,15 @@
 //! # }
 //! ```
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use embedded_io::{ErrorType, Read, Seek, SeekFrom, Write};
 use fsatomic::{Capabilities, Dir, File, Mode};
-
-// ---------------------------------------------------------------------------
-// Counting
-// ---------------------------------------------------------------------------
 
 /// One kind of call on a [`Dir`], a [`File`] or a held lock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -234,32 +238,91 @@ impl Log {
     }
 }
 
-/// A directory that records every call made on it, its files and its
-/// locks, in one shared [`Log`].
+// ---------------------------------------------------------------------------
+// Intercept and Hook
+// ---------------------------------------------------------------------------
+
+/// What a [`Hook`] decides before a call.
 #[derive(Debug)]
-pub struct Counting<D> {
-    inner: D,
-    log: Log,
+pub enum Verdict<E> {
+    /// Make the call.
+    Go,
+    /// Do not make the call and report success. Only calls that return
+    /// nothing (flushes, rename, remove, `set_len`) and writes (which
+    /// report every byte written) can be skipped; others are made.
+    Skip,
+    /// Do not make the call; fail it with this error.
+    Fail(E),
 }
 
-impl<D: Dir> Counting<D> {
-    /// Wrap `inner` with a new, empty log.
-    pub fn new(inner: D) -> Self {
-        Counting {
-            inner,
-            log: Log::default(),
-        }
+/// What an [`Intercept`] does around every call. Every method has a
+/// default that changes nothing. Hooks are cloned into every file and
+/// lock, so their state is shared (`Arc`, `Rc`).
+pub trait Hook<D: Dir>: Clone {
+    /// Before `call` on `name` (the file's name for file calls, the source
+    /// of a rename, `"."` for the directory, `""` for a token).
+    fn before(&self, _call: Call, _name: &str) -> Verdict<D::Error> {
+        Verdict::Go
     }
 
-    /// Wrap `inner`, recording into an existing `log` (so that several
-    /// directories share one record).
-    pub fn with_log(inner: D, log: Log) -> Self {
-        Counting { inner, log }
+    /// After `call`, made, skipped or failed; `to` is a rename's target.
+    fn after(&self, _call: Call, _name: &str, _to: Option<&str>, _ok: bool) {}
+
+    /// Around a directory call that goes ahead, with the directory in
+    /// hand: before it (`done` false) and after it succeeded (`done` true).
+    /// An error fails the call.
+    fn around(
+        &self,
+        _dir: &mut D,
+        _call: Call,
+        _name: &str,
+        _to: Option<&str>,
+        _done: bool,
+    ) -> Result<(), D::Error> {
+        Ok(())
     }
 
-    /// The record; it keeps filling as calls are made.
-    pub fn log(&self) -> Log {
-        self.log.clone()
+    /// A token to hand out instead of asking the directory.
+    fn token(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// A directory whose every call, and every call on its files and locks,
+/// goes through the hook `H`.
+#[derive(Debug)]
+pub struct Intercept<D, H> {
+    inner: D,
+    hook: H,
+}
+
+/// Run `call` through `hook`: `skipped` is what a skipped call returns
+/// (`None`: it cannot be skipped).
+fn through<D: Dir, H: Hook<D>, T>(
+    hook: &H,
+    call: Call,
+    name: &str,
+    skipped: Option<T>,
+    f: impl FnOnce() -> Result<T, D::Error>,
+) -> Result<T, D::Error> {
+    let r = match (hook.before(call, name), skipped) {
+        (Verdict::Fail(e), _) => Err(e),
+        (Verdict::Skip, Some(v)) => Ok(v),
+        _ => f(),
+    };
+    hook.after(call, name, None, r.is_ok());
+    r
+}
+
+impl<D: Dir, H: Hook<D>> Intercept<D, H> {
+    /// Wrap `inner`, with `hook` around every call.
+    pub fn with(inner: D, hook: H) -> Self {
+        Intercept { inner, hook }
+    }
+
+    /// The hook.
+    pub fn hook(&self) -> &H {
+        &self.hook
     }
 
     /// The wrapped directory.
@@ -267,8 +330,8 @@ impl<D: Dir> Counting<D> {
         &self.inner
     }
 
-    /// The wrapped directory, mutably (calls made through it are not
-    /// recorded).
+    /// The wrapped directory, mutably (calls made through it bypass the
+    /// hook).
     pub fn inner_mut(&mut self) -> &mut D {
         &mut self.inner
     }
@@ -278,178 +341,205 @@ impl<D: Dir> Counting<D> {
         self.inner
     }
 
-    fn record<T, E>(&self, call: Call, name: &str, result: Result<T, E>) -> Result<T, E> {
-        self.log.push(Event::new(call, name, result.is_ok()));
-        result
+    /// A directory call through the hook, with [`Hook::around`].
+    fn dir_call<T>(
+        &mut self,
+        call: Call,
+        name: &str,
+        to: Option<&str>,
+        skipped: Option<T>,
+        f: impl FnOnce(&mut D) -> Result<T, D::Error>,
+    ) -> Result<T, D::Error> {
+        let (hook, dir) = (&self.hook, &mut self.inner);
+        let r = match (hook.before(call, name), skipped) {
+            (Verdict::Fail(e), _) => Err(e),
+            (Verdict::Skip, Some(v)) => Ok(v),
+            _ => hook.around(dir, call, name, to, false).and_then(|()| {
+                let v = f(dir)?;
+                hook.around(dir, call, name, to, true).map(|()| v)
+            }),
+        };
+        hook.after(call, name, to, r.is_ok());
+        r
+    }
+
+    fn file(&self, inner: D::File, name: &str) -> InterceptFile<D, H> {
+        InterceptFile {
+            inner,
+            name: name.to_owned(),
+            hook: self.hook.clone(),
+        }
     }
 }
 
-/// A file of a [`Counting`] directory.
-#[derive(Debug)]
-pub struct CountingFile<F> {
-    inner: F,
+/// A file of an [`Intercept`] directory.
+pub struct InterceptFile<D: Dir, H> {
+    inner: D::File,
     name: String,
-    log: Log,
+    hook: H,
 }
 
-impl<F> CountingFile<F> {
-    fn record<T, E>(&self, call: Call, result: Result<T, E>) -> Result<T, E> {
-        self.log.push(Event::new(call, &self.name, result.is_ok()));
-        result
+impl<D: Dir, H: Hook<D>> ErrorType for InterceptFile<D, H> {
+    type Error = D::Error;
+}
+
+impl<D: Dir, H: Hook<D>> Read for InterceptFile<D, H> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, D::Error> {
+        through(&self.hook, Call::Read, &self.name, None, || {
+            self.inner.read(buf)
+        })
     }
 }
 
-impl<F: embedded_io::ErrorType> embedded_io::ErrorType for CountingFile<F> {
-    type Error = F::Error;
-}
-
-impl<F: embedded_io::Read> embedded_io::Read for CountingFile<F> {
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, F::Error> {
-        let r = self.inner.read(buf);
-        self.record(Call::Read, r)
-    }
-}
-
-impl<F: embedded_io::Write> embedded_io::Write for CountingFile<F> {
-    fn write(&mut self, buf: &[u8]) -> Result<usize, F::Error> {
-        let r = self.inner.write(buf);
-        self.record(Call::Write, r)
+impl<D: Dir, H: Hook<D>> Write for InterceptFile<D, H> {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, D::Error> {
+        let n = Some(buf.len());
+        through(&self.hook, Call::Write, &self.name, n, || {
+            self.inner.write(buf)
+        })
     }
 
-    fn flush(&mut self) -> Result<(), F::Error> {
+    fn flush(&mut self) -> Result<(), D::Error> {
         self.inner.flush()
     }
 }
 
-impl<F: embedded_io::Seek> embedded_io::Seek for CountingFile<F> {
-    fn seek(&mut self, pos: embedded_io::SeekFrom) -> Result<u64, F::Error> {
-        let r = self.inner.seek(pos);
-        self.record(Call::Seek, r)
+impl<D: Dir, H: Hook<D>> Seek for InterceptFile<D, H> {
+    fn seek(&mut self, pos: SeekFrom) -> Result<u64, D::Error> {
+        through(&self.hook, Call::Seek, &self.name, None, || {
+            self.inner.seek(pos)
+        })
     }
 }
 
-impl<F: File> File for CountingFile<F> {
-    fn sync_data(&mut self) -> Result<(), F::Error> {
-        let r = self.inner.sync_data();
-        self.record(Call::SyncData, r)
+impl<D: Dir, H: Hook<D>> File for InterceptFile<D, H> {
+    fn sync_data(&mut self) -> Result<(), D::Error> {
+        through(&self.hook, Call::SyncData, &self.name, Some(()), || {
+            self.inner.sync_data()
+        })
     }
 
-    fn sync_all(&mut self) -> Result<(), F::Error> {
-        let r = self.inner.sync_all();
-        self.record(Call::SyncAll, r)
+    fn sync_all(&mut self) -> Result<(), D::Error> {
+        through(&self.hook, Call::SyncAll, &self.name, Some(()), || {
+            self.inner.sync_all()
+        })
     }
 
-    fn set_len(&mut self, len: u64) -> Result<(), F::Error> {
-        let r = self.inner.set_len(len);
-        self.record(Call::SetLen, r)
+    fn set_len(&mut self, len: u64) -> Result<(), D::Error> {
+        through(&self.hook, Call::SetLen, &self.name, Some(()), || {
+            self.inner.set_len(len)
+        })
     }
 }
 
-/// A lock of a [`Counting`] directory; records [`Call::Unlock`] when
-/// dropped, after the wrapped lock was released.
-#[derive(Debug)]
-pub struct CountingLock<L> {
-    inner: Option<L>,
+/// A lock of an [`Intercept`] directory; reports [`Call::Unlock`] to the
+/// hook when dropped, after the wrapped lock was released.
+pub struct InterceptLock<D: Dir, H: Hook<D>> {
+    inner: Option<D::Lock>,
     name: String,
-    log: Log,
+    hook: H,
 }
 
-impl<L> Drop for CountingLock<L> {
+impl<D: Dir, H: Hook<D>> Drop for InterceptLock<D, H> {
     fn drop(&mut self) {
         drop(self.inner.take());
-        self.log.push(Event::new(Call::Unlock, &self.name, true));
+        self.hook.after(Call::Unlock, &self.name, None, true);
     }
 }
 
-impl<D: Dir> Dir for Counting<D> {
+impl<D: Dir, H: Hook<D>> Dir for Intercept<D, H> {
     type Error = D::Error;
-    type File = CountingFile<D::File>;
-    type Lock = CountingLock<D::Lock>;
+    type File = InterceptFile<D, H>;
+    type Lock = InterceptLock<D, H>;
 
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
     }
 
     fn unique_token(&mut self) -> Result<u64, D::Error> {
-        let r = self.inner.unique_token();
+        let r = match (self.hook.before(Call::Token, ""), self.hook.token()) {
+            (Verdict::Fail(e), _) => Err(e),
+            (_, Some(token)) => Ok(token),
+            _ => self.inner.unique_token(),
+        };
         let name = r.as_ref().map(|t| format!("{t:016x}")).unwrap_or_default();
-        self.record(Call::Token, &name, r)
-    }
-
-    fn create_new(&mut self, name: &str, mode: Mode) -> Result<Self::File, D::Error> {
-        let r = self.inner.create_new(name, mode);
-        let r = self.record(Call::Create, name, r);
-        r.map(|inner| CountingFile {
-            inner,
-            name: name.to_owned(),
-            log: self.log.clone(),
-        })
-    }
-
-    fn open_read(&mut self, name: &str) -> Result<Option<Self::File>, D::Error> {
-        let r = self.inner.open_read(name);
-        let r = self.record(Call::OpenRead, name, r);
-        r.map(|f| {
-            f.map(|inner| CountingFile {
-                inner,
-                name: name.to_owned(),
-                log: self.log.clone(),
-            })
-        })
-    }
-
-    fn open_write(&mut self, name: &str) -> Result<Option<Self::File>, D::Error> {
-        let r = self.inner.open_write(name);
-        let r = self.record(Call::OpenWrite, name, r);
-        r.map(|f| {
-            f.map(|inner| CountingFile {
-                inner,
-                name: name.to_owned(),
-                log: self.log.clone(),
-            })
-        })
-    }
-
-    fn rename(&mut self, from: &str, to: &str) -> Result<(), D::Error> {
-        let r = self.inner.rename(from, to);
-        let mut event = Event::new(Call::Rename, from, r.is_ok());
-        event.to = Some(to.to_owned());
-        self.log.push(event);
+        self.hook.after(Call::Token, &name, None, r.is_ok());
         r
     }
 
+    fn create_new(&mut self, name: &str, mode: Mode) -> Result<Self::File, D::Error> {
+        let f = self.dir_call(Call::Create, name, None, None, |d| d.create_new(name, mode))?;
+        Ok(self.file(f, name))
+    }
+
+    fn open_read(&mut self, name: &str) -> Result<Option<Self::File>, D::Error> {
+        let f = self.dir_call(Call::OpenRead, name, None, None, |d| d.open_read(name))?;
+        Ok(f.map(|f| self.file(f, name)))
+    }
+
+    fn open_write(&mut self, name: &str) -> Result<Option<Self::File>, D::Error> {
+        let f = self.dir_call(Call::OpenWrite, name, None, None, |d| d.open_write(name))?;
+        Ok(f.map(|f| self.file(f, name)))
+    }
+
+    fn rename(&mut self, from: &str, to: &str) -> Result<(), D::Error> {
+        self.dir_call(Call::Rename, from, Some(to), Some(()), |d| {
+            d.rename(from, to)
+        })
+    }
+
     fn remove(&mut self, name: &str) -> Result<(), D::Error> {
-        let r = self.inner.remove(name);
-        self.record(Call::Remove, name, r)
+        self.dir_call(Call::Remove, name, None, Some(()), |d| d.remove(name))
     }
 
     fn sync_dir(&mut self) -> Result<(), D::Error> {
-        let r = self.inner.sync_dir();
-        self.record(Call::SyncDir, ".", r)
+        self.dir_call(Call::SyncDir, ".", None, Some(()), D::sync_dir)
     }
 
     fn for_each_entry(
         &mut self,
         visit: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<(), D::Error> {
-        let r = self.inner.for_each_entry(visit);
-        self.record(Call::List, ".", r)
+        self.dir_call(Call::List, ".", None, None, |d| d.for_each_entry(visit))
     }
 
     fn lock(&mut self, name: &str, mode: Mode) -> Result<Self::Lock, D::Error> {
-        let r = self.inner.lock(name, mode);
-        let r = self.record(Call::Lock, name, r);
-        r.map(|inner| CountingLock {
-            inner: Some(inner),
+        let lock = self.dir_call(Call::Lock, name, None, None, |d| d.lock(name, mode))?;
+        Ok(InterceptLock {
+            inner: Some(lock),
             name: name.to_owned(),
-            log: self.log.clone(),
+            hook: self.hook.clone(),
         })
     }
 }
 
 // ---------------------------------------------------------------------------
-// Faulty
+// The hooks: counting, faults, preset tokens
 // ---------------------------------------------------------------------------
+
+impl<D: Dir> Hook<D> for Log {
+    fn after(&self, call: Call, name: &str, to: Option<&str>, ok: bool) {
+        let mut event = Event::new(call, name, ok);
+        event.to = to.map(str::to_owned);
+        self.push(event);
+    }
+}
+
+/// A directory that records every call made on it, its files and its
+/// locks, in one shared [`Log`].
+pub type Counting<D> = Intercept<D, Log>;
+
+impl<D: Dir> Intercept<D, Log> {
+    /// Wrap `inner` with a new, empty log.
+    pub fn new(inner: D) -> Self {
+        Intercept::with(inner, Log::default())
+    }
+
+    /// The record; it keeps filling as calls are made.
+    pub fn log(&self) -> Log {
+        self.hook.clone()
+    }
+}
 
 /// Where [`Faulty`] injects its error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -481,7 +571,31 @@ pub enum FaultPoint {
     Lock,
 }
 
-/// The plan of a [`Faulty`] directory, shared with its files.
+impl FaultPoint {
+    /// The fault point of `call`, if it has one.
+    fn of(call: Call) -> Option<FaultPoint> {
+        Some(match call {
+            Call::Token => FaultPoint::Token,
+            Call::Create => FaultPoint::Create,
+            Call::OpenRead | Call::OpenWrite => FaultPoint::Open,
+            Call::Read => FaultPoint::Read,
+            Call::Write => FaultPoint::Write,
+            Call::SyncData | Call::SyncAll => FaultPoint::SyncFile,
+            Call::SetLen => FaultPoint::SetLen,
+            Call::Rename => FaultPoint::Rename,
+            Call::Remove => FaultPoint::Remove,
+            Call::SyncDir => FaultPoint::SyncDir,
+            Call::List => FaultPoint::List,
+            Call::Lock => FaultPoint::Lock,
+            Call::Seek | Call::Unlock => return None,
+        })
+    }
+}
+
+/// The hook that fails the `nth` call (from 1) at one [`FaultPoint`] with
+/// an injected error instead of making it.
+pub struct Fault<E>(Arc<Plan<E>>);
+
 struct Plan<E> {
     point: FaultPoint,
     nth: usize,
@@ -489,50 +603,53 @@ struct Plan<E> {
     make: Box<dyn Fn() -> E + Send + Sync>,
 }
 
-impl<E> Plan<E> {
-    /// Count one call at `point`; the error to return instead of doing it,
-    /// if this is the chosen one.
-    fn hit(&self, point: FaultPoint) -> Option<E> {
-        if point != self.point {
-            return None;
-        }
-        let n = self.seen.fetch_add(1, Ordering::SeqCst) + 1;
-        (n == self.nth).then(|| (self.make)())
+impl<E> Clone for Fault<E> {
+    fn clone(&self) -> Self {
+        Fault(self.0.clone())
     }
 }
 
-impl<E> fmt::Debug for Plan<E> {
+impl<E> fmt::Debug for Fault<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Plan")
-            .field("point", &self.point)
-            .field("nth", &self.nth)
-            .field("seen", &self.seen.load(Ordering::SeqCst))
+        f.debug_struct("Fault")
+            .field("point", &self.0.point)
+            .field("nth", &self.0.nth)
+            .field("seen", &self.0.seen.load(Ordering::SeqCst))
             .finish()
+    }
+}
+
+impl<D: Dir> Hook<D> for Fault<D::Error> {
+    fn before(&self, call: Call, _name: &str) -> Verdict<D::Error> {
+        let plan = &self.0;
+        if FaultPoint::of(call) != Some(plan.point) {
+            return Verdict::Go;
+        }
+        match plan.seen.fetch_add(1, Ordering::SeqCst) + 1 == plan.nth {
+            true => Verdict::Fail((plan.make)()),
+            false => Verdict::Go,
+        }
     }
 }
 
 /// A directory whose `nth` call (counting from 1) at one [`FaultPoint`]
 /// fails with an injected error instead of being performed. Every other
 /// call goes through unchanged.
-#[derive(Debug)]
-pub struct Faulty<D: Dir> {
-    inner: D,
-    plan: Arc<Plan<D::Error>>,
-}
+pub type Faulty<D> = Intercept<D, Fault<<D as Dir>::Error>>;
 
 /// `EIO`, as the kernel reports a failed write-back.
 pub fn eio() -> io::Error {
     io::Error::from_raw_os_error(5)
 }
 
-impl<D: Dir<Error = io::Error>> Faulty<D> {
+impl<D: Dir<Error = io::Error>> Intercept<D, Fault<io::Error>> {
     /// Fail the `nth` call at `point` with `EIO`.
     pub fn eio(inner: D, point: FaultPoint, nth: usize) -> Self {
         Faulty::new(inner, point, nth, eio)
     }
 }
 
-impl<D: Dir> Faulty<D> {
+impl<D: Dir> Intercept<D, Fault<D::Error>> {
     /// Fail the `nth` call (from 1) at `point` with the error `make` builds.
     pub fn new(
         inner: D,
@@ -540,260 +657,58 @@ impl<D: Dir> Faulty<D> {
         nth: usize,
         make: impl Fn() -> D::Error + Send + Sync + 'static,
     ) -> Self {
-        Faulty {
+        let seen = AtomicUsize::new(0);
+        let make = Box::new(make);
+        Intercept::with(
             inner,
-            plan: Arc::new(Plan {
+            Fault(Arc::new(Plan {
                 point,
                 nth,
-                seen: AtomicUsize::new(0),
-                make: Box::new(make),
-            }),
-        }
+                seen,
+                make,
+            })),
+        )
     }
 
     /// How many calls at the fault point were made so far (the failed one
     /// included).
     pub fn seen(&self) -> usize {
-        self.plan.seen.load(Ordering::SeqCst)
+        self.hook.0.seen.load(Ordering::SeqCst)
     }
 
     /// Whether the error was injected.
     pub fn fired(&self) -> bool {
-        self.seen() >= self.plan.nth
-    }
-
-    /// The wrapped directory.
-    pub fn inner_mut(&mut self) -> &mut D {
-        &mut self.inner
-    }
-
-    /// Unwrap.
-    pub fn into_inner(self) -> D {
-        self.inner
-    }
-
-    fn check(&self, point: FaultPoint) -> Result<(), D::Error> {
-        self.plan.hit(point).map_or(Ok(()), Err)
-    }
-
-    fn wrap_file(&self, inner: D::File) -> FaultyFile<D::File, D::Error> {
-        FaultyFile {
-            inner,
-            plan: self.plan.clone(),
-        }
+        self.seen() >= self.hook.0.nth
     }
 }
 
-/// A file of a [`Faulty`] directory.
-pub struct FaultyFile<F, E> {
-    inner: F,
-    plan: Arc<Plan<E>>,
-}
+/// The hook that hands out preset tokens first, in order, and then lets
+/// the directory's own through.
+#[derive(Clone, Debug, Default)]
+pub struct Tokens(Arc<Mutex<(VecDeque<u64>, usize)>>);
 
-impl<F: fmt::Debug, E> fmt::Debug for FaultyFile<F, E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FaultyFile")
-            .field("inner", &self.inner)
-            .field("plan", &self.plan)
-            .finish()
+impl<D: Dir> Hook<D> for Tokens {
+    fn token(&self) -> Option<u64> {
+        let mut tokens = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let token = tokens.0.pop_front()?;
+        tokens.1 += 1;
+        Some(token)
     }
 }
-
-impl<F, E> FaultyFile<F, E> {
-    fn check(&self, point: FaultPoint) -> Result<(), E> {
-        self.plan.hit(point).map_or(Ok(()), Err)
-    }
-}
-
-impl<F: embedded_io::ErrorType> embedded_io::ErrorType for FaultyFile<F, F::Error> {
-    type Error = F::Error;
-}
-
-impl<F: embedded_io::Read> embedded_io::Read for FaultyFile<F, F::Error> {
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, F::Error> {
-        self.check(FaultPoint::Read)?;
-        self.inner.read(buf)
-    }
-}
-
-impl<F: embedded_io::Write> embedded_io::Write for FaultyFile<F, F::Error> {
-    fn write(&mut self, buf: &[u8]) -> Result<usize, F::Error> {
-        self.check(FaultPoint::Write)?;
-        self.inner.write(buf)
-    }
-
-    fn flush(&mut self) -> Result<(), F::Error> {
-        self.inner.flush()
-    }
-}
-
-impl<F: embedded_io::Seek> embedded_io::Seek for FaultyFile<F, F::Error> {
-    fn seek(&mut self, pos: embedded_io::SeekFrom) -> Result<u64, F::Error> {
-        self.inner.seek(pos)
-    }
-}
-
-impl<F: File> File for FaultyFile<F, F::Error> {
-    fn sync_data(&mut self) -> Result<(), F::Error> {
-        self.check(FaultPoint::SyncFile)?;
-        self.inner.sync_data()
-    }
-
-    fn sync_all(&mut self) -> Result<(), F::Error> {
-        self.check(FaultPoint::SyncFile)?;
-        self.inner.sync_all()
-    }
-
-    fn set_len(&mut self, len: u64) -> Result<(), F::Error> {
-        self.check(FaultPoint::SetLen)?;
-        self.inner.set_len(len)
-    }
-}
-
-impl<D: Dir> Dir for Faulty<D> {
-    type Error = D::Error;
-    type File = FaultyFile<D::File, D::Error>;
-    type Lock = D::Lock;
-
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-
-    fn unique_token(&mut self) -> Result<u64, D::Error> {
-        self.check(FaultPoint::Token)?;
-        self.inner.unique_token()
-    }
-
-    fn create_new(&mut self, name: &str, mode: Mode) -> Result<Self::File, D::Error> {
-        self.check(FaultPoint::Create)?;
-        let file = self.inner.create_new(name, mode)?;
-        Ok(self.wrap_file(file))
-    }
-
-    fn open_read(&mut self, name: &str) -> Result<Option<Self::File>, D::Error> {
-        self.check(FaultPoint::Open)?;
-        Ok(self.inner.open_read(name)?.map(|f| self.wrap_file(f)))
-    }
-
-    fn open_write(&mut self, name: &str) -> Result<Option<Self::File>, D::Error> {
-        self.check(FaultPoint::Open)?;
-        Ok(self.inner.open_write(name)?.map(|f| self.wrap_file(f)))
-    }
-
-    fn rename(&mut self, from: &str, to: &str) -> Result<(), D::Error> {
-        self.check(FaultPoint::Rename)?;
-        self.inner.rename(from, to)
-    }
-
-    fn remove(&mut self, name: &str) -> Result<(), D::Error> {
-        self.check(FaultPoint::Remove)?;
-        self.inner.remove(name)
-    }
-
-    fn sync_dir(&mut self) -> Result<(), D::Error> {
-        self.check(FaultPoint::SyncDir)?;
-        self.inner.sync_dir()
-    }
-
-    fn for_each_entry(
-        &mut self,
-        visit: &mut dyn FnMut(&str) -> ControlFlow<()>,
-    ) -> Result<(), D::Error> {
-        self.check(FaultPoint::List)?;
-        self.inner.for_each_entry(visit)
-    }
-
-    fn lock(&mut self, name: &str, mode: Mode) -> Result<Self::Lock, D::Error> {
-        self.check(FaultPoint::Lock)?;
-        self.inner.lock(name, mode)
-    }
-}
-
-// ---------------------------------------------------------------------------
-// PresetTokens
-// ---------------------------------------------------------------------------
 
 /// A directory whose [`Dir::unique_token`] returns the given tokens first,
 /// in order, and then the wrapped directory's.
-#[derive(Debug)]
-pub struct PresetTokens<D> {
-    inner: D,
-    tokens: std::collections::VecDeque<u64>,
-    handed_out: usize,
-}
+pub type PresetTokens<D> = Intercept<D, Tokens>;
 
-impl<D: Dir> PresetTokens<D> {
+impl<D: Dir> Intercept<D, Tokens> {
     /// Hand out `tokens` before the wrapped directory's own.
     pub fn new(inner: D, tokens: impl IntoIterator<Item = u64>) -> Self {
-        PresetTokens {
-            inner,
-            tokens: tokens.into_iter().collect(),
-            handed_out: 0,
-        }
+        let tokens = (tokens.into_iter().collect(), 0);
+        Intercept::with(inner, Tokens(Arc::new(Mutex::new(tokens))))
     }
 
     /// How many preset tokens were handed out so far.
     pub fn handed_out(&self) -> usize {
-        self.handed_out
-    }
-
-    /// Unwrap.
-    pub fn into_inner(self) -> D {
-        self.inner
-    }
-}
-
-impl<D: Dir> Dir for PresetTokens<D> {
-    type Error = D::Error;
-    type File = D::File;
-    type Lock = D::Lock;
-
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-
-    fn unique_token(&mut self) -> Result<u64, D::Error> {
-        match self.tokens.pop_front() {
-            Some(token) => {
-                self.handed_out += 1;
-                Ok(token)
-            }
-            None => self.inner.unique_token(),
-        }
-    }
-
-    fn create_new(&mut self, name: &str, mode: Mode) -> Result<D::File, D::Error> {
-        self.inner.create_new(name, mode)
-    }
-
-    fn open_read(&mut self, name: &str) -> Result<Option<D::File>, D::Error> {
-        self.inner.open_read(name)
-    }
-
-    fn open_write(&mut self, name: &str) -> Result<Option<D::File>, D::Error> {
-        self.inner.open_write(name)
-    }
-
-    fn rename(&mut self, from: &str, to: &str) -> Result<(), D::Error> {
-        self.inner.rename(from, to)
-    }
-
-    fn remove(&mut self, name: &str) -> Result<(), D::Error> {
-        self.inner.remove(name)
-    }
-
-    fn sync_dir(&mut self) -> Result<(), D::Error> {
-        self.inner.sync_dir()
-    }
-
-    fn for_each_entry(
-        &mut self,
-        visit: &mut dyn FnMut(&str) -> ControlFlow<()>,
-    ) -> Result<(), D::Error> {
-        self.inner.for_each_entry(visit)
-    }
-
-    fn lock(&mut self, name: &str, mode: Mode) -> Result<D::Lock, D::Error> {
-        self.inner.lock(name, mode)
+        self.hook.0.lock().unwrap_or_else(|e| e.into_inner()).1
     }
 }
