@@ -56,7 +56,7 @@ pub fn decode<T: DeserializeOwned, E>(
         size: len as u64,
         capacity,
     })?;
-    crate::load::check_json(file, text)?;
+    crate::load::check_document(file, text)?;
     match serde_json_core::from_slice_escaped::<T>(text, scratch) {
         Ok((value, _)) => Ok(value),
         Err(serde_json_core::de::Error::EscapedStringIsTooLong) => Err(LoadError::TooLarge {

@@ -89,8 +89,10 @@ pub struct Capabilities {
     /// `true` if renaming over an existing name is crash-atomic: after a
     /// power cut the name refers to the old file or the new one, never to
     /// nothing and never to a mix. True on ext4, xfs, btrfs, f2fs, ubifs,
-    /// tmpfs, NTFS; false on FAT (vfat, exFAT), where a rename is three
-    /// separate directory updates. Where it is false, use the Slots protocol.
+    /// jffs2, tmpfs; false on FAT (vfat, exFAT), where a rename is three
+    /// separate directory updates, and on every filesystem an adapter does
+    /// not know to be safe (FUSE, NTFS, network filesystems). Where it is
+    /// false, use the Slots protocol.
     pub atomic_replace: bool,
     /// The filesystem's name as the adapter learned it (`"ext4"`, `"vfat"`,
     /// `"ram"`), or `"unknown"`. For messages and reports only.

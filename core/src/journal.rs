@@ -44,8 +44,9 @@ use crate::crc::crc32c;
 use crate::error::{CommitError, Corrupt, CorruptKind, IoError, LoadError, RecoverError};
 use crate::fs::{Dir, File, Op};
 use crate::json;
+use crate::machine::Progress;
 use crate::name::{self, FileName, NameError};
-use crate::replace::{self, Progress};
+use crate::replace;
 
 /// The first eight bytes of every journal file.
 pub const MAGIC: [u8; 8] = *b"FSATJRNL";
@@ -385,9 +386,7 @@ impl<'a> Journal<'a> {
         payloads: &[&[u8]],
     ) -> Result<u64, CommitError<D::Error>> {
         let first = tail.next_seq;
-        let mut machine = Append::<D>::new(self, *tail, payloads)?;
-        while machine.step(dir)? == Progress::Pending {}
-        *tail = machine.tail;
+        *tail = Append::<D>::new(self, *tail, payloads)?.run(dir)?;
         Ok(first)
     }
 
@@ -404,25 +403,11 @@ impl<'a> Journal<'a> {
         buf: &mut [u8],
         state_len: usize,
     ) -> Result<(), CommitError<D::Error>> {
-        // A snapshot folded from a stale view would drop the records
-        // appended since: check the journal still ends at `tail`.
-        self.check_tail(dir, tail)?;
-        let seq = tail.next_seq.saturating_sub(1);
-        let len = wrap_snapshot(self.name, buf, state_len, seq)?;
-        replace::commit(
-            dir,
-            self.name,
-            buf.get(..len).unwrap_or_default(),
-            self.mode,
-        )?;
-        *tail = self.reset(dir, seq, len as u64)?;
+        let epoch = dir
+            .unique_token()
+            .map_err(|e| IoError::new(Op::Token, &self.journal, e))?;
+        *tail = Compact::<D>::new(self, *tail, buf, state_len, epoch)?.run(dir)?;
         Ok(())
-    }
-
-    /// Fail with [`CommitError::Stale`] unless the journal exists and ends
-    /// where `tail` says (same epoch, same length).
-    fn check_tail<D: Dir>(&self, dir: &mut D, tail: &Tail) -> Result<(), CommitError<D::Error>> {
-        open_at_tail(dir, &self.journal, tail).map(drop)
     }
 
     /// Replace the journal by an empty one whose first record will be
@@ -969,6 +954,181 @@ pub fn wrap_snapshot<E>(
     })
 }
 
+/// Where a [`Compact`] stands. The names are the words of `docs/design.md`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CompactState {
+    /// Next: check that the journal still ends at the writer's tail (a
+    /// snapshot folded from a stale view would drop records).
+    CheckTail,
+    /// Replacing `NAME` with the snapshot (a [`replace::Replace`], one
+    /// step of it per step).
+    WriteSnapshot,
+    /// Replacing `NAME.journal` with an empty journal after the snapshot
+    /// (a [`replace::Replace`]).
+    ResetJournal,
+    /// The compaction is durable.
+    Done,
+    /// A step failed.
+    Failed,
+}
+
+impl fmt::Display for CompactState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CompactState::CheckTail => "check-tail",
+            CompactState::WriteSnapshot => "write-snapshot",
+            CompactState::ResetJournal => "reset-journal",
+            CompactState::Done => "done",
+            CompactState::Failed => "failed",
+        })
+    }
+}
+
+/// One compaction, as a state machine: the snapshot `{"seq": S, "state":
+/// ...}` replaces `NAME`, then an empty journal starting at `S + 1`
+/// replaces `NAME.journal` — each a Replace commit, stepped one operation
+/// at a time, so a board or the crash explorer can cut between any two.
+/// A cut between the two commits leaves a snapshot that already holds
+/// every record of the old journal: replay skips them by sequence number,
+/// and recovery finishes the reset.
+pub struct Compact<'a, D: Dir> {
+    journal: &'a Journal<'a>,
+    state: CompactState,
+    start: Tail,
+    snapshot: &'a [u8],
+    header: &'a [u8],
+    epoch: u64,
+    inner: Option<replace::Replace<'a, D>>,
+}
+
+impl<'a, D: Dir> Compact<'a, D> {
+    /// Prepare the compaction of `journal` at `tail`, whose folded state is
+    /// the JSON in `buf[..state_len]`; the new journal gets the unique
+    /// token `epoch`. Wraps and indents the snapshot in `buf` (which must
+    /// hold it and 32 bytes more, else [`CommitError::TooLarge`]); touches
+    /// nothing on disk.
+    pub fn new(
+        journal: &'a Journal<'a>,
+        tail: Tail,
+        buf: &'a mut [u8],
+        state_len: usize,
+        epoch: u64,
+    ) -> Result<Self, CommitError<D::Error>> {
+        let seq = tail.next_seq.saturating_sub(1);
+        let len = wrap_snapshot(journal.name, buf, state_len, seq)?;
+        let capacity = buf.len();
+        let (snapshot, rest) = buf.split_at_mut(len);
+        let header = rest.get_mut(..HEADER_LEN).ok_or(CommitError::TooLarge {
+            file: name::owned(journal.name),
+            size: len + HEADER_LEN,
+            capacity,
+        })?;
+        header.copy_from_slice(&encode_header(seq + 1, epoch));
+        Ok(Compact {
+            journal,
+            state: CompactState::CheckTail,
+            start: tail,
+            snapshot,
+            header,
+            epoch,
+            inner: None,
+        })
+    }
+
+    /// Perform one step.
+    pub fn step(&mut self, dir: &mut D) -> Result<Progress, CommitError<D::Error>> {
+        crate::machine::step(self, dir)
+    }
+
+    /// Drive the compaction to the end; return the new tail.
+    pub fn run(mut self, dir: &mut D) -> Result<Tail, CommitError<D::Error>> {
+        crate::machine::run(&mut self, dir)?;
+        let seq = self.start.next_seq.saturating_sub(1);
+        Ok(Tail {
+            epoch: self.epoch,
+            end: HEADER_LEN as u64,
+            next_seq: seq + 1,
+            snapshot_seq: seq,
+            snapshot_bytes: self.snapshot.len() as u64,
+        })
+    }
+
+    /// Step the inner Replace commit; `next` once it is done.
+    fn step_inner(
+        &mut self,
+        dir: &mut D,
+        next: CompactState,
+    ) -> Result<CompactState, CommitError<D::Error>> {
+        let inner = self
+            .inner
+            .as_mut()
+            .ok_or(CommitError::LogicBug("compaction without its commit"))?;
+        match inner.step(dir)? {
+            Progress::Pending => Ok(self.state),
+            Progress::Done => {
+                self.inner = None;
+                Ok(next)
+            }
+        }
+    }
+}
+
+impl<D: Dir> crate::machine::Machine<D> for Compact<'_, D> {
+    type State = CompactState;
+    type Error = CommitError<D::Error>;
+    const KIND: &'static str = "compact";
+    const FAILED: CompactState = CompactState::Failed;
+
+    fn file(&self) -> &str {
+        self.journal.name
+    }
+
+    fn state(&self) -> CompactState {
+        self.state
+    }
+
+    fn set_state_raw(&mut self, next: CompactState) {
+        self.state = next;
+    }
+
+    fn is_done(state: CompactState) -> bool {
+        state == CompactState::Done
+    }
+
+    fn transition(&mut self, dir: &mut D) -> Result<CompactState, CommitError<D::Error>> {
+        match self.state {
+            CompactState::CheckTail => {
+                open_at_tail(dir, &self.journal.journal, &self.start)?;
+                self.inner = Some(replace::Replace::new(
+                    self.journal.name,
+                    self.snapshot,
+                    self.journal.mode,
+                )?);
+                Ok(CompactState::WriteSnapshot)
+            }
+            CompactState::WriteSnapshot => {
+                let next = self.step_inner(dir, CompactState::ResetJournal)?;
+                if next == CompactState::ResetJournal {
+                    self.inner = Some(replace::Replace::sidecar(
+                        &self.journal.journal,
+                        self.header,
+                        self.journal.mode,
+                    )?);
+                }
+                Ok(next)
+            }
+            CompactState::ResetJournal => self.step_inner(dir, CompactState::Done),
+            CompactState::Done | CompactState::Failed => {
+                Err(CommitError::LogicBug("step after the end"))
+            }
+        }
+    }
+
+    fn abandon(&mut self, _dir: &mut D) {
+        self.inner = None;
+    }
+}
+
 /// Where an [`Append`] stands. The names are the words of `docs/design.md`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -1060,31 +1220,16 @@ impl<'a, D: Dir> Append<'a, D> {
     /// and a partly written record has been cut off (best effort; the next
     /// writer cuts it off otherwise).
     pub fn step(&mut self, dir: &mut D) -> Result<Progress, CommitError<D::Error>> {
-        match self.transition(dir) {
-            Ok(next) => {
-                crate::log::trace!("journal {}: {} => {}", self.journal, self.state, next);
-                self.state = next;
-                Ok(if next == State::Done {
-                    Progress::Done
-                } else {
-                    Progress::Pending
-                })
-            }
-            Err(e) => {
-                if let (Some(file), State::WriteRecord { .. } | State::SyncJournal) =
-                    (self.file.as_mut(), self.state)
-                {
-                    let _ = file.set_len(self.start.end);
-                }
-                self.file = None;
-                self.tail = self.start;
-                self.state = State::Failed;
-                Err(e)
-            }
-        }
+        crate::machine::step(self, dir)
     }
 
-    fn transition(&mut self, dir: &mut D) -> Result<State, CommitError<D::Error>> {
+    /// Drive the append to the end: the batch is durable on return.
+    pub fn run(mut self, dir: &mut D) -> Result<Tail, CommitError<D::Error>> {
+        crate::machine::run(&mut self, dir)?;
+        Ok(self.tail)
+    }
+
+    fn advance(&mut self, dir: &mut D) -> Result<State, CommitError<D::Error>> {
         let journal = self.journal.clone();
         let jname = journal.as_str();
         match self.state {
@@ -1103,25 +1248,20 @@ impl<'a, D: Dir> Append<'a, D> {
                     .payloads
                     .get(index)
                     .ok_or(CommitError::LogicBug("record index"))?;
-                let rest = if written < RECORD_HEADER_LEN {
-                    self.header.get(written..).unwrap_or_default()
-                } else {
-                    payload
-                        .get(written - RECORD_HEADER_LEN..)
-                        .unwrap_or_default()
-                };
-                let at = self.tail.end + written as u64;
+                let at = self.tail.end;
+                let header = self.header;
                 let file = self
                     .file
                     .as_mut()
                     .ok_or(CommitError::LogicBug("journal not open"))?;
-                let n = file
-                    .write(rest)
-                    .map_err(|e| IoError::new(Op::Write, jname, e).at(at))?;
-                if n == 0 {
-                    return Err(CommitError::LogicBug("write accepted zero bytes"));
-                }
-                let written = written + n;
+                let written = if written < RECORD_HEADER_LEN {
+                    crate::machine::write_rest(file, jname, at, &header, written)?
+                } else {
+                    let body = at + RECORD_HEADER_LEN as u64;
+                    let done = written - RECORD_HEADER_LEN;
+                    RECORD_HEADER_LEN
+                        + crate::machine::write_rest(file, jname, body, payload, done)?
+                };
                 if written < RECORD_HEADER_LEN + payload.len() {
                     return Ok(State::WriteRecord { index, written });
                 }
@@ -1193,6 +1333,46 @@ impl<'a, D: Dir> Append<'a, D> {
             }
             None => State::SyncJournal,
         }
+    }
+}
+
+impl<D: Dir> crate::machine::Machine<D> for Append<'_, D> {
+    type State = State;
+    type Error = CommitError<D::Error>;
+    const KIND: &'static str = "journal";
+    const FAILED: State = State::Failed;
+
+    fn file(&self) -> &str {
+        &self.journal
+    }
+
+    fn state(&self) -> State {
+        self.state
+    }
+
+    fn set_state_raw(&mut self, next: State) {
+        self.state = next;
+    }
+
+    fn is_done(state: State) -> bool {
+        state == State::Done
+    }
+
+    fn transition(&mut self, dir: &mut D) -> Result<State, CommitError<D::Error>> {
+        self.advance(dir)
+    }
+
+    /// A failed write or flush cuts the batch off (best effort; the next
+    /// writer cuts a torn tail otherwise; see "A failed append is cut off
+    /// at once" in `docs/design.md`).
+    fn abandon(&mut self, _dir: &mut D) {
+        if let (Some(file), State::WriteRecord { .. } | State::SyncJournal) =
+            (self.file.as_mut(), self.state)
+        {
+            let _ = file.set_len(self.start.end);
+        }
+        self.file = None;
+        self.tail = self.start;
     }
 }
 
@@ -1439,7 +1619,7 @@ mod tests {
         let mut other = tail;
         journal().append(&mut dir, &mut other, &[b"2"]).unwrap();
         let mut stale = tail;
-        let mut buf = [0u8; 64];
+        let mut buf = [0u8; 128];
         buf[..3].copy_from_slice(b"[1]");
         assert!(matches!(
             journal().compact(&mut dir, &mut stale, &mut buf, 3),

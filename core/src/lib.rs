@@ -97,6 +97,7 @@ pub mod json;
 pub mod layout;
 pub mod load;
 pub mod lock;
+pub mod machine;
 pub mod name;
 pub mod protocol;
 #[cfg(any(test, feature = "ram"))]

@@ -29,11 +29,12 @@
 
 use core::fmt;
 
-use embedded_io::{Error as _, ErrorKind, Write};
+use embedded_io::{Error as _, ErrorKind};
 
 use crate::Mode;
 use crate::error::{CommitError, IoError};
 use crate::fs::{Dir, File, Op};
+use crate::machine::{self, Machine};
 use crate::name::{self, FileName};
 
 /// How many unique temporary names to try before giving up: with 64-bit
@@ -78,14 +79,7 @@ impl fmt::Display for State {
     }
 }
 
-/// The result of one [`Replace::step`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Progress {
-    /// More steps are needed.
-    Pending,
-    /// The commit is durable.
-    Done,
-}
+pub use crate::machine::Progress;
 
 /// One Replace commit of `data` to the file `name`, as a state machine.
 ///
@@ -166,8 +160,7 @@ impl<'a, D: Dir> Replace<'a, D> {
     /// temporary file is removed on a best-effort basis and otherwise left
     /// for the next writer's orphan sweep.
     pub fn run(mut self, dir: &mut D) -> Result<(), CommitError<D::Error>> {
-        while self.step(dir)? == Progress::Pending {}
-        Ok(())
+        machine::run(&mut self, dir)
     }
 
     /// Perform exactly one filesystem operation and advance.
@@ -175,26 +168,36 @@ impl<'a, D: Dir> Replace<'a, D> {
     /// After an error the machine is [`State::Failed`] and further steps
     /// return [`CommitError::LogicBug`].
     pub fn step(&mut self, dir: &mut D) -> Result<Progress, CommitError<D::Error>> {
-        match self.transition(dir) {
-            Ok(next) => {
-                self.set_state(next);
-                Ok(if next == State::Done {
-                    Progress::Done
-                } else {
-                    Progress::Pending
-                })
-            }
-            Err(e) => {
-                self.abandon(dir);
-                self.set_state(State::Failed);
-                Err(e)
-            }
-        }
+        machine::step(self, dir)
     }
 
-    fn set_state(&mut self, next: State) {
-        crate::log::trace!("replace {}: {} => {}", self.name, self.state, next);
+    fn file_mut(&mut self) -> Result<&mut D::File, CommitError<D::Error>> {
+        self.file
+            .as_mut()
+            .ok_or(CommitError::LogicBug("no open temporary file"))
+    }
+}
+
+impl<D: Dir> Machine<D> for Replace<'_, D> {
+    type State = State;
+    type Error = CommitError<D::Error>;
+    const KIND: &'static str = "replace";
+    const FAILED: State = State::Failed;
+
+    fn file(&self) -> &str {
+        self.name
+    }
+
+    fn state(&self) -> State {
+        self.state
+    }
+
+    fn set_state_raw(&mut self, next: State) {
         self.state = next;
+    }
+
+    fn is_done(state: State) -> bool {
+        state == State::Done
     }
 
     /// The transition function: one operation, the next state.
@@ -225,19 +228,9 @@ impl<'a, D: Dir> Replace<'a, D> {
                 }
             }
             State::WriteTemp { written } => {
-                let rest = self.data.get(written..).unwrap_or_default();
-                if rest.is_empty() {
-                    return Ok(State::SyncTemp);
-                }
-                let file = self.file_mut()?;
-                let n = file
-                    .write(rest)
-                    .map_err(|e| IoError::new(Op::Write, &self.temp, e).at(written as u64))?;
-                if n == 0 {
-                    return Err(CommitError::LogicBug("write accepted zero bytes"));
-                }
-                let written = written + n;
-                Ok(if written >= self.data.len() {
+                let (data, temp) = (self.data, self.temp.clone());
+                let written = machine::write_rest(self.file_mut()?, &temp, 0, data, written)?;
+                Ok(if written >= data.len() {
                     State::SyncTemp
                 } else {
                     State::WriteTemp { written }
@@ -264,12 +257,6 @@ impl<'a, D: Dir> Replace<'a, D> {
             }
             State::Done | State::Failed => Err(CommitError::LogicBug("step after the end")),
         }
-    }
-
-    fn file_mut(&mut self) -> Result<&mut D::File, CommitError<D::Error>> {
-        self.file
-            .as_mut()
-            .ok_or(CommitError::LogicBug("no open temporary file"))
     }
 
     /// After a failure: close and remove our temporary file, if any. Best

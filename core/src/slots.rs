@@ -553,8 +553,7 @@ impl<'a, D: Dir> Slots<'a, D> {
     /// Drive the commit to the end; returns once the document is durable.
     /// On error the last acknowledged document is still in the other slot.
     pub fn run(mut self, dir: &mut D) -> Result<(), CommitError<D::Error>> {
-        while self.step(dir)? == Progress::Pending {}
-        Ok(())
+        crate::machine::run(&mut self, dir)
     }
 
     /// Perform one step. After an error the machine is [`State::Failed`];
@@ -562,25 +561,7 @@ impl<'a, D: Dir> Slots<'a, D> {
     /// (best effort; see "A failed commit blanks its slot" in
     /// `docs/design.md`).
     pub fn step(&mut self, dir: &mut D) -> Result<Progress, CommitError<D::Error>> {
-        match self.transition(dir) {
-            Ok(next) => {
-                crate::log::trace!("slots {}: {} => {}", self.name, self.state, next);
-                self.state = next;
-                Ok(if next == State::Done {
-                    Progress::Done
-                } else {
-                    Progress::Pending
-                })
-            }
-            Err(e) => {
-                if self.touched {
-                    self.blank_target();
-                }
-                self.files = [None, None];
-                self.state = State::Failed;
-                Err(e)
-            }
-        }
+        crate::machine::step(self, dir)
     }
 
     /// After a failed write or flush of the target slot, best effort:
@@ -697,7 +678,7 @@ impl<'a, D: Dir> Slots<'a, D> {
         slot_capacity(self.infos.get(self.target).map_or(0, |i| i.size))
     }
 
-    fn transition(&mut self, dir: &mut D) -> Result<State, CommitError<D::Error>> {
+    fn advance(&mut self, dir: &mut D) -> Result<State, CommitError<D::Error>> {
         match self.state {
             State::Inspect { slot } => {
                 let i = usize::from(slot);
@@ -798,19 +779,20 @@ impl<'a, D: Dir> Slots<'a, D> {
                     f.seek(SeekFrom::Start(0))
                         .map_err(|e| IoError::new(Op::Seek, slot_name, e))?;
                 }
-                let rest = if written < HEADER_LEN {
-                    self.header.get(written..).unwrap_or_default()
-                } else {
-                    self.data.get(written - HEADER_LEN..).unwrap_or_default()
-                };
                 self.touched = true;
-                let n = f
-                    .write(rest)
-                    .map_err(|e| IoError::new(Op::Write, slot_name, e).at(written as u64))?;
-                if n == 0 {
-                    return Err(CommitError::LogicBug("write accepted zero bytes"));
-                }
-                let written = written + n;
+                let written = if written < HEADER_LEN {
+                    crate::machine::write_rest(f, slot_name, 0, &self.header, written)?
+                } else {
+                    let done = written - HEADER_LEN;
+                    HEADER_LEN
+                        + crate::machine::write_rest(
+                            f,
+                            slot_name,
+                            HEADER_LEN as u64,
+                            self.data,
+                            done,
+                        )?
+                };
                 Ok(if written >= HEADER_LEN + self.data.len() {
                     State::SyncSlot
                 } else {
@@ -849,6 +831,42 @@ fn open_slot<'s, F, E>(
     match (names.get(i), files.get_mut(i).and_then(Option::as_mut)) {
         (Some(name), Some(file)) => Ok((name.as_str(), file)),
         _ => Err(CommitError::LogicBug("no open slot file")),
+    }
+}
+
+impl<D: Dir> crate::machine::Machine<D> for Slots<'_, D> {
+    type State = State;
+    type Error = CommitError<D::Error>;
+    const KIND: &'static str = "slots";
+    const FAILED: State = State::Failed;
+
+    fn file(&self) -> &str {
+        self.name
+    }
+
+    fn state(&self) -> State {
+        self.state
+    }
+
+    fn set_state_raw(&mut self, next: State) {
+        self.state = next;
+    }
+
+    fn is_done(state: State) -> bool {
+        state == State::Done
+    }
+
+    fn transition(&mut self, dir: &mut D) -> Result<State, CommitError<D::Error>> {
+        self.advance(dir)
+    }
+
+    /// A failed write or flush blanks the target slot (best effort; see
+    /// "A failed commit blanks its slot" in `docs/design.md`).
+    fn abandon(&mut self, _dir: &mut D) {
+        if self.touched {
+            self.blank_target();
+        }
+        self.files = [None, None];
     }
 }
 

@@ -326,7 +326,7 @@ pub fn append_with<D: Dir>(
         let needed = json::pretty_len(&wrapped)
             .map_err(|_| Error::Commit(CommitError::LogicBug("the folded array is not JSON")))?;
         drop(wrapped);
-        let mut buf = buffer(needed.max(array.len() + 64))?;
+        let mut buf = buffer(needed.max(array.len()) + fsatomic::journal::HEADER_LEN)?;
         buf.get_mut(..array.len())
             .ok_or(Error::Commit(CommitError::LogicBug("compaction buffer")))?
             .copy_from_slice(&array);
@@ -357,7 +357,7 @@ fn convert<D: Dir>(dir: &mut D, journal: &Journal<'_>) -> Result<Option<usize>, 
         }
     };
     let doc = text.get(..len).unwrap_or_default();
-    fsatomic::load::check_json(name, doc).map_err(RecoverError::Corrupt)?;
+    fsatomic::load::check_document(name, doc).map_err(RecoverError::from)?;
     let mut elements = 0usize;
     let is_array = json::for_each_element(doc, |_| elements += 1).is_ok();
     let is_snapshot = fsatomic::journal::parse_snapshot(name, doc).is_ok_and(|(_, state)| {

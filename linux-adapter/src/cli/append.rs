@@ -99,11 +99,11 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
         }
         (Some(Form::Replace), _) | (_, Form::Journal) => {
             if !atomic {
-                eprintln!(
-                    "fsatomic: warning: {} is on {}, where renaming over a file is not crash-atomic; appends are safe, but a power cut while the journal is created or compacted may lose it",
+                failure::note(format_args!(
+                    "warning: {} is on {}, where renaming over a file is not crash-atomic; appends are safe, but a power cut while the journal is created or compacted may lose it",
                     target.shown.display(),
                     dir.filesystem().name
-                );
+                ));
             }
             append_journal(&mut dir, &target, &value, mode)
         }
@@ -150,10 +150,10 @@ fn append_journal(
         e => Failure::error(format!("appending to {path} failed: {e}; nothing was appended")),
     })?;
     if let Some(elements) = done.converted {
-        eprintln!(
-            "fsatomic: converted {path}, a plain JSON array of {elements} element{}, into a journaled array: {path} stays its snapshot and {path}.journal holds the records appended after it; `fsatomic load` prints the whole array as before",
+        failure::note(format_args!(
+            "converted {path}, a plain JSON array of {elements} element{}, into a journaled array: {path} stays its snapshot and {path}.journal holds the records appended after it; `fsatomic load` prints the whole array as before",
             if elements == 1 { "" } else { "s" }
-        );
+        ));
     }
     Ok(())
 }

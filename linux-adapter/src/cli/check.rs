@@ -115,7 +115,10 @@ fn slots_detail(dir: &mut LinuxDir, name: &str) -> String {
             Some(SlotStatus::Valid { generation, .. }) => Some(generation),
             _ => None,
         })
-        .max();
+        .reduce(|a, b| match fsatomic::slots::compare_generations(a, b) {
+            Some(core::cmp::Ordering::Less) => b,
+            _ => a,
+        });
     let mut detail = match generation {
         Some(g) => format!("slots, generation {g}"),
         None => "slots".to_string(),
@@ -123,7 +126,7 @@ fn slots_detail(dir: &mut LinuxDir, name: &str) -> String {
     for (info, file) in infos.iter().zip(stored::slot_names(name)) {
         if let Some(SlotStatus::Invalid { offset, .. }) = info.map(|i| i.status) {
             detail.push_str(&format!(
-                "; {file} holds a torn commit (bad at byte {offset}; the next commit overwrites it)"
+                "; {file} does not hold a document (bad at byte {offset}): a commit cut short, or damage to the medium (if damage, a newer document than this generation may be lost); the next commit overwrites it"
             ));
         }
     }
@@ -189,16 +192,16 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     let mut dir = target::open_dir(&dir_path, &shown)?;
 
     let fs = dir.filesystem();
-    println!(
-        "filesystem: {} (0x{:x}): {}",
+    failure::out(format_args!(
+        "filesystem: {} ({}): {}",
         fs.name,
-        fs.magic,
+        fs.why(),
         if fs.atomic_replace {
             "renaming over a file is crash-atomic; new states get replace (save, update) or journal (append)"
         } else {
-            "renaming over a file is NOT crash-atomic; new states get slots, and a power cut during a save of a replace file may lose it"
+            "renaming over a file is not known to be crash-atomic; new states get slots, and a power cut during a save of a replace file may lose it"
         }
-    );
+    ))?;
 
     let states = survey(&mut dir, &shown, only.as_deref())?;
     let mut tally = Tally::default();
@@ -218,13 +221,13 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
             Status::Ok { detail, torn } => {
                 tally.ok += 1;
                 tally.torn += usize::from(torn.is_some());
-                println!("{path}: ok ({detail})");
+                failure::out(format_args!("{path}: ok ({detail})"))?;
             }
             Status::Absent(detail) => {
                 tally.absent += 1;
                 match detail {
-                    Some(detail) => println!("{path}: absent ({detail})"),
-                    None => println!("{path}: absent"),
+                    Some(detail) => failure::out(format_args!("{path}: absent ({detail})"))?,
+                    None => failure::out(format_args!("{path}: absent"))?,
                 }
             }
             Status::Corrupt {
@@ -233,19 +236,21 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
                 protocol,
             } => {
                 tally.corrupt += 1;
-                println!("{path}: corrupt at byte {offset}: {reason} ({protocol})");
+                failure::out(format_args!(
+                    "{path}: corrupt at byte {offset}: {reason} ({protocol})"
+                ))?;
             }
             Status::Error(message) => {
                 tally.errors += 1;
-                println!("{path}: error: {message}");
+                failure::out(format_args!("{path}: error: {message}"))?;
             }
         }
         for orphan in &entry.orphans {
             tally.orphans += 1;
-            println!(
+            failure::out(format_args!(
                 "{}: orphaned temporary file of {state}",
                 in_dir(&shown, orphan)
-            );
+            ))?;
         }
         if !repair {
             continue;
@@ -259,33 +264,33 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
             Ok(done) => {
                 tally.removed += done.removed;
                 if !entry.orphans.is_empty() {
-                    println!(
+                    failure::out(format_args!(
                         "{path}: removed {} orphaned temporary file{}",
                         done.removed,
                         plural(done.removed)
-                    );
+                    ))?;
                 }
                 if let Some(at) = done.cut_at {
                     tally.cut += 1;
-                    println!(
+                    failure::out(format_args!(
                         "{path}: cut the torn record at byte {at} off {}",
                         stored::journal_name(state)
-                    );
+                    ))?;
                 }
                 if done.finished_compaction {
-                    println!(
+                    failure::out(format_args!(
                         "{path}: finished a compaction that was cut short ({} started anew after the snapshot)",
                         stored::journal_name(state)
-                    );
+                    ))?;
                 }
             }
             Err(message) => {
                 tally.errors += 1;
-                println!("{path}: repair failed: {message}");
+                failure::out(format_args!("{path}: repair failed: {message}"))?;
             }
         }
     }
-    summarize(&tally, repair);
+    summarize(&tally, repair)?;
 
     if tally.corrupt > 0 {
         Err(Failure::new(
@@ -411,7 +416,7 @@ fn repair_state(dir: &mut LinuxDir, target: &Target, journal: bool) -> Result<Re
     Ok(done)
 }
 
-fn summarize(t: &Tally, repair: bool) {
+fn summarize(t: &Tally, repair: bool) -> Result<(), Failure> {
     let files = t.ok + t.corrupt + t.absent + t.errors;
     let mut line = format!(
         "summary: {files} state file{}: {} ok, {} corrupt, {} absent",
@@ -449,7 +454,7 @@ fn summarize(t: &Tally, repair: bool) {
             });
         }
     }
-    println!("{line}");
+    failure::out(line)
 }
 
 fn plural(n: usize) -> &'static str {

@@ -20,7 +20,7 @@ use std::io;
 use fsatomic::journal::Journal;
 use fsatomic::layout::{self, Role};
 use fsatomic::slots::{self, SlotInfo, SlotStatus};
-use fsatomic::{Corrupt, Dir, LoadError, Protocol, RecoverError};
+use fsatomic::{Corrupt, Dir, LoadError, Protocol, RecoverError, json};
 use fsatomic_linux::LinuxDir;
 use fsatomic_linux::array;
 
@@ -220,18 +220,29 @@ pub fn read_whole(
     else {
         return Ok(None);
     };
-    if let Err(c) = fsatomic::load::check_json(&target.name, &text) {
-        // A slot whose checksum holds but whose document is not JSON: a
-        // writer that is not fsatomic. Name the slot and the offset in it.
+    if text.is_empty() || json::validate(&text).is_err() {
+        // A slot whose checksum holds but whose document is not JSON (a
+        // writer that is not fsatomic), or is JSON nested deeper than
+        // fsatomic supports. Name the slot and the offset in it.
         let file = newest_slot(dir, &target.name).ok().flatten().map_or_else(
             || target.name.clone(),
             |i| slot_names(&target.name)[i].clone(),
         );
-        return Err(ReadError::Load(LoadError::Corrupt(Corrupt::new(
+        let (offset, kind) = match json::validate(&text) {
+            Err(e) => (e.offset as u64, e.kind),
+            Ok(()) => {
+                return Err(ReadError::Load(LoadError::Corrupt(Corrupt::new(
+                    &file,
+                    slots::HEADER_LEN as u64,
+                    fsatomic::CorruptKind::Empty,
+                ))));
+            }
+        };
+        return Err(ReadError::Load(fsatomic::load::json_error(
             &file,
-            slots::HEADER_LEN as u64 + c.offset,
-            c.kind,
-        ))));
+            slots::HEADER_LEN as u64 + offset,
+            kind,
+        )));
     }
     Ok(Some(text))
 }
@@ -257,7 +268,10 @@ pub fn newest_slot(dir: &mut LinuxDir, name: &str) -> io::Result<Option<usize>> 
             Some(SlotStatus::Valid { generation, .. }) => Some((generation, i)),
             _ => None,
         })
-        .max()
+        .reduce(|a, b| match slots::compare_generations(a.0, b.0) {
+            Some(std::cmp::Ordering::Less) => b,
+            _ => a,
+        })
         .map(|(_, i)| i))
 }
 
