@@ -13,6 +13,7 @@
 use crate::Mode;
 use crate::error::{CommitError, LoadError};
 use crate::fs::{Capabilities, Dir};
+use crate::machine::Progress;
 use crate::{load, replace, slots};
 
 /// How a whole document is committed.
@@ -88,6 +89,62 @@ impl core::fmt::Display for Protocol {
     }
 }
 
+/// One whole-document commit with the protocol a state is on — Replace or
+/// Slots — driven one step at a time: what [`commit`] and
+/// [`crate::Store::save`] run, and what a bare-metal board steps between
+/// its own work (and cuts power between).
+// Only one lives at a time, often on a board with no heap to box into.
+#[allow(clippy::large_enum_variant)]
+pub enum Commit<'a, D: Dir> {
+    /// A Replace commit.
+    Replace(replace::Replace<'a, D>),
+    /// A Slots commit.
+    Slots(slots::Slots<'a, D>),
+}
+
+impl<'a, D: Dir> Commit<'a, D> {
+    /// Prepare a commit of `data` to `name` with `protocol` resolved
+    /// against `caps`; slot files created get room for `max_document`
+    /// bytes. Touches nothing. [`Protocol::Journal`] is refused
+    /// ([`CommitError::WrongProtocol`]): a journal takes records.
+    pub fn new(
+        caps: Capabilities,
+        name: &'a str,
+        data: &'a [u8],
+        mode: Mode,
+        protocol: Protocol,
+        max_document: usize,
+    ) -> Result<Self, CommitError<D::Error>> {
+        match protocol.resolve(caps) {
+            Protocol::Slots => Ok(Commit::Slots(slots::Slots::new(
+                name,
+                data,
+                mode,
+                max_document,
+            )?)),
+            Protocol::Journal => Err(CommitError::WrongProtocol {
+                file: crate::name::owned(name),
+                protocol,
+            }),
+            _ => Ok(Commit::Replace(replace::Replace::new(name, data, mode)?)),
+        }
+    }
+
+    /// Perform one step (one filesystem operation) of the commit.
+    pub fn step(&mut self, dir: &mut D) -> Result<Progress, CommitError<D::Error>> {
+        match self {
+            Commit::Replace(m) => m.step(dir),
+            Commit::Slots(m) => m.step(dir),
+        }
+    }
+
+    /// Drive the commit to the end; the document is durable on return.
+    pub fn run(mut self, dir: &mut D) -> Result<(), CommitError<D::Error>> {
+        while self.step(dir)? == Progress::Pending {}
+        Ok(())
+    }
+}
+
 /// Commit the document `data` to `name` with `protocol` (resolved against
 /// `dir`), blocking until it is durable. Slot files created by this commit
 /// get room for `max_document` bytes. Takes no lock.
@@ -99,14 +156,7 @@ pub fn commit<D: Dir>(
     protocol: Protocol,
     max_document: usize,
 ) -> Result<(), CommitError<D::Error>> {
-    match protocol.resolve(dir.capabilities()) {
-        Protocol::Slots => slots::commit(dir, name, data, mode, max_document),
-        Protocol::Journal => Err(CommitError::WrongProtocol {
-            file: crate::name::owned(name),
-            protocol,
-        }),
-        _ => replace::commit(dir, name, data, mode),
-    }
+    Commit::new(dir.capabilities(), name, data, mode, protocol, max_document)?.run(dir)
 }
 
 /// Read the document `name` as `protocol` (resolved against `dir`) stores
