@@ -32,9 +32,9 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use fsatomic::group::GroupJournal;
 use fsatomic::store::Fold;
 use fsatomic::{Dir, JournalStore, Mode, Protocol, Store, StoreError};
-use fsatomic_std::group::GroupJournal;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -87,10 +87,12 @@ fn open_parent(path: &Path, dir_mode: Mode) -> Result<(LinuxDir, &'static str), 
     Ok((dir, Box::leak(name.to_owned().into_boxed_str())))
 }
 
-/// A whole document of type `T` in one file.
-pub struct DocStore<T> {
+/// A whole document of type `T` in one file of the directory `D` (the
+/// daemon's is a [`LinuxDir`]; the crash explorer runs the same code over
+/// its simulator).
+pub struct DocStore<T, D: Dir = LinuxDir> {
     path: PathBuf,
-    dir: std::sync::Mutex<(LinuxDir, Vec<u8>)>,
+    dir: std::sync::Mutex<(D, Vec<u8>)>,
     store: Store<'static, T>,
 }
 
@@ -99,11 +101,45 @@ impl<T: Serialize + DeserializeOwned + Default> DocStore<T> {
     /// Replace (Slots where rename is not crash-atomic).
     pub fn open(path: PathBuf, mode: Mode, dir_mode: Mode) -> Result<Self, NasError> {
         let (dir, name) = open_parent(&path, dir_mode)?;
-        Ok(DocStore {
+        let doc = DocStore::in_dir(path, dir, name, mode);
+        doc.recover()?;
+        Ok(doc)
+    }
+
+    /// Flush barriers through this store so far.
+    pub fn flush_count(&self) -> u64 {
+        self.dir
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .flush_count()
+    }
+}
+
+impl<T, D> DocStore<T, D>
+where
+    T: Serialize + DeserializeOwned + Default,
+    D: Dir,
+    D::Error: std::error::Error + Send + Sync + 'static,
+{
+    /// The document `name` in `dir` (`path` names it in errors), with
+    /// permissions `mode`. Touches nothing on disk; [`DocStore::open`]
+    /// also recovers.
+    pub fn in_dir(path: PathBuf, dir: D, name: &'static str, mode: Mode) -> Self {
+        DocStore {
             path,
             dir: std::sync::Mutex::new((dir, vec![0; 64 * 1024])),
             store: Store::new(name, mode),
-        })
+        }
+    }
+
+    /// Recover as the daemon does at start: under the writers' lock, sweep
+    /// the temporary files that a commit cut by a power failure left
+    /// behind (the next commit would sweep them too). Returns how many.
+    pub fn recover(&self) -> Result<usize, NasError> {
+        let mut guard = self.dir.lock().unwrap_or_else(|p| p.into_inner());
+        fsatomic::recover::recover(&mut guard.0, self.store.name(), self.store.mode())
+            .map_err(|e| nas_err(&self.path, e))
     }
 
     /// The file.
@@ -122,18 +158,9 @@ impl<T: Serialize + DeserializeOwned + Default> DocStore<T> {
         self.store.mode()
     }
 
-    /// Flush barriers through this store so far.
-    pub fn flush_count(&self) -> u64 {
-        self.dir
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .0
-            .flush_count()
-    }
-
     fn with_buffer<R>(
         &self,
-        mut f: impl FnMut(&mut LinuxDir, &mut [u8]) -> Result<R, StoreError<io::Error>>,
+        mut f: impl FnMut(&mut D, &mut [u8]) -> Result<R, StoreError<D::Error>>,
     ) -> Result<R, NasError> {
         let mut guard = self.dir.lock().unwrap_or_else(|p| p.into_inner());
         let (dir, buf) = &mut *guard;
@@ -162,20 +189,25 @@ impl<T: Serialize + DeserializeOwned + Default> DocStore<T> {
     pub fn update<R>(&self, mut f: impl FnMut(&mut T) -> R) -> Result<R, NasError> {
         self.with_buffer(|dir, buf| self.store.update(dir, buf, &mut f))
     }
+
+    /// Take back the directory.
+    pub fn into_dir(self) -> D {
+        self.dir.into_inner().unwrap_or_else(|p| p.into_inner()).0
+    }
 }
 
 /// A state `S` changed by records `R`: a group-committed journal, or (where
 /// rename is not crash-atomic) a whole document rewritten per record.
-pub enum Journaled<S, R: 'static> {
+pub enum Journaled<S, R: 'static, D: Dir = LinuxDir> {
     /// Snapshot + journal; concurrent appends share flushes.
     Journal {
         /// The snapshot's path.
         path: PathBuf,
         /// The journal.
-        journal: Box<GroupJournal<'static, S, R, LinuxDir>>,
+        journal: Box<GroupJournal<'static, S, R, D>>,
     },
     /// The whole state per update, with Slots.
-    Whole(DocStore<S>),
+    Whole(DocStore<S, D>),
 }
 
 impl<S, R> Journaled<S, R>
@@ -186,10 +218,6 @@ where
     /// Open the journaled state at `path`.
     pub fn open(path: PathBuf, mode: Mode, dir_mode: Mode) -> Result<Self, NasError> {
         let (dir, name) = open_parent(&path, dir_mode)?;
-        if !dir.capabilities().atomic_replace {
-            drop(dir);
-            return Ok(Journaled::Whole(DocStore::open(path, mode, dir_mode)?));
-        }
         // Room for the snapshot (read whole), the state encoded again at
         // compaction (it grows), and a batch of records: sized from the
         // files so that opening a large store reads it once.
@@ -200,24 +228,52 @@ where
             .filter_map(|p| std::fs::metadata(p).ok())
             .map(|m| usize::try_from(m.len()).unwrap_or(MAX_BUFFER))
             .sum::<usize>();
-        let mut len = (2 * on_disk + 64 * 1024).clamp(256 * 1024, MAX_BUFFER);
-        let mut dir = Some(dir);
-        loop {
-            let d = match dir.take() {
-                Some(d) => d,
-                None => open_parent(&path, dir_mode)?.0,
-            };
-            let store = JournalStore::new(name, mode).map_err(|e| nas_err(&path, e))?;
-            match GroupJournal::open(store, d, len) {
-                Ok(journal) => {
-                    return Ok(Journaled::Journal {
-                        path,
-                        journal: Box::new(journal),
-                    });
-                }
-                Err(e) if e.is_buffer_too_small() && len < MAX_BUFFER => len *= 2,
-                Err(e) => return Err(nas_err(&path, e)),
-            }
+        let len = (2 * on_disk + 64 * 1024).clamp(256 * 1024, MAX_BUFFER);
+        Journaled::in_dir(path, dir, name, mode, len)
+    }
+
+    /// Flush barriers through this store so far.
+    pub fn flush_count(&self) -> u64 {
+        match self {
+            Journaled::Journal { journal, .. } => journal.with_dir(|d| d.flush_count()),
+            Journaled::Whole(doc) => doc.flush_count(),
+        }
+    }
+}
+
+impl<S, R, D> Journaled<S, R, D>
+where
+    S: Fold<R> + Serialize + DeserializeOwned + Default,
+    R: Serialize + DeserializeOwned,
+    D: Dir,
+    D::Error: std::error::Error + Send + Sync + 'static,
+{
+    /// The journaled state `name` in `dir` (`path` names it in errors),
+    /// with permissions `mode` and a working buffer of `buf_len` bytes to
+    /// start with (it grows as needed). Opening recovers: under the
+    /// writers' lock, cuts a torn tail, finishes an interrupted
+    /// compaction, sweeps temporary files, and replays the state. Where
+    /// rename is not crash-atomic, the whole state is one document in
+    /// Slots instead.
+    pub fn in_dir(
+        path: PathBuf,
+        dir: D,
+        name: &'static str,
+        mode: Mode,
+        buf_len: usize,
+    ) -> Result<Self, NasError> {
+        if !dir.capabilities().atomic_replace {
+            let doc = DocStore::in_dir(path, dir, name, mode);
+            doc.recover()?;
+            return Ok(Journaled::Whole(doc));
+        }
+        let store = JournalStore::new(name, mode).map_err(|e| nas_err(&path, e))?;
+        match GroupJournal::open(store, dir, buf_len) {
+            Ok(journal) => Ok(Journaled::Journal {
+                path,
+                journal: Box::new(journal),
+            }),
+            Err(e) => Err(nas_err(&path, e)),
         }
     }
 
@@ -234,14 +290,6 @@ where
         match self {
             Journaled::Journal { .. } => "journal",
             Journaled::Whole(doc) => doc.protocol().as_str(),
-        }
-    }
-
-    /// Flush barriers through this store so far.
-    pub fn flush_count(&self) -> u64 {
-        match self {
-            Journaled::Journal { journal, .. } => journal.with_dir(|d| d.flush_count()),
-            Journaled::Whole(doc) => doc.flush_count(),
         }
     }
 
@@ -271,6 +319,14 @@ where
         match self {
             Journaled::Journal { journal, .. } => Ok(journal.with_state(f)),
             Journaled::Whole(doc) => Ok(f(&doc.load()?.unwrap_or_default())),
+        }
+    }
+
+    /// Take back the directory.
+    pub fn into_dir(self) -> D {
+        match self {
+            Journaled::Journal { journal, .. } => journal.into_inner().1,
+            Journaled::Whole(doc) => doc.into_dir(),
         }
     }
 }

@@ -98,7 +98,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use fsatomic::{Capabilities, Mode};
 
-pub mod group;
+/// Group commit, which lives in the core (`fsatomic::group`, feature
+/// `std`); re-exported here for the users of this crate.
+pub use fsatomic::group;
 
 #[cfg(unix)]
 mod unix;

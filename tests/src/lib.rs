@@ -28,5 +28,6 @@ pub mod profile;
 pub mod protocol;
 pub mod rng;
 pub mod runner;
+pub mod shipped;
 pub mod sim;
 pub mod wrap;

@@ -1,4 +1,5 @@
-//! Group commit (`GroupJournal`) against the std adapter: shared flushes,
+//! Group commit (`fsatomic::group::GroupJournal`, feature `std`) against
+//! the std adapter: shared flushes,
 //! no lost or doubled sequence numbers, and a failed batch's error reaching
 //! every appender in it and no one else.
 #![cfg(unix)]
@@ -6,9 +7,9 @@
 use std::sync::{Arc, Barrier};
 
 use fsatomic::fs::Op;
+use fsatomic::group::{AppendResult, GroupJournal};
 use fsatomic::{CommitError, JournalStore, Mode, StoreError};
 use fsatomic_std::StdDir;
-use fsatomic_std::group::{AppendResult, GroupJournal};
 use fsatomic_testkit::conformance::{Fixture, Hit, Hits};
 use fsatomic_testkit::wrap::{FaultPoint, Faulty};
 
@@ -151,6 +152,34 @@ fn a_failed_flush_fails_exactly_its_batch_and_the_journal_goes_on() {
     );
 }
 
+/// A state that grows with every record, unlike [`Hits`].
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Every {
+    ips: Vec<u32>,
+}
+
+impl fsatomic::store::Fold<Hit> for Every {
+    fn apply(&mut self, _seq: u64, hit: &Hit) {
+        self.ips.push(hit.ip);
+    }
+}
+
+#[test]
+fn open_appends_and_compaction_grow_a_small_buffer() {
+    let fx = Fixture::new::<Std>("group-grow");
+    let store = JournalStore::<Every, Hit>::new("every.json", Mode::PRIVATE).expect("name");
+    let journal = GroupJournal::open(store, fx.open::<Std>(), 16).expect("open");
+    let n = 2000u32;
+    for ip in 0..n {
+        journal.append(Hit { ip: ip + 100_000 }).expect("append");
+    }
+    // The snapshot of every hit is larger than what the appends needed.
+    journal.compact().expect("compaction grows the buffer");
+    let (store, dir) = journal.into_inner();
+    let journal = GroupJournal::open(store, dir, 16).expect("reopen with a small buffer");
+    journal.with_state(|e| assert_eq!(e.ips.len(), n as usize));
+}
+
 /// A state whose `Fold` panics on one record: a bug in the caller's code.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Fragile {
@@ -224,5 +253,25 @@ fn a_panicking_fold_fails_every_appender_instead_of_leaving_them_asleep() {
     );
 }
 
-mod common;
-use common::Std;
+/// `fsatomic_std::StdDir` as the conformance fixtures see it.
+struct Std;
+
+impl fsatomic_testkit::conformance::Adapter for Std {
+    type Dir = StdDir;
+    const NAME: &'static str = "std";
+
+    fn open(path: &std::path::Path) -> std::io::Result<StdDir> {
+        StdDir::open(path)
+    }
+
+    fn create_all(
+        path: &std::path::Path,
+        mode: Mode,
+    ) -> std::io::Result<(StdDir, Vec<std::path::PathBuf>)> {
+        StdDir::create_all(path, mode)
+    }
+
+    fn flush_count(dir: &StdDir) -> u64 {
+        dir.flush_count()
+    }
+}

@@ -4,7 +4,7 @@
 //! time for one record as for sixty. [`GroupJournal`] lets the threads of a
 //! daemon append at the same time: whoever finds no flush in progress
 //! becomes the leader, takes every record queued so far (up to
-//! [`fsatomic::store::MAX_BATCH`]), appends them as one batch with one
+//! [`crate::store::MAX_BATCH`]), appends them as one batch with one
 //! flush, and hands each appender its sequence number. Appenders that
 //! arrive meanwhile queue up for the next batch. Every appender returns only
 //! once its own record is durable.
@@ -20,9 +20,14 @@
 //! Appenders in other processes are serialised by the writers' lock, which
 //! every batch takes.
 //!
+//! Group commit needs threads, not an operating system: it lives in the
+//! core behind the additive `std` feature, so that every adapter (the
+//! Linux one, the std one) uses the same code without depending on
+//! another. The directory can be any [`Dir`]; threads need it to be `Send`.
+//!
 //! ```no_run
-//! use fsatomic::{Mode, JournalStore, store::Fold};
-//! use fsatomic_std::{StdDir, group::GroupJournal};
+//! use fsatomic::{Mode, JournalStore, store::Fold, group::GroupJournal};
+//! use fsatomic_std::StdDir;
 //! # #[derive(serde::Serialize, serde::Deserialize, Default)] struct Hits { n: u64 }
 //! # #[derive(serde::Serialize, serde::Deserialize)] struct Hit { ip: u32 }
 //! # impl Fold<Hit> for Hits { fn apply(&mut self, _: u64, _: &Hit) { self.n += 1 } }
@@ -38,14 +43,20 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// A poisoned journal panics by design (see `GroupJournal::append`).
+#![allow(clippy::expect_used, clippy::panic)]
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::Thread;
+use std::vec;
+use std::vec::Vec;
 
-use fsatomic::store::{Fold, MAX_BATCH};
-use fsatomic::{Dir, JournalStore, StoreError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+use crate::store::{Fold, MAX_BATCH};
+use crate::{Dir, JournalStore, StoreError};
 
 /// The largest working buffer a [`GroupJournal`] grows to.
 pub const MAX_BUFFER: usize = 64 << 20;
@@ -104,6 +115,30 @@ struct Writer<'a, S, R, D> {
     buf: Vec<u8>,
 }
 
+impl<'a, S, R, D: Dir> Writer<'a, S, R, D> {
+    /// Run `f` on the store; where it fails only because the buffer is
+    /// too small (nothing was written), grow the buffer (doubling, up to
+    /// [`MAX_BUFFER`]) and run it again.
+    fn growing<T>(
+        &mut self,
+        mut f: impl FnMut(
+            &mut JournalStore<'a, S, R>,
+            &mut D,
+            &mut [u8],
+        ) -> Result<T, StoreError<D::Error>>,
+    ) -> Result<T, StoreError<D::Error>> {
+        loop {
+            match f(&mut self.store, &mut self.dir, &mut self.buf) {
+                Err(e) if e.is_buffer_too_small() && self.buf.len() < MAX_BUFFER => {
+                    let len = (self.buf.len() * 2).clamp(4096, MAX_BUFFER);
+                    self.buf.resize(len, 0);
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
 /// A [`JournalStore`] shared by the threads of a process, whose concurrent
 /// appends share flushes.
 pub struct GroupJournal<'a, S, R, D: Dir> {
@@ -122,15 +157,22 @@ where
     D: Dir,
 {
     /// Open `store` in `dir` (lock, recover, replay) with a working buffer
-    /// of `buf_len` bytes, which must hold the snapshot and a full batch of
-    /// encoded records.
+    /// of `buf_len` bytes. The buffer must hold the snapshot and a batch of
+    /// encoded records; where it does not, it grows (doubling, up to
+    /// [`MAX_BUFFER`]) and the open or append is retried.
     pub fn open(
-        mut store: JournalStore<'a, S, R>,
-        mut dir: D,
+        store: JournalStore<'a, S, R>,
+        dir: D,
         buf_len: usize,
     ) -> Result<Self, StoreError<D::Error>> {
-        let mut buf = vec![0u8; buf_len];
-        store.open(&mut dir, &mut buf)?;
+        let mut writer = Writer {
+            store,
+            dir,
+            buf: vec![0u8; buf_len],
+        };
+        // Recovery is idempotent: where the buffer is too small, grow it
+        // and start again.
+        writer.growing(|store, dir, buf| store.open(dir, buf))?;
         Ok(GroupJournal {
             queue: Mutex::new(Queue {
                 pending: Vec::new(),
@@ -139,7 +181,7 @@ where
                 done: HashMap::new(),
                 batches: 0,
             }),
-            writer: Mutex::new(Writer { store, dir, buf }),
+            writer: Mutex::new(writer),
         })
     }
 
@@ -198,20 +240,9 @@ where
                 queue: &self.queue,
                 waiters: &waiters,
             };
-            let result = {
-                let mut w = self.writer();
-                let Writer { store, dir, buf } = &mut *w;
-                loop {
-                    match store.append_batch(dir, buf, &records) {
-                        // Nothing was written: grow the buffer and retry.
-                        Err(e) if e.is_buffer_too_small() && buf.len() < MAX_BUFFER => {
-                            let len = (buf.len() * 2).max(4096);
-                            buf.resize(len, 0);
-                        }
-                        other => break other,
-                    }
-                }
-            };
+            let result = self
+                .writer()
+                .growing(|store, dir, buf| store.append_batch(dir, buf, &records));
             drop(unwinding);
             queue = lock(&self.queue);
             queue.batches += 1;
@@ -264,15 +295,15 @@ where
         lock(&self.queue).batches
     }
 
-    /// Compact now (prune, snapshot, empty journal), under the lock.
+    /// Compact now (prune, snapshot, empty journal), under the lock,
+    /// growing the buffer as [`GroupJournal::append`] does.
     ///
     /// # Panics
     ///
     /// If the journal is poisoned (see [`GroupJournal::append`]).
     pub fn compact(&self) -> Result<(), StoreError<D::Error>> {
-        let mut w = self.writer();
-        let Writer { store, dir, buf } = &mut *w;
-        store.compact(dir, buf)
+        self.writer()
+            .growing(|store, dir, buf| store.compact(dir, buf))
     }
 
     /// Take back the store and the directory.
