@@ -8,11 +8,19 @@
 //! - [`Mutation::SkipDirFlush`]: `sync_dir` returns `Ok` without flushing.
 //! - [`Mutation::RenameBeforeFlush`]: a file flush is held back until the
 //!   next rename has been issued, as if the two were reordered.
+//! - [`Mutation::SkipTempFlush`], [`Mutation::SkipJournalFlush`],
+//!   [`Mutation::SkipSlotFlush`]: one protocol's flush only (of a
+//!   temporary file before its rename, of the journal after an append, of
+//!   a slot after its write), told apart by the core's protocol model.
+//! - [`Mutation::ResetBeforeSnapshot`]: once a journal exists, a Replace
+//!   commit of the document (a compaction's snapshot) renames only after
+//!   the next rename of the journal — compaction's two commits reordered.
 
 use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
 
+use fsatomic::layout::{self, Role};
 use fsatomic::{Dir, File};
 
 use crate::explorer::Wrap;
@@ -28,14 +36,36 @@ pub enum Mutation {
     SkipDirFlush,
     /// A file flush happens only after the next rename.
     RenameBeforeFlush,
+    /// Flushes of temporary files (Replace's, before the rename) do
+    /// nothing.
+    SkipTempFlush,
+    /// Flushes of `NAME.journal` (an append's barrier, a cut tail) do
+    /// nothing.
+    SkipJournalFlush,
+    /// Flushes of slot files do nothing.
+    SkipSlotFlush,
+    /// A compaction's snapshot lands after its journal reset.
+    ResetBeforeSnapshot,
 }
 
 impl Mutation {
-    /// Every mutation.
+    /// The mutations of every file and directory flush, as the Replace
+    /// protocol is checked against them.
     pub const ALL: [Mutation; 3] = [
         Mutation::SkipFileFlush,
         Mutation::SkipDirFlush,
         Mutation::RenameBeforeFlush,
+    ];
+
+    /// Every mutation, the targeted ones included.
+    pub const EVERY: [Mutation; 7] = [
+        Mutation::SkipFileFlush,
+        Mutation::SkipDirFlush,
+        Mutation::RenameBeforeFlush,
+        Mutation::SkipTempFlush,
+        Mutation::SkipJournalFlush,
+        Mutation::SkipSlotFlush,
+        Mutation::ResetBeforeSnapshot,
     ];
 }
 
@@ -45,6 +75,10 @@ impl fmt::Display for Mutation {
             Mutation::SkipFileFlush => "skip-file-flush",
             Mutation::SkipDirFlush => "skip-dir-flush",
             Mutation::RenameBeforeFlush => "rename-before-flush",
+            Mutation::SkipTempFlush => "skip-temp-flush",
+            Mutation::SkipJournalFlush => "skip-journal-flush",
+            Mutation::SkipSlotFlush => "skip-slot-flush",
+            Mutation::ResetBeforeSnapshot => "reset-before-snapshot",
         })
     }
 }
@@ -53,12 +87,12 @@ impl Wrap for Mutation {
     type Dir = Intercept<SimFs, Mutant>;
 
     fn wrap(&self, fs: SimFs) -> Intercept<SimFs, Mutant> {
-        let deferred = Rc::default();
         Intercept::with(
             fs,
             Mutant {
                 mutation: *self,
-                deferred,
+                deferred: Rc::default(),
+                renames: Rc::default(),
             },
         )
     }
@@ -74,6 +108,14 @@ pub struct Mutant {
     mutation: Mutation,
     /// Files whose flush [`Mutation::RenameBeforeFlush`] holds back.
     deferred: Rc<RefCell<Vec<String>>>,
+    /// [`Mutation::ResetBeforeSnapshot`]: whether a journal was seen, and
+    /// the snapshot renames held back.
+    renames: Rc<RefCell<(bool, Vec<(String, String)>)>>,
+}
+
+/// The role the core's protocol model gives `name`.
+fn role(name: &str) -> Option<Role> {
+    layout::owner(name).map(|(_, role)| role)
 }
 
 impl<D: Dir> Hook<D> for Mutant {
@@ -85,7 +127,35 @@ impl<D: Dir> Hook<D> for Mutant {
                 self.deferred.borrow_mut().push(name.to_owned());
                 Verdict::Skip
             }
+            (m, Call::SyncData | Call::SyncAll) => match (m, role(name)) {
+                (Mutation::SkipTempFlush, Some(Role::Temp { .. }))
+                | (Mutation::SkipJournalFlush, Some(Role::Journal))
+                | (Mutation::SkipSlotFlush, Some(Role::Slot(_))) => Verdict::Skip,
+                _ => Verdict::Go,
+            },
+            (Mutation::ResetBeforeSnapshot, Call::Rename) => {
+                let mut renames = self.renames.borrow_mut();
+                match role(name) {
+                    Some(Role::Temp { journal: false }) if renames.0 => {
+                        let to = layout::owner(name).map_or("", |(state, _)| state);
+                        renames.1.push((name.to_owned(), to.to_owned()));
+                        Verdict::Skip
+                    }
+                    _ => Verdict::Go,
+                }
+            }
             _ => Verdict::Go,
+        }
+    }
+
+    fn after(&self, call: Call, name: &str, _to: Option<&str>, ok: bool) {
+        // A journal exists once one was renamed into place.
+        if self.mutation == Mutation::ResetBeforeSnapshot
+            && ok
+            && call == Call::Rename
+            && role(name) == Some(Role::Temp { journal: true })
+        {
+            self.renames.borrow_mut().0 = true;
         }
     }
 
@@ -99,6 +169,16 @@ impl<D: Dir> Hook<D> for Mutant {
         to: Option<&str>,
         done: bool,
     ) -> Result<(), D::Error> {
+        if self.mutation == Mutation::ResetBeforeSnapshot {
+            // The held-back snapshot lands right after the journal's reset.
+            if call == Call::Rename && done && role(from) == Some(Role::Temp { journal: true }) {
+                let held: Vec<(String, String)> = self.renames.borrow_mut().1.drain(..).collect();
+                for (temp, to) in held {
+                    dir.rename(&temp, &to)?;
+                }
+            }
+            return Ok(());
+        }
         match (call, done) {
             (Call::Rename, true) => {
                 for name in self.deferred.borrow_mut().iter_mut() {
