@@ -110,8 +110,12 @@ pub struct Mutant {
     deferred: Rc<RefCell<Vec<String>>>,
     /// [`Mutation::ResetBeforeSnapshot`]: whether a journal was seen, and
     /// the snapshot renames held back.
-    renames: Rc<RefCell<(bool, Vec<(String, String)>)>>,
+    renames: Rc<RefCell<HeldRenames>>,
 }
+
+/// Whether a journal was seen, and the renames (temporary file, target)
+/// held back.
+type HeldRenames = (bool, Vec<(String, String)>);
 
 /// The role the core's protocol model gives `name`.
 fn role(name: &str) -> Option<Role> {
