@@ -1,24 +1,48 @@
-//! The bare-metal proof: fsatomic's commit state machines on a Cortex-M4,
-//! with no OS and no heap, over a RAM directory that loses its unflushed
-//! state when the power is cut.
+//! The bare-metal proof: fsatomic's commits, journal appends and
+//! compactions on a Cortex-M4, with no OS and no heap, over core's RAM
+//! directory ([`fsatomic::ram`]), which loses its unflushed state when the
+//! power is cut.
 //!
-//! For each protocol (Replace, the default; Slots, the one for flash-like
-//! media), for every value of a sequence, and for every step `k` of its
-//! commit, the firmware restores the disk to the previous commit, takes the
-//! writers' lock, drives the state machine's `step()` by hand `k` times,
-//! cuts the power with each kind of [`Cut`], boots again, runs
-//! [`recover::recover`] and [`Store::load`], and checks the oracle:
+//! The firmware drives the library the way an application does and builds
+//! no file name and no protocol sequence itself: it asks
+//! [`fsatomic::layout`] for names, steps [`fsatomic::protocol::Commit`]
+//! (what [`Store::save`] runs), and otherwise calls the shipped API.
+//!
+//! For each whole-document protocol (Replace, the default; Slots, the one
+//! for flash-like media), for every value of a sequence, and for each kind
+//! of [`Cut`], the firmware restores the disk to the previous commit and
+//!
+//! - runs the writer's half of [`Store::save`] by hand — [`lock::lock`],
+//!   [`recover::sweep_orphans`], then [`Commit::step`] `k` times — and cuts
+//!   the power between any two steps of the commit;
+//! - runs [`Store::save`] itself with the disk's fuse set to blow after `n`
+//!   operations ([`fsatomic::ram::Disk::cut_after`]), for every `n`, so
+//!   that cuts also fall inside the lock and the sweep;
+//!
+//! then boots again, runs [`recover::recover`] and [`Store::load`], and
+//! checks the oracle:
 //!
 //! - the document is the old value or the new one, never anything else, and
 //!   is never missing or corrupt once a first commit was acknowledged;
-//! - after the commit reached `Done`, the new value;
+//! - after the commit reached `Done` (or `save` returned `Ok`), the new value;
 //! - recovery leaves no temporary file behind and finds no stale lock;
 //! - a second cut right after recovery changes nothing.
 //!
 //! It then commits the value for real with [`Store::save`], measuring the
-//! stack and the flush barriers it takes, and finally exercises
-//! [`Store::update`] and the refusal of an empty file. Output goes over
-//! semihosting; the exit status is 0 only if there was no violation.
+//! stack and the flush barriers it takes, and exercises [`Store::update`]
+//! and the refusal of an empty file.
+//!
+//! Last, a journal: [`JournalStore::open`], then for every event
+//! [`JournalStore::append`] with the fuse after `n` operations for every
+//! `n` (the store compacts every few appends, so cuts fall between any two
+//! steps of [`fsatomic::journal::Append`] and of
+//! [`fsatomic::journal::Compact`]), and [`JournalStore::compact`] the same
+//! way; after each cut a fresh [`JournalStore::open`] must find the state
+//! before or after the call (after, once it returned `Ok`). A damaged
+//! journal must be reported as [`Error::Corrupt`].
+//!
+//! Output goes over semihosting; the exit status is 0 only if there was no
+//! violation.
 
 #![no_std]
 #![no_main]
@@ -32,25 +56,38 @@ use core::fmt::Write as _;
 
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
-use fsatomic::error::CommitError;
-use fsatomic::replace::{Progress, Replace};
-use fsatomic::slots::Slots;
-use fsatomic::{CorruptKind, LoadError, Mode, Protocol, Store, StoreError, codec, lock, recover};
+use fsatomic::journal::{Append, Compact};
+use fsatomic::layout::{self, Role};
+use fsatomic::machine::Progress;
+use fsatomic::protocol::Commit;
+use fsatomic::store::Fold;
+use fsatomic::{
+    CommitError, CorruptKind, Dir, Error, JournalStore, Mode, Protocol, Store, StoreError, codec,
+    lock, recover,
+};
 use serde::{Deserialize, Serialize};
 
 use ramdir::{Cut, Disk, RamDir, RamError};
 
 /// The document under test.
 const NAME: &str = "settings.json";
+/// The journaled state under test.
+const JOURNAL: &str = "events.json";
 const MODE: Mode = Mode::PRIVATE;
 /// The caller's buffer: the whole indented document, plus scratch. Slots
 /// sizes its slot files for documents this large (512-byte files).
 const BUF: usize = 480;
 /// How many values are committed in sequence.
 const VALUES: u32 = 6;
+/// How many events are appended to the journal.
+const EVENTS: u32 = 12;
+/// Compact the journal once it passes this many bytes (and the snapshot):
+/// every four or five appends, so that cuts land inside compactions, and
+/// the journal stays within the RAM disk's 512-byte files.
+const COMPACT_AFTER: u64 = 192;
 /// Violations printed in full; the rest are only counted.
 const SHOWN: u32 = 10;
-/// The protocols exercised, in order.
+/// The whole-document protocols exercised, in order.
 const PROTOCOLS: [Protocol; 2] = [Protocol::Replace, Protocol::Slots];
 
 /// A small piece of appliance state, as a daemon would keep it.
@@ -79,50 +116,106 @@ fn settings(n: u32) -> Settings {
     }
 }
 
-/// One protocol's commit, driven one step at a time.
-// No heap to box the larger machine into, and only one lives at a time.
-#[allow(clippy::large_enum_variant)]
-enum Machine<'a, 'd> {
-    Replace(Replace<'a, RamDir<'d>>),
-    Slots(Slots<'a, RamDir<'d>>),
+/// One journal record: the `n`th event, with a note whose length varies.
+#[derive(Serialize, Deserialize)]
+struct Event {
+    n: u32,
+    note: heapless::String<24>,
 }
 
-impl<'a, 'd> Machine<'a, 'd> {
-    fn new(protocol: Protocol, data: &'a [u8]) -> Result<Self, CommitError<RamError>> {
-        Ok(match protocol {
-            Protocol::Slots => Machine::Slots(Slots::new(NAME, data, MODE, BUF)?),
-            _ => Machine::Replace(Replace::new(NAME, data, MODE)?),
-        })
+fn event(n: u32) -> Event {
+    let mut note = heapless::String::new();
+    for _ in 0..=n % 4 {
+        let _ = write!(note, "ev{n}");
     }
+    Event { n, note }
+}
 
-    fn step(&mut self, dir: &mut RamDir<'d>) -> Result<Progress, CommitError<RamError>> {
-        match self {
-            Machine::Replace(m) => m.step(dir),
-            Machine::Slots(m) => m.step(dir),
+/// The journaled state: how many events, in order, and a sum over them.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+struct Tally {
+    count: u32,
+    sum: u32,
+    out_of_order: u32,
+}
+
+impl Fold<Event> for Tally {
+    fn apply(&mut self, _seq: u64, e: &Event) {
+        if e.n == self.count + 1 && e.note.len() == event(e.n).note.len() {
+            self.count += 1;
+            self.sum += e.n * 3;
+        } else {
+            self.out_of_order += 1;
         }
     }
 }
 
-/// What one protocol's run found.
+/// The state after the first `n` events.
+fn tally(n: u32) -> Tally {
+    Tally {
+        count: n,
+        sum: 3 * n * (n + 1) / 2,
+        out_of_order: 0,
+    }
+}
+
+fn journal_store() -> JournalStore<'static, Tally, Event> {
+    match JournalStore::new(JOURNAL, MODE) {
+        Ok(s) => s.compact_after(COMPACT_AFTER),
+        Err(_) => panic!("{JOURNAL} refused as a name"),
+    }
+}
+
+/// The one word for what went wrong, from the flat error.
+fn class(e: &Error<RamError>) -> &'static str {
+    match e {
+        Error::Corrupt(_) => "corrupt",
+        Error::TooLarge { .. } => "too large",
+        Error::Io(_) => "I/O",
+        _ => "other",
+    }
+}
+
+/// What one run found.
 #[derive(Default)]
 struct Report {
     commits: u32,
+    /// Cuts between two steps of a stepped [`Commit`].
     cuts: u32,
+    /// Cuts by the fuse, inside a library call.
+    injected: u32,
+    /// Of those, cuts inside an append that compacted, or a compaction.
+    in_compaction: u32,
+    compactions: u32,
     violations: u32,
     orphans_swept: u32,
     max_steps: usize,
+    max_ops: usize,
     save_stack: usize,
     recover_stack: usize,
+    compact_stack: usize,
     file_syncs: u32,
     dir_syncs: u32,
     largest_document: usize,
 }
 
 impl Report {
-    fn violation(&mut self, protocol: Protocol, args: core::fmt::Arguments<'_>) {
+    fn violation(&mut self, label: Protocol, args: core::fmt::Arguments<'_>) {
         self.violations += 1;
         if self.violations <= SHOWN {
-            hprintln!("VIOLATION: {}: {}", protocol, args);
+            hprintln!("VIOLATION: {}: {}", label, args);
+        }
+    }
+
+    /// Keep the smallest number of flush barriers seen (the first Slots
+    /// commit formats the slot files, a compacting append takes more).
+    fn barriers(&mut self, before: fsatomic::ram::Stats, after: fsatomic::ram::Stats) {
+        let (files, dirs) = (
+            after.file_syncs - before.file_syncs,
+            after.dir_syncs - before.dir_syncs,
+        );
+        if self.commits == 0 || files + dirs < self.file_syncs + self.dir_syncs {
+            (self.file_syncs, self.dir_syncs) = (files, dirs);
         }
     }
 }
@@ -138,16 +231,33 @@ macro_rules! violation {
     ($run:expr, $($arg:tt)*) => { $run.report.violation($run.protocol, format_args!($($arg)*)) };
 }
 
-/// Where a cut fell: after `k` steps, or after the acknowledged save.
-struct At(usize);
+/// Where a cut fell.
+#[derive(Clone, Copy)]
+enum At {
+    /// After `k` steps of a stepped commit.
+    Step(usize),
+    /// Inside a library call, after `n` of its filesystem operations.
+    Op(usize),
+    /// After the call returned `Ok`.
+    Acked,
+}
 
 impl core::fmt::Display for At {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self.0 {
-            usize::MAX => f.write_str("after the acknowledged save"),
-            k => write!(f, "step {k}"),
+        match self {
+            At::Step(k) => write!(f, "step {k}"),
+            At::Op(n) => write!(f, "operation {n}"),
+            At::Acked => f.write_str("after the acknowledged call"),
         }
     }
+}
+
+/// The library call a journal cut falls in.
+#[derive(Clone, Copy, PartialEq)]
+enum Call {
+    Open,
+    Append(u32),
+    Compact,
 }
 
 impl<'d> Run<'d> {
@@ -157,6 +267,21 @@ impl<'d> Run<'d> {
 
     fn store(&self) -> Store<'static, Settings> {
         Store::new(NAME, MODE).with_protocol(self.protocol)
+    }
+
+    /// Arm the disk's fuse: the power goes off, with `cut`, in the
+    /// operation after the next `n`.
+    fn fuse_with(&self, n: usize, cut: Cut) {
+        self.disk
+            .borrow_mut()
+            .cut_after(u32::try_from(n).unwrap_or(u32::MAX), cut);
+    }
+
+    /// Power on after a call with the fuse armed: whether it blew.
+    fn power_on(&self) -> bool {
+        let off = self.disk.borrow().is_off();
+        self.disk.borrow_mut().power_on();
+        off
     }
 
     /// Boot-time recovery and load of `NAME`; `None` after a violation.
@@ -177,41 +302,86 @@ impl<'d> Run<'d> {
         match self.store().load(&mut dir, &mut buf) {
             Ok(loaded) => Some(loaded),
             Err(e) => {
+                let e = Error::from(e);
                 violation!(
                     self,
-                    "value {value} {at} {}: load failed: {e}",
-                    cut.as_str()
+                    "value {value} {at} {}: load failed ({}): {e}",
+                    cut.as_str(),
+                    class(&e)
                 );
                 None
             }
         }
     }
 
-    fn temp_files(&self) -> usize {
+    /// Temporary files of `state` (orphans, once nobody commits).
+    fn temp_files(&self, state: &str) -> usize {
         let mut n = 0;
         self.disk.borrow().for_each_name(|name| {
-            if fsatomic::name::temp_target(name) == Some(NAME) {
+            if layout::orphan_of(name) == Some(state) {
                 n += 1;
             }
         });
         n
     }
 
-    /// From `snapshot` (which holds `old`), commit `new` for `k` steps,
-    /// cut the power with `cut`, recover, and check the oracle. Returns
-    /// whether the commit had reached `Done`.
-    fn cut_after(
+    /// After a cut at `at`: recover, load, and check the oracle.
+    fn judge_document(
+        &mut self,
+        (old, new): (Option<&Settings>, &Settings),
+        done: bool,
+        at: At,
+        cut: Cut,
+    ) {
+        let value = new.generation;
+        let Some(loaded) = self.recover_and_load(value, at, cut) else {
+            return;
+        };
+        let what = cut.as_str();
+        match (&loaded, old) {
+            (Some(v), _) if v == new => {}
+            (Some(v), Some(o)) if v == o && !done => {}
+            (None, None) if !done => {}
+            (Some(v), _) => violation!(
+                self,
+                "value {value} {at} {what}: loaded generation {} (done: {done})",
+                v.generation
+            ),
+            (None, _) => violation!(self, "value {value} {at} {what}: document missing"),
+        }
+        let left = self.temp_files(NAME);
+        if left != 0 {
+            violation!(
+                self,
+                "value {value} {at} {what}: {left} temp files after recovery"
+            );
+        }
+
+        // A second cut right after recovery: nothing may change.
+        self.disk.borrow_mut().power_cut(Cut::LoseAll);
+        if let Some(again) = self.recover_and_load(value, at, Cut::LoseAll)
+            && again != loaded
+        {
+            violation!(self, "value {value} {at} {what}: recovery did not settle");
+        }
+    }
+
+    /// From `snapshot` (which holds `old`), run the writer's half of
+    /// `Store::save` — lock, sweep, and `k` steps of the [`Commit`] — then
+    /// cut the power with `cut` and check. Returns whether the commit had
+    /// reached `Done`.
+    fn cut_after_steps(
         &mut self,
         snapshot: &Disk,
-        (old, new): (Option<&Settings>, &Settings),
+        values: (Option<&Settings>, &Settings),
         k: usize,
         cut: Cut,
     ) -> bool {
         self.disk.borrow_mut().clone_from(snapshot);
         let mut dir = self.dir();
         let mut buf = [0u8; BUF];
-        let value = new.generation;
-        let len = match codec::encode(new, &mut buf) {
+        let value = values.1.generation;
+        let len = match codec::encode(values.1, &mut buf) {
             Ok(len) => len,
             Err(e) => {
                 violation!(self, "value {value}: encode failed: {e}");
@@ -220,7 +390,6 @@ impl<'d> Run<'d> {
         };
         let data = buf.get(..len).unwrap_or_default();
 
-        // The writer: lock, sweep, and k steps of the state machine.
         let mut done = false;
         match lock::lock(&mut dir, NAME, MODE) {
             // The holder loses power with the lock held: no destructor runs.
@@ -230,7 +399,8 @@ impl<'d> Run<'d> {
         if let Err(e) = recover::sweep_orphans(&mut dir, Some(NAME)) {
             violation!(self, "value {value}: sweep failed: {e}");
         }
-        match Machine::new(self.protocol, data) {
+        let caps = dir.capabilities();
+        match Commit::<RamDir<'_>>::new(caps, NAME, data, MODE, self.protocol, BUF) {
             Ok(mut commit) => {
                 for _ in 0..k {
                     match commit.step(&mut dir) {
@@ -250,43 +420,40 @@ impl<'d> Run<'d> {
             Err(e) => violation!(self, "value {value}: commit refused: {e}"),
         }
 
-        // Power cut, boot, recovery.
         self.disk.borrow_mut().power_cut(cut);
         self.report.cuts += 1;
-        let Some(loaded) = self.recover_and_load(value, At(k), cut) else {
-            return done;
-        };
-        let what = cut.as_str();
-        match (&loaded, old) {
-            (Some(v), _) if v == new => {}
-            (Some(v), Some(o)) if v == o && !done => {}
-            (None, None) if !done => {}
-            (Some(v), _) => violation!(
-                self,
-                "value {value} step {k} {what}: loaded generation {} (done: {done})",
-                v.generation
-            ),
-            (None, _) => violation!(self, "value {value} step {k} {what}: document missing"),
-        }
-        let left = self.temp_files();
-        if left != 0 {
-            violation!(
-                self,
-                "value {value} step {k} {what}: {left} temp files after recovery"
-            );
-        }
-
-        // A second cut right after recovery: nothing may change.
-        self.disk.borrow_mut().power_cut(Cut::LoseAll);
-        if let Some(again) = self.recover_and_load(value, At(k), Cut::LoseAll)
-            && again != loaded
-        {
-            violation!(
-                self,
-                "value {value} step {k} {what}: recovery did not settle"
-            );
-        }
+        self.judge_document(values, done, At::Step(k), cut);
         done
+    }
+
+    /// From `snapshot`, run `Store::save` with the power cut (`cut`) in
+    /// its operation after the first `n`, and check. Returns whether the
+    /// save finished before the fuse blew.
+    fn cut_in_save(
+        &mut self,
+        snapshot: &Disk,
+        values: (Option<&Settings>, &Settings),
+        n: usize,
+        cut: Cut,
+    ) -> bool {
+        self.disk.borrow_mut().clone_from(snapshot);
+        let mut dir = self.dir();
+        let mut buf = [0u8; BUF];
+        self.fuse_with(n, cut);
+        let saved = self.store().save(&mut dir, &mut buf, values.1);
+        let blew = self.power_on();
+        let done = match (saved, blew) {
+            (Ok(()), false) => return true,
+            (Ok(()), true) => true,
+            (Err(_), true) => false,
+            (Err(e), false) => {
+                violation!(self, "value {}: save failed: {e}", values.1.generation);
+                return true;
+            }
+        };
+        self.report.injected += 1;
+        self.judge_document(values, done, At::Op(n), cut);
+        false
     }
 
     /// Commit `new` for real, measuring stack and flush barriers, and
@@ -298,17 +465,9 @@ impl<'d> Run<'d> {
         let before = self.disk.borrow().stats();
         let (saved, used) = stack::measure(|| store.save(&mut dir, &mut buf, new));
         let after = self.disk.borrow().stats();
+        self.report.barriers(before, after);
         let r = &mut self.report;
         r.save_stack = r.save_stack.max(used.unwrap_or(usize::MAX));
-        // The first Slots commit formats the slot files; count the steady
-        // state, the smallest number of barriers seen.
-        let (files, dirs) = (
-            after.file_syncs - before.file_syncs,
-            after.dir_syncs - before.dir_syncs,
-        );
-        if r.commits == 0 || files + dirs < r.file_syncs + r.dir_syncs {
-            (r.file_syncs, r.dir_syncs) = (files, dirs);
-        }
         if let Err(e) = saved {
             violation!(self, "value {}: save failed: {e}", new.generation);
             return;
@@ -321,7 +480,7 @@ impl<'d> Run<'d> {
         // An acknowledged commit survives the worst cut.
         self.disk.borrow_mut().power_cut(Cut::LoseAll);
         let (loaded, used) =
-            stack::measure(|| self.recover_and_load(new.generation, At(usize::MAX), Cut::LoseAll));
+            stack::measure(|| self.recover_and_load(new.generation, At::Acked, Cut::LoseAll));
         self.report.recover_stack = self.report.recover_stack.max(used.unwrap_or(usize::MAX));
         if loaded != Some(Some(new.clone())) {
             violation!(self, "value {}: acknowledged commit lost", new.generation);
@@ -346,12 +505,12 @@ impl<'d> Run<'d> {
         }
         // A zero-length file is a torn write, never empty state.
         let broken: Store<Settings> = Store::new("broken.json", MODE);
-        if let Err(e) = fsatomic::Dir::create_new(&mut dir, "broken.json", MODE) {
+        if let Err(e) = dir.create_new("broken.json", MODE) {
             violation!(self, "could not make broken.json: {e}");
         }
-        match broken.load(&mut dir, &mut buf) {
-            Err(StoreError::Load(LoadError::Corrupt(c))) if c.kind == CorruptKind::Empty => {}
-            Err(e) => violation!(self, "empty file: unexpected error {e}"),
+        match broken.load(&mut dir, &mut buf).map_err(Error::from) {
+            Err(Error::Corrupt(c)) if c.kind == CorruptKind::Empty => {}
+            Err(e) => violation!(self, "empty file: unexpected {} error {e}", class(&e)),
             Ok(_) => violation!(self, "an empty file was taken for a value"),
         }
     }
@@ -365,16 +524,210 @@ impl<'d> Run<'d> {
             snapshot.clone_from(&self.disk.borrow());
             for cut in Cut::ALL {
                 let mut k = 0;
-                while !self.cut_after(snapshot, (old.as_ref(), &new), k, cut) {
+                while !self.cut_after_steps(snapshot, (old.as_ref(), &new), k, cut) {
                     k += 1;
                 }
                 self.report.max_steps = self.report.max_steps.max(k);
+                let mut n = 0;
+                while !self.cut_in_save(snapshot, (old.as_ref(), &new), n, cut) {
+                    n += 1;
+                }
+                self.report.max_ops = self.report.max_ops.max(n);
             }
             self.disk.borrow_mut().clone_from(snapshot);
             self.commit(&new);
             old = Some(new);
         }
         self.extras();
+    }
+
+    /// A fresh process's `JournalStore::open`: the state it replays, or
+    /// `None` after a violation.
+    fn reopen(&mut self, what: &str, at: At, cut: Cut) -> Option<Tally> {
+        let mut dir = self.dir();
+        let mut buf = [0u8; BUF];
+        let mut store = journal_store();
+        match store.open(&mut dir, &mut buf).map_err(Error::from) {
+            Ok(()) => Some(store.state().clone()),
+            Err(e) => {
+                violation!(
+                    self,
+                    "{what} {at} {}: open failed ({}): {e}",
+                    cut.as_str(),
+                    class(&e)
+                );
+                None
+            }
+        }
+    }
+
+    /// From `snapshot` (which holds `old`), open the journal, then make
+    /// `call` with the power cut (`cut`) in its operation after the first
+    /// `n`; a fresh open must find `old`, or `new` (`new` if the call
+    /// returned `Ok`). Returns whether the call finished before the fuse
+    /// blew.
+    fn cut_in_journal(
+        &mut self,
+        snapshot: &Disk,
+        (old, new): (&Tally, &Tally),
+        call: Call,
+        n: usize,
+        cut: Cut,
+    ) -> bool {
+        self.disk.borrow_mut().clone_from(snapshot);
+        let mut dir = self.dir();
+        let mut buf = [0u8; BUF];
+        let mut store = journal_store();
+        let what: heapless::String<24> = {
+            let mut s = heapless::String::new();
+            let _ = match call {
+                Call::Open => write!(s, "open"),
+                Call::Append(e) => write!(s, "append {e}"),
+                Call::Compact => write!(s, "compact"),
+            };
+            s
+        };
+        if call != Call::Open
+            && let Err(e) = store.open(&mut dir, &mut buf)
+        {
+            violation!(self, "{what}: open before the cut failed: {e}");
+            return true;
+        }
+        self.fuse_with(n, cut);
+        let result = match call {
+            Call::Open => store.open(&mut dir, &mut buf),
+            Call::Append(e) => store.append(&mut dir, &mut buf, &event(e)).map(|_| ()),
+            Call::Compact => store.compact(&mut dir, &mut buf),
+        };
+        let blew = self.power_on();
+        let done = match (result, blew) {
+            (Ok(()), false) => return true,
+            (Ok(()), true) => true,
+            (Err(_), true) => false,
+            (Err(e), false) => {
+                violation!(self, "{what}: failed without a cut: {e}");
+                return true;
+            }
+        };
+        self.report.injected += 1;
+        let at = At::Op(n);
+        let Some(found) = self.reopen(&what, at, cut) else {
+            return false;
+        };
+        let kind = cut.as_str();
+        if !(found == *new || (found == *old && !done)) {
+            violation!(
+                self,
+                "{what} {at} {kind}: replayed {} events (sum {}, {} out of order), done: {done}",
+                found.count,
+                found.sum,
+                found.out_of_order
+            );
+        }
+        let left = self.temp_files(JOURNAL);
+        if left != 0 {
+            violation!(self, "{what} {at} {kind}: {left} temp files after open");
+        }
+        self.disk.borrow_mut().power_cut(Cut::LoseAll);
+        if let Some(again) = self.reopen(&what, at, Cut::LoseAll)
+            && again != found
+        {
+            violation!(self, "{what} {at} {kind}: recovery did not settle");
+        }
+        false
+    }
+
+    /// Cut `call` at every operation with every kind of cut, from
+    /// `snapshot`; returns how many cuts fell inside it.
+    fn cut_everywhere(&mut self, snapshot: &Disk, states: (&Tally, &Tally), call: Call) -> u32 {
+        let before = self.report.injected;
+        for cut in Cut::ALL {
+            let mut n = 0;
+            while !self.cut_in_journal(snapshot, states, call, n, cut) {
+                n += 1;
+            }
+            self.report.max_ops = self.report.max_ops.max(n);
+        }
+        self.report.injected - before
+    }
+
+    /// The journal: open on an empty disk, `EVENTS` appends (compacting
+    /// every few), one explicit compaction, each cut at every operation;
+    /// then a damaged journal must read as corrupt.
+    fn journal(&mut self, snapshot: &mut Disk) {
+        self.disk.borrow_mut().format();
+        let empty = Tally::default();
+        snapshot.clone_from(&self.disk.borrow());
+        self.cut_everywhere(snapshot, (&empty, &empty), Call::Open);
+
+        let mut dir = self.dir();
+        let mut buf = [0u8; BUF];
+        let mut store = journal_store();
+        let (opened, used) = stack::measure(|| store.open(&mut dir, &mut buf));
+        self.report.recover_stack = used.unwrap_or(usize::MAX);
+        if let Err(e) = opened {
+            violation!(self, "first open failed: {e}");
+            return;
+        }
+        for n in 1..=EVENTS {
+            snapshot.clone_from(&self.disk.borrow());
+            let cuts = self.cut_everywhere(snapshot, (&tally(n - 1), &tally(n)), Call::Append(n));
+            // The cuts restored older disks under the store's feet: the
+            // store catches up (its append finds the journal as it left it).
+            self.disk.borrow_mut().clone_from(snapshot);
+            let seq = store.tail().map(|t| t.snapshot_seq);
+            let before = self.disk.borrow().stats();
+            let (appended, used) = stack::measure(|| store.append(&mut dir, &mut buf, &event(n)));
+            let after = self.disk.borrow().stats();
+            let r = &mut self.report;
+            r.save_stack = r.save_stack.max(used.unwrap_or(usize::MAX));
+            if let Err(e) = appended {
+                violation!(self, "append {n} failed: {e}");
+                return;
+            }
+            if store.tail().map(|t| t.snapshot_seq) != seq {
+                self.report.compactions += 1;
+                self.report.in_compaction += cuts;
+            } else {
+                self.report.barriers(before, after);
+            }
+            self.report.commits += 1;
+            if *store.state() != tally(n) {
+                violation!(self, "append {n}: the store holds {:?}", store.state());
+            }
+            snapshot.clone_from(&self.disk.borrow());
+            self.disk.borrow_mut().power_cut(Cut::LoseAll);
+            if self.reopen("acknowledged append", At::Acked, Cut::LoseAll) != Some(tally(n)) {
+                violation!(self, "append {n}: acknowledged append lost");
+            }
+            self.disk.borrow_mut().clone_from(snapshot);
+        }
+
+        let last = tally(EVENTS);
+        snapshot.clone_from(&self.disk.borrow());
+        self.report.in_compaction += self.cut_everywhere(snapshot, (&last, &last), Call::Compact);
+        self.disk.borrow_mut().clone_from(snapshot);
+        let (compacted, used) = stack::measure(|| store.compact(&mut dir, &mut buf));
+        self.report.compact_stack = used.unwrap_or(usize::MAX);
+        match compacted {
+            Ok(()) => self.report.compactions += 1,
+            Err(e) => violation!(self, "compact failed: {e}"),
+        }
+
+        // A damaged journal is corrupt, not an I/O error.
+        let journal = layout::file_name(JOURNAL, Role::Journal);
+        if let Err(e) = self.disk.borrow_mut().set(
+            &journal,
+            b"FSATJRNL: not a journal header, and no record after it\n",
+        ) {
+            violation!(self, "could not damage {journal}: {e}");
+        }
+        let mut fresh = journal_store();
+        match fresh.open(&mut dir, &mut buf).map_err(Error::from) {
+            Err(Error::Corrupt(_)) => {}
+            Err(e) => violation!(self, "damaged journal: {} error {e}", class(&e)),
+            Ok(()) => violation!(self, "a damaged journal was opened"),
+        }
     }
 
     fn print(&self) {
@@ -388,13 +741,40 @@ impl<'d> Run<'d> {
             };
             s
         };
+        let kinds = Cut::ALL.len();
+        if self.protocol == Protocol::Journal {
+            hprintln!(
+                "journal: {} appends, {} compactions, {} power cuts inside JournalStore::open/append/compact (up to {} operations x {} kinds; {} inside a compaction), {} violations",
+                r.commits,
+                r.compactions,
+                r.injected,
+                r.max_ops + 1,
+                kinds,
+                r.in_compaction,
+                r.violations
+            );
+            hprintln!(
+                "journal: flush barriers per append: {} file + {} directory",
+                r.file_syncs,
+                r.dir_syncs
+            );
+            hprintln!(
+                "stack journal: append path (JournalStore::append) {}, compaction (JournalStore::compact) {}, open (recovery + replay) {}",
+                stack(r.save_stack),
+                stack(r.compact_stack),
+                stack(r.recover_stack)
+            );
+            return;
+        }
         hprintln!(
-            "{}: {} commits, {} power cuts (up to {} steps x {} kinds), {} orphans swept, {} violations",
+            "{}: {} commits, {} power cuts between Commit steps (up to {} steps x {} kinds) and {} inside Store::save (up to {} operations), {} orphans swept, {} violations",
             self.protocol,
             r.commits,
             r.cuts,
             r.max_steps + 1,
-            Cut::ALL.len(),
+            kinds,
+            r.injected,
+            r.max_ops + 1,
             r.orphans_swept,
             r.violations
         );
@@ -423,25 +803,32 @@ fn main() -> ! {
     let snapshot: &mut Disk = SNAPSHOT;
 
     hprintln!(
-        "fsatomic {} on a Cortex-M4: commits over a RAM directory, power cut between every step",
+        "fsatomic {} on a Cortex-M4: commits and a journal over a RAM directory, power cut between every step",
         fsatomic::VERSION
     );
     hprintln!(
-        "sizes: Replace {} B, Slots {} B, StoreError {} B, CommitError {} B, FileName {} B",
-        core::mem::size_of::<Replace<'_, RamDir<'_>>>(),
-        core::mem::size_of::<Slots<'_, RamDir<'_>>>(),
+        "sizes: Commit {} B, Append {} B, Compact {} B, JournalStore {} B, StoreError {} B, CommitError {} B, Error {} B, FileName {} B",
+        core::mem::size_of::<Commit<'_, RamDir<'_>>>(),
+        core::mem::size_of::<Append<'_, RamDir<'_>>>(),
+        core::mem::size_of::<Compact<'_, RamDir<'_>>>(),
+        core::mem::size_of::<JournalStore<'_, Tally, Event>>(),
         core::mem::size_of::<StoreError<RamError>>(),
         core::mem::size_of::<CommitError<RamError>>(),
+        core::mem::size_of::<Error<RamError>>(),
         core::mem::size_of::<fsatomic::name::FileName>(),
     );
     let mut violations = 0;
-    for protocol in PROTOCOLS {
+    for protocol in PROTOCOLS.into_iter().chain([Protocol::Journal]) {
         let mut run = Run {
             disk,
             protocol,
             report: Report::default(),
         };
-        run.sequence(snapshot);
+        if protocol == Protocol::Journal {
+            run.journal(snapshot);
+        } else {
+            run.sequence(snapshot);
+        }
         run.print();
         violations += run.report.violations;
     }
