@@ -22,6 +22,12 @@
 //!   checksum), naming the file and the byte offset;
 //! - `ERROR <error>` — recovery itself failed (an I/O error).
 //!
+//! `CORRUPT` and `ERROR` are told apart in one place, [`failure`], by one
+//! match on the flat [`fsatomic::Error`], whichever call failed (a journal's
+//! damage comes out of [`JournalStore::open`]'s recovery, a document's out
+//! of [`Store::load`]). The program names no file of the library's but
+//! `state.json` itself: the journal's file comes from [`fsatomic::layout`].
+//!
 //! Then, unless `--verify`, it commits versions N+1, N+2, … forever and
 //! prints `ACK v=N` only after the commit call returned `Ok`, flushing
 //! stdout (the serial console) before the next commit starts. The host cuts
@@ -43,8 +49,9 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use fsatomic::layout::{self, Files, Role};
 use fsatomic::store::Fold;
-use fsatomic::{Dir, JournalStore, LoadError, Mode, Protocol, Store, StoreError};
+use fsatomic::{Dir, JournalStore, Mode, Protocol, Store};
 use fsatomic_linux::LinuxDir;
 use serde::{Deserialize, Serialize};
 
@@ -149,6 +156,16 @@ impl Fold<Rec> for Tally {
             }
             self.bad += 1;
         }
+    }
+}
+
+/// The verdict line for a failed call: `CORRUPT` when fsatomic refused a
+/// file (what a power cut must never leave), `ERROR what: …` for anything
+/// else — one match on the flat error, whichever call's error it was.
+fn failure<E: std::fmt::Display>(what: &str, error: impl Into<fsatomic::Error<E>>) -> String {
+    match error.into() {
+        fsatomic::Error::Corrupt(c) => format!("CORRUPT {c}"),
+        e => format!("ERROR {what}: {e}"),
     }
 }
 
@@ -260,7 +277,7 @@ fn document(dir: &mut LinuxDir, args: &Args) -> u8 {
     match fsatomic::recover::recover(dir, NAME, Mode::PRIVATE) {
         Ok(n) => say(&format!("RECOVER removed={n}")),
         Err(e) => {
-            say(&format!("ERROR recover: {e}"));
+            say(&failure("recover", e));
             return 1;
         }
     }
@@ -283,12 +300,8 @@ fn document(dir: &mut LinuxDir, args: &Args) -> u8 {
                 0
             }
         },
-        Err(StoreError::Load(LoadError::Corrupt(c))) => {
-            say(&format!("CORRUPT {c}"));
-            0
-        }
         Err(e) => {
-            say(&format!("ERROR load: {e}"));
+            say(&failure("load", e));
             0
         }
     };
@@ -349,9 +362,13 @@ fn journal(dir: &mut LinuxDir, args: &Args) -> u8 {
         "FS name={} atomic_replace={} protocol=journal",
         caps.filesystem, caps.atomic_replace
     ));
-    let existed = [NAME, "state.json.journal"]
-        .iter()
-        .any(|n| std::path::Path::new(&args.dir).join(n).exists());
+    let existed = match Files::probe(dir, NAME) {
+        Ok(files) => files.document || files.journal,
+        Err(e) => {
+            say(&failure("probe", e));
+            return 1;
+        }
+    };
     let mut store = match JournalStore::<Tally, Rec>::new(NAME, Mode::PRIVATE) {
         Ok(s) => s.compact_after(COMPACT_AFTER),
         Err(e) => {
@@ -359,11 +376,9 @@ fn journal(dir: &mut LinuxDir, args: &Args) -> u8 {
             return 2;
         }
     };
-    let journal_len = || {
-        std::fs::metadata(std::path::Path::new(&args.dir).join("state.json.journal"))
-            .map(|m| m.len())
-            .ok()
-    };
+    let journal_file =
+        std::path::Path::new(&args.dir).join(layout::file_name(NAME, Role::Journal).as_str());
+    let journal_len = || std::fs::metadata(&journal_file).map(|m| m.len()).ok();
     let before = journal_len();
     let mut buf = vec![0u8; BUF];
     match store.open(dir, &mut buf) {
@@ -374,12 +389,8 @@ fn journal(dir: &mut LinuxDir, args: &Args) -> u8 {
                 say(&format!("RECOVER journal bytes={b} after={a}"));
             }
         }
-        Err(StoreError::Load(LoadError::Corrupt(c))) => {
-            say(&format!("CORRUPT {c}"));
-            return 1;
-        }
         Err(e) => {
-            say(&format!("ERROR open: {e}"));
+            say(&failure("open", e));
             return 1;
         }
     }
@@ -441,5 +452,64 @@ fn unsynced(dir: &str, mut v: u64, buf: &mut [u8]) -> u8 {
             return 1;
         }
         say(&format!("ACK v={v}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh directory under the system's temporary directory.
+    fn scratch(test: &str) -> (std::path::PathBuf, LinuxDir) {
+        let path = std::env::temp_dir().join(format!("torture-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        let (dir, _) = LinuxDir::create_all(&path, Mode::PRIVATE).expect("scratch directory");
+        (path, dir)
+    }
+
+    /// The verdict the journal mode's boot gives a damaged journal: before
+    /// the flat error, `JournalStore::open`'s `StoreError::Recover(..)`
+    /// fell through to `ERROR`.
+    #[test]
+    fn a_corrupt_journal_is_corrupt() {
+        let (path, mut dir) = scratch("journal");
+        let mut buf = vec![0u8; BUF];
+        let mut store = JournalStore::<Tally, Rec>::new(NAME, Mode::PRIVATE).unwrap();
+        store.open(&mut dir, &mut buf).unwrap();
+        let rec = Rec {
+            v: 1,
+            pad: padding::<RECORD_PAD>(1),
+        };
+        store.append(&mut dir, &mut buf, &rec).unwrap();
+        // Flip a byte inside the journal's header: its checksum fails.
+        let journal = path.join(layout::file_name(NAME, Role::Journal).as_str());
+        let mut bytes = std::fs::read(&journal).unwrap();
+        bytes[12] ^= 0xff;
+        std::fs::write(&journal, &bytes).unwrap();
+
+        let mut fresh = JournalStore::<Tally, Rec>::new(NAME, Mode::PRIVATE).unwrap();
+        let err = fresh.open(&mut dir, &mut buf).unwrap_err();
+        let line = failure("open", err);
+        let _ = std::fs::remove_dir_all(&path);
+        assert!(line.starts_with("CORRUPT "), "{line}");
+        assert!(
+            line.contains(layout::file_name(NAME, Role::Journal).as_str()),
+            "{line}"
+        );
+    }
+
+    /// A document cut short is `CORRUPT` too, through `Store::load`.
+    #[test]
+    fn a_corrupt_document_is_corrupt() {
+        let (path, mut dir) = scratch("document");
+        std::fs::write(path.join(NAME), b"{\"v\":1,\"pad\":\"abc").unwrap();
+        let mut buf = vec![0u8; BUF];
+        let store: Store<Doc> = Store::new(NAME, Mode::PRIVATE);
+        let Err(err) = store.load(&mut dir, &mut buf) else {
+            panic!("a document cut short was loaded");
+        };
+        let line = failure("load", err);
+        let _ = std::fs::remove_dir_all(&path);
+        assert!(line.starts_with("CORRUPT "), "{line}");
     }
 }
