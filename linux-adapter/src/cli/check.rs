@@ -169,6 +169,7 @@ struct Tally {
     removed: usize,
     torn: usize,
     cut: usize,
+    repairs_failed: usize,
 }
 
 /// Run `check`.
@@ -285,7 +286,9 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
                 }
             }
             Err(message) => {
-                tally.errors += 1;
+                // The state was counted once, by what it holds; a failed
+                // repair is counted apart, never as a second state.
+                tally.repairs_failed += 1;
                 failure::out(format_args!("{path}: repair failed: {message}"))?;
             }
         }
@@ -310,13 +313,13 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
                 }
             ),
         ))
-    } else if tally.errors > 0 {
+    } else if tally.errors + tally.repairs_failed > 0 {
         Err(Failure::new(
             EXIT_FAILURE,
             format!(
-                "{} file{} in {} could not be checked or repaired (see above)",
-                tally.errors,
-                plural(tally.errors),
+                "{} state{} in {} could not be checked or repaired (see above)",
+                tally.errors + tally.repairs_failed,
+                plural(tally.errors + tally.repairs_failed),
                 shown.display()
             ),
         ))
@@ -427,6 +430,13 @@ fn summarize(t: &Tally, repair: bool) -> Result<(), Failure> {
     );
     if t.errors > 0 {
         line.push_str(&format!(", {} unreadable", t.errors));
+    }
+    if t.repairs_failed > 0 {
+        line.push_str(&format!(
+            "; {} repair{} failed",
+            t.repairs_failed,
+            plural(t.repairs_failed)
+        ));
     }
     line.push_str(&format!(
         "; {} orphaned temporary file{}",

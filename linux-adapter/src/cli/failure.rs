@@ -216,8 +216,15 @@ pub fn lock(dir: &Path, e: &IoError<io::Error>) -> Failure {
 
 /// Sweeping orphaned temporary files failed.
 pub fn sweep(dir: &Path, e: &IoError<io::Error>) -> Failure {
+    // Only a failed removal has an orphan to name; a failed listing has
+    // none, and advice to remove one would send the reader looking for a
+    // file that does not exist.
+    let advice = match e.op {
+        Op::Remove => format!("remove {} by hand, then retry", in_dir(dir, &e.file)),
+        _ => format!("check that {} can be listed, then retry", dir.display()),
+    };
     Failure::error(format!(
-        "{}; nothing was committed (remove the orphaned temporary file by hand, then retry)",
+        "{}; nothing was committed ({advice})",
         io_message(dir, e)
     ))
 }

@@ -154,3 +154,24 @@ fn a_missing_directory_fails_with_exit_1() {
     let out = fsatomic(["check", &dir.file("nowhere/x.json")], b"");
     assert_fails(&out, 1, &["does not exist"]);
 }
+
+#[test]
+fn a_failed_repair_is_counted_apart_not_as_a_second_state() {
+    let dir = Scratch::new("repair-fails");
+    dir.write("x.json", b"{}\n");
+    dir.write(".x.json.0123456789abcdef.tmp", b"{\"torn");
+    // The lock cannot be taken: a directory stands at the lock file's name.
+    std::fs::create_dir(dir.join("x.json.lock")).unwrap();
+    let out = fsatomic(["check", dir.path().to_str().unwrap(), "--repair"], b"");
+    assert_fails(&out, 1, &["could not be checked or repaired"]);
+    let text = out.text();
+    assert!(
+        text.contains(&format!("{}: repair failed: ", dir.file("x.json"))),
+        "{text}"
+    );
+    assert!(
+        text.contains("summary: 1 state file: 1 ok, 0 corrupt, 0 absent; 1 repair failed;"),
+        "{text}"
+    );
+    assert!(dir.join(".x.json.0123456789abcdef.tmp").exists());
+}
