@@ -67,11 +67,64 @@ impl Mode {
         self.0 as u32
     }
 
-    /// The mode of the sidecar lock file that guards a file of this mode:
-    /// never executable, never writable by group or others, so that nobody
-    /// but the owner can plant content in it.
+    /// The mode of the sidecar lock file that guards a file of this mode.
+    ///
+    /// Whoever can open the lock file can hold its lock forever and stall
+    /// every writer, so it is openable only by those who may write the
+    /// state: the owner always reads and writes it; group and others may
+    /// *read* it (a lock needs no more) only if they may write the state.
+    /// Never executable, never writable by group or others, so nobody but
+    /// the owner can plant content in it.
+    ///
+    /// ```
+    /// use fsatomic::Mode;
+    /// let lock = |bits| Mode::new(bits).unwrap().lock_mode().bits();
+    /// assert_eq!(lock(0o600), 0o600);
+    /// assert_eq!(lock(0o644), 0o600); // readers must not block writers
+    /// assert_eq!(lock(0o664), 0o640);
+    /// assert_eq!(lock(0o666), 0o644);
+    /// assert_eq!(lock(0o400), 0o600);
+    /// ```
     pub const fn lock_mode(self) -> Mode {
-        Mode(self.0 & 0o644)
+        let mut bits = 0o600;
+        if self.0 & 0o020 != 0 {
+            bits |= 0o040;
+        }
+        if self.0 & 0o002 != 0 {
+            bits |= 0o004;
+        }
+        Mode(bits)
+    }
+
+    /// Whether a file of mode `self` is open to someone a file of mode
+    /// `asked` would not be: any permission bit set that `asked` lacks.
+    ///
+    /// ```
+    /// use fsatomic::Mode;
+    /// let m = |bits| Mode::new(bits).unwrap();
+    /// assert!(m(0o644).is_wider_than(m(0o600)));
+    /// assert!(m(0o666).is_wider_than(m(0o644)));
+    /// assert!(!m(0o600).is_wider_than(m(0o644)));
+    /// assert!(!m(0o600).is_wider_than(m(0o600)));
+    /// ```
+    pub const fn is_wider_than(self, asked: Mode) -> bool {
+        self.0 & !asked.0 != 0
+    }
+
+    /// `self` narrowed to what `asked` allows: the bits both have. An
+    /// in-place file of mode `self` written by a call that asks `asked`
+    /// gets this mode: never wider than asked, and never wider than it was
+    /// (it still holds content written under its old mode).
+    ///
+    /// ```
+    /// use fsatomic::Mode;
+    /// let m = |bits| Mode::new(bits).unwrap();
+    /// assert_eq!(m(0o644).narrowed_to(m(0o600)), m(0o600));
+    /// assert_eq!(m(0o640).narrowed_to(m(0o604)), m(0o600));
+    /// assert_eq!(m(0o600).narrowed_to(m(0o644)), m(0o600));
+    /// ```
+    pub const fn narrowed_to(self, asked: Mode) -> Mode {
+        Mode(self.0 & asked.0)
     }
 }
 
@@ -227,16 +280,45 @@ pub trait Dir {
     }
 
     /// Open the existing regular file `name` for reading and writing,
-    /// positioned at its start, without truncating it; `Ok(None)` if no
-    /// file has that name. Used to append to journals and to overwrite slots
-    /// in place.
+    /// positioned at its start, without truncating it, for a call that
+    /// writes with permissions `mode`; `Ok(None)` if no file has that name.
+    /// Used to append to journals and to overwrite slots in place.
     ///
-    /// **Power cut during the call:** nothing changes.
+    /// A file written in place keeps its inode, its owner and its mode, so
+    /// before anything is written into it the implementation checks that
+    /// it is a file the caller would have created itself:
+    ///
+    /// - a regular file, opened without following a symbolic link;
+    /// - with exactly one hard link (writing through a second name would
+    ///   change a file elsewhere);
+    /// - owned by the caller's effective user, where the platform has
+    ///   owners (a file planted by another user in a shared directory would
+    ///   receive the caller's data, and its owner could read it or keep a
+    ///   descriptor open on it);
+    ///
+    /// and refuses any other file with an error whose
+    /// [`embedded_io::Error::kind`] is
+    /// [`embedded_io::ErrorKind::PermissionDenied`] and whose message
+    /// names the file and what is wrong with it. Then, if the file's mode
+    /// [is wider](crate::Mode::is_wider_than) than `mode`, it
+    /// [narrows](crate::Mode::narrowed_to) it (`fchmod`) and makes the
+    /// narrowing durable (`fsync`) before returning, so no data of this
+    /// call is ever in a file more readable than asked, even after a power
+    /// cut. A mode narrower than `mode` is kept: the file still holds
+    /// content written under it. Platforms without permissions (boards,
+    /// Windows) skip what they cannot check and say so in their docs.
+    ///
+    /// **Power cut during the call:** nothing changes but the mode, which
+    /// is the old one or the narrowed one.
     ///
     /// **Must not:** create or truncate; follow a symbolic link; open a file
-    /// with more than one hard link (writing through it would change a file
-    /// elsewhere).
-    fn open_write(&mut self, name: &str) -> Result<Option<Self::File>, Self::Error>;
+    /// with more than one hard link or owned by someone else for writing;
+    /// return a file whose mode is wider than `mode`; widen a mode.
+    fn open_write(
+        &mut self,
+        name: &str,
+        mode: crate::Mode,
+    ) -> Result<Option<Self::File>, Self::Error>;
 
     /// `renameat(dir, from, dir, to)`: give the file `from` the name `to`,
     /// replacing whatever `to` named. Not durable until [`Dir::sync_dir`].
@@ -297,9 +379,18 @@ pub trait Dir {
     /// **Power cut during the call:** the lock file may exist, empty. That
     /// is its normal state.
     ///
-    /// **Must not:** follow a symbolic link; write to, truncate or change
-    /// the mode of an existing lock file (it may be a hard link planted to
-    /// another file); leave a lock behind when the holder dies.
+    /// An existing lock file that is a regular file with one hard link,
+    /// owned by the caller's effective user, and whose mode is wider than
+    /// `mode` (older versions made lock files readable by all, and anyone
+    /// who can open a lock file can hold the lock forever) is narrowed to
+    /// `mode` ([`crate::Mode::narrowed_to`]). One owned by someone else is
+    /// used as it is (writers sharing a state through a group own each
+    /// other's lock files).
+    ///
+    /// **Must not:** follow a symbolic link; write to or truncate an
+    /// existing lock file, or change the mode of one with more than one
+    /// hard link (it may be a hard link planted to another file); widen a
+    /// lock file's mode; leave a lock behind when the holder dies.
     fn lock(&mut self, name: &str, mode: crate::Mode) -> Result<Self::Lock, Self::Error>;
 }
 
@@ -312,8 +403,14 @@ pub enum Op {
     Token,
     /// [`Dir::create_new`].
     Create,
-    /// [`Dir::open_read`] or [`Dir::open_write`].
+    /// [`Dir::open_read`], or [`Dir::open_write`] where it failed for
+    /// another reason than [`Op::OpenInPlace`]'s.
     Open,
+    /// [`Dir::open_write`] refused the file a call was about to write in
+    /// place (a slot, a journal): not a regular file, more than one hard
+    /// link, or owned by someone else (the adapter's error says which).
+    /// Nothing was written to it.
+    OpenInPlace,
     /// A read.
     Read,
     /// A write.
@@ -343,6 +440,7 @@ impl Op {
             Op::Token => "unique token",
             Op::Create => "exclusive create",
             Op::Open => "open",
+            Op::OpenInPlace => "in-place write check",
             Op::Read => "read",
             Op::Write => "write",
             Op::Seek => "seek",
@@ -361,4 +459,24 @@ impl core::fmt::Display for Op {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// [`Dir::open_write`] for a protocol's in-place write, its error named:
+/// a refusal ([`embedded_io::ErrorKind::PermissionDenied`]: not a regular
+/// file, more than one link, owned by someone else) as
+/// [`Op::OpenInPlace`], anything else as [`Op::Open`].
+pub(crate) fn open_in_place<D: Dir>(
+    dir: &mut D,
+    name: &str,
+    mode: crate::Mode,
+) -> Result<Option<D::File>, crate::error::IoError<D::Error>> {
+    use embedded_io::Error as _;
+    dir.open_write(name, mode).map_err(|e| {
+        let op = if e.kind() == embedded_io::ErrorKind::PermissionDenied {
+            Op::OpenInPlace
+        } else {
+            Op::Open
+        };
+        crate::error::IoError::new(op, name, e)
+    })
 }

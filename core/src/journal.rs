@@ -344,10 +344,7 @@ impl<'a> Journal<'a> {
         visit: &mut Visitor<'_>,
     ) -> Result<bool, RecoverError<D::Error>> {
         let jname = self.journal.as_str();
-        let Some(mut file) = dir
-            .open_write(jname)
-            .map_err(|e| IoError::new(Op::Open, jname, e))?
-        else {
+        let Some(mut file) = crate::fs::open_in_place(dir, jname, self.mode)? else {
             return Ok(false);
         };
         let (_, epoch, _) = read_header(&mut file, jname).map_err(RecoverError::from)?;
@@ -444,11 +441,11 @@ impl<'a> Journal<'a> {
         let document = crate::load::read(dir, self.name, buf)?;
         let jname = self.journal.as_str();
         let opened = if repair {
-            dir.open_write(jname)
+            crate::fs::open_in_place(dir, jname, self.mode)?
         } else {
             dir.open_read(jname)
-        }
-        .map_err(|e| IoError::new(Op::Open, jname, e))?;
+                .map_err(|e| IoError::new(Op::Open, jname, e))?
+        };
         let Some(mut file) = opened else {
             let (seq, snapshot_bytes) = match document {
                 None => (0, 0),
@@ -669,15 +666,15 @@ fn cut_tail<F: File>(file: &mut F, jname: &str, at: u64) -> Result<(), RecoverEr
 fn open_at_tail<D: Dir>(
     dir: &mut D,
     jname: &str,
+    mode: Mode,
     tail: &Tail,
 ) -> Result<D::File, CommitError<D::Error>> {
     let stale = || CommitError::Stale {
         file: name::owned(jname),
     };
-    let Some(mut file) = dir
-        .open_write(jname)
-        .map_err(|e| IoError::new(Op::Open, jname, e))?
-    else {
+    // Checked (ours, one link) and narrowed to this call's mode before a
+    // record is written.
+    let Some(mut file) = crate::fs::open_in_place(dir, jname, mode)? else {
         return Err(stale());
     };
     let (_, epoch, _) = read_header(&mut file, jname).map_err(|e| match e {
@@ -1098,7 +1095,7 @@ impl<D: Dir> crate::machine::Machine<D> for Compact<'_, D> {
     fn transition(&mut self, dir: &mut D) -> Result<CompactState, CommitError<D::Error>> {
         match self.state {
             CompactState::CheckTail => {
-                open_at_tail(dir, &self.journal.journal, &self.start)?;
+                open_at_tail(dir, &self.journal.journal, self.journal.mode, &self.start)?;
                 self.inner = Some(replace::Replace::new(
                     self.journal.name,
                     self.snapshot,
@@ -1165,6 +1162,7 @@ impl fmt::Display for State {
 /// One append of a batch of records, as a state machine.
 pub struct Append<'a, D: Dir> {
     journal: FileName,
+    mode: Mode,
     payloads: &'a [&'a [u8]],
     state: State,
     file: Option<D::File>,
@@ -1197,6 +1195,7 @@ impl<'a, D: Dir> Append<'a, D> {
         }
         Ok(Append {
             journal: name::owned(journal.journal_name()),
+            mode: journal.mode,
             payloads,
             state: State::Open,
             file: None,
@@ -1234,7 +1233,7 @@ impl<'a, D: Dir> Append<'a, D> {
         let jname = journal.as_str();
         match self.state {
             State::Open => {
-                let file = open_at_tail(dir, jname, &self.start)?;
+                let file = open_at_tail(dir, jname, self.mode, &self.start)?;
                 self.file = Some(file);
                 Ok(self.next_record(0))
             }

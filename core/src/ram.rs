@@ -618,7 +618,11 @@ impl<'a, const F: usize, const N: usize, const B: usize> Dir for RamDir<'a, F, N
         self.open(name, false)
     }
 
-    fn open_write(&mut self, name: &str) -> Result<Option<Self::File>, ErrorKind> {
+    /// A RAM directory has no owners, no permissions and no hard links
+    /// (like the flash filesystems of the boards it stands for): every
+    /// file is the caller's own and `mode` is ignored, as in
+    /// [`Dir::create_new`].
+    fn open_write(&mut self, name: &str, _mode: Mode) -> Result<Option<Self::File>, ErrorKind> {
         self.open(name, true)
     }
 
@@ -790,8 +794,8 @@ pub(crate) mod test {
         fn open_read(&mut self, name: &str) -> Result<Option<Self::File>, ErrorKind> {
             self.dir().open_read(name)
         }
-        fn open_write(&mut self, name: &str) -> Result<Option<Self::File>, ErrorKind> {
-            self.dir().open_write(name)
+        fn open_write(&mut self, name: &str, mode: Mode) -> Result<Option<Self::File>, ErrorKind> {
+            self.dir().open_write(name, mode)
         }
         fn rename(&mut self, from: &str, to: &str) -> Result<(), ErrorKind> {
             self.dir().rename(from, to)

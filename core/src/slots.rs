@@ -686,9 +686,10 @@ impl<'a, D: Dir> Slots<'a, D> {
                     .names
                     .get(i)
                     .ok_or(CommitError::LogicBug("slot index"))?;
-                let mut file = dir
-                    .open_write(slot_name)
-                    .map_err(|e| IoError::new(Op::Open, slot_name, e))?;
+                // Both slots hold the state (the older copy too): each is
+                // checked and narrowed to this call's mode before anything
+                // is written.
+                let mut file = crate::fs::open_in_place(dir, slot_name, self.mode)?;
                 let info = match file.as_mut() {
                     Some(f) => inspect(f, slot_name)?,
                     None => SlotInfo::MISSING,

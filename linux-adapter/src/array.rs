@@ -164,13 +164,32 @@ fn buffer<E>(len: usize) -> Result<Vec<u8>, Error<E>> {
 /// and creates a missing journal. Every record must be one JSON value.
 /// `hint` is a first guess of the buffer size (the files' sizes); the
 /// buffer grows while a record or the snapshot does not fit.
+///
+/// With `repair`, the journal is written as by a writer of
+/// [`Mode::PRIVATE`]: a missing one is created 0600, and one whose mode is
+/// wider is narrowed to it ([`fsatomic::Dir::open_write`]). A writer with
+/// another mode (the state's own, to keep it) uses [`read_journal_as`].
 pub fn read_journal<D: Dir>(
     dir: &mut D,
     name: &str,
     repair: bool,
     hint: u64,
 ) -> Result<JournalState, Error<D::Error>> {
-    let journal = Journal::new(name, Mode::PRIVATE).map_err(|error| {
+    read_journal_as(dir, name, repair, hint, Mode::PRIVATE)
+}
+
+/// [`read_journal`] for a writer of mode `mode`: with `repair`, a missing
+/// journal is created with `mode`, and an existing one is checked and
+/// narrowed to `mode` ([`fsatomic::Dir::open_write`]) before anything is
+/// written to it.
+pub fn read_journal_as<D: Dir>(
+    dir: &mut D,
+    name: &str,
+    repair: bool,
+    hint: u64,
+    mode: Mode,
+) -> Result<JournalState, Error<D::Error>> {
+    let journal = Journal::new(name, mode).map_err(|error| {
         Error::Recover(RecoverError::Name {
             file: fsatomic::name::owned(name),
             error,
@@ -305,7 +324,7 @@ pub fn append_with<D: Dir>(
     if files.document && !files.journal {
         done.converted = convert(dir, &journal)?;
     }
-    let state = read_journal(dir, name, true, 0)?;
+    let state = read_journal_as(dir, name, true, 0, mode)?;
     let Some(array) = state.array() else {
         return Err(Error::NotArray {
             kind: state

@@ -456,6 +456,34 @@ impl LinuxDir {
         check_regular(&fd, name, single_link)?;
         Ok(Some(self.file(fd)))
     }
+
+    /// `fchmod` the open file `fd`, of status `st`, to `st`'s mode
+    /// narrowed to `mode` if it is wider; `Ok(true)` if it was narrowed.
+    fn narrow(fd: &OwnedFd, st: &rfs::Stat, mode: Mode) -> io::Result<bool> {
+        let current = Mode::new(st.st_mode & 0o7777).unwrap_or(Mode::PRIVATE);
+        if !current.is_wider_than(mode) {
+            return Ok(false);
+        }
+        retry(|| rfs::fchmod(fd, rmode(current.narrowed_to(mode))))?;
+        Ok(true)
+    }
+}
+
+/// Refuse, for writing in place, a file (of status `st`) not owned by this
+/// process's effective user: planted by someone else in a shared
+/// directory, it would receive our data where its owner can read it.
+fn check_owner(st: &rfs::Stat, name: &str) -> io::Result<()> {
+    let euid = rustix::process::geteuid().as_raw();
+    if st.st_uid != euid {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{name} is owned by uid {}, not by this user (uid {euid}); refusing to write into a file someone else controls (if it is this state's, chown it to uid {euid}; else remove it)",
+                st.st_uid
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn open_dir_path(path: &Path) -> io::Result<OwnedFd> {
@@ -633,8 +661,23 @@ impl fsatomic::Dir for LinuxDir {
         self.open_checked(name, OFlags::RDONLY, false)
     }
 
-    fn open_write(&mut self, name: &str) -> io::Result<Option<LinuxFile>> {
-        self.open_checked(name, OFlags::RDWR, true)
+    /// As in [`fsatomic::Dir::open_write`]: `openat(O_RDWR|O_NOFOLLOW)`,
+    /// then `fstat` of the descriptor opened (not of the name, so nothing
+    /// can be swapped in between): a regular file, one hard link, owned by
+    /// `geteuid()`, or `PermissionDenied` naming what is wrong. A mode
+    /// wider than `mode` is narrowed with `fchmod` and made durable with
+    /// `fsync` before the file is returned.
+    fn open_write(&mut self, name: &str, mode: Mode) -> io::Result<Option<LinuxFile>> {
+        let Some(file) = self.open_checked(name, OFlags::RDWR, true)? else {
+            return Ok(None);
+        };
+        let st = retry(|| rfs::fstat(&file.fd))?;
+        check_owner(&st, name)?;
+        if Self::narrow(&file.fd, &st, mode)? {
+            retry(|| rfs::fsync(&file.fd))?;
+            self.flushes.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(Some(file))
     }
 
     fn rename(&mut self, from: &str, to: &str) -> io::Result<()> {
@@ -673,11 +716,19 @@ impl fsatomic::Dir for LinuxDir {
 
     fn lock(&mut self, name: &str, mode: Mode) -> io::Result<LinuxLock> {
         // The lock file exists on every commit but the first: open it
-        // first (read-only, checked to be a regular file; never chmod or
-        // write it — it might be a hard link planted to another file), and
-        // create it only when it is missing.
+        // first (read-only, checked to be a regular file with one link;
+        // never write it), and create it only when it is missing. One of
+        // ours that is wider than `mode` (older versions made lock files
+        // readable by all, and whoever can open one can hold the lock
+        // forever) is narrowed; with one link, it is no other file.
         let fd = match self.open_checked(name, OFlags::RDONLY, true)? {
-            Some(file) => file.fd,
+            Some(file) => {
+                let st = retry(|| rfs::fstat(&file.fd))?;
+                if st.st_uid == rustix::process::geteuid().as_raw() {
+                    Self::narrow(&file.fd, &st, mode)?;
+                }
+                file.fd
+            }
             None => match retry(|| {
                 rfs::openat(
                     &self.fd,

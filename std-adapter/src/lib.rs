@@ -42,7 +42,11 @@
 //!   exactly that mode: never wider than asked, whatever the umask.
 //! - Existing files are opened with `O_NOFOLLOW|O_NONBLOCK` (no FIFO can
 //!   block a reader), and anything but a regular file is refused; a file
-//!   opened for writing in place must have a single hard link.
+//!   opened for writing in place must have a single hard link and be owned
+//!   by the effective user, and its mode is narrowed to the call's if it
+//!   is wider. std has no `geteuid`: the effective user is the owner of a
+//!   pipe made for the purpose, which the kernel gives the owner it gives
+//!   a new file.
 //! - The directory is flushed by opening it and calling `fsync` on it.
 //! - `fsync`, `fdatasync`, `open` and `ftruncate` are retried on `EINTR` by
 //!   std itself; this crate retries reads, writes and `flock` that report
@@ -72,7 +76,10 @@
 //!   commit returned `Ok` — whole, never torn or missing. A program that
 //!   needs every acknowledged commit to survive on Windows needs an adapter
 //!   over `MoveFileExW` directly.
-//! - Modes do not exist; files take the directory's ACL.
+//! - Modes do not exist; files take the directory's ACL. A file written in
+//!   place (a slot, a journal) is checked to be a regular file, not a
+//!   reparse point, but std can read neither its owner nor its hard-link
+//!   count: keep state in a directory only its owner can write.
 //! - Locks are [`std::fs::File::lock`] (`LockFileEx`) on a sidecar file that
 //!   is never deleted, so a crashed holder never locks the others out.
 //!
@@ -407,11 +414,19 @@ impl fsatomic::Dir for StdDir {
 
     /// Open the regular file `directory/NAME` for reading and writing in
     /// place, as in [`fsatomic::Dir::open_write`]: no symbolic link
-    /// followed, no truncation, and on Unix a file with more than one hard
-    /// link is refused. (Windows: std cannot read the link count; not
-    /// checked.) Changes nothing on disk.
-    fn open_write(&mut self, name: &str) -> io::Result<Option<StdFile>> {
-        Ok(sys::open_existing(&self.join(name), name, true)?.map(|f| self.file(f)))
+    /// followed, no truncation. On Unix a file with more than one hard link
+    /// or owned by another user than the effective one is refused
+    /// (`PermissionDenied`), and a mode wider than `mode` is narrowed
+    /// (`fchmod`, then `fsync`). Windows: std can read neither the link
+    /// count nor the owner, and there are no modes; not checked.
+    fn open_write(&mut self, name: &str, mode: Mode) -> io::Result<Option<StdFile>> {
+        let Some((file, narrowed)) = sys::open_in_place(&self.join(name), name, mode)? else {
+            return Ok(None);
+        };
+        if narrowed {
+            self.flushes.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(Some(self.file(file)))
     }
 
     /// Replacing rename within the directory, as in
@@ -462,7 +477,9 @@ impl fsatomic::Dir for StdDir {
     /// [`fsatomic::Dir::lock`]: created exclusively with exactly `mode` if
     /// missing; otherwise the existing file is opened read-only without
     /// following a link, refused unless it is a regular file with a single
-    /// hard link (Unix), and never written, truncated or `chmod`ed. Then
+    /// hard link (Unix), and never written or truncated; on Unix, one owned
+    /// by the effective user whose mode is wider than `mode` is narrowed
+    /// (`fchmod`: whoever can open a lock file can hold it forever). Then
     /// [`std::fs::File::lock`] waits for it (retried on `EINTR`). Each call
     /// opens its own file, so two calls in one process exclude each other.
     fn lock(&mut self, name: &str, mode: Mode) -> io::Result<StdLock> {
@@ -473,7 +490,7 @@ impl fsatomic::Dir for StdDir {
             match sys::create_new(&path, mode) {
                 Ok(file) => break file,
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    if let Some(file) = sys::open_lock(&path, name)? {
+                    if let Some(file) = sys::open_lock(&path, name, mode)? {
                         break file;
                     }
                     if attempts >= LOCK_OPEN_ATTEMPTS {

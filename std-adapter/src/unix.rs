@@ -150,15 +150,75 @@ pub(crate) fn open_existing(path: &Path, name: &str, write: bool) -> io::Result<
     Ok(Some(file))
 }
 
+/// A file to write in place, as in [`fsatomic::Dir::open_write`]: opened
+/// for reading and writing without following a link; refused unless it is
+/// a regular file with a single hard link owned by this process's
+/// effective user ([`effective_uid`]); narrowed to `mode` if wider, the
+/// narrowing made durable (`fsync`). Returns the file and whether it was
+/// narrowed (the flush is the caller's to count).
+pub(crate) fn open_in_place(
+    path: &Path,
+    name: &str,
+    mode: Mode,
+) -> io::Result<Option<(fs::File, bool)>> {
+    let Some(file) = open_existing(path, name, true)? else {
+        return Ok(None);
+    };
+    let meta = file.metadata()?;
+    let euid = effective_uid()?;
+    if meta.uid() != euid {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{name} is owned by uid {}, not by this user (uid {euid}); refusing to write into a file someone else controls (if it is this state's, chown it to uid {euid}; else remove it)",
+                meta.uid()
+            ),
+        ));
+    }
+    let narrowed = narrow(&file, &meta, mode)?;
+    if narrowed {
+        file.sync_all()?;
+    }
+    Ok(Some((file, narrowed)))
+}
+
+/// `fchmod` `file` (whose metadata is `meta`) to its mode narrowed to
+/// `mode`, if it is wider; `Ok(true)` if it was narrowed.
+fn narrow(file: &fs::File, meta: &fs::Metadata, mode: Mode) -> io::Result<bool> {
+    let current = Mode::new(meta.mode() & 0o7777).unwrap_or(Mode::PRIVATE);
+    if !current.is_wider_than(mode) {
+        return Ok(false);
+    }
+    file.set_permissions(Permissions::from_mode(current.narrowed_to(mode).bits()))?;
+    Ok(true)
+}
+
+/// The effective user id of this process, which std does not expose: the
+/// owner of a pipe made for the purpose. The kernel gives a new pipe the
+/// owner it gives a new file (Linux: the filesystem uid, which follows
+/// the effective uid; macOS and the BSDs: the effective uid), and making
+/// one writes nothing anywhere.
+pub(crate) fn effective_uid() -> io::Result<u32> {
+    let (reader, _writer) = io::pipe()?;
+    let pipe = fs::File::from(std::os::fd::OwnedFd::from(reader));
+    Ok(pipe.metadata()?.uid())
+}
+
 /// An existing lock file: opened read-only without following a link;
 /// refused unless it is a regular file with a single hard link (a planted
-/// hard link would let us lock, or reveal, someone else's file).
-pub(crate) fn open_lock(path: &Path, name: &str) -> io::Result<Option<fs::File>> {
+/// hard link would let us lock, or reveal, someone else's file). One owned
+/// by this process's effective user whose mode is wider than `mode` is
+/// narrowed (whoever can open a lock file can hold the lock forever).
+pub(crate) fn open_lock(path: &Path, name: &str, mode: Mode) -> io::Result<Option<fs::File>> {
     let file = match open_nofollow(path, name, false)? {
         Some(file) => file,
         None => return Ok(None),
     };
     check_single_link(&file, name)?;
+    let meta = file.metadata()?;
+    if meta.uid() == effective_uid()? {
+        narrow(&file, &meta, mode)?;
+    }
     Ok(Some(file))
 }
 

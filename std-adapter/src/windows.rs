@@ -66,8 +66,20 @@ pub(crate) fn open_existing(path: &Path, name: &str, write: bool) -> io::Result<
     Ok(Some(file))
 }
 
+/// A file to write in place, opened as [`open_existing`] does. Windows
+/// std can read neither the owner nor the hard-link count, and there are
+/// no mode bits to narrow: only the reparse point and the file type are
+/// checked (see the crate docs). Never narrowed.
+pub(crate) fn open_in_place(
+    path: &Path,
+    name: &str,
+    _mode: Mode,
+) -> io::Result<Option<(fs::File, bool)>> {
+    Ok(open_existing(path, name, true)?.map(|f| (f, false)))
+}
+
 /// An existing lock file, opened read-only as [`open_existing`] does.
-pub(crate) fn open_lock(path: &Path, name: &str) -> io::Result<Option<fs::File>> {
+pub(crate) fn open_lock(path: &Path, name: &str, _mode: Mode) -> io::Result<Option<fs::File>> {
     open_existing(path, name, false)
 }
 

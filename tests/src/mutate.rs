@@ -24,6 +24,12 @@ use fsatomic::layout::{self, Role};
 use fsatomic::{Dir, File};
 
 use crate::explorer::Wrap;
+
+/// Every permission bit allowed: a held-back flush must not change a mode.
+const ANY_MODE: fsatomic::Mode = match fsatomic::Mode::new(0o7777) {
+    Some(mode) => mode,
+    None => fsatomic::Mode::PRIVATE,
+};
 use crate::sim::SimFs;
 use crate::wrap::{Call, Hook, Intercept, Verdict};
 
@@ -196,7 +202,7 @@ impl<D: Dir> Hook<D> for Mutant {
         }
         let names: Vec<String> = self.deferred.borrow_mut().drain(..).collect();
         for name in names {
-            if let Some(mut f) = dir.open_write(&name)? {
+            if let Some(mut f) = dir.open_write(&name, ANY_MODE)? {
                 f.sync_all()?;
             }
         }

@@ -138,9 +138,9 @@ impl<D: Dir> Dir for Lent<'_, D> {
         self.0.exists(name).map_err(flat)
     }
 
-    fn open_write(&mut self, name: &str) -> Result<Option<Self::File>, Flat> {
+    fn open_write(&mut self, name: &str, mode: Mode) -> Result<Option<Self::File>, Flat> {
         self.0
-            .open_write(name)
+            .open_write(name, mode)
             .map(|f| f.map(LentFile))
             .map_err(flat)
     }

@@ -535,6 +535,20 @@ impl State {
         self.log.push(Entry { op, call, origin });
     }
 
+    /// Narrow the mode of `ino` to `mode` if it is wider: in the live
+    /// image, the durable one and the modes crash images bring back.
+    fn narrow(&mut self, ino: u64, mode: Mode) {
+        let narrowed = |bits: u32| bits & (mode.bits() | !0o7777);
+        for image in [&mut self.live, &mut self.durable] {
+            if let Some(inode) = image.inodes.get_mut(&ino) {
+                inode.mode = narrowed(inode.mode);
+            }
+        }
+        if let Some(bits) = self.modes.get_mut(&ino) {
+            *bits = narrowed(*bits);
+        }
+    }
+
     fn link_new(&mut self, name: &str, mode: u32, origin: Origin) -> u64 {
         let ino = self.next_ino;
         self.next_ino += 1;
@@ -823,19 +837,24 @@ impl Dir for SimFs {
         }))
     }
 
-    fn open_write(&mut self, name: &str) -> Result<Option<SimFile>, SimError> {
+    /// Every file is the caller's own (the model has one user); a file
+    /// with a second name is refused, and a mode wider than `mode` is
+    /// narrowed at once, live and durable (the adapters `fsync` the
+    /// narrowing before returning).
+    fn open_write(&mut self, name: &str, mode: Mode) -> Result<Option<SimFile>, SimError> {
         check_name(name)?;
-        let s = self.state.borrow();
+        let mut s = self.state.borrow_mut();
         s.alive()?;
         let Some(&ino) = s.live.names.get(name) else {
             return Ok(None);
         };
         if s.live.names.values().filter(|&&i| i == ino).count() > 1 {
             return Err(SimError::new(
-                ErrorKind::InvalidInput,
+                ErrorKind::PermissionDenied,
                 "the file has more than one hard link",
             ));
         }
+        s.narrow(ino, mode);
         Ok(Some(SimFile {
             state: self.state.clone(),
             ino,
@@ -943,9 +962,16 @@ impl Dir for SimFs {
                 "the lock is held (a lock outlived its owner?)",
             ));
         }
-        if !s.live.names.contains_key(name) {
-            s.link_new(name, mode.bits(), Origin::LockFile);
-            s.mutated(|| format!("create lock file {name}"));
+        match s.live.names.get(name) {
+            None => {
+                s.link_new(name, mode.bits(), Origin::LockFile);
+                s.mutated(|| format!("create lock file {name}"));
+            }
+            Some(&ino) => {
+                if s.live.names.values().filter(|&&i| i == ino).count() == 1 {
+                    s.narrow(ino, mode);
+                }
+            }
         }
         s.locks.insert(name.to_owned());
         Ok(SimLock {

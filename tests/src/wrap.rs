@@ -477,8 +477,10 @@ impl<D: Dir, H: Hook<D>> Dir for Intercept<D, H> {
         Ok(f.map(|f| self.file(f, name)))
     }
 
-    fn open_write(&mut self, name: &str) -> Result<Option<Self::File>, D::Error> {
-        let f = self.dir_call(Call::OpenWrite, name, None, None, |d| d.open_write(name))?;
+    fn open_write(&mut self, name: &str, mode: Mode) -> Result<Option<Self::File>, D::Error> {
+        let f = self.dir_call(Call::OpenWrite, name, None, None, |d| {
+            d.open_write(name, mode)
+        })?;
         Ok(f.map(|f| self.file(f, name)))
     }
 

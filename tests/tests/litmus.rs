@@ -78,7 +78,7 @@ fn prefix_append_holds(p: Profile) -> bool {
         p,
         |fs| durable_file(fs, "f", b""),
         move |fs| {
-            let mut f = fs.open_write("f").unwrap().unwrap();
+            let mut f = fs.open_write("f", Mode::PRIVATE).unwrap().unwrap();
             f.write_all(&xs[..G as usize]).unwrap();
             f.write_all(&xs[G as usize..]).unwrap();
         },
@@ -157,7 +157,7 @@ fn ordered_overwrites(p: Profile) -> bool {
             durable_file(fs, "f", &ab);
         },
         |fs| {
-            let mut f = fs.open_write("f").unwrap().unwrap();
+            let mut f = fs.open_write("f", Mode::PRIVATE).unwrap().unwrap();
             f.write_all(&pattern(b'C', G)).unwrap();
             f.seek(SeekFrom::Start(G)).unwrap();
             f.write_all(&pattern(b'D', G)).unwrap();
@@ -280,7 +280,7 @@ fn torn_writes_land_as_data_zeros_or_garbage_only_where_allowed() {
             p,
             |fs| durable_file(fs, "f", &pattern(b'o', G)),
             |fs| {
-                let mut f = fs.open_write("f").unwrap().unwrap();
+                let mut f = fs.open_write("f", Mode::PRIVATE).unwrap().unwrap();
                 f.write_all(&pattern(b'n', G)).unwrap();
             },
             |img| match img.file("f") {
@@ -308,7 +308,7 @@ fn fat_sectors_are_atomic_but_other_profiles_tear_at_one_byte() {
         let mut fs = SimFs::new(p, 1, 1);
         durable_file(&mut fs, "f", b"oooo");
         fs.settle();
-        let mut f = fs.open_write("f").unwrap().unwrap();
+        let mut f = fs.open_write("f", Mode::PRIVATE).unwrap().unwrap();
         f.write_all(b"nnnn").unwrap();
         let snap = fs.snapshot();
         let mut found = false;

@@ -29,6 +29,8 @@ macro_rules! __conformance_fs_ops {
             open_read_refuses_links_and_special_files,
             open_write_writes_in_place,
             open_write_refuses_links,
+            open_write_refuses_a_file_of_another_user,
+            open_write_narrows_a_wider_mode,
             set_len_cuts_and_extends,
             rename_replaces_the_target,
             rename_replaces_a_symlink_not_its_target,
@@ -38,7 +40,7 @@ macro_rules! __conformance_fs_ops {
             unique_tokens_do_not_repeat,
             lock_file_gets_the_lock_mode,
             lock_excludes_every_other_holder,
-            lock_leaves_an_existing_lock_file_alone,
+            lock_never_writes_an_existing_lock_file,
             create_all_makes_durable_dirs_with_exact_mode,
         ] }
     };
@@ -125,7 +127,11 @@ pub fn open_read_of_missing_is_none<A: Adapter>(test: &str) {
     let fx = Fixture::new::<A>(test);
     let mut dir = fx.open::<A>();
     assert!(dir.open_read("missing").expect("open_read").is_none());
-    assert!(dir.open_write("missing").expect("open_write").is_none());
+    assert!(
+        dir.open_write("missing", Mode::PRIVATE)
+            .expect("open_write")
+            .is_none()
+    );
     assert!(fx.names().is_empty(), "an open created something");
 }
 
@@ -174,7 +180,7 @@ pub fn open_read_refuses_links_and_special_files<A: Adapter>(test: &str) {
         thread::spawn(move || {
             let mut dir = A::open(&path).expect("open dir");
             let read = dir.open_read(name).map(|f| f.is_some());
-            let write = dir.open_write(name).map(|f| f.is_some());
+            let write = dir.open_write(name, Mode::PRIVATE).map(|f| f.is_some());
             let _ = tx.send((read, write));
         });
         let (read, write) = rx
@@ -194,7 +200,10 @@ pub fn open_write_writes_in_place<A: Adapter>(test: &str) {
     let mut dir = fx.open::<A>();
     plant_file(&fx.path("slot"), b"abcdef", 0o600);
     let inode = Snapshot::of(&fx.path("slot")).inode;
-    let mut file = dir.open_write("slot").expect("open_write").expect("exists");
+    let mut file = dir
+        .open_write("slot", Mode::PRIVATE)
+        .expect("open_write")
+        .expect("exists");
     assert_eq!(
         fs::read(fx.path("slot")).expect("read"),
         b"abcdef",
@@ -220,12 +229,71 @@ pub fn open_write_refuses_links<A: Adapter>(test: &str) {
     fs::hard_link(fx.outside("victim"), fx.path("hard")).expect("link");
     let victim = Snapshot::of(&fx.outside("victim"));
     for name in ["link", "hard"] {
-        if let Ok(Some(mut f)) = dir.open_write(name) {
-            let _ = f.write(b"pwned");
-            panic!("open_write({name}) opened a linked file");
+        match dir.open_write(name, Mode::PRIVATE) {
+            Ok(Some(mut f)) => {
+                let _ = f.write(b"pwned");
+                panic!("open_write({name}) opened a linked file");
+            }
+            Ok(None) => panic!("open_write({name}) found nothing"),
+            Err(e) if name == "hard" => {
+                assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
+                assert!(e.to_string().contains(name), "{e}");
+            }
+            Err(_) => {}
         }
     }
     assert_eq!(Snapshot::of(&fx.outside("victim")), victim);
+}
+
+/// `open_write` refuses, with `PermissionDenied` naming the file, a file
+/// owned by another user (planted, world-writable, in a shared directory),
+/// and leaves it exactly as it was: owner, mode, bytes.
+pub fn open_write_refuses_a_file_of_another_user<A: Adapter>(test: &str) {
+    let fx = Fixture::new::<A>(test);
+    let mut dir = fx.open::<A>();
+    plant_file(&fx.path("planted"), b"bait", 0o666);
+    if !super::give_away(&fx.path("planted")) {
+        return;
+    }
+    let before = Snapshot::of(&fx.path("planted"));
+    match dir.open_write("planted", Mode::PRIVATE) {
+        Ok(Some(mut f)) => {
+            let _ = f.write(b"secret");
+            panic!("open_write opened another user's file");
+        }
+        Ok(None) => panic!("open_write found nothing"),
+        Err(e) => {
+            assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
+            assert!(e.to_string().contains("planted"), "{e}");
+        }
+    }
+    assert_eq!(Snapshot::of(&fx.path("planted")), before);
+    assert_eq!(super::uid_of(&fx.path("planted")), super::OTHER_UID);
+}
+
+/// `open_write` narrows a mode wider than asked before returning the file
+/// (bytes and inode kept), and never widens one.
+pub fn open_write_narrows_a_wider_mode<A: Adapter>(test: &str) {
+    let fx = Fixture::new::<A>(test);
+    let mut dir = fx.open::<A>();
+    for (planted, asked, after) in [
+        (0o644, 0o600, 0o600),
+        (0o666, 0o644, 0o644),
+        (0o640, 0o604, 0o600),
+        (0o600, 0o644, 0o600),
+        (0o644, 0o644, 0o644),
+    ] {
+        plant_file(&fx.path("f"), b"content", planted);
+        let before = Snapshot::of(&fx.path("f"));
+        let file = dir
+            .open_write("f", mode(asked))
+            .expect("open_write")
+            .expect("exists");
+        assert_eq!(mode_of(&fx.path("f")), after, "{planted:o} asked {asked:o}");
+        drop(file);
+        let now = Snapshot::of(&fx.path("f"));
+        assert_eq!((now.bytes, now.inode), (before.bytes, before.inode));
+    }
 }
 
 /// `set_len` cuts and extends with zeros.
@@ -309,7 +377,10 @@ pub fn flushes_succeed<A: Adapter>(test: &str) {
     file.sync_all().expect("sync_all");
     drop(file);
     dir.sync_dir().expect("sync_dir");
-    let mut file = dir.open_write("f").expect("open_write").expect("exists");
+    let mut file = dir
+        .open_write("f", Mode::PRIVATE)
+        .expect("open_write")
+        .expect("exists");
     file.sync_data().expect("sync_data of a reopened file");
     let mut file = dir.open_read("f").expect("open_read").expect("exists");
     file.sync_all().expect("sync_all of a read-only file");
@@ -389,8 +460,15 @@ pub fn lock_file_gets_the_lock_mode<A: Adapter>(test: &str) {
         assert_eq!(fs::metadata(fx.path(&name)).expect("stat").len(), 0);
         // Locking again reuses the file and keeps its mode.
         let snap = Snapshot::of(&fx.path(&name));
-        drop(dir.lock(&name, mode(0o600)).expect("lock again"));
+        drop(dir.lock(&name, mode(bits)).expect("lock again"));
         assert_eq!(Snapshot::of(&fx.path(&name)), snap);
+        // A narrower mode asked narrows it (bytes and inode kept); a wider
+        // one never widens it.
+        drop(dir.lock(&name, mode(0o600)).expect("lock narrower"));
+        assert_eq!(mode_of(&fx.path(&name)), 0o600);
+        assert_eq!(Snapshot::of(&fx.path(&name)).inode, snap.inode);
+        drop(dir.lock(&name, mode(0o644)).expect("lock wider"));
+        assert_eq!(mode_of(&fx.path(&name)), 0o600);
     }
 }
 
@@ -436,15 +514,29 @@ pub fn lock_excludes_every_other_holder<A: Adapter>(test: &str) {
     probe.try_lock().expect("the lock outlived its holder");
 }
 
-/// Taking the lock never writes, truncates or re-modes an existing lock
-/// file (it might be a hard link to another file).
-pub fn lock_leaves_an_existing_lock_file_alone<A: Adapter>(test: &str) {
+/// Taking the lock never writes or truncates an existing lock file. One
+/// of ours with one link and a mode wider than asked is narrowed (bytes
+/// and inode kept); one owned by another user (a writer sharing the state
+/// through a group) is used as it is.
+pub fn lock_never_writes_an_existing_lock_file<A: Adapter>(test: &str) {
     let fx = Fixture::new::<A>(test);
     let mut dir = fx.open::<A>();
     plant_file(&fx.path("a.lock"), b"pid 1234\n", 0o664);
     let before = Snapshot::of(&fx.path("a.lock"));
     drop(dir.lock("a.lock", Mode::PRIVATE).expect("lock"));
-    assert_eq!(Snapshot::of(&fx.path("a.lock")), before);
+    let after = Snapshot::of(&fx.path("a.lock"));
+    assert_eq!(after.mode & 0o7777, 0o600, "not narrowed");
+    assert_eq!(
+        (after.bytes, after.inode, after.links),
+        (before.bytes, before.inode, before.links)
+    );
+    plant_file(&fx.path("b.lock"), b"pid 1234\n", 0o644);
+    if !super::give_away(&fx.path("b.lock")) {
+        return;
+    }
+    let before = Snapshot::of(&fx.path("b.lock"));
+    drop(dir.lock("b.lock", Mode::PRIVATE).expect("lock"));
+    assert_eq!(Snapshot::of(&fx.path("b.lock")), before);
 }
 
 /// `create_all` makes the missing directories, outermost first, each with

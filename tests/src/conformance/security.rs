@@ -4,15 +4,18 @@
 
 use std::collections::BTreeSet;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 
 use fsatomic::fs::Op;
 use fsatomic::name::temp_name;
 use fsatomic::{
-    CommitError, LoadError, Mode, RecoverError, Store, StoreError, load, recover, replace,
+    CommitError, JournalStore, LoadError, Mode, Protocol, RecoverError, Store, StoreError, load,
+    recover, replace,
 };
 
 use super::{
-    Adapter, BUF, Counter, Fixture, Snapshot, encoded, mode_of, plant_file, plant_symlink,
+    Adapter, BUF, Counter, Fixture, Hit, Hits, OTHER_UID, Snapshot, encoded, give_away, mode_of,
+    plant_file, plant_symlink, uid_of,
 };
 use crate::wrap::{Call, Counting, PresetTokens};
 
@@ -31,6 +34,11 @@ macro_rules! __conformance_security {
             links_planted_at_random_temp_names_are_swept_not_followed,
             links_at_the_lock_file_redirect_nothing,
             stale_world_readable_temp_is_never_reused,
+            planted_slot_of_another_user_receives_nothing,
+            planted_journal_of_another_user_receives_nothing,
+            hard_linked_slot_receives_nothing,
+            in_place_files_narrow_to_the_mode_asked,
+            lock_file_is_openable_only_by_writers,
         ] }
     };
 }
@@ -359,4 +367,176 @@ pub fn stale_world_readable_temp_is_never_reused<A: Adapter>(test: &str) {
         .expect("update");
     assert!(!fx.path(&stale).exists(), "the orphan was not swept");
     assert_eq!(mode_of(&fx.path("users.json")), 0o600);
+}
+
+/// Whether `e` is the refusal of a file to be written in place
+/// (`Op::OpenInPlace`) naming `file`.
+fn refused_in_place(e: &impl std::fmt::Debug, file: &str) -> bool {
+    let e = format!("{e:?}");
+    e.contains("OpenInPlace") && e.contains(file)
+}
+
+/// A slot planted by another user (world-writable, as anyone can make one
+/// in a sticky `/tmp`) never receives a commit: the save is refused with
+/// an error naming the slot, and the planted file keeps bytes, mode,
+/// owner and inode — the secret is nowhere.
+pub fn planted_slot_of_another_user_receives_nothing<A: Adapter>(test: &str) {
+    for planted in [&b""[..], b"x"] {
+        let fx = Fixture::new::<A>(test);
+        let slot = fx.path("st.json.a");
+        plant_file(&slot, planted, 0o666);
+        if !give_away(&slot) {
+            return;
+        }
+        let before = Snapshot::of(&slot);
+        let store: Store<Counter> =
+            Store::new("st.json", Mode::PRIVATE).with_protocol(Protocol::Slots);
+        let e = store
+            .save(&mut fx.open::<A>(), &mut [0u8; BUF], &Counter::at(42))
+            .expect_err("a commit into another user's slot");
+        assert!(refused_in_place(&e, "st.json.a"), "{e:?}");
+        assert!(e.to_string().contains("st.json.a"), "{e}");
+        assert_eq!(Snapshot::of(&slot), before, "the planted slot changed");
+        assert_eq!(uid_of(&slot), OTHER_UID);
+        for name in fx.names() {
+            let bytes = fs::read(fx.path(&name)).unwrap_or_default();
+            assert!(
+                !bytes.windows(2).any(|w| w == b"42"),
+                "the secret reached {name}"
+            );
+        }
+    }
+}
+
+/// A journal that is not the caller's (given to another user and made
+/// world-writable, as a planted one would be) is refused by the writer's
+/// recovery and never receives a record; it keeps bytes, mode and owner.
+pub fn planted_journal_of_another_user_receives_nothing<A: Adapter>(test: &str) {
+    let fx = Fixture::new::<A>(test);
+    let mut buf = vec![0u8; BUF];
+    let mut store = JournalStore::<Hits, Hit>::new("hits.json", Mode::PRIVATE).expect("name");
+    store.open(&mut fx.open::<A>(), &mut buf).expect("open");
+    store
+        .append(&mut fx.open::<A>(), &mut buf, &Hit { ip: 1 })
+        .expect("append");
+    let journal = fx.path("hits.json.journal");
+    fs::set_permissions(&journal, fs::Permissions::from_mode(0o666)).expect("chmod");
+    if !give_away(&journal) {
+        return;
+    }
+    let before = Snapshot::of(&journal);
+    let mut store = JournalStore::<Hits, Hit>::new("hits.json", Mode::PRIVATE).expect("name");
+    let mut dir = fx.open::<A>();
+    let result = store
+        .open(&mut dir, &mut buf)
+        .and_then(|()| store.append(&mut dir, &mut buf, &Hit { ip: 0xdead }));
+    let e = result.expect_err("an append into another user's journal");
+    assert!(refused_in_place(&e, "hits.json.journal"), "{e:?}");
+    assert_eq!(
+        Snapshot::of(&journal),
+        before,
+        "the planted journal changed"
+    );
+    assert_eq!(uid_of(&journal), OTHER_UID);
+}
+
+/// A slot with a second hard link (to a file outside) is refused: the
+/// commit fails naming it, and the file behind it keeps its bytes.
+pub fn hard_linked_slot_receives_nothing<A: Adapter>(test: &str) {
+    let fx = Fixture::new::<A>(test);
+    victim(&fx, "shadow");
+    fs::hard_link(fx.outside("shadow"), fx.path("st.json.a")).expect("link");
+    let before = Snapshot::of(&fx.outside("shadow"));
+    let store: Store<Counter> = Store::new("st.json", Mode::PRIVATE).with_protocol(Protocol::Slots);
+    let e = store
+        .save(&mut fx.open::<A>(), &mut [0u8; BUF], &Counter::at(7))
+        .expect_err("a commit through a hard link");
+    assert!(refused_in_place(&e, "st.json.a"), "{e:?}");
+    assert_eq!(Snapshot::of(&fx.outside("shadow")), before);
+}
+
+/// A state is never readable more widely than the mode of the call that
+/// wrote it: a 0600 save onto a 0644 Slots state leaves both slots 0600,
+/// and a 0600 append onto a 0644 journal leaves the journal 0600. A
+/// narrower mode is kept (a 0644 call does not widen what a 0600 call
+/// wrote: the older slot still holds its document).
+pub fn in_place_files_narrow_to_the_mode_asked<A: Adapter>(test: &str) {
+    let fx = Fixture::new::<A>(test);
+    let mut buf = [0u8; BUF];
+    let slots = |mode| Store::<Counter>::new("st.json", mode).with_protocol(Protocol::Slots);
+    for i in 0..2 {
+        slots(Mode::PUBLIC_READ)
+            .save(&mut fx.open::<A>(), &mut buf, &Counter::at(i))
+            .expect("save 0644");
+    }
+    for slot in ["st.json.a", "st.json.b"] {
+        assert_eq!(mode_of(&fx.path(slot)), 0o644, "{slot}");
+    }
+    slots(Mode::PRIVATE)
+        .save(&mut fx.open::<A>(), &mut buf, &Counter::at(2))
+        .expect("save 0600");
+    for slot in ["st.json.a", "st.json.b"] {
+        assert_eq!(mode_of(&fx.path(slot)), 0o600, "{slot} after a 0600 save");
+    }
+    slots(Mode::PUBLIC_READ)
+        .save(&mut fx.open::<A>(), &mut buf, &Counter::at(3))
+        .expect("save 0644 again");
+    for slot in ["st.json.a", "st.json.b"] {
+        assert_eq!(mode_of(&fx.path(slot)), 0o600, "{slot} widened");
+    }
+    assert_eq!(
+        slots(Mode::PRIVATE)
+            .load(&mut fx.open::<A>(), &mut buf)
+            .expect("load"),
+        Some(Counter::at(3))
+    );
+
+    let mut buf = vec![0u8; BUF];
+    let journal = fx.path("hits.json.journal");
+    let mut public = JournalStore::<Hits, Hit>::new("hits.json", Mode::PUBLIC_READ).expect("name");
+    public.open(&mut fx.open::<A>(), &mut buf).expect("open");
+    public
+        .append(&mut fx.open::<A>(), &mut buf, &Hit { ip: 0 })
+        .expect("append 0644");
+    assert_eq!(mode_of(&journal), 0o644);
+    let mut private = JournalStore::<Hits, Hit>::new("hits.json", Mode::PRIVATE).expect("name");
+    let mut dir = fx.open::<A>();
+    private.open(&mut dir, &mut buf).expect("open");
+    private
+        .append(&mut dir, &mut buf, &Hit { ip: 1 })
+        .expect("append 0600");
+    assert_eq!(mode_of(&journal), 0o600, "the journal after a 0600 append");
+    assert!(private.state().is(0..2));
+}
+
+/// Whoever can open a lock file can hold its lock forever and stall every
+/// writer, so only those who may write the state can open it: a 0644
+/// state's lock file is 0600, a 0664 state's 0640; and a lock file left
+/// readable by all (as older versions made them) is narrowed by the next
+/// writer, its bytes and inode kept.
+pub fn lock_file_is_openable_only_by_writers<A: Adapter>(test: &str) {
+    let fx = Fixture::new::<A>(test);
+    let mut buf = [0u8; BUF];
+    for (bits, lock) in [
+        (0o644, 0o600),
+        (0o664, 0o640),
+        (0o666, 0o644),
+        (0o600, 0o600),
+    ] {
+        let name = format!("s{bits:o}.json");
+        let mode = Mode::new(bits).expect("mode");
+        Store::<Counter>::new(&name, mode)
+            .save(&mut fx.open::<A>(), &mut buf, &Counter::at(1))
+            .expect("save");
+        assert_eq!(mode_of(&fx.path(&name)), bits);
+        assert_eq!(mode_of(&fx.path(&format!("{name}.lock"))), lock, "{name}");
+    }
+    plant_file(&fx.path("old.json.lock"), b"", 0o644);
+    let before = Snapshot::of(&fx.path("old.json.lock"));
+    Store::<Counter>::new("old.json", Mode::PUBLIC_READ)
+        .save(&mut fx.open::<A>(), &mut buf, &Counter::at(1))
+        .expect("save");
+    let after = Snapshot::of(&fx.path("old.json.lock"));
+    assert_eq!(after.mode & 0o7777, 0o600, "an old lock file kept its mode");
+    assert_eq!((after.bytes, after.inode), (before.bytes, before.inode));
 }
