@@ -87,6 +87,7 @@ mod log;
 use ram::test as test_dir;
 
 pub mod codec;
+pub mod convert;
 pub mod crc;
 pub mod error;
 pub mod fs;

@@ -21,12 +21,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::Mode;
+use crate::error::CommitError;
 use crate::error::{Corrupt, CorruptKind, LoadError, StoreError};
 use crate::fs::Dir;
 use crate::journal::{Entry, Journal, Tail, VisitError};
 use crate::name::NameError;
 use crate::protocol::{self, Protocol};
-use crate::{codec, lock, name, recover};
+use crate::{codec, convert, layout, lock, name, recover};
 
 /// A typed document stored in the file `name` of a directory.
 ///
@@ -86,10 +87,46 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
         buf: &mut [u8],
     ) -> Result<Option<T>, StoreError<D::Error>> {
         self.check_name()?;
-        let Some(len) = protocol::read(dir, self.name, buf, self.protocol)? else {
+        let on_disk = convert::on_disk(dir, self.name, buf)?;
+        let protocol = self.protocol_for(on_disk)?;
+        let Some(len) = protocol::read(dir, self.name, buf, protocol)? else {
             return Ok(None);
         };
         Ok(Some(codec::decode::<T, D::Error>(self.name, buf, len)?))
+    }
+
+    /// The protocol a call uses: the one the state is on, if it has files
+    /// (a state is never moved silently: asking for another is
+    /// [`CommitError::WrongProtocol`]), else the store's.
+    fn protocol_for<E>(&self, on_disk: Option<Protocol>) -> Result<Protocol, StoreError<E>> {
+        match on_disk {
+            None => Ok(self.protocol),
+            Some(p) if self.protocol == Protocol::Auto || self.protocol == p => Ok(p),
+            Some(_) => Err(StoreError::Commit(CommitError::WrongProtocol {
+                file: name::owned(self.name),
+                protocol: self.protocol,
+            })),
+        }
+    }
+
+    /// Under the lock: the protocol to commit with, after finishing a move
+    /// between Replace and Slots that a power cut interrupted (which uses
+    /// `buf`: returns whether it did).
+    fn settle<D: Dir>(
+        &self,
+        dir: &mut D,
+        buf: &mut [u8],
+    ) -> Result<(Protocol, bool), StoreError<D::Error>> {
+        let files = layout::Files::probe(dir, self.name)?;
+        match files.protocol() {
+            Ok(on_disk) => Ok((self.protocol_for(on_disk)?, false)),
+            Err(_) => {
+                let len = buf.len();
+                let on_disk =
+                    convert::convert(dir, self.name, Protocol::Auto, self.mode, buf, len)?;
+                Ok((self.protocol_for(on_disk)?, true))
+            }
+        }
     }
 
     /// Replace the document with `value`, durably.
@@ -104,9 +141,13 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
         buf: &mut [u8],
         value: &T,
     ) -> Result<(), StoreError<D::Error>> {
-        let len = self.encode(value, buf)?;
+        let mut len = self.encode(value, buf)?;
         let _guard = self.lock(dir)?;
-        self.commit(dir, buf, len)
+        let (protocol, used) = self.settle(dir, buf)?;
+        if used {
+            len = self.encode(value, buf)?;
+        }
+        self.commit(dir, buf, len, protocol)
     }
 
     /// Read, modify and write the document under the writers' lock.
@@ -126,10 +167,11 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
         T: Default,
     {
         let _guard = self.lock(dir)?;
+        let (protocol, _) = self.settle(dir, buf)?;
         let mut value = self.load(dir, buf)?.unwrap_or_default();
         let out = f(&mut value);
         let len = self.encode(&value, buf)?;
-        self.commit(dir, buf, len)?;
+        self.commit(dir, buf, len, protocol)?;
         Ok(out)
     }
 
@@ -161,6 +203,7 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
         dir: &mut D,
         buf: &[u8],
         len: usize,
+        protocol: Protocol,
     ) -> Result<(), StoreError<D::Error>> {
         recover::sweep_orphans(dir, Some(self.name))?;
         let data = buf.get(..len).unwrap_or_default();
@@ -169,7 +212,7 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
             self.name,
             data,
             self.mode,
-            self.protocol,
+            protocol,
             buf.len(),
         )?)
     }

@@ -254,6 +254,81 @@ fn canonical_json(text: &[u8]) -> Result<Vec<u8>, Failure> {
     Ok(out)
 }
 
+/// A whole document moved between Replace and Slots before each commit:
+/// `commit(v)` takes the lock, runs [`fsatomic::convert::convert`] to the
+/// other protocol (Slots for odd turns, Replace for even ones), releases
+/// the lock, then `Store::save`s `v` with [`fsatomic::Protocol::Auto`] —
+/// which commits with the protocol the state is on. So every cut of a move
+/// (slots written, `NAME` removed; `NAME` written, each slot removed) is
+/// explored, and the store's choice of protocol by the files on disk.
+#[derive(Debug, Default)]
+pub struct Converting {
+    turn: std::cell::Cell<u32>,
+}
+
+impl Clone for Converting {
+    fn clone(&self) -> Converting {
+        Converting::default()
+    }
+}
+
+impl Converting {
+    const FILE: &'static str = "moved.json";
+
+    fn store() -> fsatomic::Store<'static, Doc> {
+        fsatomic::Store::new(Self::FILE, Mode::PRIVATE)
+    }
+}
+
+impl Protocol for Converting {
+    fn name(&self) -> &'static str {
+        "convert"
+    }
+
+    fn setup<D: Dir>(&self, _dir: &mut D) -> Result<(), Failure> {
+        self.turn.set(0);
+        Ok(())
+    }
+
+    fn commit<D: Dir>(&self, dir: &mut D, value: &[u8]) -> Result<(), Failure> {
+        let doc = Doc::parse(value)?;
+        let turn = self.turn.get();
+        self.turn.set(turn + 1);
+        let to = if turn % 2 == 1 {
+            fsatomic::Protocol::Slots
+        } else {
+            fsatomic::Protocol::Replace
+        };
+        let mut buf = vec![0u8; LOAD_BUFFER];
+        {
+            let _guard = fsatomic::lock::lock(dir, Self::FILE, Mode::PRIVATE)?;
+            fsatomic::convert::convert(
+                dir,
+                Self::FILE,
+                to,
+                Mode::PRIVATE,
+                &mut buf,
+                LOAD_BUFFER / 2,
+            )?;
+        }
+        Self::store().save(dir, &mut buf[..LOAD_BUFFER / 2], &doc)?;
+        Ok(())
+    }
+
+    fn load<D: Dir>(&self, dir: &mut D) -> Result<Option<Vec<u8>>, Failure> {
+        let mut buf = vec![0u8; LOAD_BUFFER];
+        Self::store()
+            .load(dir, &mut buf)?
+            .map(|d| d.bytes())
+            .transpose()
+    }
+
+    fn recover<D: Dir>(&self, dir: &mut D) -> Result<(), Failure> {
+        fsatomic::recover::recover(dir, Self::FILE, Mode::PRIVATE)?;
+        Ok(())
+    }
+}
+
 /// A journaled state as a daemon keeps it: the last [`Doc`] appended.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Last {

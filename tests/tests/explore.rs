@@ -15,7 +15,7 @@ use std::time::Instant;
 use fsatomic::Dir;
 use fsatomic_testkit::explorer::{DEFAULT_SEED, Explorer, Locator, Report, Scenario, matrix};
 use fsatomic_testkit::profile::Profile;
-use fsatomic_testkit::protocol::{ArrayAppend, Journal, Protocol, Via, Whole};
+use fsatomic_testkit::protocol::{ArrayAppend, Converting, Journal, Protocol, Via, Whole};
 use fsatomic_testkit::sim::SimFs;
 
 fn env(name: &str) -> Option<u64> {
@@ -157,6 +157,15 @@ fn the_cli_append_path_holds_through_conversion_and_compaction() {
         reports.iter().all(|r| r.crash_points > 20),
         "conversion and compaction explored"
     );
+}
+
+#[test]
+fn moving_a_state_between_replace_and_slots_reads_old_or_new_at_every_cut() {
+    let atomic = |p: Profile| p.atomic_replace();
+    let reports = sweep_with(&Converting::default(), &Scenario::standard(), atomic);
+    for r in &reports {
+        r.assert_clean();
+    }
 }
 
 #[test]

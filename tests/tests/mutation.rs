@@ -8,7 +8,7 @@
 use fsatomic_testkit::explorer::{Explorer, Plain, Report, Scenario};
 use fsatomic_testkit::mutate::Mutation;
 use fsatomic_testkit::profile::Profile;
-use fsatomic_testkit::protocol::{ArrayAppend, Journal, Protocol, Via, Whole};
+use fsatomic_testkit::protocol::{ArrayAppend, Converting, Journal, Protocol, Via, Whole};
 
 fn explorer(profile: Profile, g: u64) -> Explorer {
     // Mutations are caught within a few states; keep debug runs short.
@@ -156,6 +156,15 @@ fn every_shipped_path_fails_under_each_of_its_mutants() {
         ResetBeforeSnapshot,
     ] {
         check(append.name(), m, mutant_row(&append, &array, m));
+    }
+    let moving = Converting::default();
+    for m in [
+        SkipSlotFlush,
+        SkipTempFlush,
+        SkipDirFlush,
+        RenameBeforeFlush,
+    ] {
+        check(moving.name(), m, mutant_row(&moving, &standard, m));
     }
     assert!(missed.is_empty(), "mutants nothing killed: {missed:?}");
 }
