@@ -141,14 +141,17 @@ fn measured<T>(
 /// The file that holds a store's data for `protocol`: the journal file
 /// for a journal, slot `a` for slots, else the document itself.
 fn data_file(path: &Path, protocol: &str) -> PathBuf {
-    let suffix = match protocol {
-        "journal" => fsatomic::journal::SUFFIX,
-        "slots" => ".a",
-        _ => "",
+    use fsatomic::layout::{Role, file_name};
+    let role = match fsatomic::Protocol::parse(protocol) {
+        Some(fsatomic::Protocol::Journal) => Role::Journal,
+        Some(fsatomic::Protocol::Slots) => Role::Slot(0),
+        _ => Role::Document,
     };
-    let mut file = path.as_os_str().to_owned();
-    file.push(suffix);
-    PathBuf::from(file)
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    path.with_file_name(file_name(&name, role).as_str())
 }
 
 /// The permissions of `file`, as `0600`, or `?`.
