@@ -661,6 +661,16 @@ impl fsatomic::Dir for LinuxDir {
         self.open_checked(name, OFlags::RDONLY, false)
     }
 
+    /// `fstatat(AT_SYMLINK_NOFOLLOW)`: one syscall, and a symbolic link
+    /// counts as existing (it is never followed).
+    fn exists(&mut self, name: &str) -> io::Result<bool> {
+        match retry(|| rfs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW)) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// As in [`fsatomic::Dir::open_write`]: `openat(O_RDWR|O_NOFOLLOW)`,
     /// then `fstat` of the descriptor opened (not of the name, so nothing
     /// can be swapped in between): a regular file, one hard link, owned by

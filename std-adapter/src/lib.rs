@@ -412,6 +412,16 @@ impl fsatomic::Dir for StdDir {
         Ok(sys::open_existing(&self.join(name), name, false)?.map(|f| self.file(f)))
     }
 
+    /// `symlink_metadata`: a symbolic link counts as existing (it is never
+    /// followed).
+    fn exists(&mut self, name: &str) -> io::Result<bool> {
+        match std::fs::symlink_metadata(self.join(name)) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Open the regular file `directory/NAME` for reading and writing in
     /// place, as in [`fsatomic::Dir::open_write`]: no symbolic link
     /// followed, no truncation. On Unix a file with more than one hard link

@@ -236,7 +236,10 @@ fn typed_store_save_update_load_allocate_nothing() {
     });
     let loaded = assert_no_alloc("Store::load", || store.load(&mut dir, &mut buf).unwrap());
     assert_eq!(loaded.unwrap().users[0].created_at, 1_700_000_001);
-    let slots = store.with_protocol(fsatomic::Protocol::Slots);
+    // A state is never moved silently: Slots is another state (or a
+    // `convert::convert`, checked below).
+    let slots =
+        Store::<Users>::new("cfg.json", Mode::PRIVATE).with_protocol(fsatomic::Protocol::Slots);
     assert_no_alloc("Store::save with Slots", || {
         slots.save(&mut dir, &mut buf, &value).unwrap()
     });
@@ -244,6 +247,18 @@ fn typed_store_save_update_load_allocate_nothing() {
         slots.load(&mut dir, &mut buf).unwrap()
     });
     assert_eq!(loaded, Some(value));
+    assert_no_alloc("convert::convert", || {
+        fsatomic::convert::convert(
+            &mut dir,
+            "users.json",
+            fsatomic::Protocol::Slots,
+            Mode::PRIVATE,
+            &mut buf,
+            1024,
+        )
+        .unwrap()
+    });
+    assert!(store.load(&mut dir, &mut buf).unwrap().is_some());
 }
 
 #[test]

@@ -290,7 +290,7 @@ pub fn read_journal(
 ) -> Result<JournalState, ReadError> {
     let jname = journal.journal_name();
     let hint = document::file_size(dir, &target.name).max(document::file_size(dir, jname));
-    array::read_journal(dir, &target.name, repair, hint).map_err(|e| match e {
+    array::read_journal_as(dir, &target.name, repair, hint, journal.mode()).map_err(|e| match e {
         array::Error::Recover(e) => ReadError::Recover(e),
         array::Error::NoBuffer { size } => ReadError::KeepsGrowing { size },
         _ => ReadError::Recover(RecoverError::LogicBug("a journal read failed as a write")),

@@ -228,6 +228,7 @@ pub fn links_at_temp_names_redirect_nothing<A: Adapter>(test: &str) {
     store
         .save(&mut fx.open::<A>(), &mut [0u8; BUF], &Counter::at(6))
         .expect("save");
+    fsatomic::recover::recover(&mut fx.open::<A>(), "users.json", Mode::PRIVATE).expect("recover");
     assert!(fx.temp_names().is_empty(), "{:?}", fx.temp_names());
     assert_eq!(Snapshot::of(&fx.outside("a")), a);
     let b_after = Snapshot::of(&fx.outside("b"));
@@ -274,7 +275,7 @@ pub fn links_planted_at_random_temp_names_are_swept_not_followed<A: Adapter>(tes
     let store: Store<Counter> = Store::new("users.json", Mode::PRIVATE);
     let mut buf = [0u8; BUF];
     for i in 0..20 {
-        // Commits without the sweep first, then a locked writer.
+        // Commits never sweep; boot-time recovery does, under the lock.
         let data = encoded(&Counter::at(i));
         replace::commit(&mut dir, "users.json", &data, Mode::PRIVATE).expect("commit");
     }
@@ -282,6 +283,8 @@ pub fn links_planted_at_random_temp_names_are_swept_not_followed<A: Adapter>(tes
     store
         .update(&mut dir, &mut buf, Counter::bump)
         .expect("update");
+    assert_eq!(fx.temp_names().len(), planted, "a commit swept");
+    fsatomic::recover::recover(&mut dir, "users.json", Mode::PRIVATE).expect("recover");
     assert!(fx.temp_names().is_empty());
     assert_eq!(Snapshot::of(&fx.outside("a")), a);
     assert_eq!(
@@ -331,8 +334,8 @@ pub fn links_at_the_lock_file_redirect_nothing<A: Adapter>(test: &str) {
 /// A temporary file left by a crash, with a world-readable mode (the Go
 /// package's `O_CREAT` without `O_EXCL` would have reused it), is never
 /// opened by a commit — the exclusive create fails on it and a new file is
-/// made — the committed file has exactly the mode asked, and the next
-/// locked writer sweeps the orphan.
+/// made — the committed file has exactly the mode asked, and boot-time
+/// recovery sweeps the orphan.
 pub fn stale_world_readable_temp_is_never_reused<A: Adapter>(test: &str) {
     let fx = Fixture::new::<A>(test);
     let stale = temp_name("users.json", TOKENS[0]);
@@ -365,6 +368,7 @@ pub fn stale_world_readable_temp_is_never_reused<A: Adapter>(test: &str) {
     store
         .update(&mut fx.open::<A>(), &mut [0u8; BUF], Counter::bump)
         .expect("update");
+    fsatomic::recover::recover(&mut fx.open::<A>(), "users.json", Mode::PRIVATE).expect("recover");
     assert!(!fx.path(&stale).exists(), "the orphan was not swept");
     assert_eq!(mode_of(&fx.path("users.json")), 0o600);
 }
