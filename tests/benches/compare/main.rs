@@ -30,6 +30,7 @@ mod group;
 mod growth;
 mod load;
 mod report;
+mod siblings;
 mod stats;
 mod svg;
 
@@ -657,7 +658,7 @@ fn main() {
         Ok(o) => o,
         Err(e) => {
             eprintln!(
-                "compare: {e}\nusage: compare [--dir DIR] [--quick] [--write-docs] [--alloc-log FILE] [--only commit,growth,group,load] [--no-companion]"
+                "compare: {e}\nusage: compare [--dir DIR] [--quick] [--write-docs] [--alloc-log FILE] [--only commit,growth,group,load,siblings] [--no-companion]"
             );
             std::process::exit(2);
         }
@@ -750,6 +751,17 @@ fn run(options: Options) -> io::Result<()> {
         Vec::new()
     };
     companion.set(false);
+    if wants("siblings") {
+        let (rounds, per) = if plan.quick { (2, 3) } else { (20, 10) };
+        let (alone, crowded) = siblings::run(root, rounds, per)?;
+        println!(
+            "\n## A commit beside {} other files\n\nStore::save of the 200 B users document (median, {} rounds x {per} commits each, interleaved): {alone:.0} µs alone, {crowded:.0} µs beside {} files — {:.2}x (target <= 1.10x)",
+            siblings::SIBLINGS,
+            rounds,
+            siblings::SIBLINGS,
+            crowded / alone
+        );
+    }
     machine.load.1 = loadavg();
     machine.wake.2 = wake_probe(root, false)?;
     machine.seconds = started.elapsed().as_secs_f64();
