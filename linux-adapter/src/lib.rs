@@ -652,8 +652,20 @@ impl fsatomic::Dir for LinuxDir {
             )
         })?;
         // The file was created with `mode` cut by the umask; widen it to
-        // exactly `mode`. It was never wider.
-        retry(|| rfs::fchmod(&fd, rmode(mode)))?;
+        // exactly `mode`. It was never wider. If that fails, the file is
+        // not the one asked for: remove it (nobody else knows its name)
+        // and say that it was the mode, not the create, that failed.
+        if let Err(e) = retry(|| rfs::fchmod(&fd, rmode(mode))) {
+            drop(fd);
+            let _ = rfs::unlinkat(&self.fd, name, AtFlags::empty());
+            return Err(io::Error::new(
+                e.kind(),
+                format!(
+                    "created, but setting its mode to {:04o} with fchmod failed ({e}); removed it",
+                    mode.bits()
+                ),
+            ));
+        }
         Ok(self.file(fd))
     }
 

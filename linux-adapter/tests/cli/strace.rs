@@ -209,3 +209,51 @@ fn a_failed_listing_does_not_advise_removing_an_orphan() {
     assert!(!stderr.contains("by hand"), "{stderr}");
     assert!(!dir.join("s.json").exists());
 }
+
+/// A failed `fchmod` (EPERM, injected) is reported as the mode that could
+/// not be set, not as a failed exclusive create, and leaves no temporary
+/// file behind.
+#[test]
+fn a_failed_fchmod_says_so_and_leaves_nothing() {
+    if !Path::new("/usr/bin/strace").exists() && !Path::new("/bin/strace").exists() {
+        eprintln!("note: strace is not installed; the failed-fchmod check was skipped");
+        return;
+    }
+    let dir = Scratch::new("fchmod-eperm");
+    let mut child = Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "inject=fchmod:error=EPERM:when=2",
+        ])
+        .args(fsatomic_testkit::runner::runner())
+        .arg(BIN)
+        .args(["save", &dir.file("s.json")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"{}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("PTRACE") || stderr.contains("ptrace") {
+        eprintln!("note: strace could not trace here ({stderr}); the check was skipped");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("setting its mode to 0600 with fchmod failed"),
+        "{stderr}"
+    );
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
