@@ -137,6 +137,16 @@ pub type Visitor<'v> = dyn FnMut(Entry<'_>, &mut [u8]) -> Result<(), VisitError>
 pub enum VisitError {
     /// The entry is not what the visitor reads: the file is corrupt.
     Corrupt(Corrupt),
+    /// The entry is valid but holds what this library does not support
+    /// (JSON nested too deep, written by another tool): not corrupt.
+    Unsupported {
+        /// The file.
+        file: FileName,
+        /// Where the unsupported part starts.
+        offset: u64,
+        /// What is not supported.
+        what: crate::error::Unsupported,
+    },
     /// The entry does not fit the scratch space: give a larger buffer.
     TooLarge {
         /// The file.
@@ -158,6 +168,9 @@ impl<E> From<VisitError> for LoadError<E> {
     fn from(e: VisitError) -> Self {
         match e {
             VisitError::Corrupt(c) => LoadError::Corrupt(c),
+            VisitError::Unsupported { file, offset, what } => {
+                LoadError::Unsupported { file, offset, what }
+            }
             VisitError::TooLarge {
                 file,
                 size,
@@ -553,6 +566,15 @@ impl<'a> Journal<'a> {
             0,
             CorruptKind::Shape("snapshot length"),
         ))?;
+        if let Err(e) = json::validate(text)
+            && let Some(what) = crate::error::Unsupported::from_json(e.kind)
+        {
+            return Err(VisitError::Unsupported {
+                file: name::owned(self.name),
+                offset: e.offset as u64,
+                what,
+            });
+        }
         let (seq, state) = match (parse_snapshot(self.name, text), plain_seq) {
             (Ok(parsed), _) => parsed,
             (Err(_), Some(seq)) => {

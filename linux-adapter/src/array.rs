@@ -223,11 +223,15 @@ pub fn read_journal_as<D: Dir>(
                     }
                     last_seq = Some(seq);
                     json::validate(payload).map_err(|e| {
-                        Corrupt::new(
-                            &jname,
-                            offset + (RECORD_HEADER_LEN + e.offset) as u64,
-                            CorruptKind::Json(e.kind),
-                        )
+                        let at = offset + (RECORD_HEADER_LEN + e.offset) as u64;
+                        match fsatomic::error::Unsupported::from_json(e.kind) {
+                            Some(what) => VisitError::Unsupported {
+                                file: fsatomic::name::owned(&jname),
+                                offset: at,
+                                what,
+                            },
+                            None => Corrupt::new(&jname, at, CorruptKind::Json(e.kind)).into(),
+                        }
                     })?;
                     records.push(payload.to_vec());
                 }

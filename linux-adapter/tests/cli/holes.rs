@@ -168,3 +168,24 @@ fn a_broken_stderr_neither_panics_nor_stops_a_commit() {
     assert_eq!(status.code(), Some(0), "{status}");
     assert_eq!(dir.read("made/x.json"), b"7\n");
 }
+
+#[test]
+fn a_journal_record_nested_deeper_than_supported_is_not_reported_corrupt() {
+    let dir = Scratch::new("deep-record");
+    let path = dir.file("events.json");
+    assert_code(&fsatomic(["append", &path], b"1"), 0);
+    // Another tool appends a record nested deeper than fsatomic reads.
+    let mut d = fsatomic_linux::LinuxDir::open(dir.path()).unwrap();
+    let j = fsatomic::journal::Journal::new("events.json", fsatomic::Mode::PRIVATE).unwrap();
+    let mut buf = [0u8; 4096];
+    let mut tail = j
+        .recover(&mut d, &mut buf, &mut |_, _| Ok(()))
+        .unwrap()
+        .tail;
+    let deep = nested(200);
+    j.append(&mut d, &mut tail, &[&deep]).unwrap();
+    let out = fsatomic(["load", &path], b"");
+    assert_fails(&out, 1, &["nested deeper than 128 levels"]);
+    let out = fsatomic(["check", &path], b"");
+    assert!(!out.text().contains("corrupt at"), "{}", out.text());
+}
