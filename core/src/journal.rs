@@ -224,7 +224,8 @@ pub fn encode_record_header(seq: u64, payload: &[u8]) -> [u8; RECORD_HEADER_LEN]
 /// The header of the record at `index` in a batch written with one flush:
 /// bytes 0–3 hold the payload length in the low 24 bits and the index
 /// (capped at 255) in the high 8, so that a reader can tell a torn record
-/// of the last, unacknowledged batch from damage ([`torn_or_damaged`]).
+/// of the last, unacknowledged batch from damage (`docs/design.md` §6,
+/// "Torn tail").
 pub fn encode_batch_record_header(
     seq: u64,
     index: usize,

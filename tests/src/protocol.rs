@@ -10,13 +10,14 @@
 //!
 //! # Adding a protocol
 //!
-//! Implement the trait over the protocol's public API, mapping its errors
-//! with the `From` impls below (the core's error enums all convert). A
-//! journal, whose state is a snapshot plus records, maps `commit(v)` to
-//! "append a record holding `v`" (compacting every few commits, so that the
-//! explorer also cuts compaction) and `load` to "replay, return the last
-//! record". Slots, which preallocate their files, do so in
-//! [`Protocol::setup`]. See [`Replace`] for the whole pattern.
+//! Implement the trait over the **public API a user calls** — `Store`,
+//! `JournalStore`, the library calls the CLI makes — never a composition
+//! written for the test; map errors with `?` (every core error converts,
+//! through the flat [`fsatomic::Error`]). A journal, whose state is a
+//! snapshot plus records, maps `commit(v)` to "append a record holding
+//! `v`" and `load` to "the last record folded in". See [`Whole`] for the
+//! whole pattern, [`Journal`] for a stateful store (two processes) whose
+//! `recover` is a reboot.
 
 use std::fmt;
 
