@@ -321,7 +321,7 @@ impl<'a> Journal<'a> {
             // journal shows as a sequence gap, or as a snapshot the new
             // journal does not describe: read again. Real damage stays
             // and is returned after the last attempt.
-            match self.read_all(dir, buf, visit, false) {
+            match self.read_all(dir, buf, visit).map(|(replay, _)| replay) {
                 Err(LoadError::Corrupt(c)) => {
                     last = Some(c);
                 }
@@ -342,7 +342,7 @@ impl<'a> Journal<'a> {
         buf: &mut [u8],
         visit: &mut Visitor<'_>,
     ) -> Result<Replay, RecoverError<D::Error>> {
-        Ok(self.read_all(dir, buf, visit, true)?)
+        Recover::<D>::new(self, buf, visit).run(dir)
     }
 
     /// Under the writers' lock: read the records appended since `tail` (by
@@ -443,45 +443,36 @@ impl<'a> Journal<'a> {
         })
     }
 
-    /// Snapshot, then journal; with `repair`, also cut torn tails, finish
-    /// compactions and create a missing journal.
+    /// Snapshot, then journal (read-only), and what a writer must repair.
     fn read_all<D: Dir>(
         &self,
         dir: &mut D,
         buf: &mut [u8],
         visit: &mut Visitor<'_>,
-        repair: bool,
-    ) -> Result<Replay, LoadError<D::Error>> {
+    ) -> Result<(Replay, Repair), LoadError<D::Error>> {
         let document = crate::load::read(dir, self.name, buf)?;
         let jname = self.journal.as_str();
-        let opened = if repair {
-            crate::fs::open_in_place(dir, jname, self.mode)?
-        } else {
-            dir.open_read(jname)
-                .map_err(|e| IoError::new(Op::Open, jname, e))?
-        };
+        let opened = dir
+            .open_read(jname)
+            .map_err(|e| IoError::new(Op::Open, jname, e))?;
         let Some(mut file) = opened else {
             let (seq, snapshot_bytes) = match document {
                 None => (0, 0),
                 Some(len) => (self.visit_snapshot(buf, len, None, visit)?, len as u64),
             };
-            let tail = if repair {
-                self.reset(dir, seq, snapshot_bytes)
-                    .map_err(commit_to_load)?
-            } else {
-                Tail {
-                    epoch: 0,
-                    end: 0,
-                    next_seq: seq + 1,
-                    snapshot_seq: seq,
-                    snapshot_bytes,
-                }
+            let tail = Tail {
+                epoch: 0,
+                end: 0,
+                next_seq: seq + 1,
+                snapshot_seq: seq,
+                snapshot_bytes,
             };
-            return Ok(Replay {
+            let replay = Replay {
                 tail,
                 records: 0,
                 torn_at: None,
-            });
+            };
+            return Ok((replay, Repair::Reset));
         };
         let (base, epoch, flags) = read_header(&mut file, jname)?;
         let plain = flags & FLAG_PLAIN != 0;
@@ -522,34 +513,27 @@ impl<'a> Journal<'a> {
             buf,
             visit,
         )?;
-        let mut tail = Tail {
+        let tail = Tail {
             epoch,
             end: scanned.end,
             next_seq: scanned.next_seq,
             snapshot_seq,
             snapshot_bytes,
         };
-        if repair {
-            if base <= snapshot_seq && scanned.next_seq <= snapshot_seq + 1 {
-                // Every record is already in the snapshot: a compaction was
-                // cut short after writing it. Finish it, so that the next
-                // record is numbered after the snapshot.
-                drop(file);
-                tail = self
-                    .reset(dir, snapshot_seq, snapshot_bytes)
-                    .map_err(commit_to_load)?;
-            } else if let Some(at) = scanned.torn_at {
-                cut_tail(&mut file, jname, at).map_err(|e| match e {
-                    RecoverError::Io(e) => LoadError::Io(e),
-                    _ => LoadError::LogicBug("cut tail"),
-                })?;
-            }
-        }
-        Ok(Replay {
+        let repair = if base <= snapshot_seq && scanned.next_seq <= snapshot_seq + 1 {
+            // Every record is already in the snapshot: a compaction was
+            // cut short after writing it. Finish it, so that the next
+            // record is numbered after the snapshot.
+            Repair::Reset
+        } else {
+            scanned.torn_at.map_or(Repair::Nothing, Repair::Cut)
+        };
+        let replay = Replay {
             tail,
             records: scanned.records,
             torn_at: scanned.torn_at,
-        })
+        };
+        Ok((replay, repair))
     }
 
     /// Pass the snapshot in `buf[..len]` to `visit`; return its sequence
@@ -662,14 +646,6 @@ fn commit_to_recover<E>(e: CommitError<E>) -> RecoverError<E> {
         CommitError::Io(e) => RecoverError::Io(e),
         CommitError::Name { file, error } => RecoverError::Name { file, error },
         _ => RecoverError::LogicBug("journal creation failed"),
-    }
-}
-
-fn commit_to_load<E>(e: CommitError<E>) -> LoadError<E> {
-    match e {
-        CommitError::Io(e) => LoadError::Io(e),
-        CommitError::Name { file, error } => LoadError::Name { file, error },
-        _ => LoadError::LogicBug("journal reset failed"),
     }
 }
 
@@ -974,6 +950,204 @@ pub fn wrap_snapshot<E>(
     })
 }
 
+/// What recovery must do after a replay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Repair {
+    /// The files are clean.
+    Nothing,
+    /// Cut a torn tail at this offset.
+    Cut(u64),
+    /// Replace the journal by an empty one after the snapshot: it is
+    /// missing, or a compaction was cut after writing the snapshot.
+    Reset,
+}
+
+/// Where a [`Recover`] stands. The names are the words of `docs/design.md`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecoverState {
+    /// Next: replay the snapshot and the journal (reads only).
+    Replay,
+    /// Next: cut the torn tail off.
+    CutTail,
+    /// Next: flush the cut.
+    SyncTail,
+    /// Replacing the journal by an empty one after the snapshot (a
+    /// [`replace::Replace`], one step of it per step).
+    ResetJournal,
+    /// The files are clean.
+    Done,
+    /// A step failed.
+    Failed,
+}
+
+impl fmt::Display for RecoverState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RecoverState::Replay => "replay",
+            RecoverState::CutTail => "cut-tail",
+            RecoverState::SyncTail => "sync-tail",
+            RecoverState::ResetJournal => "reset-journal",
+            RecoverState::Done => "done",
+            RecoverState::Failed => "failed",
+        })
+    }
+}
+
+/// A writer's recovery of a journal, under the lock, as a state machine:
+/// replay (every entry through the visitor), then, if needed, cut a torn
+/// tail (truncate, flush) or finish an interrupted compaction / create a
+/// missing journal (a Replace commit of an empty journal, stepped). A cut
+/// at any step leaves the files as a recovery could find them again.
+pub struct Recover<'a, D: Dir> {
+    journal: &'a Journal<'a>,
+    buf: &'a mut [u8],
+    visit: &'a mut Visitor<'a>,
+    state: RecoverState,
+    replay: Option<Replay>,
+    cut_at: u64,
+    file: Option<D::File>,
+    inner: Option<replace::Replace<'a, D>>,
+    epoch: u64,
+}
+
+impl<'a, D: Dir> Recover<'a, D> {
+    /// Prepare the recovery of `journal`; `buf` must hold the snapshot file
+    /// and, apart, the largest record. Touches nothing.
+    pub fn new(journal: &'a Journal<'a>, buf: &'a mut [u8], visit: &'a mut Visitor<'a>) -> Self {
+        Recover {
+            journal,
+            buf,
+            visit,
+            state: RecoverState::Replay,
+            replay: None,
+            cut_at: 0,
+            file: None,
+            inner: None,
+            epoch: 0,
+        }
+    }
+
+    /// Perform one step.
+    pub fn step(&mut self, dir: &mut D) -> Result<Progress, RecoverError<D::Error>> {
+        crate::machine::step(self, dir)
+    }
+
+    /// Drive the recovery to the end; return what the replay found, with
+    /// the tail to append at.
+    pub fn run(mut self, dir: &mut D) -> Result<Replay, RecoverError<D::Error>> {
+        crate::machine::run(&mut self, dir)?;
+        self.replay
+            .ok_or(RecoverError::LogicBug("recovery without a replay"))
+    }
+}
+
+impl<D: Dir> crate::machine::Machine<D> for Recover<'_, D> {
+    type State = RecoverState;
+    type Error = RecoverError<D::Error>;
+    const KIND: &'static str = "recover";
+    const FAILED: RecoverState = RecoverState::Failed;
+
+    fn file(&self) -> &str {
+        self.journal.name
+    }
+
+    fn state(&self) -> RecoverState {
+        self.state
+    }
+
+    fn set_state_raw(&mut self, next: RecoverState) {
+        self.state = next;
+    }
+
+    fn is_done(state: RecoverState) -> bool {
+        state == RecoverState::Done
+    }
+
+    fn transition(&mut self, dir: &mut D) -> Result<RecoverState, RecoverError<D::Error>> {
+        let jname = self.journal.journal.as_str();
+        match self.state {
+            RecoverState::Replay => {
+                let (replay, repair) = self.journal.read_all(dir, self.buf, self.visit)?;
+                self.replay = Some(replay);
+                Ok(match repair {
+                    Repair::Nothing => RecoverState::Done,
+                    Repair::Cut(at) => {
+                        self.cut_at = at;
+                        RecoverState::CutTail
+                    }
+                    Repair::Reset => {
+                        let seq = replay.tail.snapshot_seq;
+                        self.epoch = dir
+                            .unique_token()
+                            .map_err(|e| IoError::new(Op::Token, jname, e))?;
+                        let header = encode_header(seq + 1, self.epoch);
+                        self.inner = Some(
+                            replace::Replace::sidecar_header(
+                                &self.journal.journal,
+                                header,
+                                self.journal.mode,
+                            )
+                            .map_err(commit_to_recover)?,
+                        );
+                        RecoverState::ResetJournal
+                    }
+                })
+            }
+            RecoverState::CutTail => {
+                let at = self.cut_at;
+                let mut file = crate::fs::open_in_place(dir, jname, self.journal.mode)?.ok_or(
+                    RecoverError::LogicBug("the journal vanished under the lock"),
+                )?;
+                file.set_len(at)
+                    .map_err(|e| IoError::new(Op::Truncate, jname, e).at(at))?;
+                self.file = Some(file);
+                Ok(RecoverState::SyncTail)
+            }
+            RecoverState::SyncTail => {
+                let file = self
+                    .file
+                    .as_mut()
+                    .ok_or(RecoverError::LogicBug("no journal to flush"))?;
+                file.sync_data()
+                    .map_err(|e| IoError::new(Op::SyncFile, jname, e))?;
+                self.file = None;
+                Ok(RecoverState::Done)
+            }
+            RecoverState::ResetJournal => {
+                let inner = self
+                    .inner
+                    .as_mut()
+                    .ok_or(RecoverError::LogicBug("reset without its commit"))?;
+                match inner.step(dir).map_err(commit_to_recover)? {
+                    Progress::Pending => Ok(RecoverState::ResetJournal),
+                    Progress::Done => {
+                        self.inner = None;
+                        if let Some(r) = self.replay.as_mut() {
+                            let seq = r.tail.snapshot_seq;
+                            r.tail = Tail {
+                                epoch: self.epoch,
+                                end: HEADER_LEN as u64,
+                                next_seq: seq + 1,
+                                snapshot_seq: seq,
+                                snapshot_bytes: r.tail.snapshot_bytes,
+                            };
+                        }
+                        Ok(RecoverState::Done)
+                    }
+                }
+            }
+            RecoverState::Done | RecoverState::Failed => {
+                Err(RecoverError::LogicBug("step after the end"))
+            }
+        }
+    }
+
+    fn abandon(&mut self, _dir: &mut D) {
+        self.inner = None;
+        self.file = None;
+    }
+}
+
 /// Where a [`Compact`] stands. The names are the words of `docs/design.md`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CompactState {
@@ -1016,7 +1190,6 @@ pub struct Compact<'a, D: Dir> {
     state: CompactState,
     start: Tail,
     snapshot: &'a [u8],
-    header: &'a [u8],
     epoch: u64,
     inner: Option<replace::Replace<'a, D>>,
 }
@@ -1025,8 +1198,7 @@ impl<'a, D: Dir> Compact<'a, D> {
     /// Prepare the compaction of `journal` at `tail`, whose folded state is
     /// the JSON in `buf[..state_len]`; the new journal gets the unique
     /// token `epoch`. Wraps and indents the snapshot in `buf` (which must
-    /// hold it and 32 bytes more, else [`CommitError::TooLarge`]); touches
-    /// nothing on disk.
+    /// hold it, else [`CommitError::TooLarge`]); touches nothing on disk.
     pub fn new(
         journal: &'a Journal<'a>,
         tail: Tail,
@@ -1036,20 +1208,12 @@ impl<'a, D: Dir> Compact<'a, D> {
     ) -> Result<Self, CommitError<D::Error>> {
         let seq = tail.next_seq.saturating_sub(1);
         let len = wrap_snapshot(journal.name, buf, state_len, seq)?;
-        let capacity = buf.len();
-        let (snapshot, rest) = buf.split_at_mut(len);
-        let header = rest.get_mut(..HEADER_LEN).ok_or(CommitError::TooLarge {
-            file: name::owned(journal.name),
-            size: len + HEADER_LEN,
-            capacity,
-        })?;
-        header.copy_from_slice(&encode_header(seq + 1, epoch));
+        let snapshot: &'a [u8] = buf.get(..len).unwrap_or_default();
         Ok(Compact {
             journal,
             state: CompactState::CheckTail,
             start: tail,
             snapshot,
-            header,
             epoch,
             inner: None,
         })
@@ -1129,9 +1293,10 @@ impl<D: Dir> crate::machine::Machine<D> for Compact<'_, D> {
             CompactState::WriteSnapshot => {
                 let next = self.step_inner(dir, CompactState::ResetJournal)?;
                 if next == CompactState::ResetJournal {
-                    self.inner = Some(replace::Replace::sidecar(
+                    let seq = self.start.next_seq.saturating_sub(1);
+                    self.inner = Some(replace::Replace::sidecar_header(
                         &self.journal.journal,
-                        self.header,
+                        encode_header(seq + 1, self.epoch),
                         self.journal.mode,
                     )?);
                 }

@@ -81,6 +81,15 @@ impl fmt::Display for State {
 
 pub use crate::machine::Progress;
 
+/// The size of a header a commit can hold by value (a journal header).
+const HEADER: usize = crate::journal::HEADER_LEN;
+
+/// What a commit writes: the caller's bytes, or a header held by value.
+enum Data<'a> {
+    Borrowed(&'a [u8]),
+    Header([u8; HEADER]),
+}
+
 /// One Replace commit of `data` to the file `name`, as a state machine.
 ///
 /// ```
@@ -91,7 +100,7 @@ pub use crate::machine::Progress;
 /// ```
 pub struct Replace<'a, D: Dir> {
     name: &'a str,
-    data: &'a [u8],
+    data: Data<'a>,
     mode: Mode,
     state: State,
     temp: FileName,
@@ -117,6 +126,19 @@ impl<'a, D: Dir> Replace<'a, D> {
         Self::checked(name, data, mode, name::validate_file)
     }
 
+    /// A commit of a journal header (held by value, so that a machine that
+    /// steps this one need not lend it a buffer) to the file `name` a
+    /// protocol derives from a state's name.
+    pub(crate) fn sidecar_header(
+        name: &'a str,
+        header: [u8; HEADER],
+        mode: Mode,
+    ) -> Result<Self, CommitError<D::Error>> {
+        let mut r = Self::checked(name, &[0], mode, name::validate_file)?;
+        r.data = Data::Header(header);
+        Ok(r)
+    }
+
     fn checked(
         name: &'a str,
         data: &'a [u8],
@@ -134,7 +156,7 @@ impl<'a, D: Dir> Replace<'a, D> {
         }
         Ok(Replace {
             name,
-            data,
+            data: Data::Borrowed(data),
             mode,
             state: State::CreateTemp,
             temp: FileName::new(),
@@ -228,8 +250,15 @@ impl<D: Dir> Machine<D> for Replace<'_, D> {
                 }
             }
             State::WriteTemp { written } => {
-                let (data, temp) = (self.data, self.temp.clone());
-                let written = machine::write_rest(self.file_mut()?, &temp, 0, data, written)?;
+                let data: &[u8] = match &self.data {
+                    Data::Borrowed(d) => d,
+                    Data::Header(h) => h,
+                };
+                let file = self
+                    .file
+                    .as_mut()
+                    .ok_or(CommitError::LogicBug("no open temporary file"))?;
+                let written = machine::write_rest(file, &self.temp, 0, data, written)?;
                 Ok(if written >= data.len() {
                     State::SyncTemp
                 } else {
@@ -274,7 +303,13 @@ impl<D: Dir> fmt::Debug for Replace<'_, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Replace")
             .field("name", &self.name)
-            .field("len", &self.data.len())
+            .field(
+                "len",
+                &match &self.data {
+                    Data::Borrowed(d) => d.len(),
+                    Data::Header(h) => h.len(),
+                },
+            )
             .field("mode", &self.mode)
             .field("state", &self.state)
             .field("temp", &self.temp)
