@@ -151,8 +151,9 @@ fn append_journal(
     })?;
     if let Some(elements) = done.converted {
         failure::note(format_args!(
-            "converted {path}, a plain JSON array of {elements} element{}, into a journaled array: {path} stays its snapshot and {path}.journal holds the records appended after it; `fsatomic load` prints the whole array as before",
-            if elements == 1 { "" } else { "s" }
+            "converted {path}, a plain JSON array of {elements} element{}, into a journaled array: {path} stays its snapshot and {} holds the records appended after it; `fsatomic load` prints the whole array as before",
+            if elements == 1 { "" } else { "s" },
+            failure::in_dir(&target.shown, &stored::journal_name(&target.name))
         ));
     }
     Ok(())

@@ -93,7 +93,7 @@ pub fn decide(
     )?;
     match choice.form {
         Form::Journal => Err(Failure::error(format!(
-            "{path} is a journaled array ({files} exist in {dir}); use `fsatomic append {path}` to add to it, or, to replace it whole, `fsatomic load` it, remove {path} and {path}.journal, then {command} again; nothing was changed",
+            "{path} is a journaled array ({files} exist in {dir}); use `fsatomic append {path}` to add to it, or, to replace it whole, `fsatomic load` it, remove {files}, then {command} again; nothing was changed",
             path = target.path(),
             files = choice.layout.files(&target.name).join(" and "),
             dir = target.shown.display(),
