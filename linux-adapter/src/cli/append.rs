@@ -22,8 +22,9 @@ use super::args::{self, Opt, Spec};
 use super::document;
 use super::failure::{self, Failure};
 use super::save;
-use super::stored::{self, Choice, Form};
+use super::stored::{self, Choice};
 use super::target::{self, Target};
+use fsatomic::Protocol;
 
 /// What `append` accepts.
 pub const SPEC: Spec = Spec {
@@ -51,7 +52,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     let target = Target::parse(parsed.one_path(&SPEC)?)?;
     let asked_mode = parsed.value("--mode").is_some();
     let mode = parsed.mode(&SPEC, Mode::PRIVATE)?;
-    let requested = stored::requested(&parsed, &SPEC, &[Form::Journal, Form::Slots])?;
+    let requested = stored::requested(&parsed, &SPEC, &[Protocol::Journal, Protocol::Slots])?;
     let untouched = format!("nothing was appended to {}", target.path());
 
     // Read, check and compact the value before touching the disk.
@@ -79,7 +80,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
         &target,
         requested,
         new_state,
-        &|on_disk, asked| on_disk == Form::Replace && asked == Form::Journal,
+        &|on_disk, asked| on_disk == Protocol::Replace && asked == Protocol::Journal,
         "append",
     )?;
     // Without --mode, the files keep the mode the state has: a compaction
@@ -90,14 +91,14 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     };
     let atomic = dir.filesystem().atomic_replace;
     match (choice.existing, choice.form) {
-        (Some(Form::Replace), Form::Replace) if !atomic => {
+        (Some(Protocol::Replace), Protocol::Replace) if !atomic => {
             // A plain array on FAT: no journal here (its creation and
             // compaction need an atomic rename), and no silent migration
             // to slots: rewrite the array whole, as it is stored.
             target::warn_if_unsafe(&dir, &target.shown);
-            append_whole(&mut dir, &target, Form::Replace, &value, mode)
+            append_whole(&mut dir, &target, Protocol::Replace, &value, mode)
         }
-        (Some(Form::Replace), _) | (_, Form::Journal) => {
+        (Some(Protocol::Replace), _) | (_, Protocol::Journal) => {
             if !atomic {
                 failure::note(format_args!(
                     "warning: {} is on {}, where renaming over a file is not crash-atomic; appends are safe, but a power cut while the journal is created or compacted may lose it",
@@ -164,7 +165,7 @@ fn append_journal(
 fn append_whole(
     dir: &mut LinuxDir,
     target: &Target,
-    form: Form,
+    form: Protocol,
     value: &[u8],
     mode: Mode,
 ) -> Result<(), Failure> {

@@ -12,8 +12,9 @@ use fsatomic_linux::LinuxDir;
 use super::args::{self, Spec};
 use super::document;
 use super::failure::{self, EXIT_ABSENT, EXIT_FAILURE, Failure};
-use super::stored::{self, Form};
+use super::stored;
 use super::target::Target;
+use fsatomic::Protocol;
 
 /// What `load` accepts.
 pub const SPEC: Spec = Spec {
@@ -26,14 +27,14 @@ pub const SPEC: Spec = Spec {
 /// the bytes on disk for Replace and Slots; for a journal, the snapshot's
 /// elements followed by every record, as one indented array.
 pub fn read(dir: &mut LinuxDir, target: &Target) -> Result<Option<Vec<u8>>, Failure> {
-    let choice = stored::choose(dir, target, None, Form::Replace, &|_, _| false, "load")?;
-    if choice.form != Form::Journal {
+    let choice = stored::choose(dir, target, None, Protocol::Replace, &|_, _| false, "load")?;
+    if choice.form != Protocol::Journal {
         let text = stored::read_whole(dir, target, choice.form).map_err(|e| e.failure(target))?;
         // `append` converts a plain array by writing the journal's snapshot
         // over it, then creating the journal, under the lock but not under
         // our eyes: a snapshot read here with its journal there now means
         // the conversion ran in between. Read it as the journal it is.
-        let converted = choice.form == Form::Replace
+        let converted = choice.form == Protocol::Replace
             && text
                 .as_deref()
                 .is_some_and(|t| journal::parse_snapshot(&target.name, t).is_ok())

@@ -11,8 +11,9 @@ use fsatomic_linux::LinuxDir;
 use super::args::{self, Opt, Spec};
 use super::document;
 use super::failure::{self, Failure};
-use super::stored::{self, Form};
+use super::stored;
 use super::target::{self, Target};
+use fsatomic::Protocol;
 
 /// What `save` accepts.
 pub const SPEC: Spec = Spec {
@@ -32,7 +33,7 @@ pub const SPEC: Spec = Spec {
 };
 
 /// The protocols `--protocol` may name for whole documents.
-pub const WHOLE: [Form; 2] = [Form::Replace, Form::Slots];
+pub const WHOLE: [Protocol; 2] = [Protocol::Replace, Protocol::Slots];
 
 /// Run `save`.
 pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
@@ -80,9 +81,9 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
 pub fn decide(
     dir: &mut LinuxDir,
     target: &Target,
-    requested: Option<Form>,
+    requested: Option<Protocol>,
     command: &str,
-) -> Result<Form, Failure> {
+) -> Result<Protocol, Failure> {
     let choice = stored::choose(
         dir,
         target,
@@ -92,16 +93,16 @@ pub fn decide(
         command,
     )?;
     match choice.form {
-        Form::Journal => Err(Failure::error(format!(
+        Protocol::Journal => Err(Failure::error(format!(
             "{path} is a journaled array ({files} exist in {dir}); use `fsatomic append {path}` to add to it, or, to replace it whole, `fsatomic load` it, remove {files}, then {command} again; nothing was changed",
             path = target.path(),
             files = choice.layout.files(&target.name).join(" and "),
             dir = target.shown.display(),
         ))),
-        Form::Slots => Ok(Form::Slots),
+        Protocol::Slots => Ok(Protocol::Slots),
         _ => {
             target::warn_if_unsafe(dir, &target.shown);
-            Ok(Form::Replace)
+            Ok(Protocol::Replace)
         }
     }
 }
@@ -113,7 +114,7 @@ pub fn decide(
 pub fn commit(
     dir: &mut LinuxDir,
     target: &Target,
-    form: Form,
+    form: Protocol,
     document: &[u8],
     mode: Mode,
 ) -> Result<(), Failure> {
@@ -128,7 +129,7 @@ pub fn commit(
         document.len().max(stored::SLOT_ROOM),
     )
     .map_err(|e| match e {
-        CommitError::TooLarge { size, capacity, .. } if form == Form::Slots => {
+        CommitError::TooLarge { size, capacity, .. } if form == Protocol::Slots => {
             Failure::error(format!(
                 "the document ({size} bytes) does not fit the slot files of {} ({capacity} bytes each, fixed when they were made: a Slots commit never resizes them); {} was left untouched",
                 target.path(),

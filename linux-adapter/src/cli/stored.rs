@@ -40,10 +40,6 @@ pub const PROTOCOL_OPTION: Opt = Opt {
 /// grow without the files being resized.
 pub const SLOT_ROOM: usize = 64 * 1024;
 
-/// How a state is stored: the core's protocol model ([`fsatomic::layout`]),
-/// under the name the commands have always used for it.
-pub use fsatomic::Protocol as Form;
-
 /// Which of a state's files exist: the core's [`layout::Files`], with the
 /// names the commands print.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -83,7 +79,7 @@ impl Layout {
 
     /// The form the files say, `Ok(None)` if there are none, or `Err` with
     /// a sentence if they say two things (the core's [`layout::Mixed`]).
-    pub fn form(&self, name: &str) -> Result<Option<Form>, String> {
+    pub fn form(&self, name: &str) -> Result<Option<Protocol>, String> {
         self.0
             .protocol()
             .map_err(|mixed| format!("{name} is {mixed} ({})", self.files(name).join(", ")))
@@ -92,7 +88,11 @@ impl Layout {
 
 /// The `--protocol` value of `parsed`, if given and not `auto`; it must be
 /// one of `allowed` (else exit 2).
-pub fn requested(parsed: &Parsed, spec: &Spec, allowed: &[Form]) -> Result<Option<Form>, Failure> {
+pub fn requested(
+    parsed: &Parsed,
+    spec: &Spec,
+    allowed: &[Protocol],
+) -> Result<Option<Protocol>, Failure> {
     let Some(value) = parsed.value(PROTOCOL_OPTION.name) else {
         return Ok(None);
     };
@@ -100,7 +100,7 @@ pub fn requested(parsed: &Parsed, spec: &Spec, allowed: &[Form]) -> Result<Optio
     if text == "auto" {
         return Ok(None);
     }
-    match Form::parse(&text) {
+    match Protocol::parse(&text) {
         Some(form) if allowed.contains(&form) => Ok(Some(form)),
         _ => {
             let names: Vec<&str> = allowed.iter().map(|f| f.as_str()).collect();
@@ -118,20 +118,20 @@ pub fn requested(parsed: &Parsed, spec: &Spec, allowed: &[Form]) -> Result<Optio
 
 /// The protocol `Protocol::Auto` gives whole documents in `dir`: Replace,
 /// or Slots where renaming over a file is not crash-atomic.
-pub fn auto_whole(dir: &LinuxDir) -> Form {
+pub fn auto_whole(dir: &LinuxDir) -> Protocol {
     match Protocol::Auto.resolve(dir.capabilities()) {
-        Protocol::Slots => Form::Slots,
-        _ => Form::Replace,
+        Protocol::Slots => Protocol::Slots,
+        _ => Protocol::Replace,
     }
 }
 
 /// The protocol a new appended array gets in `dir`: Journal, or Slots
 /// where renaming over a file is not crash-atomic (the journal's creation
 /// and compaction need an atomic rename).
-pub fn auto_append(dir: &LinuxDir) -> Form {
+pub fn auto_append(dir: &LinuxDir) -> Protocol {
     match auto_whole(dir) {
-        Form::Slots => Form::Slots,
-        _ => Form::Journal,
+        Protocol::Slots => Protocol::Slots,
+        _ => Protocol::Journal,
     }
 }
 
@@ -139,9 +139,9 @@ pub fn auto_append(dir: &LinuxDir) -> Form {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Choice {
     /// The form to use.
-    pub form: Form,
+    pub form: Protocol,
     /// The form on disk, if the state has files.
-    pub existing: Option<Form>,
+    pub existing: Option<Protocol>,
     /// The files that exist.
     pub layout: Layout,
 }
@@ -154,9 +154,9 @@ pub struct Choice {
 pub fn choose(
     dir: &mut LinuxDir,
     target: &Target,
-    requested: Option<Form>,
-    new_state: Form,
-    convertible: &dyn Fn(Form, Form) -> bool,
+    requested: Option<Protocol>,
+    new_state: Protocol,
+    convertible: &dyn Fn(Protocol, Protocol) -> bool,
     command: &str,
 ) -> Result<Choice, Failure> {
     let layout = Layout::read(dir, &target.name).map_err(|e| {
@@ -208,9 +208,9 @@ pub fn choose(
 pub fn read_whole(
     dir: &mut LinuxDir,
     target: &Target,
-    form: Form,
+    form: Protocol,
 ) -> Result<Option<Vec<u8>>, ReadError> {
-    if form != Form::Slots {
+    if form != Protocol::Slots {
         return document::read(dir, target);
     }
     let [a, b] = slot_names(&target.name);
