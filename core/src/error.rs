@@ -384,98 +384,10 @@ impl<E: core::error::Error + 'static> core::error::Error for CommitError<E> {
     }
 }
 
-/// Recovering a file after a crash failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RecoverError<E> {
-    /// The name was refused before any I/O.
-    Name {
-        /// The refused name.
-        file: FileName,
-        /// Why.
-        error: NameError,
-    },
-    /// The filesystem failed.
-    Io(IoError<E>),
-    /// The file is corrupt beyond what recovery may repair; it was left
-    /// untouched.
-    Corrupt(Corrupt),
-    /// The file is well-formed but holds what this library does not
-    /// support (see [`Unsupported`]); it was left untouched.
-    Unsupported {
-        /// The file.
-        file: FileName,
-        /// The byte offset where the unsupported part starts.
-        offset: u64,
-        /// What is not supported.
-        what: Unsupported,
-    },
-    /// A file or record is larger than the caller's buffer.
-    TooLarge {
-        /// The file.
-        file: FileName,
-        /// The size that did not fit, in bytes.
-        size: u64,
-        /// The buffer's size in bytes.
-        capacity: usize,
-    },
-    /// A state the library should never reach.
-    LogicBug(&'static str),
-}
-
-error_common!(RecoverError, |f| {
-    RecoverError::Corrupt(c) => c.fmt(f),
-    RecoverError::Unsupported { file, offset, what } => {
-        write!(f, "{file} holds {what}, at byte {offset}; it was left untouched")
-    }
-    RecoverError::TooLarge { file, size, capacity } => write!(
-        f,
-        "{file}: {size} bytes do not fit the {capacity}-byte buffer; give a larger buffer"
-    ),
-});
-
-impl<E> From<LoadError<E>> for RecoverError<E> {
-    fn from(e: LoadError<E>) -> Self {
-        match e {
-            LoadError::Name { file, error } => RecoverError::Name { file, error },
-            LoadError::Io(e) => RecoverError::Io(e),
-            LoadError::Corrupt(c) => RecoverError::Corrupt(c),
-            LoadError::Unsupported { file, offset, what } => {
-                RecoverError::Unsupported { file, offset, what }
-            }
-            LoadError::TooLarge {
-                file,
-                size,
-                capacity,
-            } => RecoverError::TooLarge {
-                file,
-                size,
-                capacity,
-            },
-            LoadError::WrongProtocol { .. } => {
-                RecoverError::LogicBug("a whole-document read inside a journal's recovery")
-            }
-            LoadError::LogicBug(s) => RecoverError::LogicBug(s),
-        }
-    }
-}
-
-impl<E> From<Corrupt> for RecoverError<E> {
-    fn from(c: Corrupt) -> Self {
-        RecoverError::Corrupt(c)
-    }
-}
-
-impl<E: core::error::Error + 'static> core::error::Error for RecoverError<E> {
-    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
-        match self {
-            RecoverError::Name { error, .. } => Some(error),
-            RecoverError::Io(e) => Some(e),
-            RecoverError::Corrupt(c) => Some(c),
-            _ => None,
-        }
-    }
-}
+/// Recovering a file after a crash failed: the same cases as a load
+/// (a recovery reads, then repairs with commits whose failures it reports
+/// as I/O), so the same type — one road to each error.
+pub type RecoverError<E> = LoadError<E>;
 
 /// Encoding a value to JSON failed, before anything touched the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -777,29 +689,6 @@ impl<E> From<LoadError<E>> for Error<E> {
                 why: "the state is a journal, not a whole document",
             },
             LoadError::LogicBug(s) => Error::LogicBug(s),
-        }
-    }
-}
-
-impl<E> From<RecoverError<E>> for Error<E> {
-    fn from(e: RecoverError<E>) -> Self {
-        match e {
-            RecoverError::Name { file, error } => Error::Name { file, error },
-            RecoverError::Io(e) => Error::Io(e),
-            RecoverError::Corrupt(c) => Error::Corrupt(c),
-            RecoverError::Unsupported { file, offset, what } => {
-                Error::Unsupported { file, offset, what }
-            }
-            RecoverError::TooLarge {
-                file,
-                size,
-                capacity,
-            } => Error::TooLarge {
-                file,
-                size: Some(size),
-                capacity,
-            },
-            RecoverError::LogicBug(s) => Error::LogicBug(s),
         }
     }
 }

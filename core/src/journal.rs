@@ -361,7 +361,7 @@ impl<'a> Journal<'a> {
         let Some(mut file) = crate::fs::open_in_place(dir, jname, self.mode)? else {
             return Ok(false);
         };
-        let (_, epoch, _) = read_header(&mut file, jname).map_err(RecoverError::from)?;
+        let (_, epoch, _) = read_header(&mut file, jname)?;
         if epoch != tail.epoch {
             return Ok(false);
         }
@@ -373,8 +373,7 @@ impl<'a> Journal<'a> {
             tail.snapshot_seq,
             buf,
             visit,
-        )
-        .map_err(RecoverError::from)?;
+        )?;
         if let Some(at) = scanned.torn_at {
             cut_tail(&mut file, jname, at)?;
         }

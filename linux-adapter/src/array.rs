@@ -241,9 +241,7 @@ pub fn read_journal_as<D: Dir>(
         let result = if repair {
             journal.recover(dir, &mut buf, &mut visit)
         } else {
-            journal
-                .replay(dir, &mut buf, &mut visit)
-                .map_err(RecoverError::from)
+            journal.replay(dir, &mut buf, &mut visit)
         };
         match result {
             Ok(replay) => {
@@ -380,7 +378,7 @@ fn convert<D: Dir>(dir: &mut D, journal: &Journal<'_>) -> Result<Option<usize>, 
         }
     };
     let doc = text.get(..len).unwrap_or_default();
-    fsatomic::load::check_document(name, doc).map_err(RecoverError::from)?;
+    fsatomic::load::check_document(name, doc)?;
     let mut elements = 0usize;
     let is_array = json::for_each_element(doc, |_| elements += 1).is_ok();
     let is_snapshot = fsatomic::journal::parse_snapshot(name, doc).is_ok_and(|(_, state)| {

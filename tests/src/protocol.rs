@@ -21,7 +21,7 @@
 
 use std::fmt;
 
-use fsatomic::error::{CommitError, IoError, LoadError, RecoverError, StoreError};
+use fsatomic::error::{CommitError, IoError, LoadError, StoreError};
 use fsatomic::{Corrupt, Dir, Mode};
 
 /// Why a protocol call failed, with the adapter's error flattened to text.
@@ -69,7 +69,7 @@ macro_rules! through_flat_error {
     )*};
 }
 
-through_flat_error!(IoError, LoadError, CommitError, RecoverError, StoreError);
+through_flat_error!(IoError, LoadError, CommitError, StoreError);
 
 /// A commit protocol keeping one value in a directory.
 ///
