@@ -1041,26 +1041,8 @@ impl<'a, D: Dir> Recover<'a, D> {
 }
 
 impl<D: Dir> crate::machine::Machine<D> for Recover<'_, D> {
-    type State = RecoverState;
     type Error = RecoverError<D::Error>;
-    const KIND: &'static str = "recover";
-    const FAILED: RecoverState = RecoverState::Failed;
-
-    fn file(&self) -> &str {
-        self.journal.name
-    }
-
-    fn state(&self) -> RecoverState {
-        self.state
-    }
-
-    fn set_state_raw(&mut self, next: RecoverState) {
-        self.state = next;
-    }
-
-    fn is_done(state: RecoverState) -> bool {
-        state == RecoverState::Done
-    }
+    crate::machine::basics!(RecoverState, "recover", |m| m.journal.name);
 
     fn transition(&mut self, dir: &mut D) -> Result<RecoverState, RecoverError<D::Error>> {
         let jname = self.journal.journal.as_str();
@@ -1257,26 +1239,8 @@ impl<'a, D: Dir> Compact<'a, D> {
 }
 
 impl<D: Dir> crate::machine::Machine<D> for Compact<'_, D> {
-    type State = CompactState;
     type Error = CommitError<D::Error>;
-    const KIND: &'static str = "compact";
-    const FAILED: CompactState = CompactState::Failed;
-
-    fn file(&self) -> &str {
-        self.journal.name
-    }
-
-    fn state(&self) -> CompactState {
-        self.state
-    }
-
-    fn set_state_raw(&mut self, next: CompactState) {
-        self.state = next;
-    }
-
-    fn is_done(state: CompactState) -> bool {
-        state == CompactState::Done
-    }
+    crate::machine::basics!(CompactState, "compact", |m| m.journal.name);
 
     fn transition(&mut self, dir: &mut D) -> Result<CompactState, CommitError<D::Error>> {
         match self.state {
@@ -1523,26 +1487,8 @@ impl<'a, D: Dir> Append<'a, D> {
 }
 
 impl<D: Dir> crate::machine::Machine<D> for Append<'_, D> {
-    type State = State;
     type Error = CommitError<D::Error>;
-    const KIND: &'static str = "journal";
-    const FAILED: State = State::Failed;
-
-    fn file(&self) -> &str {
-        &self.journal
-    }
-
-    fn state(&self) -> State {
-        self.state
-    }
-
-    fn set_state_raw(&mut self, next: State) {
-        self.state = next;
-    }
-
-    fn is_done(state: State) -> bool {
-        state == State::Done
-    }
+    crate::machine::basics!(State, "journal", |m| &m.journal);
 
     fn transition(&mut self, dir: &mut D) -> Result<State, CommitError<D::Error>> {
         self.advance(dir)

@@ -66,6 +66,36 @@ pub trait Machine<D: Dir> {
     }
 }
 
+/// The parts of a [`Machine`] impl every machine spells the same way: the
+/// state type (with `Done` and `Failed` variants) kept in a `state` field,
+/// the kind for the log, and the file the log names.
+macro_rules! basics {
+    ($state:ident, $kind:literal, |$m:ident| $file:expr) => {
+        type State = $state;
+        const KIND: &'static str = $kind;
+        const FAILED: $state = $state::Failed;
+
+        fn file(&self) -> &str {
+            let $m = self;
+            $file
+        }
+
+        fn state(&self) -> $state {
+            self.state
+        }
+
+        fn set_state_raw(&mut self, next: $state) {
+            self.state = next;
+        }
+
+        fn is_done(state: $state) -> bool {
+            state == $state::Done
+        }
+    };
+}
+
+pub(crate) use basics;
+
 /// Perform one step of `machine`: one transition, logged `old => new`.
 /// After an error the machine is in [`Machine::FAILED`] (also logged) and
 /// has undone what it could.

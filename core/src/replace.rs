@@ -201,26 +201,8 @@ impl<'a, D: Dir> Replace<'a, D> {
 }
 
 impl<D: Dir> Machine<D> for Replace<'_, D> {
-    type State = State;
     type Error = CommitError<D::Error>;
-    const KIND: &'static str = "replace";
-    const FAILED: State = State::Failed;
-
-    fn file(&self) -> &str {
-        self.name
-    }
-
-    fn state(&self) -> State {
-        self.state
-    }
-
-    fn set_state_raw(&mut self, next: State) {
-        self.state = next;
-    }
-
-    fn is_done(state: State) -> bool {
-        state == State::Done
-    }
+    crate::machine::basics!(State, "replace", |m| m.name);
 
     /// The transition function: one operation, the next state.
     fn transition(&mut self, dir: &mut D) -> Result<State, CommitError<D::Error>> {

@@ -836,26 +836,8 @@ fn open_slot<'s, F, E>(
 }
 
 impl<D: Dir> crate::machine::Machine<D> for Slots<'_, D> {
-    type State = State;
     type Error = CommitError<D::Error>;
-    const KIND: &'static str = "slots";
-    const FAILED: State = State::Failed;
-
-    fn file(&self) -> &str {
-        self.name
-    }
-
-    fn state(&self) -> State {
-        self.state
-    }
-
-    fn set_state_raw(&mut self, next: State) {
-        self.state = next;
-    }
-
-    fn is_done(state: State) -> bool {
-        state == State::Done
-    }
+    crate::machine::basics!(State, "slots", |m| m.name);
 
     fn transition(&mut self, dir: &mut D) -> Result<State, CommitError<D::Error>> {
         self.advance(dir)

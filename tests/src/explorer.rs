@@ -438,6 +438,30 @@ struct Run<'a, P, W> {
 }
 
 impl Explorer {
+    /// The explorer the test suite runs: exhaustive up to 4096 states per
+    /// crash point and 256 seeded samples above in release builds (1024
+    /// and 24 in debug, so that a plain `cargo test` stays quick), at the
+    /// default seed; `FSATOMIC_BOUND`, `FSATOMIC_SAMPLES` and
+    /// `FSATOMIC_SEED` (decimal or `0x` hex) override them.
+    pub fn budgeted(profile: Profile, granularity: u64) -> Explorer {
+        let env = |name: &str| -> Option<u64> {
+            let v = std::env::var(name).ok()?;
+            match v.strip_prefix("0x") {
+                Some(h) => u64::from_str_radix(h, 16).ok(),
+                None => v.parse().ok(),
+            }
+        };
+        let (bound, samples) = if cfg!(debug_assertions) {
+            (1024, 24)
+        } else {
+            (4096, 256)
+        };
+        Explorer::new(profile, granularity)
+            .seed(env("FSATOMIC_SEED").unwrap_or(DEFAULT_SEED))
+            .bound(env("FSATOMIC_BOUND").unwrap_or(bound))
+            .samples(env("FSATOMIC_SAMPLES").unwrap_or(samples))
+    }
+
     /// An explorer for `profile` at `granularity` bytes, with the default
     /// seed, a bound of 4096 states per crash point, 256 samples above it,
     /// and depth 2. If [`REPLAY_VAR`] names a state of this profile,

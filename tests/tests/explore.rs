@@ -13,29 +13,13 @@
 use std::time::Instant;
 
 use fsatomic::Dir;
-use fsatomic_testkit::explorer::{DEFAULT_SEED, Explorer, Locator, Report, Scenario, matrix};
+use fsatomic_testkit::explorer::{Explorer, Locator, Report, Scenario, matrix};
 use fsatomic_testkit::profile::Profile;
 use fsatomic_testkit::protocol::{ArrayAppend, Converting, Journal, Protocol, Via, Whole};
 use fsatomic_testkit::sim::SimFs;
 
-fn env(name: &str) -> Option<u64> {
-    let v = std::env::var(name).ok()?;
-    match v.strip_prefix("0x") {
-        Some(h) => u64::from_str_radix(h, 16).ok(),
-        None => v.parse().ok(),
-    }
-}
-
 fn explorer(profile: Profile, granularity: u64) -> Explorer {
-    let (bound, samples) = if cfg!(debug_assertions) {
-        (1024, 24)
-    } else {
-        (4096, 256)
-    };
-    Explorer::new(profile, granularity)
-        .seed(env("FSATOMIC_SEED").unwrap_or(DEFAULT_SEED))
-        .bound(env("FSATOMIC_BOUND").unwrap_or(bound))
-        .samples(env("FSATOMIC_SAMPLES").unwrap_or(samples))
+    Explorer::budgeted(profile, granularity)
 }
 
 /// Explore `protocol` over the whole matrix; print and return the reports.

@@ -17,30 +17,14 @@
 
 use std::time::Instant;
 
-use fsatomic_testkit::explorer::{DEFAULT_SEED, Explorer, Plain, Report, Scenario, Wrap, matrix};
+use fsatomic_testkit::explorer::{Explorer, Plain, Report, Scenario, Wrap, matrix};
 use fsatomic_testkit::mutate::Mutation;
 use fsatomic_testkit::profile::Profile;
 use fsatomic_testkit::protocol::Protocol;
 use fsatomic_testkit::shipped::{Group, stores};
 
-fn env(name: &str) -> Option<u64> {
-    let v = std::env::var(name).ok()?;
-    match v.strip_prefix("0x") {
-        Some(h) => u64::from_str_radix(h, 16).ok(),
-        None => v.parse().ok(),
-    }
-}
-
 fn explorer(profile: Profile, granularity: u64) -> Explorer {
-    let (bound, samples) = if cfg!(debug_assertions) {
-        (1024, 24)
-    } else {
-        (4096, 256)
-    };
-    Explorer::new(profile, granularity)
-        .seed(env("FSATOMIC_SEED").unwrap_or(DEFAULT_SEED))
-        .bound(env("FSATOMIC_BOUND").unwrap_or(bound))
-        .samples(env("FSATOMIC_SAMPLES").unwrap_or(samples))
+    Explorer::budgeted(profile, granularity)
 }
 
 /// Explore `protocol` with the standard scenario over the profiles `keep`

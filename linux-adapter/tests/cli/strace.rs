@@ -169,25 +169,16 @@ fn one_slots_save_is_one_flush_of_a_slot_and_no_rename() {
     }
 }
 
-/// A listing that fails (EIO from `getdents64`, injected by strace) names
-/// the listing, and does not send the reader to remove an orphan that does
-/// not exist.
-#[test]
-fn a_failed_listing_does_not_advise_removing_an_orphan() {
+/// `fsatomic save DIR/s.json` of `{}` with the syscall fault `inject`
+/// (strace's `-e inject=` syntax): the exit code and stderr, or `None` if
+/// strace cannot run here.
+fn save_with_fault(dir: &Scratch, inject: &str) -> Option<(Option<i32>, String)> {
     if !Path::new("/usr/bin/strace").exists() && !Path::new("/bin/strace").exists() {
-        eprintln!("note: strace is not installed; the failed-listing check was skipped");
-        return;
+        eprintln!("note: strace is not installed; the fault-injection check was skipped");
+        return None;
     }
-    let dir = Scratch::new("list-eio");
     let mut child = Command::new("strace")
-        .args([
-            "-f",
-            "-qq",
-            "-o",
-            "/dev/null",
-            "-e",
-            "inject=getdents64:error=EIO",
-        ])
+        .args(["-f", "-qq", "-o", "/dev/null", "-e", inject])
         .args(fsatomic_testkit::runner::runner())
         .arg(BIN)
         .args(["save", &dir.file("s.json")])
@@ -195,16 +186,28 @@ fn a_failed_listing_does_not_advise_removing_an_orphan() {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .ok()?;
     use std::io::Write;
     child.stdin.take().unwrap().write_all(b"{}").unwrap();
     let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     if stderr.contains("PTRACE") || stderr.contains("ptrace") {
         eprintln!("note: strace could not trace here ({stderr}); the check was skipped");
-        return;
+        return None;
     }
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    Some((out.status.code(), stderr))
+}
+
+/// A listing that fails (EIO from `getdents64`, injected by strace) names
+/// the listing, and does not send the reader to remove an orphan that does
+/// not exist.
+#[test]
+fn a_failed_listing_does_not_advise_removing_an_orphan() {
+    let dir = Scratch::new("list-eio");
+    let Some((code, stderr)) = save_with_fault(&dir, "inject=getdents64:error=EIO") else {
+        return;
+    };
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("can be listed"), "{stderr}");
     assert!(!stderr.contains("by hand"), "{stderr}");
     assert!(!dir.join("s.json").exists());
@@ -212,40 +215,14 @@ fn a_failed_listing_does_not_advise_removing_an_orphan() {
 
 /// A failed `fchmod` (EPERM, injected) is reported as the mode that could
 /// not be set, not as a failed exclusive create, and leaves no temporary
-/// file behind.
+/// file behind. (The first `fchmod` is the lock file's.)
 #[test]
 fn a_failed_fchmod_says_so_and_leaves_nothing() {
-    if !Path::new("/usr/bin/strace").exists() && !Path::new("/bin/strace").exists() {
-        eprintln!("note: strace is not installed; the failed-fchmod check was skipped");
-        return;
-    }
     let dir = Scratch::new("fchmod-eperm");
-    let mut child = Command::new("strace")
-        .args([
-            "-f",
-            "-qq",
-            "-o",
-            "/dev/null",
-            "-e",
-            "inject=fchmod:error=EPERM:when=2",
-        ])
-        .args(fsatomic_testkit::runner::runner())
-        .arg(BIN)
-        .args(["save", &dir.file("s.json")])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"{}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if stderr.contains("PTRACE") || stderr.contains("ptrace") {
-        eprintln!("note: strace could not trace here ({stderr}); the check was skipped");
+    let Some((code, stderr)) = save_with_fault(&dir, "inject=fchmod:error=EPERM:when=2") else {
         return;
-    }
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    };
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("setting its mode to 0600 with fchmod failed"),
         "{stderr}"
