@@ -115,6 +115,9 @@ pub trait Protocol {
 /// hundred bytes.
 const LOAD_BUFFER: usize = 4 * 1024;
 
+/// Buffer size for a whole-document commit (see [`Whole`]).
+const COMMIT_BUFFER: usize = 1024;
+
 /// The document the scenarios commit: `{"v": n, "pad": "..."}`, as
 /// [`crate::oracle::value`] writes it. Typed, so that the explorer drives
 /// the typed stores users call.
@@ -219,7 +222,10 @@ impl Protocol for Whole {
 
     fn commit<D: Dir>(&self, dir: &mut D, value: &[u8]) -> Result<(), Failure> {
         let doc = Doc::parse(value)?;
-        let mut buf = vec![0u8; LOAD_BUFFER];
+        // The caller's buffer sizes new slot files: 1 KiB, room for the
+        // largest scenario value, keeps the slots (and their crash states)
+        // as small as a daemon would make them.
+        let mut buf = vec![0u8; COMMIT_BUFFER];
         match self.via {
             Via::Save => self.store().save(dir, &mut buf, &doc)?,
             Via::Update => self.store().update(dir, &mut buf, |d| *d = doc)?,

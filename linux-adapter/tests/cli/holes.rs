@@ -94,8 +94,11 @@ fn mkdir_follows_a_symbolic_link_to_a_directory_as_a_plain_save_does() {
 fn with_stderr_closed(args: &[&str], stdin: &[u8]) -> std::process::Output {
     use std::io::Write;
     use std::process::{Command, Stdio};
+    // Through the target's runner (qemu-user on the ARM boards), if any.
     let mut child = Command::new("sh")
-        .args(["-c", r#"exec "$0" "$@" 2>&-"#, crate::support::BIN])
+        .args(["-c", r#"exec "$@" 2>&-"#, "sh"])
+        .args(fsatomic_testkit::runner::runner())
+        .arg(crate::support::BIN)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -153,7 +156,7 @@ fn a_broken_stderr_neither_panics_nor_stops_a_commit() {
     use std::process::{Command, Stdio};
     let dir = Scratch::new("stderr-broken");
     let path = dir.file("made/x.json");
-    let mut child = Command::new(crate::support::BIN)
+    let mut child = fsatomic_testkit::runner::command(crate::support::BIN)
         .args(["save", &path, "--mkdir"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
