@@ -153,7 +153,7 @@ fn a_closed_stderr_neither_panics_nor_stops_a_commit() {
 #[test]
 fn a_broken_stderr_neither_panics_nor_stops_a_commit() {
     use std::io::Write;
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     let dir = Scratch::new("stderr-broken");
     let path = dir.file("made/x.json");
     let mut child = fsatomic_testkit::runner::command(crate::support::BIN)
