@@ -4,9 +4,12 @@
 //! `.NAME.<token>.tmp` (or, for a journal, `.NAME.journal.<token>.tmp`)
 //! behind. Orphans are recognised by that exact pattern
 //! ([`crate::layout::orphan_of`]), never by a fixed name, and removed only
-//! by a holder of `NAME`'s writers' lock — a writer about to commit, or an
-//! explicit [`recover`] at boot — because under that lock no commit of
-//! `NAME` can be in flight. Readers never remove anything.
+//! by a holder of `NAME`'s writers' lock — an explicit [`recover`] at boot,
+//! [`crate::JournalStore::open`], a run of the `fsatomic` command — because
+//! under that lock no commit of `NAME` can be in flight. Readers never
+//! remove anything, and a commit does not sweep: a sweep lists the whole
+//! directory, and orphans exist only after a crash, which boot-time
+//! recovery follows (`docs/design.md` §9).
 //!
 //! Removing an orphan needs no flush: if the removal is lost in a power
 //! cut, the orphan comes back and is swept again.
