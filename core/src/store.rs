@@ -89,6 +89,16 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
         self.check_name()?;
         let on_disk = convert::on_disk(dir, self.name, buf)?;
         let protocol = self.protocol_for(on_disk)?;
+        self.read_with(dir, buf, protocol)
+    }
+
+    /// Read and decode the document with `protocol`, already decided.
+    fn read_with<D: Dir>(
+        &self,
+        dir: &mut D,
+        buf: &mut [u8],
+        protocol: Protocol,
+    ) -> Result<Option<T>, StoreError<D::Error>> {
         let Some(len) = protocol::read(dir, self.name, buf, protocol)? else {
             return Ok(None);
         };
@@ -168,8 +178,10 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
         T: Default,
     {
         let _guard = self.lock(dir)?;
+        // `settle` already looked at the files: read with what it found,
+        // without probing them again.
         let (protocol, _) = self.settle(dir, buf)?;
-        let mut value = self.load(dir, buf)?.unwrap_or_default();
+        let mut value = self.read_with(dir, buf, protocol)?.unwrap_or_default();
         let out = f(&mut value);
         let len = self.encode(&value, buf)?;
         self.commit(dir, buf, len, protocol)?;

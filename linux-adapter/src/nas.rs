@@ -221,9 +221,8 @@ where
         // Room for the snapshot (read whole), the state encoded again at
         // compaction (it grows), and a batch of records: sized from the
         // files so that opening a large store reads it once.
-        let mut journal_path = path.clone().into_os_string();
-        journal_path.push(fsatomic::journal::SUFFIX);
-        let on_disk = [path.clone(), PathBuf::from(journal_path)]
+        let journal = fsatomic::layout::file_name(name, fsatomic::layout::Role::Journal);
+        let on_disk = [path.clone(), path.with_file_name(journal.as_str())]
             .iter()
             .filter_map(|p| std::fs::metadata(p).ok())
             .map(|m| usize::try_from(m.len()).unwrap_or(MAX_BUFFER))
