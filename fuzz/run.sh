@@ -9,6 +9,11 @@
 # $CARGO_TARGET_DIR/fuzz if CARGO_TARGET_DIR is set, else fuzz/target.
 # A crash leaves its input in fuzz/artifacts/<target>/; replay it with
 #   cargo +nightly fuzz run <target> fuzz/artifacts/<target>/<file>
+# and, once fixed, commit it to fuzz/regressions/<target>/: every run starts
+# from those inputs (a second corpus directory, never written to).
+#
+# FUZZ_SEED=N fixes libFuzzer's seed (CI sets it, so that a failure there
+# reproduces here with the same command); unset, each run draws its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,11 +41,15 @@ for t in "${targets[@]}"; do
     max_len=4096
     [ "$t" = ops_powercuts ] && max_len=256
     mkdir -p "fuzz/corpus/$t"
+    seeds=()
+    [ -d "fuzz/regressions/$t" ] && seeds=("fuzz/regressions/$t")
+    seed=()
+    [ -n "${FUZZ_SEED:-}" ] && seed=(-seed="$FUZZ_SEED")
     echo "== $t: ${secs} s"
     log="$(mktemp)"
-    if ! cargo +nightly fuzz run "${target_dir[@]}" "$t" "fuzz/corpus/$t" -- \
+    if ! cargo +nightly fuzz run "${target_dir[@]}" "$t" "fuzz/corpus/$t" "${seeds[@]}" -- \
         -max_total_time="$secs" -max_len="$max_len" -rss_limit_mb=2048 \
-        -print_final_stats=1 "${dict[@]}" >"$log" 2>&1; then
+        -print_final_stats=1 "${seed[@]}" "${dict[@]}" >"$log" 2>&1; then
         tail -n 60 "$log"
         echo "FAILED: $t"
         exit 1

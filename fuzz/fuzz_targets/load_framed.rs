@@ -1,7 +1,8 @@
 //! Arbitrary bytes as the binary files of the Slots and Journal protocols:
 //! `slots::load` over two slot files, and a journal (snapshot + framed
 //! records) through the lock-free replay and the repairing recovery. Each
-//! must give a value or `Corrupt` (or `TooLarge`), never panic; a journal
+//! must give a value, `Corrupt`, `TooLarge` or (a snapshot nested deeper
+//! than the validator supports) `Unsupported`, never panic; a journal
 //! that recovered replays the same records again, and takes an append
 //! that replays last.
 #![no_main]
@@ -34,14 +35,18 @@ fn records<D: Dir>(
         j.recover(dir, &mut buf, &mut visit)
             .map(|_| ())
             .map_err(|e| match e {
-                RecoverError::Corrupt(_) => "corrupt".to_owned(),
+                RecoverError::Corrupt(_) | RecoverError::Unsupported { .. } => {
+                    "corrupt or unsupported".to_owned()
+                }
                 e => panic!("recover: {e}"),
             })
     } else {
         j.replay(dir, &mut buf, &mut visit)
             .map(|_| ())
             .map_err(|e| match e {
-                LoadError::Corrupt(_) | LoadError::TooLarge { .. } => "corrupt".to_owned(),
+                LoadError::Corrupt(_)
+                | LoadError::TooLarge { .. }
+                | LoadError::Unsupported { .. } => "corrupt or unsupported".to_owned(),
                 e => panic!("replay: {e}"),
             })
     };

@@ -1,11 +1,13 @@
 //! Arbitrary bytes as a JSON state file, through every JSON loader: the
 //! validator, `load::read_json` (with room and without), the serde codec
-//! and `Store::load`. Each must give a value or `Corrupt` (or `TooLarge`
-//! for a buffer that is too small) — never panic, never another error —
-//! and they must agree with each other.
+//! and `Store::load`. Each must give a value, `Corrupt`, `TooLarge` (for a
+//! buffer that is too small) or — exactly when the validator says the JSON
+//! nests deeper than it supports — `Unsupported`; never panic, never
+//! another error; and they must agree with each other.
 #![no_main]
 
-use fsatomic::error::{LoadError, StoreError};
+use fsatomic::error::{LoadError, StoreError, Unsupported};
+use fsatomic::json::JsonErrorKind;
 use fsatomic::{Mode, Store};
 use fsatomic_testkit::profile::Profile;
 use fsatomic_testkit::sim::{Image, SimFs};
@@ -25,9 +27,25 @@ struct Users {
     version: Option<u16>,
 }
 
+/// Whether `e` is the error for JSON nested too deep, which must be given
+/// exactly when the validator stops at its depth limit.
+fn too_deep<E>(e: &LoadError<E>, deep: bool) -> bool {
+    let unsupported = matches!(
+        e,
+        LoadError::Unsupported {
+            what: Unsupported::TooDeep,
+            ..
+        }
+    );
+    assert_eq!(unsupported, deep, "deep JSON and Unsupported disagree");
+    unsupported
+}
+
 fuzz_target!(|data: &[u8]| {
     let len = data.len();
-    let valid = fsatomic::json::validate(data).is_ok();
+    let checked = fsatomic::json::validate(data);
+    let valid = checked.is_ok();
+    let deep = matches!(checked, Err(e) if e.kind == JsonErrorKind::TooDeep);
     match fsatomic::load::check_json("f.json", data) {
         Ok(()) => assert!(valid),
         Err(c) => {
@@ -46,9 +64,10 @@ fuzz_target!(|data: &[u8]| {
         }
         Ok(None) => panic!("the file exists"),
         Err(LoadError::Corrupt(c)) => {
-            assert!(!valid);
+            assert!(!valid && !deep);
             assert!(c.offset <= len as u64);
         }
+        Err(e) if too_deep(&e, deep) => {}
         Err(e) => panic!("read_json: {e}"),
     }
     if len > 1 {
@@ -73,7 +92,9 @@ fuzz_target!(|data: &[u8]| {
                 fsatomic::codec::decode::<_, ()>("users.json", &mut again, n).unwrap();
             assert_eq!(back, users);
         }
-        Err(LoadError::Corrupt(_) | LoadError::TooLarge { .. }) => {}
+        Err(LoadError::Corrupt(_)) => assert!(!deep),
+        Err(LoadError::TooLarge { .. }) => {}
+        Err(e) if too_deep(&e, deep) => {}
         Err(e) => panic!("decode: {e:?}"),
     }
 
@@ -82,7 +103,9 @@ fuzz_target!(|data: &[u8]| {
     match store.load(&mut fs, &mut buf) {
         Ok(Some(_)) => assert!(valid),
         Ok(None) => panic!("the file exists"),
-        Err(StoreError::Load(LoadError::Corrupt(_) | LoadError::TooLarge { .. })) => {}
+        Err(StoreError::Load(LoadError::Corrupt(_))) => assert!(!deep),
+        Err(StoreError::Load(LoadError::TooLarge { .. })) => {}
+        Err(StoreError::Load(e)) if too_deep(&e, deep) => {}
         Err(e) => panic!("Store::load: {e}"),
     }
     // Loading changed nothing.
