@@ -17,6 +17,7 @@ use fsatomic_linux::LinuxDir;
 use fsatomic_linux::nas::{User, Users};
 use serde::{Deserialize, Serialize};
 
+use crate::db::{Db, Engine};
 use crate::svg::Role;
 
 /// Who commits.
@@ -43,6 +44,17 @@ pub enum Kind {
     /// `tempfile::NamedTempFile::new_in`, write, `sync_all`, `persist`,
     /// fsync of the directory by hand.
     Tempfile,
+    /// SQLite (bundled), WAL, `synchronous=FULL`: the document as one row,
+    /// replaced in one transaction.
+    SqliteWal,
+    /// SQLite (bundled), rollback journal, `synchronous=FULL`.
+    SqliteRollback,
+    /// redb, default (immediate) durability: the document as one value.
+    Redb,
+    /// A hand-written two-barrier replace on an open directory: create
+    /// `NAME.tmp`, write, `fsync`, `renameat`, `fsync` of the directory.
+    /// The floor of a replace.
+    TwoBarrier,
     /// One file kept open with `O_APPEND`: write, `fdatasync`. The floor of
     /// one durable update.
     RawAppend,
@@ -50,7 +62,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every configuration, in table order.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Replace,
         Kind::StoreSave,
         Kind::Journal,
@@ -59,6 +71,10 @@ impl Kind {
         Kind::AtomicWrites,
         Kind::AtomicWriteFile,
         Kind::Tempfile,
+        Kind::SqliteWal,
+        Kind::SqliteRollback,
+        Kind::Redb,
+        Kind::TwoBarrier,
         Kind::RawAppend,
     ];
 
@@ -73,6 +89,10 @@ impl Kind {
             Kind::AtomicWrites => "atomicwrites",
             Kind::AtomicWriteFile => "atomic-write-file",
             Kind::Tempfile => "tempfile",
+            Kind::SqliteWal => "sqlite-wal",
+            Kind::SqliteRollback => "sqlite-rollback",
+            Kind::Redb => "redb",
+            Kind::TwoBarrier => "two-barrier",
             Kind::RawAppend => "raw-append",
         }
     }
@@ -88,6 +108,10 @@ impl Kind {
             Kind::AtomicWrites => "atomicwrites 0.4",
             Kind::AtomicWriteFile => "atomic-write-file 0.3",
             Kind::Tempfile => "tempfile 3 + manual fsyncs",
+            Kind::SqliteWal => Engine::SqliteWal.label(),
+            Kind::SqliteRollback => Engine::SqliteRollback.label(),
+            Kind::Redb => Engine::Redb.label(),
+            Kind::TwoBarrier => "hand-written two-barrier replace",
             Kind::RawAppend => "raw append + fdatasync",
         }
     }
@@ -98,7 +122,8 @@ impl Kind {
             Kind::Replace | Kind::StoreSave | Kind::Journal | Kind::Slots => Role::Ours,
             Kind::Original => Role::Original,
             Kind::AtomicWrites | Kind::AtomicWriteFile | Kind::Tempfile => Role::Peer,
-            Kind::RawAppend => Role::Floor,
+            Kind::SqliteWal | Kind::SqliteRollback | Kind::Redb => Role::Database,
+            Kind::TwoBarrier | Kind::RawAppend => Role::Floor,
         }
     }
 
@@ -106,6 +131,16 @@ impl Kind {
     /// (`LinuxDir::flush_count`); the others are counted with strace.
     pub fn self_counting(self) -> bool {
         self.role() == Role::Ours
+    }
+
+    /// The database engine behind this kind, if it is one.
+    pub fn engine(self) -> Option<Engine> {
+        match self {
+            Kind::SqliteWal => Some(Engine::SqliteWal),
+            Kind::SqliteRollback => Some(Engine::SqliteRollback),
+            Kind::Redb => Some(Engine::Redb),
+            _ => None,
+        }
     }
 
     /// The kind with key `key`.
@@ -210,6 +245,22 @@ pub trait Committer {
     fn maintain(&mut self) -> io::Result<()> {
         Ok(())
     }
+    /// Read the committed document back and parse it into [`Users`]
+    /// (`None`: not measured for this configuration). Handles stay open,
+    /// as a daemon keeps its directory or its database connection.
+    fn load(&mut self) -> Option<io::Result<Users>> {
+        None
+    }
+}
+
+/// `Store::<Users>::load` in `dir`, whatever protocol the state is on.
+fn store_load(dir: &mut LinuxDir, buf: &mut Vec<u8>) -> io::Result<Users> {
+    let store: Store<Users> = Store::new(NAME, Mode::PRIVATE);
+    buf.resize(buf.len().max(256 << 10), 0);
+    store
+        .load(dir, buf)
+        .map_err(io_err)?
+        .ok_or_else(|| io_err("no document"))
 }
 
 const NAME: &str = "users.json";
@@ -221,6 +272,7 @@ fn io_err(e: impl std::fmt::Display) -> io::Error {
 struct ReplaceC {
     dir: LinuxDir,
     data: Vec<u8>,
+    buf: Vec<u8>,
 }
 
 impl Committer for ReplaceC {
@@ -229,6 +281,9 @@ impl Committer for ReplaceC {
     }
     fn flushes(&self) -> Option<u64> {
         Some(self.dir.flush_count())
+    }
+    fn load(&mut self) -> Option<io::Result<Users>> {
+        Some(store_load(&mut self.dir, &mut self.buf))
     }
 }
 
@@ -248,11 +303,15 @@ impl Committer for StoreC {
     fn flushes(&self) -> Option<u64> {
         Some(self.dir.flush_count())
     }
+    fn load(&mut self) -> Option<io::Result<Users>> {
+        Some(store_load(&mut self.dir, &mut self.buf))
+    }
 }
 
 struct SlotsC {
     dir: LinuxDir,
     data: Vec<u8>,
+    buf: Vec<u8>,
 }
 
 impl Committer for SlotsC {
@@ -268,6 +327,9 @@ impl Committer for SlotsC {
     }
     fn flushes(&self) -> Option<u64> {
         Some(self.dir.flush_count())
+    }
+    fn load(&mut self) -> Option<io::Result<Users>> {
+        Some(store_load(&mut self.dir, &mut self.buf))
     }
 }
 
@@ -381,6 +443,49 @@ impl Committer for TempfileC {
     }
 }
 
+struct DbC {
+    db: Db,
+    data: Vec<u8>,
+}
+
+impl Committer for DbC {
+    fn commit(&mut self) -> io::Result<()> {
+        self.db.put(NAME, &self.data)
+    }
+    fn load(&mut self) -> Option<io::Result<Users>> {
+        Some(self.db.get(NAME).and_then(|body| {
+            serde_json::from_slice(&body.ok_or_else(|| io_err("no document"))?).map_err(io_err)
+        }))
+    }
+}
+
+/// The floor of a replace, by hand on an open directory descriptor, as our
+/// adapter works: no path lookups beyond the two names, no lock, no
+/// checks.
+struct TwoBarrierC {
+    dir: File,
+    data: Vec<u8>,
+}
+
+impl Committer for TwoBarrierC {
+    fn commit(&mut self) -> io::Result<()> {
+        use rustix::fs::{Mode as RMode, OFlags, openat, renameat};
+        const TMP: &str = "users.json.tmp";
+        let fd = openat(
+            &self.dir,
+            TMP,
+            OFlags::CREATE | OFlags::WRONLY | OFlags::TRUNC | OFlags::CLOEXEC,
+            RMode::from_raw_mode(0o600),
+        )?;
+        let mut f = File::from(fd);
+        f.write_all(&self.data)?;
+        f.sync_all()?;
+        drop(f);
+        renameat(&self.dir, TMP, &self.dir, NAME)?;
+        self.dir.sync_all()
+    }
+}
+
 struct RawAppendC {
     file: File,
     data: Vec<u8>,
@@ -413,6 +518,7 @@ pub fn setup(kind: Kind, size: Size, root: &Path) -> io::Result<Box<dyn Committe
         Kind::Replace => Box::new(ReplaceC {
             dir: LinuxDir::open(&dir)?,
             data,
+            buf: Vec::new(),
         }),
         Kind::StoreSave => Box::new(StoreC {
             dir: LinuxDir::open(&dir)?,
@@ -422,6 +528,7 @@ pub fn setup(kind: Kind, size: Size, root: &Path) -> io::Result<Box<dyn Committe
         Kind::Slots => Box::new(SlotsC {
             dir: LinuxDir::open(&dir)?,
             data,
+            buf: Vec::new(),
         }),
         Kind::Journal => {
             let mut d = LinuxDir::open(&dir)?;
@@ -447,6 +554,14 @@ pub fn setup(kind: Kind, size: Size, root: &Path) -> io::Result<Box<dyn Committe
         Kind::Tempfile => Box::new(TempfileC {
             dir: dir.clone(),
             path,
+            data,
+        }),
+        Kind::SqliteWal | Kind::SqliteRollback | Kind::Redb => Box::new(DbC {
+            db: Db::open(kind.engine().expect("a database kind"), &dir)?,
+            data,
+        }),
+        Kind::TwoBarrier => Box::new(TwoBarrierC {
+            dir: File::open(&dir)?,
             data,
         }),
         Kind::RawAppend => Box::new(RawAppendC {

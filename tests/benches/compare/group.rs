@@ -3,7 +3,9 @@
 //! flush to every batch of appends that queued while the previous flush
 //! ran. Independent, each thread has its own `JournalStore` and directory
 //! handle on the same files, so the writers' lock serialises them and every
-//! append pays its own flush.
+//! append pays its own flush. SQLite in WAL mode (`synchronous=FULL`) is
+//! the database beside them: one connection per thread on one database
+//! file, one transaction per append.
 
 use std::fs;
 use std::io;
@@ -16,6 +18,7 @@ use fsatomic_linux::LinuxDir;
 use fsatomic_linux::nas::{Hit, Journaled, RateLimit};
 
 use crate::Companion;
+use crate::db::{Db, Engine};
 
 fn hit(writer: usize, i: usize) -> Hit {
     Hit {
@@ -41,6 +44,38 @@ pub struct Group {
     pub independent: Vec<Vec<f64>>,
     /// Independent: flushes per update.
     pub independent_flushes: Vec<f64>,
+    /// SQLite WAL, one connection per thread: updates/s per round.
+    pub sqlite: Vec<Vec<f64>>,
+}
+
+/// `n` threads, each with its own connection in `dbs`, append
+/// `per_writer` events each; the seconds from their common start to the
+/// last one's end.
+fn sqlite_round(dbs: &mut [Db], per_writer: usize) -> io::Result<f64> {
+    let barrier = Barrier::new(dbs.len() + 1);
+    std::thread::scope(|s| -> io::Result<f64> {
+        let handles: Vec<_> = dbs
+            .iter_mut()
+            .enumerate()
+            .map(|(w, db)| {
+                let barrier = &barrier;
+                s.spawn(move || -> io::Result<()> {
+                    barrier.wait();
+                    for k in 0..per_writer {
+                        let body = serde_json::to_vec(&hit(w, k)).map_err(io::Error::other)?;
+                        db.append(&body)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        barrier.wait();
+        let t = Instant::now();
+        for h in handles {
+            h.join().expect("appender panicked")?;
+        }
+        Ok(t.elapsed().as_secs_f64())
+    })
 }
 
 /// `n` threads append `per_writer` records each through `store`; the
@@ -90,7 +125,14 @@ pub fn run(
 ) -> io::Result<Group> {
     let mut grouped = Vec::new();
     let mut independent = Vec::new();
+    let mut sqlite = Vec::new();
     for &n in writers {
+        let dir = root.join(format!("group-sqlite-{n}"));
+        sqlite.push(
+            (0..n)
+                .map(|_| Db::open(Engine::SqliteWal, &dir))
+                .collect::<io::Result<Vec<Db>>>()?,
+        );
         let dir = root.join(format!("group-{n}"));
         fs::create_dir_all(&dir)?;
         grouped.push(
@@ -122,6 +164,7 @@ pub fn run(
         grouped_contended: vec![Vec::new(); writers.len()],
         independent: vec![Vec::new(); writers.len()],
         independent_flushes: vec![0.0; writers.len()],
+        sqlite: vec![Vec::new(); writers.len()],
     };
     let mut flushes = vec![(0u64, 0u64); writers.len()];
     for _ in 0..rounds {
@@ -168,6 +211,9 @@ pub fn run(
             g.independent[i].push((n * per_writer) as f64 / elapsed);
             let after: u64 = each.iter().map(|x| x.dir.flush_count()).sum();
             flushes[i].1 += after - before;
+
+            let elapsed = sqlite_round(&mut sqlite[i], per_writer)?;
+            g.sqlite[i].push((n * per_writer) as f64 / elapsed);
         }
     }
     for (i, &n) in writers.iter().enumerate() {

@@ -4,6 +4,11 @@
 //! appends one journal record (`nas::Journaled<SnapDb, Transaction>`, the
 //! store the daemon uses) with one `fdatasync`.
 //!
+//! Beside them, SQLite (WAL and rollback journal) and redb append one row
+//! per event, one durable transaction each, to the same history. After the
+//! appends, each state is loaded (opened and parsed into its events) and
+//! timed.
+//!
 //! Histories are filled outside the timed region. Our store also compacts
 //! (snapshot + new journal) once the journal outgrows both 64 KiB and the
 //! snapshot; that cost is measured apart, once per round, and spread over
@@ -20,6 +25,7 @@ use fsatomic_linux::LinuxDir;
 use fsatomic_linux::nas::{Journaled, SnapDb, Transaction};
 
 use crate::commit::Original;
+use crate::db::{Db, Engine};
 use crate::stats::Samples;
 
 /// A plausible snapshot transaction.
@@ -90,6 +96,15 @@ pub struct Growth {
     pub snapshot_bytes: Vec<u64>,
     /// Ours: appends between two compactions at this size.
     pub appends_per_compaction: Vec<f64>,
+    /// The databases ([`Engine::ALL`] order): latency of one append, per
+    /// size.
+    pub db: Vec<Vec<Samples>>,
+    /// Ours: time to open the store and hold its state (every event
+    /// folded), per size, after the appends.
+    pub ours_load: Vec<Samples>,
+    /// The databases: time to open and read every event, parsed, per
+    /// size.
+    pub db_load: Vec<Vec<Samples>>,
 }
 
 impl Growth {
@@ -116,7 +131,11 @@ pub fn run(root: &Path, sizes: &[usize], rounds: usize, per_round: usize) -> io:
         compaction: vec![Samples::default(); sizes.len()],
         snapshot_bytes: Vec::new(),
         appends_per_compaction: Vec::new(),
+        db: vec![vec![Samples::default(); sizes.len()]; Engine::ALL.len()],
+        ours_load: vec![Samples::default(); sizes.len()],
+        db_load: vec![vec![Samples::default(); sizes.len()]; Engine::ALL.len()],
     };
+    let mut dbs: Vec<Vec<Db>> = Engine::ALL.iter().map(|_| Vec::new()).collect();
     for &n in sizes {
         // The original: one file of n transactions, written as it would be.
         let dir = root.join(format!("growth-original-{n}"));
@@ -166,6 +185,20 @@ pub fn run(root: &Path, sizes: &[usize], rounds: usize, per_round: usize) -> io:
         g.appends_per_compaction
             .push((snapshot.max(64 * 1024)) as f64 / record as f64);
         ours.push((store, n, 0u64));
+
+        // The databases: the same history, 64 events per transaction.
+        let bodies: Vec<Vec<u8>> = history
+            .iter()
+            .map(|t| serde_json::to_vec(t).map_err(io::Error::other))
+            .collect::<io::Result<_>>()?;
+        for (e, engine) in Engine::ALL.into_iter().enumerate() {
+            let mut db = Db::open(engine, &db_dir(root, engine, n))?;
+            for chunk in bodies.chunks(64) {
+                let chunk: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+                db.append_all(&chunk)?;
+            }
+            dbs[e].push(db);
+        }
     }
     // A rewrite of a large file leaves work behind it (freed blocks are
     // discarded, on a `discard` mount, after the old inode goes): pause
@@ -203,10 +236,67 @@ pub fn run(root: &Path, sizes: &[usize], rounds: usize, per_round: usize) -> io:
             store.compact().map_err(io::Error::other)?;
             g.compaction[i].push(round, t.elapsed());
             settle();
+            for (e, samples) in g.db.iter_mut().enumerate() {
+                let db = &mut dbs[e][i];
+                for k in 0..per_round {
+                    let body = serde_json::to_vec(&transaction(sizes[i] + round * per_round + k))
+                        .map_err(io::Error::other)?;
+                    let t = Instant::now();
+                    db.append(&body)?;
+                    samples[i].push(round, t.elapsed());
+                }
+                settle();
+            }
         }
     }
     for (_, _, flushes) in &ours {
         g.ours_flushes.push(*flushes as f64 / g.appends as f64);
     }
+
+    // Loads, each state closed first (redb allows one open handle).
+    drop(ours);
+    drop(dbs);
+    let expected: Vec<usize> = sizes.iter().map(|n| n + g.appends).collect();
+    let mut buf = vec![0u8; 16 << 20];
+    for round in 0..rounds {
+        for (i, &n) in sizes.iter().enumerate() {
+            let dir = root.join(format!("growth-ours-{n}"));
+            let t = Instant::now();
+            let mut d = LinuxDir::open(&dir)?;
+            let mut store =
+                JournalStore::<SnapDb, Transaction>::new("snapdb.json", Mode::PUBLIC_READ)
+                    .map_err(io::Error::other)?;
+            store.open(&mut d, &mut buf).map_err(io::Error::other)?;
+            g.ours_load[i].push(round, t.elapsed());
+            check_count("fsatomic", n, store.state().transactions.len(), expected[i])?;
+            for (e, engine) in Engine::ALL.into_iter().enumerate() {
+                let t = Instant::now();
+                let mut db = Db::open(engine, &db_dir(root, engine, n))?;
+                let events: Vec<Transaction> = db
+                    .events()?
+                    .iter()
+                    .map(|b| serde_json::from_slice(b).map_err(io::Error::other))
+                    .collect::<io::Result<_>>()?;
+                g.db_load[e][i].push(round, t.elapsed());
+                check_count(engine.label(), n, events.len(), expected[i])?;
+            }
+        }
+    }
     Ok(g)
+}
+
+fn db_dir(root: &Path, engine: Engine, n: usize) -> std::path::PathBuf {
+    root.join(format!("growth-{engine:?}-{n}"))
+}
+
+/// A load that does not hold every event appended is a broken
+/// configuration, not a result.
+fn check_count(who: &str, n: usize, got: usize, want: usize) -> io::Result<()> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "{who}: the history of {n} loaded {got} events, not {want}"
+        )))
+    }
 }

@@ -26,6 +26,7 @@
 //! how to run it and exits: a benchmark is not a test.
 
 mod commit;
+mod db;
 mod group;
 mod growth;
 mod load;
@@ -220,6 +221,9 @@ pub struct CommitResult {
     pub dirtied: f64,
     /// Heap allocations per commit.
     pub allocs: f64,
+    /// Reading the document back and parsing it (empty where not
+    /// measured).
+    pub load: Samples,
 }
 
 /// What `strace -c` counted per commit.
@@ -264,6 +268,7 @@ fn run_commits(root: &Path, plan: &Plan, companion: &Companion) -> io::Result<Ve
             wchar: 0.0,
             dirtied: 0.0,
             allocs: 0.0,
+            load: Samples::default(),
         })
         .collect();
     let mut totals = vec![(0u64, 0u64, 0u64, 0u64); configs.len()];
@@ -306,6 +311,29 @@ fn run_commits(root: &Path, plan: &Plan, companion: &Companion) -> io::Result<Ve
         }
     }
     companion.set(false);
+    // Loads of what was committed, interleaved the same way.
+    let wants: Vec<usize> = Size::ALL.iter().map(|s| s.users().users.len()).collect();
+    let want = |size: Size| wants[Size::ALL.iter().position(|&s| s == size).unwrap_or(0)];
+    for round in 0..plan.commit_rounds {
+        for j in 0..n {
+            let i = (j + round) % n;
+            let (kind, size, c) = &mut configs[i];
+            for _ in 0..plan.commit_batch {
+                let t = Instant::now();
+                let Some(users) = c.load() else { break };
+                let elapsed = t.elapsed();
+                let got = users?.users.len();
+                if got != want(*size) {
+                    return Err(io::Error::other(format!(
+                        "{}: loaded {got} users, committed {}",
+                        kind.label(),
+                        want(*size)
+                    )));
+                }
+                results[i].load.push(round, elapsed);
+            }
+        }
+    }
     let commits = (plan.commit_rounds * plan.commit_batch) as f64;
     for (r, t) in results.iter_mut().zip(&totals) {
         r.wchar = t.0 as f64 / commits;

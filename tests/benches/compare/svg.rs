@@ -13,6 +13,8 @@ pub enum Role {
     Original,
     /// Crates users would pick instead.
     Peer,
+    /// Embedded databases users would pick instead (SQLite, redb).
+    Database,
     /// The physical floor (raw append + fdatasync).
     Floor,
 }
@@ -23,6 +25,7 @@ impl Role {
             Role::Ours => "#2e7d32",
             Role::Original => "#c62828",
             Role::Peer => "#757575",
+            Role::Database => "#6a1b9a",
             Role::Floor => "#1565c0",
         }
     }
