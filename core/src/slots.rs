@@ -1016,6 +1016,40 @@ mod tests {
     }
 
     #[test]
+    fn the_fast_load_takes_only_what_the_full_check_calls_valid() {
+        // The newer slot (`a`) intact up to its document but cut short
+        // below its capacity: `inspect` calls it BadLength, so the load
+        // must give the older document, on the fast road as on the full.
+        let mut dir = MemDir::default();
+        commit(&mut dir, "cfg.json", b"old\n", Mode::PRIVATE, 100).unwrap();
+        commit(&mut dir, "cfg.json", b"new\n", Mode::PRIVATE, 100).unwrap();
+        let a = dir.get("cfg.json.a").unwrap();
+        dir.set("cfg.json.a", &a[..HEADER_LEN + 8]);
+        let mut f = dir.open_read("cfg.json.a").unwrap().unwrap();
+        assert!(matches!(
+            inspect(&mut f, "cfg.json.a").unwrap().status,
+            SlotStatus::Invalid {
+                kind: CorruptKind::BadLength,
+                ..
+            }
+        ));
+        assert_eq!(load_str(&mut dir).unwrap().unwrap(), b"old\n");
+        // Whole again, it is the newer and wins.
+        dir.set("cfg.json.a", &a);
+        assert_eq!(load_str(&mut dir).unwrap().unwrap(), b"new\n");
+        // Equal generations are the full road's verdict: corrupt.
+        let b = dir.get("cfg.json.b").unwrap();
+        dir.set("cfg.json.a", &b);
+        assert!(matches!(
+            load_str(&mut dir),
+            Err(LoadError::Corrupt(Corrupt {
+                kind: CorruptKind::SequenceGap { .. },
+                ..
+            }))
+        ));
+    }
+
+    #[test]
     fn absent_until_a_first_commit_lands_then_corrupt_if_both_break() {
         let mut dir = MemDir::default();
         // First commit torn: slot a garbage, slot b blank.
