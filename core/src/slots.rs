@@ -171,6 +171,15 @@ impl SlotInfo {
         size: 0,
     };
 
+    /// What [`peek`] says of a header it cannot vouch for.
+    const UNKNOWN: SlotInfo = SlotInfo {
+        status: SlotStatus::Invalid {
+            offset: 0,
+            kind: CorruptKind::BadMagic,
+        },
+        size: 0,
+    };
+
     fn generation(&self) -> Option<u64> {
         match self.status {
             SlotStatus::Valid { generation, .. } => Some(generation),
@@ -392,35 +401,14 @@ fn load_newest<D: Dir>(
         else {
             return Ok(None);
         };
-        let size = f
-            .seek(SeekFrom::End(0))
-            .map_err(|e| IoError::new(Op::Seek, slot_name, e))?;
-        f.seek(SeekFrom::Start(0))
-            .map_err(|e| IoError::new(Op::Seek, slot_name, e))?;
-        let mut header = [0u8; HEADER_LEN];
-        let got = read_full(&mut f, &mut header)
-            .map_err(|e| IoError::new(Op::Read, slot_name, e).at(0))?;
-        // What `inspect` checks before the checksum, so that a slot taken
-        // here is one `inspect` calls valid.
-        let capacity = u64::from(u32_le(&header, 12));
-        let len = u64::from(u32_le(&header, 24));
-        if got < HEADER_LEN
-            || header.get(..8) != Some(&MAGIC[..])
-            || u32_le(&header, 8) as u16 != VERSION
-            || HEADER_LEN as u64 + capacity > size
-            || len == 0
-            || len > capacity
-        {
+        let Some(g) = peek(&mut f, slot_name)?.generation() else {
             return Ok(None);
-        }
-        *generation = u64_le(&header, 16);
+        };
+        *generation = g;
         *file = Some(f);
     }
-    let [a, b] = generations;
-    let newer = match compare_generations(b, a) {
-        Some(Ordering::Greater) => 1,
-        Some(Ordering::Less) => 0,
-        Some(Ordering::Equal) | None => return Ok(None),
+    let Some(newer) = newer_of(generations) else {
+        return Ok(None);
     };
     let (Some(Some(file)), Some(slot_name)) = (files.get_mut(newer), names.get(newer)) else {
         return Ok(None);
@@ -430,6 +418,49 @@ fn load_newest<D: Dir>(
         Err(LoadError::TooLarge { .. }) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Which of two generations is newer (0 or 1); `None` if they do not
+/// order (equal, or 2^63 apart).
+fn newer_of([a, b]: [u64; 2]) -> Option<usize> {
+    match compare_generations(b, a) {
+        Some(Ordering::Greater) => Some(1),
+        Some(Ordering::Less) => Some(0),
+        Some(Ordering::Equal) | None => None,
+    }
+}
+
+/// Check the header of the slot in `file` as [`inspect`] does before the
+/// checksum: magic, version, capacity within the file, length within the
+/// capacity. A slot that passes is [`SlotStatus::Valid`] *as far as its
+/// header tells* — its payload unchecked; one that does not is
+/// [`SlotInfo::UNKNOWN`], for [`inspect`] to judge.
+fn peek<F: File>(file: &mut F, name: &str) -> Result<SlotInfo, IoError<F::Error>> {
+    let size = file
+        .seek(SeekFrom::End(0))
+        .map_err(|e| IoError::new(Op::Seek, name, e))?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| IoError::new(Op::Seek, name, e))?;
+    let mut header = [0u8; HEADER_LEN];
+    let got = read_full(file, &mut header).map_err(|e| IoError::new(Op::Read, name, e).at(0))?;
+    let capacity = u64::from(u32_le(&header, 12));
+    let len = u32_le(&header, 24);
+    if got < HEADER_LEN
+        || header.get(..8) != Some(&MAGIC[..])
+        || u32_le(&header, 8) as u16 != VERSION
+        || HEADER_LEN as u64 + capacity > size
+        || len == 0
+        || u64::from(len) > capacity
+    {
+        return Ok(SlotInfo::UNKNOWN);
+    }
+    Ok(SlotInfo {
+        status: SlotStatus::Valid {
+            generation: u64_le(&header, 16),
+            len,
+        },
+        size,
+    })
 }
 
 /// Indices of the valid slots, newest first; or, when both are valid and
@@ -745,6 +776,66 @@ impl<'a, D: Dir> Slots<'a, D> {
         self.header = encode_header(self.capacity_of_target() as u32, generation, self.data);
     }
 
+    /// With both slots open: what each holds, as far as this commit's
+    /// choices need. The slot whose header is newer is checked in full
+    /// first; if it is valid and the other's header is plausible and
+    /// older (and its file no shorter, so that it needs no formatting),
+    /// the other's payload is not read: valid or damaged, that slot is the
+    /// one to overwrite, so the choices ([`Commit::next_after`]) are
+    /// those a full check of both would make. Anything else — a header
+    /// that does not tell, generations that do not order, the newer slot
+    /// damaged — checks both in full.
+    fn check_slots(&mut self) -> Result<(), CommitError<D::Error>> {
+        let mut peeked = [SlotInfo::MISSING; 2];
+        for (i, info) in peeked.iter_mut().enumerate() {
+            if let (Some(Some(f)), Some(slot_name)) = (self.files.get_mut(i), self.names.get(i)) {
+                *info = peek(f, slot_name)?;
+            }
+        }
+        let [a, b] = peeked;
+        let newer = match (a.generation(), b.generation()) {
+            (Some(ga), Some(gb)) => newer_of([ga, gb]),
+            _ => None,
+        };
+        let mut skip = None;
+        if let Some(newer) = newer {
+            let older = newer ^ 1;
+            let full = self.inspect_slot(newer)?;
+            // Were the older slot damaged, a full check would format it if
+            // it were shorter than the valid one (`file_len`); so only one
+            // at least as long is taken on its header's word.
+            if full.generation().is_some() && peeked.get(older).is_some_and(|p| p.size >= full.size)
+            {
+                skip = Some((
+                    older,
+                    peeked.get(older).copied().unwrap_or(SlotInfo::MISSING),
+                ));
+            }
+            if let Some(info) = self.infos.get_mut(newer) {
+                *info = full;
+            }
+        }
+        for i in 0..2 {
+            let info = match skip {
+                Some((older, peeked)) if older == i => peeked,
+                _ if Some(i) == newer => continue,
+                _ => self.inspect_slot(i)?,
+            };
+            if let Some(dst) = self.infos.get_mut(i) {
+                *dst = info;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`inspect`] slot `i`, or [`SlotInfo::MISSING`] if it has no file.
+    fn inspect_slot(&mut self, i: usize) -> Result<SlotInfo, CommitError<D::Error>> {
+        match (self.files.get_mut(i), self.names.get(i)) {
+            (Some(Some(f)), Some(slot_name)) => Ok(inspect(f, slot_name)?),
+            _ => Ok(SlotInfo::MISSING),
+        }
+    }
+
     fn capacity_of_target(&self) -> usize {
         slot_capacity(self.infos.get(self.target).map_or(0, |i| i.size))
     }
@@ -760,22 +851,15 @@ impl<'a, D: Dir> Slots<'a, D> {
                 // Both slots hold the state (the older copy too): each is
                 // checked and narrowed to this call's mode before anything
                 // is written.
-                let mut file = crate::fs::open_in_place(dir, slot_name, self.mode)?;
-                let info = match file.as_mut() {
-                    Some(f) => inspect(f, slot_name)?,
-                    None => SlotInfo::MISSING,
-                };
-                if let (Some(dst_file), Some(dst_info)) =
-                    (self.files.get_mut(i), self.infos.get_mut(i))
-                {
+                let file = crate::fs::open_in_place(dir, slot_name, self.mode)?;
+                if let Some(dst_file) = self.files.get_mut(i) {
                     *dst_file = file;
-                    *dst_info = info;
                 }
-                Ok(if slot == 0 {
-                    State::Inspect { slot: 1 }
-                } else {
-                    self.next_after()
-                })
+                if slot == 0 {
+                    return Ok(State::Inspect { slot: 1 });
+                }
+                self.check_slots()?;
+                Ok(self.next_after())
             }
             State::Format { slot, written } => {
                 let i = usize::from(slot);
