@@ -60,6 +60,10 @@ pub const HEADER_LEN: usize = 32;
 pub const RECORD_HEADER_LEN: usize = 20;
 /// The largest record payload, in bytes.
 pub const MAX_RECORD: usize = 16 << 20;
+/// The most records that may be written between two completed flushes:
+/// each carries its index among them (8 bits), which is what lets
+/// recovery tell a torn tail from damage (see `torn_or_damaged`).
+pub const MAX_UNFLUSHED: usize = 256;
 /// Suffix of the journal file: `NAME.journal`.
 pub const SUFFIX: &str = crate::layout::JOURNAL_SUFFIX;
 
@@ -1320,6 +1324,9 @@ pub struct Append<'a, D: Dir> {
     header: [u8; RECORD_HEADER_LEN],
     start: Tail,
     tail: Tail,
+    /// The index of the first record among those written since the last
+    /// completed flush.
+    base: usize,
 }
 
 impl<'a, D: Dir> Append<'a, D> {
@@ -1353,7 +1360,23 @@ impl<'a, D: Dir> Append<'a, D> {
             header: [0; RECORD_HEADER_LEN],
             start: tail,
             tail,
+            base: 0,
         })
+    }
+
+    /// Number the records from `base`: the records of batches written
+    /// before this one and not yet flushed (pipelined group commit) come
+    /// first, and a power cut may tear any of them and keep any of these,
+    /// so recovery must see them all as one unflushed group. `base` plus
+    /// the batch's length must not exceed [`MAX_UNFLUSHED`].
+    pub fn after(mut self, base: usize) -> Result<Self, CommitError<D::Error>> {
+        if base + self.payloads.len() > MAX_UNFLUSHED {
+            return Err(CommitError::LogicBug(
+                "more records between two flushes than their index can count",
+            ));
+        }
+        self.base = base;
+        Ok(self)
     }
 
     /// The current state.
@@ -1377,6 +1400,31 @@ impl<'a, D: Dir> Append<'a, D> {
     pub fn run(mut self, dir: &mut D) -> Result<Tail, CommitError<D::Error>> {
         crate::machine::run(&mut self, dir)?;
         Ok(self.tail)
+    }
+
+    /// Drive the append up to its flush and stop there: every record is
+    /// written, none is durable yet, and the journal is left open in the
+    /// returned [`Unsynced`], whose [`Unsynced::sync`] is the batch's one
+    /// barrier. For pipelined group commit (`group::Pipeline`, feature
+    /// `std`), which flushes one batch while it writes the next. A power cut
+    /// before that flush returns may leave the batch whole, in part or not
+    /// at all: a torn tail, which recovery cuts.
+    pub fn write(mut self, dir: &mut D) -> Result<Unsynced<D::File>, CommitError<D::Error>> {
+        while self.state != State::SyncJournal {
+            if crate::machine::step(&mut self, dir)? == crate::machine::Progress::Done {
+                return Err(CommitError::LogicBug("an append ended before its flush"));
+            }
+        }
+        let file = self
+            .file
+            .take()
+            .ok_or(CommitError::LogicBug("journal not open"))?;
+        Ok(Unsynced {
+            file,
+            journal: self.journal,
+            start: self.start,
+            tail: self.tail,
+        })
     }
 
     fn advance(&mut self, dir: &mut D) -> Result<State, CommitError<D::Error>> {
@@ -1451,7 +1499,7 @@ impl<'a, D: Dir> Append<'a, D> {
             put(
                 &mut stage,
                 len,
-                &encode_batch_record_header(seq, index + count, payload),
+                &encode_batch_record_header(seq, self.base + index + count, payload),
             );
             put(&mut stage, len + RECORD_HEADER_LEN, payload);
             len = end;
@@ -1478,7 +1526,8 @@ impl<'a, D: Dir> Append<'a, D> {
     fn next_record(&mut self, index: usize) -> State {
         match self.payloads.get(index) {
             Some(payload) => {
-                self.header = encode_batch_record_header(self.tail.next_seq, index, payload);
+                self.header =
+                    encode_batch_record_header(self.tail.next_seq, self.base + index, payload);
                 State::WriteRecord { index, written: 0 }
             }
             None => State::SyncJournal,
@@ -1505,6 +1554,47 @@ impl<D: Dir> crate::machine::Machine<D> for Append<'_, D> {
         }
         self.file = None;
         self.tail = self.start;
+    }
+}
+
+/// A batch of records written to the journal and not yet flushed
+/// ([`Append::write`]).
+#[derive(Debug)]
+pub struct Unsynced<F> {
+    file: F,
+    journal: FileName,
+    start: Tail,
+    tail: Tail,
+}
+
+impl<F: File> Unsynced<F> {
+    /// The tail before the batch.
+    pub fn start(&self) -> Tail {
+        self.start
+    }
+
+    /// The tail after the batch.
+    pub fn tail(&self) -> Tail {
+        self.tail
+    }
+
+    /// Flush the journal: the batch (and everything written to the file
+    /// before it) is durable once this returns `Ok`. A power cut during
+    /// the call leaves any part of what was not yet durable, as a torn
+    /// tail that recovery cuts.
+    pub fn sync(&mut self) -> Result<(), CommitError<F::Error>> {
+        self.file
+            .sync_data()
+            .map_err(|e| IoError::new(Op::SyncFile, &self.journal, e).into())
+    }
+
+    /// After a failed [`Unsynced::sync`]: cut the batch, and whatever was
+    /// written after it, off the journal (best effort, as a failed append
+    /// does; see "A failed append is cut off at once" in
+    /// `docs/design.md`). A power cut during the call leaves the journal
+    /// cut or not.
+    pub fn abandon(mut self) {
+        let _ = self.file.set_len(self.start.end);
     }
 }
 

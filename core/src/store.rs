@@ -24,7 +24,7 @@ use crate::Mode;
 use crate::error::CommitError;
 use crate::error::{Corrupt, CorruptKind, LoadError, StoreError};
 use crate::fs::Dir;
-use crate::journal::{Entry, Journal, Tail, VisitError};
+use crate::journal::{Append, Entry, Journal, Tail, Unsynced, VisitError};
 use crate::name::NameError;
 use crate::protocol::{self, Protocol};
 use crate::{codec, convert, layout, lock, name, recover};
@@ -373,62 +373,114 @@ where
         buf: &mut [u8],
         records: &[R],
     ) -> Result<u64, StoreError<D::Error>> {
-        if records.len() > MAX_BATCH {
+        let _guard = self.lock(dir)?;
+        let mut written = self.write_batch(dir, buf, records, 0)?;
+        if let Err(e) = written.sync() {
+            written.abandon();
+            // The journal's end is unknown now: read it again next time.
+            self.tail = None;
+            return Err(e.into());
+        }
+        let first = written.start().next_seq;
+        self.fold_batch(first, records);
+        Ok(first)
+    }
+
+    /// Take the writers' lock of this store (held until the guard drops),
+    /// for [`JournalStore::write_batch`].
+    pub fn lock<D: Dir>(&self, dir: &mut D) -> Result<D::Lock, StoreError<D::Error>> {
+        Ok(lock::lock(dir, self.journal.name(), self.journal.mode())?)
+    }
+
+    /// Under the writers' lock ([`JournalStore::lock`], held by the
+    /// caller): write up to [`MAX_BATCH`] records as one batch after the
+    /// journal's tail, and stop before its flush. The batch is durable
+    /// once the returned [`Unsynced::sync`] returns `Ok`; then fold it with
+    /// [`JournalStore::fold_batch`]. Until then the state in memory does
+    /// not hold it, and the store's tail is already past it, so that the
+    /// next batch can be written while this one is flushed (pipelined
+    /// group commit, `group::Pipeline`). If the flush fails, call
+    /// [`Unsynced::abandon`] and [`JournalStore::forget_tail`]: every batch
+    /// written after it is lost with it.
+    ///
+    /// `unflushed`: how many records of batches written before this one
+    /// are not known to be durable (0 when none is in flight). This batch's
+    /// records are numbered after them, so that recovery treats a power
+    /// cut that tore one of those and kept one of these as the torn tail
+    /// it is; together they must not exceed
+    /// [`MAX_UNFLUSHED`](crate::journal::MAX_UNFLUSHED). With batches in
+    /// flight, the journal must also end where this store left it (the
+    /// caller has held the lock since): no compaction runs (it folds the
+    /// whole state, which lacks those batches) and another writer's
+    /// records are an error, not something to catch up with.
+    pub fn write_batch<D: Dir>(
+        &mut self,
+        dir: &mut D,
+        buf: &mut [u8],
+        records: &[R],
+        unflushed: usize,
+    ) -> Result<Unsynced<D::File>, StoreError<D::Error>> {
+        if records.len() > MAX_BATCH || unflushed + records.len() > crate::journal::MAX_UNFLUSHED {
             return Err(StoreError::TooManyRecords {
                 file: name::owned(self.journal.name()),
-                given: records.len(),
-                max: MAX_BATCH,
+                given: unflushed + records.len(),
+                max: MAX_BATCH.min(crate::journal::MAX_UNFLUSHED - unflushed),
             });
         }
-        let _guard = lock::lock(dir, self.journal.name(), self.journal.mode())?;
+        let in_flight = unflushed > 0;
         if self.tail.is_none() {
+            if in_flight {
+                return Err(StoreError::Load(LoadError::LogicBug(
+                    "batches in flight over a journal whose end is unknown",
+                )));
+            }
             self.recover_locked(dir, buf)?;
         }
         // The fast path appends at the remembered tail; the append itself
         // checks that nobody else appended or compacted meanwhile, and only
         // then (Stale) do we read their records and try again.
         for _ in 0..3 {
-            if self
-                .tail
-                .is_some_and(|t| t.end > self.compact_bytes.max(t.snapshot_bytes))
+            if !in_flight
+                && self
+                    .tail
+                    .is_some_and(|t| t.end > self.compact_bytes.max(t.snapshot_bytes))
             {
                 // Compaction folds the whole state: bring it up to date
                 // first (rare, so the extra reads do not matter).
                 self.catch_up_locked(dir, buf)?;
                 self.compact_locked(dir, buf)?;
             }
-            let mut tail = self
+            let tail = self
                 .tail
                 .ok_or(StoreError::Load(LoadError::LogicBug("journal not open")))?;
-            let first = {
+            let written = {
                 let mut ranges = heapless::Vec::<core::ops::Range<usize>, MAX_BATCH>::new();
                 let mut at = 0;
                 for record in records {
                     let dst = buf.get_mut(at..).unwrap_or_default();
                     let n = serde_json_core::to_slice(record, dst)
                         .map_err(|_| self.encode_error(buf.len()))?;
-                    ranges
-                        .push(at..at + n)
-                        .map_err(|_| StoreError::TooManyRecords {
-                            file: name::owned(self.journal.name()),
-                            given: records.len(),
-                            max: MAX_BATCH,
-                        })?;
+                    let _ = ranges.push(at..at + n);
                     at += n;
                 }
                 let mut payloads = heapless::Vec::<&[u8], MAX_BATCH>::new();
                 for r in ranges {
                     let _ = payloads.push(buf.get(r).unwrap_or_default());
                 }
-                self.journal.append(dir, &mut tail, &payloads)
+                Append::<D>::new(&self.journal, tail, &payloads)
+                    .and_then(|a| a.after(unflushed))
+                    .and_then(|a| a.write(dir))
             };
-            match first {
-                Ok(first) => {
-                    for (i, record) in records.iter().enumerate() {
-                        self.state.apply(first + i as u64, record);
-                    }
-                    self.tail = Some(tail);
-                    return Ok(first);
+            match written {
+                Ok(written) => {
+                    self.tail = Some(written.tail());
+                    return Ok(written);
+                }
+                Err(crate::CommitError::Stale { .. }) if in_flight => {
+                    self.tail = None;
+                    return Err(StoreError::Load(LoadError::LogicBug(
+                        "the journal changed under the writers' lock while batches were in flight",
+                    )));
                 }
                 Err(crate::CommitError::Stale { .. }) => self.catch_up_locked(dir, buf)?,
                 Err(e) => {
@@ -441,6 +493,22 @@ where
         Err(StoreError::Load(LoadError::LogicBug(
             "the journal kept changing under the writers' lock",
         )))
+    }
+
+    /// Fold a batch written by [`JournalStore::write_batch`], once it is
+    /// durable, into the state: `records` in order, the first at sequence
+    /// number `first`.
+    pub fn fold_batch(&mut self, first: u64, records: &[R]) {
+        for (i, record) in records.iter().enumerate() {
+            self.state.apply(first + i as u64, record);
+        }
+    }
+
+    /// Forget where the journal ends (after a failed flush): the next
+    /// write under the lock recovers the files and replays them into a
+    /// fresh state first.
+    pub fn forget_tail(&mut self) {
+        self.tail = None;
     }
 
     /// Under the lock: prune, write the state as the snapshot, and start an

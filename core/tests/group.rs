@@ -1,13 +1,14 @@
 //! Group commit (`fsatomic::group::GroupJournal`, feature `std`) against
-//! the std adapter: shared flushes,
-//! no lost or doubled sequence numbers, and a failed batch's error reaching
-//! every appender in it and no one else.
+//! the std adapter: shared flushes, no lost or doubled sequence numbers, a
+//! failed flush's error reaching every appender of its batch and of the
+//! batches written after it (and no one else), and the pipeline's steps
+//! driven one by one.
 #![cfg(unix)]
 
 use std::sync::{Arc, Barrier};
 
 use fsatomic::fs::Op;
-use fsatomic::group::{AppendResult, GroupJournal};
+use fsatomic::group::{AppendResult, GroupJournal, Pipeline};
 use fsatomic::{CommitError, JournalStore, Mode, StoreError};
 use fsatomic_std::StdDir;
 use fsatomic_testkit::conformance::{Fixture, Hit, Hits};
@@ -31,6 +32,7 @@ fn hammer<D: fsatomic::Dir + Send>(
 where
     D::Error: Send + Sync,
     D::File: Send,
+    D::Lock: Send,
 {
     let start = Barrier::new(THREADS);
     std::thread::scope(|s| {
@@ -96,7 +98,7 @@ fn concurrent_appenders_share_flushes_and_get_consecutive_sequence_numbers() {
 }
 
 #[test]
-fn a_failed_flush_fails_exactly_its_batch_and_the_journal_goes_on() {
+fn a_failed_flush_fails_its_batch_and_those_written_after_it_and_the_journal_goes_on() {
     let fx = Fixture::new::<Std>("group-eio");
     // The fifth flush fails: a batch somewhere in the middle of the run.
     let dir = Faulty::eio(fx.open::<Std>(), FaultPoint::SyncFile, 5);
@@ -118,7 +120,8 @@ fn a_failed_flush_fails_exactly_its_batch_and_the_journal_goes_on() {
                     matches!(&*e, StoreError::Commit(CommitError::Io(io)) if io.op == Op::SyncFile && io.source.raw_os_error() == Some(5)),
                     "hit {ip}: {e:?}"
                 );
-                // One batch failed, so every failure is the same shared error.
+                // One flush failed: its batch, and any batch written while
+                // it was in flight, share its one error.
                 if let Some(first) = &first_error {
                     assert!(Arc::ptr_eq(first, &e), "failures from two batches");
                 }
@@ -149,6 +152,72 @@ fn a_failed_flush_fails_exactly_its_batch_and_the_journal_goes_on() {
         (on_disk.count, on_disk.sum, on_disk.gaps),
         (acked, acked_ips, 0),
         "the failed batch's records are on disk"
+    );
+}
+
+#[test]
+fn a_pipeline_writes_the_next_batch_before_the_first_is_flushed() {
+    let fx = Fixture::new::<Std>("group-pipeline");
+    let mut p = Pipeline::open(store(), fx.open::<Std>(), 64).expect("open");
+    let hits = |from: u32, n: u32| (from..from + n).map(|ip| Hit { ip }).collect::<Vec<_>>();
+    let (ra, rb) = (hits(10, 3), hits(20, 2));
+    let mut a = p.write(&ra).expect("write a");
+    let mut b = p.write(&rb).expect("write b while a is not flushed");
+    assert_eq!((a.first(), b.first()), (1, 4), "b goes after a");
+    let sb = b.sync();
+    // Finishing b before a is refused: the state folds in order.
+    let sa = a.sync();
+    assert_eq!(p.finish(a, sa, &ra).expect("finish a"), 1);
+    assert_eq!(p.state().count, 3, "only a is folded");
+    assert_eq!(p.finish(b, sb, &rb).expect("finish b"), 4);
+    assert_eq!(
+        (p.state().count, p.state().sum),
+        (5, 10 + 11 + 12 + 20 + 21)
+    );
+    let c = p.write(&hits(30, 1)).expect("write c");
+    let d = p.write(&hits(40, 1)).expect("write d");
+    let sd = Ok(());
+    let err = p.finish(d, sd, &hits(40, 1)).expect_err("d before c");
+    assert!(err.to_string().contains("out of order"), "{err}");
+    drop(c);
+    let (store, mut dir) = p.into_inner();
+    let mut buf = vec![0u8; 1 << 16];
+    assert_eq!(store.read(&mut dir, &mut buf).expect("read").count, 7);
+}
+
+#[test]
+fn a_failed_flush_in_the_pipeline_cuts_off_the_batches_written_after_it() {
+    let fx = Fixture::new::<Std>("group-pipeline-eio");
+    // The open creates the journal (one file flush); the next is a's.
+    let dir = Faulty::eio(fx.open::<Std>(), FaultPoint::SyncFile, 2);
+    let mut p = Pipeline::open(store(), dir, 4096).expect("open");
+    let (ra, rb) = (vec![Hit { ip: 1 }], vec![Hit { ip: 2 }, Hit { ip: 3 }]);
+    let mut a = p.write(&ra).expect("write a");
+    let mut b = p.write(&rb).expect("write b");
+    let sa = a.sync();
+    assert!(sa.is_err(), "the fault did not fire on a's flush");
+    let sb = b.sync();
+    let ea = p.finish(a, sa, &ra).expect_err("a's flush failed");
+    // b was written after a: its records follow a's in the file, so it
+    // fails with a's error even though its own flush went through.
+    assert!(sb.is_ok());
+    let eb = p.finish(b, sb, &rb).expect_err("b follows a failed batch");
+    assert!(Arc::ptr_eq(&ea, &eb), "b's error is not a's: {eb}");
+    assert_eq!(p.state().count, 0, "a failed batch was folded");
+    // The pipeline recovers the journal and goes on where it ends.
+    let rc = vec![Hit { ip: 7 }];
+    let mut c = p.write(&rc).expect("write c after the failure");
+    assert_eq!(c.first(), 1, "c does not follow the cut-off batches");
+    let sc = c.sync();
+    assert_eq!(p.finish(c, sc, &rc).expect("finish c"), 1);
+    let (store, dir) = p.into_inner();
+    let mut dir = dir.into_inner();
+    let mut buf = vec![0u8; 1 << 16];
+    let on_disk = store.read(&mut dir, &mut buf).expect("read");
+    assert_eq!(
+        (on_disk.count, on_disk.sum),
+        (1, 7),
+        "a or b reached the disk"
     );
 }
 

@@ -21,7 +21,7 @@ use std::fmt;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
-use fsatomic::group::GroupJournal;
+use fsatomic::group::{GroupJournal, Pipeline};
 use fsatomic::store::Fold;
 use fsatomic::{Capabilities, Dir, JournalStore, Mode, StoreError};
 use fsatomic_linux::nas::{self, DocStore, Journaled, NasError};
@@ -209,6 +209,11 @@ pub struct Group {
     pub compact_after: u64,
     /// The working buffer the journal opens with.
     pub buf_len: usize,
+    /// Drive the pipeline ([`Pipeline`]) a step at a time instead: the
+    /// second batch written before the first is flushed, then each
+    /// flushed and finished in turn — the interleaving `GroupJournal`'s
+    /// threads produce, made deterministic.
+    pub pipelined: bool,
 }
 
 impl Default for Group {
@@ -218,6 +223,7 @@ impl Default for Group {
             mode: Mode::PRIVATE,
             compact_after: 600,
             buf_len: 256,
+            pipelined: false,
         }
     }
 }
@@ -239,11 +245,34 @@ impl Group {
 
 impl Protocol for Group {
     fn name(&self) -> &'static str {
-        "group-commit"
+        if self.pipelined {
+            "group-pipeline"
+        } else {
+            "group-commit"
+        }
     }
 
     fn commit<D: Dir>(&self, dir: &mut D, value: &[u8]) -> Result<(), Failure> {
         let doc = Doc::parse(value)?;
+        if self.pipelined {
+            fn io<E: core::fmt::Display>(e: std::sync::Arc<E>) -> Failure {
+                Failure::Io(e.to_string())
+            }
+            let mut p = Pipeline::open(self.store()?, Lent(dir), self.buf_len)?;
+            let records = [doc];
+            let mut a = p.write(&records).map_err(io)?;
+            let mut b = p.write(&records).map_err(io)?;
+            let synced = a.sync();
+            let first = p.finish(a, synced, &records).map_err(io)?;
+            let synced = b.sync();
+            let second = p.finish(b, synced, &records).map_err(io)?;
+            if second != first + 1 {
+                return Err(Failure::Other(format!(
+                    "sequence numbers {first} then {second}"
+                )));
+            }
+            return Ok(());
+        }
         let journal = self.open(dir)?;
         let first = journal
             .append(doc.clone())

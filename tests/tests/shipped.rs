@@ -1,5 +1,6 @@
 //! The crash explorer over the shipped code above the core's stores:
-//! group commit's batch path (`fsatomic::group::GroupJournal`) and each of
+//! group commit's batch path (`fsatomic::group::GroupJournal`, and its
+//! `Pipeline` with a batch written before the previous one is flushed) and each of
 //! the seven NAS stores (`fsatomic_linux::nas`), run over the simulator
 //! through the calls the daemon makes, on every profile whose rename is
 //! crash-atomic (the stores' own protocol choice puts FAT on Slots,
@@ -84,6 +85,14 @@ fn holds_and_mutant_is_caught<P: Protocol>(protocol: &P) {
 #[test]
 fn group_commit_batch_path_holds() {
     holds_and_mutant_is_caught(&Group::default());
+}
+
+#[test]
+fn group_commit_pipeline_holds() {
+    holds_and_mutant_is_caught(&Group {
+        pipelined: true,
+        ..Group::default()
+    });
 }
 
 #[test]
