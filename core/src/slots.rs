@@ -220,9 +220,13 @@ fn encode_header(capacity: u32, generation: u64, payload: &[u8]) -> [u8; HEADER_
     h
 }
 
-/// Read and check the slot in `file` (named `name`, for errors), streaming
-/// the payload through the CRC without keeping it.
-pub fn inspect<F: File>(file: &mut F, name: &str) -> Result<SlotInfo, IoError<F::Error>> {
+/// The size of the slot file `file` (named `name`, for errors), its first
+/// [`HEADER_LEN`] bytes, and how many of them it has (fewer if it is
+/// shorter); the file is left just after them.
+fn read_header<F: File>(
+    file: &mut F,
+    name: &str,
+) -> Result<(u64, [u8; HEADER_LEN], usize), IoError<F::Error>> {
     let size = file
         .seek(SeekFrom::End(0))
         .map_err(|e| IoError::new(Op::Seek, name, e))?;
@@ -230,6 +234,13 @@ pub fn inspect<F: File>(file: &mut F, name: &str) -> Result<SlotInfo, IoError<F:
         .map_err(|e| IoError::new(Op::Seek, name, e))?;
     let mut header = [0u8; HEADER_LEN];
     let got = read_full(file, &mut header).map_err(|e| IoError::new(Op::Read, name, e).at(0))?;
+    Ok((size, header, got))
+}
+
+/// Read and check the slot in `file` (named `name`, for errors), streaming
+/// the payload through the CRC without keeping it.
+pub fn inspect<F: File>(file: &mut F, name: &str) -> Result<SlotInfo, IoError<F::Error>> {
+    let (size, header, got) = read_header(file, name)?;
     let invalid = |offset: u64, kind| SlotInfo {
         status: SlotStatus::Invalid { offset, kind },
         size,
@@ -436,13 +447,7 @@ fn newer_of([a, b]: [u64; 2]) -> Option<usize> {
 /// header tells* — its payload unchecked; one that does not is
 /// [`SlotInfo::UNKNOWN`], for [`inspect`] to judge.
 fn peek<F: File>(file: &mut F, name: &str) -> Result<SlotInfo, IoError<F::Error>> {
-    let size = file
-        .seek(SeekFrom::End(0))
-        .map_err(|e| IoError::new(Op::Seek, name, e))?;
-    file.seek(SeekFrom::Start(0))
-        .map_err(|e| IoError::new(Op::Seek, name, e))?;
-    let mut header = [0u8; HEADER_LEN];
-    let got = read_full(file, &mut header).map_err(|e| IoError::new(Op::Read, name, e).at(0))?;
+    let (size, header, got) = read_header(file, name)?;
     let capacity = u64::from(u32_le(&header, 12));
     let len = u32_le(&header, 24);
     if got < HEADER_LEN

@@ -48,24 +48,24 @@ pub struct Group {
     pub sqlite: Vec<Vec<f64>>,
 }
 
-/// `n` threads, each with its own connection in `dbs`, append
-/// `per_writer` events each; the seconds from their common start to the
-/// last one's end.
-fn sqlite_round(dbs: &mut [Db], per_writer: usize) -> io::Result<f64> {
-    let barrier = Barrier::new(dbs.len() + 1);
+/// One thread per element of `each`, released together, each calling
+/// `f(its element, its index, k)` for `k` in `0..per_writer`; the seconds
+/// from their common start to the last one's end.
+fn timed<T: Send>(
+    each: &mut [T],
+    per_writer: usize,
+    f: impl Fn(&mut T, usize, usize) -> io::Result<()> + Sync,
+) -> io::Result<f64> {
+    let barrier = Barrier::new(each.len() + 1);
     std::thread::scope(|s| -> io::Result<f64> {
-        let handles: Vec<_> = dbs
+        let handles: Vec<_> = each
             .iter_mut()
             .enumerate()
-            .map(|(w, db)| {
-                let barrier = &barrier;
+            .map(|(w, x)| {
+                let (barrier, f) = (&barrier, &f);
                 s.spawn(move || -> io::Result<()> {
                     barrier.wait();
-                    for k in 0..per_writer {
-                        let body = serde_json::to_vec(&hit(w, k)).map_err(io::Error::other)?;
-                        db.append(&body)?;
-                    }
-                    Ok(())
+                    (0..per_writer).try_for_each(|k| f(x, w, k))
                 })
             })
             .collect();
@@ -78,33 +78,14 @@ fn sqlite_round(dbs: &mut [Db], per_writer: usize) -> io::Result<f64> {
     })
 }
 
-/// `n` threads append `per_writer` records each through `store`; the
-/// seconds from their common start to the last one's end.
+/// `n` threads append `per_writer` records each through `store`.
 fn grouped_round(
     store: &Journaled<RateLimit, Hit>,
     n: usize,
     per_writer: usize,
 ) -> io::Result<f64> {
-    let barrier = Barrier::new(n + 1);
-    std::thread::scope(|s| -> io::Result<f64> {
-        let handles: Vec<_> = (0..n)
-            .map(|w| {
-                let barrier = &barrier;
-                s.spawn(move || -> io::Result<()> {
-                    barrier.wait();
-                    for k in 0..per_writer {
-                        store.append(hit(w, k)).map_err(io::Error::other)?;
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        barrier.wait();
-        let t = Instant::now();
-        for h in handles {
-            h.join().expect("appender panicked")?;
-        }
-        Ok(t.elapsed().as_secs_f64())
+    timed(&mut vec![(); n], per_writer, |_, w, k| {
+        store.append(hit(w, k)).map(drop).map_err(io::Error::other)
     })
 }
 
@@ -183,36 +164,19 @@ pub fn run(
 
             let each = &mut independent[i];
             let before: u64 = each.iter().map(|x| x.dir.flush_count()).sum();
-            let barrier = Barrier::new(n + 1);
-            let elapsed = std::thread::scope(|s| -> io::Result<f64> {
-                let handles: Vec<_> = each
-                    .iter_mut()
-                    .enumerate()
-                    .map(|(w, x)| {
-                        let barrier = &barrier;
-                        s.spawn(move || -> io::Result<()> {
-                            barrier.wait();
-                            for k in 0..per_writer {
-                                x.store
-                                    .append(&mut x.dir, &mut x.buf, &hit(w, k))
-                                    .map_err(io::Error::other)?;
-                            }
-                            Ok(())
-                        })
-                    })
-                    .collect();
-                barrier.wait();
-                let t = Instant::now();
-                for h in handles {
-                    h.join().expect("appender panicked")?;
-                }
-                Ok(t.elapsed().as_secs_f64())
+            let elapsed = timed(each, per_writer, |x, w, k| {
+                x.store
+                    .append(&mut x.dir, &mut x.buf, &hit(w, k))
+                    .map(drop)
+                    .map_err(io::Error::other)
             })?;
             g.independent[i].push((n * per_writer) as f64 / elapsed);
             let after: u64 = each.iter().map(|x| x.dir.flush_count()).sum();
             flushes[i].1 += after - before;
 
-            let elapsed = sqlite_round(&mut sqlite[i], per_writer)?;
+            let elapsed = timed(&mut sqlite[i], per_writer, |db, w, k| {
+                db.append(&serde_json::to_vec(&hit(w, k)).map_err(io::Error::other)?)
+            })?;
             g.sqlite[i].push((n * per_writer) as f64 / elapsed);
         }
     }

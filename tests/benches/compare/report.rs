@@ -318,9 +318,39 @@ fn footprint(run: &Run, alloc_log: Option<&Path>) -> String {
 }
 
 struct Verdict {
-    goal: &'static str,
+    goal: String,
     measured: String,
     met: bool,
+}
+
+/// `kind` against the fastest of `others` at `size`: met if its time is
+/// within `limit` times theirs (the per-round ratio of medians).
+fn against(
+    run: &Run,
+    size: Size,
+    kind: Kind,
+    others: &[Kind],
+    goal: String,
+    limit: f64,
+) -> Verdict {
+    let r = find(run, kind, size);
+    let best = others
+        .iter()
+        .map(|&k| find(run, k, size))
+        .min_by(|a, b| a.samples.median().total_cmp(&b.samples.median()))
+        .unwrap_or(r);
+    let ratio = r.samples.ratio_to(&best.samples);
+    Verdict {
+        goal,
+        measured: format!(
+            "{} vs {} ({}): {}",
+            ms(r.samples.median()),
+            ms(best.samples.median()),
+            best.kind.label(),
+            times(ratio)
+        ),
+        met: ratio <= limit,
+    }
 }
 
 fn verdicts(run: &Run) -> Vec<Verdict> {
@@ -332,30 +362,25 @@ fn verdicts(run: &Run) -> Vec<Verdict> {
         &Size::ALL
     };
     for &size in sizes {
-        let replace = find(run, Kind::Replace, size);
-        let best = peers
-            .iter()
-            .map(|&k| find(run, k, size))
-            .min_by(|a, b| a.samples.median().total_cmp(&b.samples.median()))
-            .expect("peers");
-        let ratio = replace.samples.ratio_to(&best.samples);
-        let fl = replace.own_flushes.unwrap_or(f64::NAN);
-        v.push(Verdict {
-            goal: if size == Size::Small {
-                "Replace no slower than the best peer, at two flushes (200 B)"
-            } else {
-                "Replace no slower than the best peer, at two flushes (64 KiB)"
-            },
-            measured: format!(
-                "{} vs {} ({}): {} the time, {:.2} flushes/commit",
-                ms(replace.samples.median()),
-                ms(best.samples.median()),
-                best.kind.label(),
-                times(ratio),
-                fl
-            ),
-            met: ratio <= 1.05 && (fl - 2.0).abs() < 0.01,
-        });
+        let doc = if size == Size::Small {
+            "200 B"
+        } else {
+            "64 KiB"
+        };
+        let mut verdict = against(
+            run,
+            size,
+            Kind::Replace,
+            &peers,
+            format!("Replace no slower than the best peer, at two flushes ({doc})"),
+            1.05,
+        );
+        let fl = find(run, Kind::Replace, size)
+            .own_flushes
+            .unwrap_or(f64::NAN);
+        verdict.measured = format!("{}, {fl:.2} flushes/commit", verdict.measured);
+        verdict.met &= (fl - 2.0).abs() < 0.01;
+        v.push(verdict);
     }
     if !run.commits.is_empty() {
         let journal = find(run, Kind::Journal, Size::Small);
@@ -363,7 +388,7 @@ fn verdicts(run: &Run) -> Vec<Verdict> {
         let raw = find(run, Kind::RawAppend, Size::Small);
         let speed = 1.0 / journal.samples.ratio_to(&original.samples);
         v.push(Verdict {
-            goal: "Journal update ≥ 3× faster than the original protocol (200 B)",
+            goal: "Journal update ≥ 3× faster than the original protocol (200 B)".into(),
             measured: format!(
                 "{} vs {}: {} faster",
                 ms(journal.samples.median()),
@@ -374,7 +399,7 @@ fn verdicts(run: &Run) -> Vec<Verdict> {
         });
         let floor = journal.samples.ratio_to(&raw.samples);
         v.push(Verdict {
-            goal: "Journal update within 1.2× of raw append + fdatasync (200 B)",
+            goal: "Journal update within 1.2× of raw append + fdatasync (200 B)".into(),
             measured: format!(
                 "{} vs {}: {}",
                 ms(journal.samples.median()),
@@ -384,45 +409,27 @@ fn verdicts(run: &Run) -> Vec<Verdict> {
             met: floor <= 1.2,
         });
         for size in Size::ALL {
-            let save = find(run, Kind::StoreSave, size);
-            let two = find(run, Kind::TwoBarrier, size);
-            let r = save.samples.ratio_to(&two.samples);
-            v.push(Verdict {
-                goal: if size == Size::Small {
-                    "`Store::save` (Replace) within 1.1× of the hand-written two-barrier replace (200 B)"
-                } else {
-                    "`Store::save` (Replace) within 1.1× of the hand-written two-barrier replace (64 KiB)"
-                },
-                measured: format!(
-                    "{} vs {}: {}",
-                    ms(save.samples.median()),
-                    ms(two.samples.median()),
-                    times(r)
-                ),
-                met: r <= 1.1,
-            });
-            let slots = find(run, Kind::Slots, size);
-            let best = [Kind::SqliteWal, Kind::Redb]
-                .map(|k| find(run, k, size))
-                .into_iter()
-                .min_by(|a, b| a.samples.median().total_cmp(&b.samples.median()))
-                .expect("two databases");
-            let r = slots.samples.ratio_to(&best.samples);
-            v.push(Verdict {
-                goal: if size == Size::Small {
-                    "Slots commit no slower than the faster of SQLite WAL and redb (200 B)"
-                } else {
-                    "Slots commit no slower than the faster of SQLite WAL and redb (64 KiB)"
-                },
-                measured: format!(
-                    "{} vs {} ({}): {}",
-                    ms(slots.samples.median()),
-                    ms(best.samples.median()),
-                    best.kind.label(),
-                    times(r)
-                ),
-                met: r <= 1.0,
-            });
+            let doc = if size == Size::Small {
+                "200 B"
+            } else {
+                "64 KiB"
+            };
+            v.push(against(
+                run,
+                size,
+                Kind::StoreSave,
+                &[Kind::TwoBarrier],
+                format!("`Store::save` (Replace) within 1.1× of the hand-written two-barrier replace ({doc})"),
+                1.1,
+            ));
+            v.push(against(
+                run,
+                size,
+                Kind::Slots,
+                &[Kind::SqliteWal, Kind::Redb],
+                format!("Slots commit no slower than the faster of SQLite WAL and redb ({doc})"),
+                1.0,
+            ));
         }
     }
     if let Some(g) = &run.group
@@ -430,7 +437,7 @@ fn verdicts(run: &Run) -> Vec<Verdict> {
     {
         let sc = scaling(&g.grouped, i8);
         v.push(Verdict {
-            goal: "8 concurrent appenders ≥ 5× the throughput of one",
+            goal: "8 concurrent appenders ≥ 5× the throughput of one".into(),
             measured: format!(
                 "{} vs {} updates/s: {}, {:.2} flushes/update",
                 rate(median(&g.grouped[i8])),
@@ -443,7 +450,7 @@ fn verdicts(run: &Run) -> Vec<Verdict> {
         let ours = median(&g.grouped[i8]);
         let sqlite = median(&g.sqlite[i8]);
         v.push(Verdict {
-            goal: "8 concurrent appenders ≥ the throughput of 8 threads with a SQLite WAL connection each",
+            goal: "8 concurrent appenders ≥ the throughput of 8 threads with a SQLite WAL connection each".into(),
             measured: format!(
                 "{} vs {} updates/s: {}",
                 rate(ours),
@@ -457,8 +464,15 @@ fn verdicts(run: &Run) -> Vec<Verdict> {
     if let Some(i) = gr.sizes.iter().position(|&n| n == 5_000) {
         let sp = gr.original[i].median() / gr.ours_total(i);
         v.push(Verdict {
-            goal: "Snapshot-database append at 5,000 entries ≥ 100× faster than the original pattern",
-            measured: format!("{} vs {} (incl. compaction): {} faster", ms(gr.original[i].median()), ms(gr.ours_total(i)), times(sp)),
+            goal:
+                "Snapshot-database append at 5,000 entries ≥ 100× faster than the original pattern"
+                    .into(),
+            measured: format!(
+                "{} vs {} (incl. compaction): {} faster",
+                ms(gr.original[i].median()),
+                ms(gr.ours_total(i)),
+                times(sp)
+            ),
             met: sp >= 100.0,
         });
     }
@@ -467,7 +481,7 @@ fn verdicts(run: &Run) -> Vec<Verdict> {
     let flat_append = gr.ours[last].median() / gr.ours[0].median();
     let db_flat = |e: usize| gr.db[e][last].median() / gr.db[e][0].median();
     v.push(Verdict {
-        goal: "…and flat as history grows (cost at the largest size ≤ 1.1× the smallest)",
+        goal: "…and flat as history grows (cost at the largest size ≤ 1.1× the smallest)".into(),
         measured: format!(
             "{} entries / {} entries: {} incl. compaction, {} for the append alone (SQLite WAL {}, redb {})",
             gr.sizes[last],
@@ -489,7 +503,9 @@ fn verdicts(run: &Run) -> Vec<Verdict> {
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .unwrap_or((f64::NAN, 0));
     v.push(Verdict {
-        goal: "Journal append no slower than the faster of SQLite WAL and redb, at every history size",
+        goal:
+            "Journal append no slower than the faster of SQLite WAL and redb, at every history size"
+                .into(),
         measured: format!(
             "worst at {} entries: {} (incl. compaction) vs SQLite WAL {}, redb {}: {}",
             gr.sizes[at],
