@@ -236,8 +236,13 @@ where
     /// records of the batches in flight and these together must not
     /// exceed [`MAX_UNFLUSHED`] (their index in the journal counts them);
     /// otherwise finish the oldest batch first.
+    ///
+    /// Also false while batches are in flight after a write failed: the
+    /// journal's end is unknown until it is recovered, which waits until
+    /// no batch is in flight.
     pub fn can_write(&self, records: usize) -> bool {
         self.unflushed + records <= MAX_UNFLUSHED
+            && (self.in_flight == 0 || self.store.tail().is_some())
     }
 
     /// The number of the batch [`Pipeline::finish`] takes next.

@@ -221,6 +221,32 @@ fn a_failed_flush_in_the_pipeline_cuts_off_the_batches_written_after_it() {
     );
 }
 
+#[test]
+fn a_failed_write_in_the_pipeline_waits_for_the_batches_in_flight() {
+    let fx = Fixture::new::<Std>("group-pipeline-write");
+    // The open writes the new journal's header (one write); a's batch is
+    // the next write, b's the one after: it fails.
+    let dir = Faulty::eio(fx.open::<Std>(), FaultPoint::Write, 3);
+    let mut p = Pipeline::open(store(), dir, 4096).expect("open");
+    let (ra, rb, rc) = (
+        vec![Hit { ip: 1 }],
+        vec![Hit { ip: 2 }],
+        vec![Hit { ip: 3 }],
+    );
+    let mut a = p.write(&ra).expect("write a");
+    assert!(p.write(&rb).is_err(), "the fault did not fire on b's write");
+    // The journal's end is unknown, and a is in flight: no write now.
+    assert!(!p.can_write(1));
+    let sa = a.sync();
+    assert_eq!(p.finish(a, sa, &ra).expect("a is intact"), 1);
+    assert!(p.can_write(1));
+    let mut c = p.write(&rc).expect("write c: recovers first");
+    assert_eq!(c.first(), 2, "c follows a; b left nothing");
+    let sc = c.sync();
+    assert_eq!(p.finish(c, sc, &rc).expect("finish c"), 2);
+    assert_eq!((p.state().count, p.state().sum), (2, 4));
+}
+
 /// A state that grows with every record, unlike [`Hits`].
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Every {
