@@ -264,14 +264,14 @@ where
         synced: Result<(), CommitError<D::Error>>,
         records: &[R],
     ) -> AppendResult<D::Error> {
-        if batch.number != self.next_finish {
+        if batch.number != self.next_finish || self.in_flight == 0 {
             return Err(Arc::new(StoreError::Load(LoadError::LogicBug(
                 "pipelined batches finished out of order",
             ))));
         }
         self.next_finish += 1;
         self.in_flight -= 1;
-        self.unflushed -= batch.records;
+        self.unflushed = self.unflushed.saturating_sub(batch.records);
         let first = batch.first();
         let result = match (synced, &self.failed) {
             (Ok(()), None) => {
@@ -282,8 +282,7 @@ where
             // its start, this batch's records (written after it) with it.
             (_, Some(earlier)) => Err(earlier.clone()),
             (Err(e), None) => {
-                batch.written.abandon();
-                self.store.forget_tail();
+                self.store.abandon_batch(batch.written);
                 let e = Arc::new(StoreError::from(e));
                 self.failed = Some(e.clone());
                 Err(e)

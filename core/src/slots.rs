@@ -798,34 +798,36 @@ impl<'a, D: Dir> Slots<'a, D> {
             }
         }
         let [a, b] = peeked;
-        let newer = match (a.generation(), b.generation()) {
-            (Some(ga), Some(gb)) => newer_of([ga, gb]),
-            _ => None,
+        let (Some(ga), Some(gb)) = (a.generation(), b.generation()) else {
+            return self.inspect_both();
         };
-        let mut skip = None;
-        if let Some(newer) = newer {
-            let older = newer ^ 1;
-            let full = self.inspect_slot(newer)?;
-            // Were the older slot damaged, a full check would format it if
-            // it were shorter than the valid one (`file_len`); so only one
-            // at least as long is taken on its header's word.
-            if full.generation().is_some() && peeked.get(older).is_some_and(|p| p.size >= full.size)
-            {
-                skip = Some((
-                    older,
-                    peeked.get(older).copied().unwrap_or(SlotInfo::MISSING),
-                ));
-            }
-            if let Some(info) = self.infos.get_mut(newer) {
-                *info = full;
-            }
+        let Some(newer) = newer_of([ga, gb]) else {
+            return self.inspect_both();
+        };
+        let older = newer ^ 1;
+        let full = self.inspect_slot(newer)?;
+        let peeked_older = if newer == 0 { b } else { a };
+        // Were the older slot damaged, a full check would format it if it
+        // were shorter than the valid one (`file_len`); so only one at least
+        // as long is taken on its header's word.
+        let older_info = if full.generation().is_some() && peeked_older.size >= full.size {
+            peeked_older
+        } else {
+            self.inspect_slot(older)?
+        };
+        if let Some(info) = self.infos.get_mut(newer) {
+            *info = full;
         }
+        if let Some(info) = self.infos.get_mut(older) {
+            *info = older_info;
+        }
+        Ok(())
+    }
+
+    /// Both slots checked in full.
+    fn inspect_both(&mut self) -> Result<(), CommitError<D::Error>> {
         for i in 0..2 {
-            let info = match skip {
-                Some((older, peeked)) if older == i => peeked,
-                _ if Some(i) == newer => continue,
-                _ => self.inspect_slot(i)?,
-            };
+            let info = self.inspect_slot(i)?;
             if let Some(dst) = self.infos.get_mut(i) {
                 *dst = info;
             }

@@ -376,9 +376,7 @@ where
         let _guard = self.lock(dir)?;
         let mut written = self.write_batch(dir, buf, records, 0)?;
         if let Err(e) = written.sync() {
-            written.abandon();
-            // The journal's end is unknown now: read it again next time.
-            self.tail = None;
+            self.abandon_batch(written);
             return Err(e.into());
         }
         let first = written.start().next_seq;
@@ -400,8 +398,8 @@ where
     /// not hold it, and the store's tail is already past it, so that the
     /// next batch can be written while this one is flushed (pipelined
     /// group commit, `group::Pipeline`). If the flush fails, call
-    /// [`Unsynced::abandon`] and [`JournalStore::forget_tail`]: every batch
-    /// written after it is lost with it.
+    /// [`JournalStore::abandon_batch`]: every batch written after it is lost
+    /// with it.
     ///
     /// `unflushed`: how many records of batches written before this one
     /// are not known to be durable (0 when none is in flight). This batch's
@@ -420,11 +418,12 @@ where
         records: &[R],
         unflushed: usize,
     ) -> Result<Unsynced<D::File>, StoreError<D::Error>> {
-        if records.len() > MAX_BATCH || unflushed + records.len() > crate::journal::MAX_UNFLUSHED {
+        let room = crate::journal::MAX_UNFLUSHED.saturating_sub(unflushed);
+        if records.len() > MAX_BATCH.min(room) {
             return Err(StoreError::TooManyRecords {
                 file: name::owned(self.journal.name()),
-                given: unflushed + records.len(),
-                max: MAX_BATCH.min(crate::journal::MAX_UNFLUSHED - unflushed),
+                given: unflushed.saturating_add(records.len()),
+                max: MAX_BATCH.min(room),
             });
         }
         let in_flight = unflushed > 0;
@@ -504,10 +503,13 @@ where
         }
     }
 
-    /// Forget where the journal ends (after a failed flush): the next
-    /// write under the lock recovers the files and replays them into a
-    /// fresh state first.
-    pub fn forget_tail(&mut self) {
+    /// After the flush of a batch written by [`JournalStore::write_batch`]
+    /// failed: cut it, and whatever was written after it, off the journal
+    /// ([`Unsynced::abandon`], best effort), and forget where the journal
+    /// ends, so that the next write under the lock recovers the files and
+    /// replays them into a fresh state first.
+    pub fn abandon_batch<F: crate::File>(&mut self, written: Unsynced<F>) {
+        written.abandon();
         self.tail = None;
     }
 
