@@ -1649,6 +1649,44 @@ mod tests {
         Ok((seen, r))
     }
 
+    /// A journal is born out of its inode: its temporary file grows past
+    /// `OUT_OF_INODE` and is cut back before the header goes in (f2fs would
+    /// otherwise keep it inline and move it out, unordered, on a later
+    /// append: `boards/powercut/run --cache f2fs/journal`). A document's
+    /// Replace does not pay for it.
+    #[test]
+    fn a_journal_file_is_taken_out_of_its_inode_before_it_holds_anything() {
+        use crate::replace::{Progress, Replace, State};
+        fn states(mut r: Replace<'_, MemDir>, dir: &mut MemDir) -> std::vec::Vec<State> {
+            let mut seen = std::vec![r.state()];
+            while r.step(dir).unwrap() == Progress::Pending {
+                seen.push(r.state());
+            }
+            seen
+        }
+        let mut dir = MemDir::default();
+        let header = encode_header(1, 7);
+        let journal = states(
+            Replace::sidecar_header("s.json.journal", header, Mode::PRIVATE).unwrap(),
+            &mut dir,
+        );
+        assert_eq!(
+            &journal[..4],
+            &[
+                State::CreateTemp,
+                State::GrowTemp,
+                State::TrimTemp,
+                State::WriteTemp { written: 0 }
+            ]
+        );
+        assert_eq!(dir.get("s.json.journal").unwrap(), header);
+        let document = states(
+            Replace::new("s.json", b"{}", Mode::PRIVATE).unwrap(),
+            &mut dir,
+        );
+        assert_eq!(document[1], State::WriteTemp { written: 0 });
+    }
+
     #[test]
     fn appends_replay_in_order_with_one_flush_each() {
         let mut dir = MemDir::default();

@@ -5,6 +5,9 @@
 //!  .NAME.<tok>.tmp   data…      fsync(tmp)   tmp → NAME  fsync(dir)
 //!  O_EXCL|O_NOFOLLOW,
 //!  exact mode
+//!
+//!  a journal file (Replace::sidecar), between CreateTemp and WriteTemp:
+//!  GrowTemp ──► TrimTemp       ftruncate(tmp, 4096), ftruncate(tmp, 0)
 //! ```
 //!
 //! Two flush barriers per commit. The file flush before the rename makes
@@ -47,6 +50,12 @@ const CREATE_ATTEMPTS: u8 = 4;
 pub enum State {
     /// Next: create the temporary file exclusively, with the final mode.
     CreateTemp,
+    /// Next (journal files only): extend the empty temporary file past
+    /// [`OUT_OF_INODE`] bytes, so that no filesystem keeps its data inside
+    /// the inode (see [`Replace::sidecar`]).
+    GrowTemp,
+    /// Next (journal files only): cut it back to empty.
+    TrimTemp,
     /// Next: write the document into the temporary file; `written` bytes
     /// are already written.
     WriteTemp {
@@ -69,6 +78,8 @@ impl fmt::Display for State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             State::CreateTemp => f.write_str("create-temp"),
+            State::GrowTemp => f.write_str("grow-temp"),
+            State::TrimTemp => f.write_str("trim-temp"),
             State::WriteTemp { written } => write!(f, "write-temp({written})"),
             State::SyncTemp => f.write_str("sync-temp"),
             State::Rename => f.write_str("rename"),
@@ -83,6 +94,11 @@ pub use crate::machine::Progress;
 
 /// The size of a header a commit can hold by value (a journal header).
 const HEADER: usize = crate::journal::HEADER_LEN;
+
+/// A size past which no filesystem keeps a file's data inside its inode:
+/// f2fs's inline data holds at most 3,488 bytes of a 4 KiB inode block,
+/// btrfs's inline extents 2,048 by default (`max_inline`).
+pub const OUT_OF_INODE: u64 = 4096;
 
 /// What a commit writes: the caller's bytes, or a header held by value.
 enum Data<'a> {
@@ -106,6 +122,8 @@ pub struct Replace<'a, D: Dir> {
     temp: FileName,
     file: Option<D::File>,
     attempts: u8,
+    /// Grow and trim the temporary file before writing (journal files).
+    out_of_inode: bool,
 }
 
 impl<'a, D: Dir> Replace<'a, D> {
@@ -118,12 +136,25 @@ impl<'a, D: Dir> Replace<'a, D> {
     /// A commit of a file a protocol derives from a state's name (the
     /// journal's `NAME.journal`), which [`name::validate`] refuses to
     /// callers.
+    ///
+    /// A journal is appended in place, so it must never move bytes it
+    /// already holds. f2fs keeps a small file's data inside its inode and
+    /// moves it to a data block when the file outgrows that: one write of
+    /// the block and one of the inode, unordered before the next flush, so
+    /// a disk cache that keeps the inode and drops the block loses every
+    /// acknowledged record (the write-cache run of `boards/powercut` shows
+    /// it). Extending the new, still unnamed file past [`OUT_OF_INODE`] and
+    /// cutting it back takes it out of the inode for good, before it holds
+    /// anything: two calls, no flush, nothing on disk changes
+    /// (`docs/design.md`, 6).
     pub(crate) fn sidecar(
         name: &'a str,
         data: &'a [u8],
         mode: Mode,
     ) -> Result<Self, CommitError<D::Error>> {
-        Self::checked(name, data, mode, name::validate_file)
+        let mut r = Self::checked(name, data, mode, name::validate_file)?;
+        r.out_of_inode = true;
+        Ok(r)
     }
 
     /// A commit of a journal header (held by value, so that a machine that
@@ -134,7 +165,7 @@ impl<'a, D: Dir> Replace<'a, D> {
         header: [u8; HEADER],
         mode: Mode,
     ) -> Result<Self, CommitError<D::Error>> {
-        let mut r = Self::checked(name, &[0], mode, name::validate_file)?;
+        let mut r = Self::sidecar(name, &[0], mode)?;
         r.data = Data::Header(header);
         Ok(r)
     }
@@ -162,6 +193,7 @@ impl<'a, D: Dir> Replace<'a, D> {
             temp: FileName::new(),
             file: None,
             attempts: 0,
+            out_of_inode: false,
         })
     }
 
@@ -217,7 +249,11 @@ impl<D: Dir> Machine<D> for Replace<'_, D> {
                     Ok(file) => {
                         self.temp = temp;
                         self.file = Some(file);
-                        Ok(State::WriteTemp { written: 0 })
+                        Ok(if self.out_of_inode {
+                            State::GrowTemp
+                        } else {
+                            State::WriteTemp { written: 0 }
+                        })
                     }
                     Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                         if self.attempts < CREATE_ATTEMPTS {
@@ -245,6 +281,20 @@ impl<D: Dir> Machine<D> for Replace<'_, D> {
                     State::SyncTemp
                 } else {
                     State::WriteTemp { written }
+                })
+            }
+            State::GrowTemp | State::TrimTemp => {
+                let grow = self.state == State::GrowTemp;
+                let file = self
+                    .file
+                    .as_mut()
+                    .ok_or(CommitError::LogicBug("no open temporary file"))?;
+                file.set_len(if grow { OUT_OF_INODE } else { 0 })
+                    .map_err(|e| IoError::new(Op::Truncate, &self.temp, e))?;
+                Ok(if grow {
+                    State::TrimTemp
+                } else {
+                    State::WriteTemp { written: 0 }
                 })
             }
             State::SyncTemp => {
