@@ -2,12 +2,15 @@
 //! arm64 board (`boards/powercut/`).
 //!
 //! ```text
-//! torture MODE DIR [--verify] [--base N]
-//!   MODE     replace | replace-forced | slots | journal | unsynced
+//! torture MODE DIR [--verify] [--base N] [--pace MS]
+//!   MODE     replace | replace-forced | slots | journal | unsynced | nodirsync
 //!   DIR      the directory on the filesystem under test
 //!   --verify print what the last power cut left and exit (the clean check boot)
 //!   --base N the highest version the host saw acknowledged (used to keep
 //!            versions increasing after a tear the program cannot read past)
+//!   --pace MS wait MS milliseconds after each ACK before the next commit
+//!            (the write-cache run reads the disk's write log at each ACK:
+//!            the pause keeps the next commit's writes out of that reading)
 //! ```
 //!
 //! On start it runs the boot-time recovery of the public API
@@ -40,7 +43,11 @@
 //! once (the first version on a fresh disk is committed through the
 //! library, so that later cuts find an older version rather than
 //! nothing). A power cut must lose acknowledged versions there; if the harness
-//! did not see that, it could not see a lost commit either.
+//! did not see that, it could not see a lost commit either. `nodirsync` is
+//! the second litmus test, of the write-cache run: the same loop, but each
+//! temporary file is flushed (`sync_all`) before its rename, and the
+//! directory never is — Replace without its directory flush. A disk whose
+//! cache drops the rename's journal writes must lose acknowledged versions.
 //!
 //! Each version's document carries a padding of [`PAD`] characters whose
 //! every byte depends on the version, and a checksum over both, so a file
@@ -182,6 +189,7 @@ enum Kind {
     Slots,
     Journal,
     Unsynced,
+    NoDirSync,
 }
 
 struct Args {
@@ -189,6 +197,15 @@ struct Args {
     dir: String,
     verify: bool,
     base: u64,
+    pace: std::time::Duration,
+}
+
+/// Print `ACK v=N` (the commit call returned), then wait `--pace`.
+fn ack(args: &Args, v: u64) {
+    say(&format!("ACK v={v}"));
+    if !args.pace.is_zero() {
+        std::thread::sleep(args.pace);
+    }
 }
 
 fn args() -> Result<Args, String> {
@@ -199,10 +216,11 @@ fn args() -> Result<Args, String> {
         Some("slots") => Kind::Slots,
         Some("journal") => Kind::Journal,
         Some("unsynced") => Kind::Unsynced,
+        Some("nodirsync") => Kind::NoDirSync,
         other => return Err(format!("unknown mode {other:?}")),
     };
     let dir = it.next().ok_or("no directory")?;
-    let (mut verify, mut base) = (false, 0);
+    let (mut verify, mut base, mut pace) = (false, 0, 0);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--verify" => verify = true,
@@ -212,6 +230,12 @@ fn args() -> Result<Args, String> {
                     .and_then(|n| n.parse().ok())
                     .ok_or("--base needs a number")?;
             }
+            "--pace" => {
+                pace = it
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or("--pace needs milliseconds")?;
+            }
             _ => return Err(format!("unknown argument {a}")),
         }
     }
@@ -220,6 +244,7 @@ fn args() -> Result<Args, String> {
         dir,
         verify,
         base,
+        pace: std::time::Duration::from_millis(pace),
     })
 }
 
@@ -268,7 +293,7 @@ fn document(dir: &mut LinuxDir, args: &Args) -> u8 {
         caps.atomic_replace,
         protocol.resolve(caps)
     ));
-    if matches!(args.mode, Kind::Replace | Kind::Unsynced)
+    if matches!(args.mode, Kind::Replace | Kind::Unsynced | Kind::NoDirSync)
         && protocol.resolve(caps) != Protocol::Replace
     {
         say("ERROR replace mode on a filesystem where Auto does not pick Replace");
@@ -318,13 +343,13 @@ fn document(dir: &mut LinuxDir, args: &Args) -> u8 {
             say(&format!("FAIL commit v={v}: {e}"));
             return 1;
         }
-        say(&format!("ACK v={v}"));
+        ack(args, v);
     }
-    if args.mode == Kind::Unsynced {
+    if matches!(args.mode, Kind::Unsynced | Kind::NoDirSync) {
         // After one durable commit through the library (above, on a fresh
         // disk), the litmus loop: a cut must then find an older version
         // than the last acknowledged one.
-        return unsynced(&args.dir, v, &mut buf);
+        return unsynced(args, v, &mut buf);
     }
     loop {
         // The read-modify-write of every store: lock, load, check that the
@@ -351,7 +376,7 @@ fn document(dir: &mut LinuxDir, args: &Args) -> u8 {
             }
         }
         v = expect + 1;
-        say(&format!("ACK v={v}"));
+        ack(args, v);
     }
 }
 
@@ -428,15 +453,17 @@ fn journal(dir: &mut LinuxDir, args: &Args) -> u8 {
             ));
             return 1;
         }
-        say(&format!("ACK v={v}"));
+        ack(args, v);
     }
 }
 
-/// The litmus loop: temporary file and rename through `std::fs`, no flush,
-/// acknowledged at once (see the module's documentation).
-fn unsynced(dir: &str, mut v: u64, buf: &mut [u8]) -> u8 {
-    let tmp = std::path::Path::new(dir).join("litmus.tmp");
-    let dst = std::path::Path::new(dir).join(NAME);
+/// The litmus loops: temporary file and rename through `std::fs`, no flush
+/// at all (`unsynced`) or the file's flush only (`nodirsync`), acknowledged
+/// at once (see the module's documentation).
+fn unsynced(args: &Args, mut v: u64, buf: &mut [u8]) -> u8 {
+    let tmp = std::path::Path::new(&args.dir).join("litmus.tmp");
+    let dst = std::path::Path::new(&args.dir).join(NAME);
+    let flush_file = args.mode == Kind::NoDirSync;
     loop {
         v += 1;
         let len = match fsatomic::codec::encode(&Doc::new(v), buf) {
@@ -446,12 +473,17 @@ fn unsynced(dir: &str, mut v: u64, buf: &mut [u8]) -> u8 {
                 return 1;
             }
         };
-        let r = std::fs::write(&tmp, &buf[..len]).and_then(|()| std::fs::rename(&tmp, &dst));
+        let r = std::fs::File::create(&tmp)
+            .and_then(|mut f| {
+                f.write_all(&buf[..len])?;
+                if flush_file { f.sync_all() } else { Ok(()) }
+            })
+            .and_then(|()| std::fs::rename(&tmp, &dst));
         if let Err(e) = r {
             say(&format!("FAIL write v={v}: {e}"));
             return 1;
         }
-        say(&format!("ACK v={v}"));
+        ack(args, v);
     }
 }
 
