@@ -85,12 +85,19 @@ KERNEL_ALERT = re.compile(
 class Boot:
     """One qemu run; its console lines arrive on a queue."""
 
-    def __init__(self, args, cfg, image, phase, base, log_path):
-        fs, opts, mode, _size, _expect = cfg
+    def __init__(self, args, cfg, image, phase, base, log_path, drives=None,
+                 extra="", on_line=None):
+        """`drives`: the qemu arguments of the disks (default: `image` as
+        the one virtio disk); `extra`: more of the kernel command line;
+        `on_line(line)`: called by the reader as each line arrives."""
+        fs, opts, mode = cfg[:3]
         cmdline = (f"console=ttyAMA0 loglevel=5 panic=-1 pc.fs={fs} "
-                   f"pc.mode={mode} pc.phase={phase} pc.base={base}")
+                   f"pc.mode={mode} pc.phase={phase} pc.base={base}{extra}")
         if opts:
             cmdline += f" pc.opts={opts}"
+        if drives is None:
+            drives = ["-drive", f"file={image},format=raw,if=none,id=d0,cache=writeback",
+                      "-device", "virtio-blk-device,drive=d0"]
         self.cmd = [
             args.qemu, "-M", "virt", "-cpu", "cortex-a53", "-m", "512",
             "-nic", "none", "-display", "none", "-monitor", "none",
@@ -98,9 +105,8 @@ class Boot:
             "-kernel", args.kernel,
             "-initrd", os.path.join(args.initramfs_dir, f"initramfs-{fs}.cpio.gz"),
             "-append", cmdline,
-            "-drive", f"file={image},format=raw,if=none,id=d0,cache=writeback",
-            "-device", "virtio-blk-device,drive=d0",
-        ]
+        ] + drives
+        self.on_line = on_line
         self.log = open(log_path, "w", encoding="utf-8", errors="replace")
         self.log.write("# " + " ".join(self.cmd) + "\n")
         self.lines = queue.Queue()
@@ -122,6 +128,8 @@ class Boot:
             while b"\n" in buf:
                 raw, buf = buf.split(b"\n", 1)
                 line = raw.decode("utf-8", "replace").rstrip("\r")
+                if self.on_line:
+                    self.on_line(line)
                 self.log.write(line + "\n")
                 self.all.append(line)
                 self.lines.put(line)
@@ -172,12 +180,12 @@ def judge(line, floor):
     return {"TORN": "torn", "CORRUPT": "corrupt", "ERROR": "error"}[word], None
 
 
-def mkfs(fs, image, size_mib, log):
+def mkfs(fs, image, size_mib, log, extra=()):
     if os.path.exists(image):
         os.unlink(image)
     with open(image, "wb") as f:
         f.truncate(size_mib * MiB)
-    r = subprocess.run(MKFS[fs] + [image], stdout=subprocess.PIPE,
+    r = subprocess.run(MKFS[fs] + list(extra) + [image], stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, text=True)
     log.write(r.stdout)
     if r.returncode != 0:
