@@ -50,6 +50,17 @@ impl<E> IoError<E> {
     }
 }
 
+impl<E: embedded_io::Error> IoError<E> {
+    /// Whether this is a [`Op::Lock`] that gave up: another writer held
+    /// the lock past the wait the directory allows (an adapter's lock
+    /// timeout, or a single try), reported with
+    /// [`embedded_io::ErrorKind::TimedOut`] as [`crate::Dir::lock`] says.
+    /// The operation took nothing and wrote nothing; retry later.
+    pub fn is_lock_busy(&self) -> bool {
+        self.op == Op::Lock && self.source.kind() == embedded_io::ErrorKind::TimedOut
+    }
+}
+
 impl<E: fmt::Display> fmt::Display for IoError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} of {} failed", self.op, self.file)?;
@@ -651,6 +662,15 @@ impl<E> Error<E> {
     /// written: retry with a larger one.
     pub fn is_too_large(&self) -> bool {
         matches!(self, Error::TooLarge { .. })
+    }
+}
+
+impl<E: embedded_io::Error> Error<E> {
+    /// Whether another writer held the writers' lock past the wait the
+    /// directory allows (see [`IoError::is_lock_busy`]); nothing was read
+    /// for writing and nothing was written.
+    pub fn is_lock_busy(&self) -> bool {
+        matches!(self, Error::Io(e) if e.is_lock_busy())
     }
 }
 

@@ -376,6 +376,13 @@ pub trait Dir {
     /// calls in this process (each call takes its own lock). It dies with
     /// its holder: a process that crashes or loses power holds nothing.
     ///
+    /// An adapter may bound the wait (a timeout, or a single try, as the
+    /// Linux and std adapters' `set_lock_timeout` do): when another holder
+    /// keeps the lock past it, the call fails with an error whose kind is
+    /// [`embedded_io::ErrorKind::TimedOut`], holding nothing; the commit
+    /// that asked for the lock then fails before touching any file, and
+    /// [`crate::IoError::is_lock_busy`] tells it apart.
+    ///
     /// **Power cut during the call:** the lock file may exist, empty. That
     /// is its normal state.
     ///

@@ -52,7 +52,7 @@ pub enum State {
     CreateTemp,
     /// Next (journal files only): extend the empty temporary file past
     /// [`OUT_OF_INODE`] bytes, so that no filesystem keeps its data inside
-    /// the inode (see [`Replace::sidecar`]).
+    /// the inode (journal files: `docs/design.md`, 6).
     GrowTemp,
     /// Next (journal files only): cut it back to empty.
     TrimTemp,

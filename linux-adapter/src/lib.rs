@@ -309,6 +309,7 @@ pub struct LinuxDir {
     fd: OwnedFd,
     filesystem: Filesystem,
     flushes: Arc<AtomicU64>,
+    lock_timeout: Option<std::time::Duration>,
 }
 
 impl LinuxDir {
@@ -406,7 +407,26 @@ impl LinuxDir {
             fd,
             filesystem: Filesystem::from_magic(magic),
             flushes: Arc::new(AtomicU64::new(0)),
+            lock_timeout: None,
         })
+    }
+
+    /// Bound the wait of every later [`fsatomic::Dir::lock`] through this
+    /// handle — so of every `save`, `update`, `append` and compaction that
+    /// takes the writers' lock: `None` (the default) waits as long as
+    /// another writer holds it; `Some(limit)` gives up after `limit`
+    /// (`Duration::ZERO`: one try, like `flock -n`) with an error whose
+    /// kind is `TimedOut`, before any file is touched
+    /// ([`fsatomic::Error::is_lock_busy`]).
+    ///
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// let mut dir = fsatomic_linux::LinuxDir::open("/var/lib/app")?;
+    /// dir.set_lock_timeout(Some(std::time::Duration::from_secs(5)));
+    /// # Ok(()) }
+    /// ```
+    pub fn set_lock_timeout(&mut self, limit: Option<std::time::Duration>) {
+        self.lock_timeout = limit;
     }
 
     /// How many flush barriers (`fsync`, `fdatasync`, on files of this
@@ -621,6 +641,14 @@ impl AsFd for LinuxLock {
     }
 }
 
+/// The lock file's descriptor, still holding the lock (the C API hands it
+/// to its caller, who releases it by closing it).
+impl From<LinuxLock> for OwnedFd {
+    fn from(lock: LinuxLock) -> OwnedFd {
+        lock._fd
+    }
+}
+
 impl fsatomic::Dir for LinuxDir {
     type Error = io::Error;
     type File = LinuxFile;
@@ -772,7 +800,15 @@ impl fsatomic::Dir for LinuxDir {
                 Err(e) => return Err(e),
             },
         };
-        retry(|| rfs::flock(&fd, FlockOperation::LockExclusive))?;
+        fsatomic::lock::wait_bounded(
+            self.lock_timeout,
+            || match retry(|| rfs::flock(&fd, FlockOperation::NonBlockingLockExclusive)) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+                Err(e) => Err(e),
+            },
+            || retry(|| rfs::flock(&fd, FlockOperation::LockExclusive)),
+        )?;
         Ok(LinuxLock { _fd: fd })
     }
 }

@@ -170,6 +170,7 @@ fn check_regular(meta: &fs::Metadata, name: &str) -> io::Result<()> {
 pub struct StdDir {
     path: PathBuf,
     flushes: Arc<AtomicU64>,
+    lock_timeout: Option<std::time::Duration>,
 }
 
 impl StdDir {
@@ -191,6 +192,7 @@ impl StdDir {
         Ok(StdDir {
             path,
             flushes: Arc::new(AtomicU64::new(0)),
+            lock_timeout: None,
         })
     }
 
@@ -240,6 +242,16 @@ impl StdDir {
     /// The directory's absolute path, as resolved by [`StdDir::open`].
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Bound the wait of every later [`fsatomic::Dir::lock`] through this
+    /// handle, as the Linux adapter's `set_lock_timeout`: `None` (the
+    /// default) waits as long as another writer holds the lock;
+    /// `Some(limit)` gives up after `limit` (`Duration::ZERO`: one try)
+    /// with an error whose kind is `TimedOut`, before any file is touched
+    /// ([`fsatomic::Error::is_lock_busy`]).
+    pub fn set_lock_timeout(&mut self, limit: Option<std::time::Duration>) {
+        self.lock_timeout = limit;
     }
 
     /// How many flush barriers (file flushes through files of this handle,
@@ -513,7 +525,17 @@ impl fsatomic::Dir for StdDir {
                 Err(e) => return Err(e),
             }
         };
-        retry_interrupted(|| file.lock())?;
+        fsatomic::lock::wait_bounded(
+            self.lock_timeout,
+            || {
+                retry_interrupted(|| match file.try_lock() {
+                    Ok(()) => Ok(true),
+                    Err(fs::TryLockError::WouldBlock) => Ok(false),
+                    Err(fs::TryLockError::Error(e)) => Err(e),
+                })
+            },
+            || retry_interrupted(|| file.lock()),
+        )?;
         Ok(StdLock { file })
     }
 }

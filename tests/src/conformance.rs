@@ -78,6 +78,9 @@ pub trait Adapter: 'static {
     /// The flush barriers the adapter itself counted through `dir` (its
     /// own telemetry, below the trait).
     fn flush_count(dir: &Self::Dir) -> u64;
+    /// Bound `dir`'s lock waits (`None`: wait as long as it takes;
+    /// `Some(Duration::ZERO)`: one try).
+    fn set_lock_timeout(dir: &mut Self::Dir, limit: Option<std::time::Duration>);
 }
 
 /// Generate one `#[test]` per check of the named areas, for an adapter

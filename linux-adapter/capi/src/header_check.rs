@@ -450,7 +450,7 @@ mod through_the_abi {
                 ffi::fsatomic_lock(dir.as_ptr(), name.as_ptr(), 30, &mut second),
                 code::LOCK_TIMEOUT
             );
-            assert!(message().contains("gave up after 30 ms"), "{}", message());
+            assert!(message().contains("gave up after 0.030 s"), "{}", message());
             assert_eq!(ffi::fsatomic_unlock(held), code::OK);
             assert_eq!(
                 ffi::fsatomic_lock(dir.as_ptr(), name.as_ptr(), 30, &mut second),

@@ -7,7 +7,7 @@
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fsatomic::error::Unsupported;
 use fsatomic::journal;
@@ -15,8 +15,7 @@ use fsatomic::json::{self, JsonError};
 use fsatomic::layout::{self, Files, Role};
 use fsatomic::{Dir, Mode, Protocol, lock, name, protocol, recover, slots};
 use fsatomic_linux::{LinuxDir, array};
-use rustix::fs::{self as rfs, AtFlags, FlockOperation, OFlags};
-use rustix::io::Errno;
+use rustix::fs::{self as rfs, AtFlags};
 
 use crate::code;
 
@@ -65,6 +64,7 @@ pub fn core(e: impl Into<fsatomic::Error<io::Error>>) -> Failure {
     let e: fsatomic::Error<io::Error> = e.into();
     let (code, needed) = match &e {
         fsatomic::Error::Name { .. } => (code::BAD_NAME, 0),
+        e if e.is_lock_busy() => (code::LOCK_TIMEOUT, 0),
         fsatomic::Error::Io(_) | fsatomic::Error::Interference { .. } => (code::IO, 0),
         fsatomic::Error::Corrupt(_) => (code::CORRUPT, 0),
         fsatomic::Error::Unsupported { .. } => (code::UNSUPPORTED, 0),
@@ -493,67 +493,12 @@ pub fn check(path: &Path, name: &str) -> Result<()> {
 }
 
 /// `fsatomic_lock`: the writers' lock of `name` (the same `NAME.lock` that
-/// every commit and `fsatomic lock` take), waiting at most `timeout_ms`
-/// milliseconds (negative: for ever; 0: one try). The lock is held until
-/// the descriptor is closed.
+/// every commit and `fsatomic lock` take, through the adapter's own
+/// checks), waiting at most `timeout_ms` milliseconds (negative: for ever;
+/// 0: one try). The lock is held until the descriptor is closed.
 pub fn lock(path: &Path, name: &str, timeout_ms: i64) -> Result<OwnedFd> {
     let mut dir = open(path, name)?;
-    let lock_name = lock::lock_name(name);
-    // The lock file: open it, or have the adapter create it as every
-    // writer does (then released at once, and taken again below without
-    // waiting).
-    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
-    let fd = match rfs::openat(&dir, lock_name.as_str(), flags, rfs::Mode::empty()) {
-        Ok(fd) => fd,
-        Err(Errno::NOENT) => {
-            drop(lock::lock(&mut dir, name, Mode::PRIVATE).map_err(core)?);
-            rfs::openat(&dir, lock_name.as_str(), flags, rfs::Mode::empty())
-                .map_err(|e| io_failure(&lock_name, e))?
-        }
-        Err(e) => return Err(io_failure(&lock_name, e)),
-    };
-    let st = rfs::fstat(&fd).map_err(|e| io_failure(&lock_name, e))?;
-    if rfs::FileType::from_raw_mode(st.st_mode) != rfs::FileType::RegularFile || st.st_nlink != 1 {
-        return Err(Failure::new(
-            code::IO,
-            format!(
-                "{lock_name} is not a regular file with one link; refusing to use it as a lock"
-            ),
-        ));
-    }
-    if timeout_ms < 0 {
-        loop {
-            match rfs::flock(&fd, FlockOperation::LockExclusive) {
-                Ok(()) => return Ok(fd),
-                Err(Errno::INTR) => {}
-                Err(e) => return Err(io_failure(&lock_name, e)),
-            }
-        }
-    }
-    let deadline = Instant::now() + Duration::from_millis(timeout_ms.unsigned_abs());
-    let mut pause = Duration::from_millis(1);
-    loop {
-        match rfs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => return Ok(fd),
-            Err(Errno::WOULDBLOCK | Errno::INTR) => {}
-            Err(e) => return Err(io_failure(&lock_name, e)),
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(Failure::new(
-                code::LOCK_TIMEOUT,
-                format!(
-                    "{lock_name} in {} is held by another writer; gave up after {timeout_ms} ms",
-                    path.display()
-                ),
-            ));
-        }
-        std::thread::sleep(pause.min(deadline - now));
-        pause = (pause * 2).min(Duration::from_millis(50));
-    }
-}
-
-/// A failed system call on `file`.
-fn io_failure(file: &str, e: Errno) -> Failure {
-    Failure::new(code::IO, format!("{file}: {}", io::Error::from(e)))
+    dir.set_lock_timeout(u64::try_from(timeout_ms).ok().map(Duration::from_millis));
+    let held = lock::lock(&mut dir, name, Mode::PRIVATE).map_err(core)?;
+    Ok(held.into())
 }

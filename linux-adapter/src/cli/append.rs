@@ -39,6 +39,8 @@ pub const SPEC: Spec = Spec {
             takes_value: false,
         },
         stored::PROTOCOL_OPTION,
+        args::TIMEOUT_OPTION,
+        args::NOWAIT_OPTION,
     ],
     takes_command: false,
 };
@@ -50,6 +52,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
         return super::help::print("append");
     }
     let target = Target::parse(parsed.one_path(&SPEC)?)?;
+    let wait = parsed.lock_timeout(&SPEC)?;
     let asked_mode = parsed.value("--mode").is_some();
     let mode = parsed.mode(&SPEC, Mode::PRIVATE)?;
     let requested = stored::requested(&parsed, &SPEC, &[Protocol::Journal, Protocol::Slots])?;
@@ -72,6 +75,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     value.truncate(len);
 
     let mut dir = target.open(parsed.flag("--mkdir"))?;
+    dir.set_lock_timeout(wait);
     let _guard =
         lock::lock(&mut dir, &target.name, mode).map_err(|e| failure::lock(&target.shown, &e))?;
     let new_state = stored::auto_append(&dir);

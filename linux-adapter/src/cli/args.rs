@@ -3,6 +3,7 @@
 //! stays small on boards.
 
 use std::ffi::{OsStr, OsString};
+use std::time::Duration;
 
 use fsatomic::Mode;
 
@@ -86,6 +87,45 @@ impl Parsed {
                     spec.command,
                 )
             }),
+        }
+    }
+}
+
+/// `--timeout SECONDS`: give up waiting for the writers' lock after that
+/// long (fractions allowed), with exit code 8.
+pub const TIMEOUT_OPTION: Opt = Opt {
+    name: "--timeout",
+    takes_value: true,
+};
+
+/// `-n`: do not wait for the writers' lock at all (`flock -n`); exit code
+/// 8 if another writer holds it.
+pub const NOWAIT_OPTION: Opt = Opt {
+    name: "-n",
+    takes_value: false,
+};
+
+impl Parsed {
+    /// The wait for the writers' lock `--timeout` or `-n` asks for (`None`:
+    /// as long as it takes), or a usage error.
+    pub fn lock_timeout(&self, spec: &Spec) -> Result<Option<Duration>, Failure> {
+        let usage =
+            |message: String| Failure::usage(format!("{}: {message}", spec.command), spec.command);
+        match (self.value("--timeout"), self.flag("-n")) {
+            (Some(_), true) => Err(usage("give --timeout or -n, not both".to_string())),
+            (None, true) => Ok(Some(Duration::ZERO)),
+            (None, false) => Ok(None),
+            (Some(text), false) => text
+                .to_str()
+                .and_then(|t| t.parse::<f64>().ok())
+                .filter(|s| s.is_finite() && (0.0..=1e9).contains(s))
+                .map(|s| Some(Duration::from_secs_f64(s)))
+                .ok_or_else(|| {
+                    usage(format!(
+                        "--timeout {:?} is not a number of seconds (e.g. 5, 0.5)",
+                        lossy(text)
+                    ))
+                }),
         }
     }
 }

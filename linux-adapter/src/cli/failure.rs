@@ -24,6 +24,10 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_ABSENT: u8 = 3;
 /// Exit code: a state file is corrupt (left untouched).
 pub const EXIT_CORRUPT: u8 = 4;
+/// Exit code: the writers' lock stayed held past `--timeout` (or at once
+/// with `-n`); nothing was run or written. The C API's
+/// `FSATOMIC_LOCK_TIMEOUT` has the same number.
+pub const EXIT_LOCK_BUSY: u8 = 8;
 
 /// What operators are told to do about a corrupt file.
 pub const CORRUPT_ADVICE: &str =
@@ -211,6 +215,16 @@ pub fn name(dir: &Path, file: &str, error: &impl Display) -> Failure {
 
 /// Taking the writers' lock failed.
 pub fn lock(dir: &Path, e: &IoError<io::Error>) -> Failure {
+    if e.is_lock_busy() {
+        return Failure::new(
+            EXIT_LOCK_BUSY,
+            format!(
+                "{}: the writers' lock is {}; nothing was run or changed (retry later, or give a longer --timeout)",
+                in_dir(dir, &e.file),
+                e.source
+            ),
+        );
+    }
     Failure::error(format!("{}; nothing was changed", io_message(dir, e)))
 }
 

@@ -9,11 +9,11 @@ const GLOBAL: &str = "\
 fsatomic - crash-safe JSON state files
 
 Usage:
-  fsatomic save PATH [--mode OCTAL] [--mkdir] [--protocol P]    < JSON
+  fsatomic save PATH [--mode OCTAL] [--mkdir] [--protocol P] [--timeout S | -n]  < JSON
   fsatomic load PATH                                            > JSON
-  fsatomic update PATH [--mode OCTAL] [--init JSON] [--mkdir] [--protocol P] -- CMD [ARG...]
-  fsatomic append PATH [--mode OCTAL] [--mkdir] [--protocol P]  < JSON
-  fsatomic lock PATH -- CMD [ARG...]
+  fsatomic update PATH [--mode OCTAL] [--init JSON] [--mkdir] [--protocol P] [--timeout S | -n] -- CMD [ARG...]
+  fsatomic append PATH [--mode OCTAL] [--mkdir] [--protocol P] [--timeout S | -n]  < JSON
+  fsatomic lock PATH [--timeout S | -n] -- CMD [ARG...]
   fsatomic check PATH|DIR [--repair]
   fsatomic demo [DIR]
   fsatomic --help | COMMAND --help | --version
@@ -40,13 +40,15 @@ Exit codes:
      that contradicts the files on disk
   3  load: the file does not exist
   4  the file is corrupt (left untouched)
+  8  the writers' lock stayed held past --timeout (at once with -n);
+     nothing was run or written
   N  update, lock: CMD's own exit status when CMD fails
 
 Run 'fsatomic COMMAND --help' for one command. See docs/cli.md.
 ";
 
 const SAVE: &str = "\
-fsatomic save PATH [--mode OCTAL] [--mkdir] [--protocol P]
+fsatomic save PATH [--mode OCTAL] [--mkdir] [--protocol P] [--timeout S | -n]
 
 Read one JSON value (object, array, string, number, true, false or null)
 from stdin, check it, indent it (2 spaces, trailing newline) and commit it
@@ -60,6 +62,10 @@ to PATH durably, under the writers' lock of PATH. Silent on success.
                 or slots where renaming is not crash-atomic, as on FAT).
                 An existing state keeps its protocol; a --protocol that
                 contradicts its files is refused (exit 2)
+  --timeout S   wait at most S seconds (fractions allowed) for the writers'
+                lock, then give up with exit 8, writing nothing (default:
+                wait as long as another writer holds it)
+  -n            do not wait for the lock at all (exit 8 if it is held)
 
 A journaled array (PATH.journal exists) is refused (exit 1): add to it with
 append. Empty or invalid input is refused (exit 1, with the byte offset of the
@@ -85,7 +91,7 @@ file is left untouched.
 ";
 
 const UPDATE: &str = "\
-fsatomic update PATH [--mode OCTAL] [--init JSON] [--mkdir] [--protocol P] -- CMD [ARG...]
+fsatomic update PATH [--mode OCTAL] [--init JSON] [--mkdir] [--protocol P] [--timeout S | -n] -- CMD [ARG...]
 
 Under the writers' lock of PATH, run CMD with the current document (indented,
 ending with a newline) on its stdin; if CMD exits 0 and prints one JSON
@@ -97,6 +103,8 @@ fails with CMD's own exit status, or with 1 if CMD's output is not JSON.
   --mode OCTAL  permissions of the file, exactly (default 0600)
   --mkdir       create the missing directories of PATH (mode 0755)
   --protocol P  for a new state: replace or slots (default auto), as save
+  --timeout S   wait at most S seconds for the lock, else exit 8 before CMD
+                runs; -n: do not wait at all
 
 A corrupt PATH fails with exit 4 before CMD runs; a journaled array is
 refused (exit 1) before CMD runs.
@@ -105,7 +113,7 @@ refused (exit 1) before CMD runs.
 ";
 
 const APPEND: &str = "\
-fsatomic append PATH [--mode OCTAL] [--mkdir] [--protocol P]
+fsatomic append PATH [--mode OCTAL] [--mkdir] [--protocol P] [--timeout S | -n]
 
 Read one JSON value from stdin and add it at the end of the JSON array in
 PATH, durably, under the writers' lock of PATH. Silent on success.
@@ -123,19 +131,26 @@ refused (exit 1). load prints the whole array.
   --mkdir       create the missing directories of PATH (mode 0755)
   --protocol P  for a new array: journal or slots (default auto: journal,
                 or slots where renaming is not crash-atomic)
+  --timeout S   wait at most S seconds for the lock, else exit 8, writing
+                nothing; -n: do not wait at all
 
   echo '{\"at\":1700000000,\"event\":\"login\"}' | fsatomic append /var/lib/nos/events.json
 ";
 
 const LOCK: &str = "\
-fsatomic lock PATH -- CMD [ARG...]
+fsatomic lock PATH [--timeout S | -n] -- CMD [ARG...]
 
 Run CMD holding the writers' lock of PATH (the file PATH.lock, locked with
 flock), like flock(1); exit with CMD's status. CMD inherits the lock: it
 stays held until CMD ends, even if fsatomic is killed.
 
+  --timeout S   wait at most S seconds (fractions allowed) for the lock,
+                else exit 8 without running CMD (flock -w)
+  -n            do not wait: exit 8 at once if the lock is held (flock -n)
+
 Do not save or update PATH from inside CMD: they wait for the same lock,
-forever. Use update for read-modify-write; load takes no lock and works.
+forever (or until --timeout). Use update for read-modify-write; load takes no
+lock and works.
 
   fsatomic lock /var/lib/nos/shares.json -- /usr/sbin/apply-shares
 ";

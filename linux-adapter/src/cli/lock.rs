@@ -15,7 +15,7 @@ use super::target::Target;
 /// What `lock` accepts.
 pub const SPEC: Spec = Spec {
     command: "lock",
-    options: &[],
+    options: &[args::TIMEOUT_OPTION, args::NOWAIT_OPTION],
     takes_command: true,
 };
 
@@ -26,7 +26,9 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
         return super::help::print("lock");
     }
     let target = Target::parse(parsed.one_path(&SPEC)?)?;
+    let wait = parsed.lock_timeout(&SPEC)?;
     let mut dir = target.open(false)?;
+    dir.set_lock_timeout(wait);
     let guard = lock::lock(&mut dir, &target.name, Mode::PRIVATE)
         .map_err(|e| failure::lock(&target.shown, &e))?;
     // The command inherits the lock's descriptor, as with flock(1): if we

@@ -28,6 +28,8 @@ pub const SPEC: Spec = Spec {
             takes_value: false,
         },
         stored::PROTOCOL_OPTION,
+        args::TIMEOUT_OPTION,
+        args::NOWAIT_OPTION,
     ],
     takes_command: false,
 };
@@ -42,6 +44,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
         return super::help::print("save");
     }
     let target = Target::parse(parsed.one_path(&SPEC)?)?;
+    let wait = parsed.lock_timeout(&SPEC)?;
     let mode = parsed.mode(&SPEC, Mode::PRIVATE)?;
     let requested = stored::requested(&parsed, &SPEC, &WHOLE)?;
 
@@ -67,6 +70,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     drop(input);
 
     let mut dir = target.open(parsed.flag("--mkdir"))?;
+    dir.set_lock_timeout(wait);
     let _guard =
         lock::lock(&mut dir, &target.name, mode).map_err(|e| failure::lock(&target.shown, &e))?;
     let form = decide(&mut dir, &target, requested, "save")?;

@@ -32,6 +32,8 @@ pub const SPEC: Spec = Spec {
             takes_value: false,
         },
         stored::PROTOCOL_OPTION,
+        args::TIMEOUT_OPTION,
+        args::NOWAIT_OPTION,
     ],
     takes_command: true,
 };
@@ -43,6 +45,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
         return super::help::print("update");
     }
     let target = Target::parse(parsed.one_path(&SPEC)?)?;
+    let wait = parsed.lock_timeout(&SPEC)?;
     let mode = parsed.mode(&SPEC, Mode::PRIVATE)?;
     let init = initial(parsed.value("--init"))?;
     let requested = stored::requested(&parsed, &SPEC, &save::WHOLE)?;
@@ -50,6 +53,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     let untouched = format!("{} was left untouched", target.path());
 
     let mut dir = target.open(parsed.flag("--mkdir"))?;
+    dir.set_lock_timeout(wait);
     let _guard =
         lock::lock(&mut dir, &target.name, mode).map_err(|e| failure::lock(&target.shown, &e))?;
     let form = save::decide(&mut dir, &target, requested, "update")?;

@@ -111,3 +111,76 @@ fn a_missing_command_is_a_usage_error() {
     }
     assert!(dir.entries().is_empty());
 }
+
+/// While another writer holds the lock, `--timeout` and `-n` give up with
+/// exit 8 for every command that takes it, run nothing and write nothing;
+/// once the holder is gone the same command succeeds. Bad values are usage
+/// errors before anything is touched.
+#[test]
+fn a_held_lock_times_out_with_exit_8() {
+    let dir = Scratch::new("locktimeout");
+    let path = dir.file("cfg.json");
+    assert_code(&fsatomic(["save", &path], b"[1]"), 0);
+    let before = dir.read("cfg.json");
+    let ready = dir.file("held");
+    let holder = crate::support::Background::spawn(fsatomic_testkit::runner::command(BIN).args([
+        "lock",
+        &path,
+        "--",
+        "sh",
+        "-c",
+        &format!("touch '{ready}'; while [ ! -e '{ready}.release' ]; do sleep 0.02; done"),
+    ]));
+    let start = std::time::Instant::now();
+    while !dir.join("held").exists() {
+        assert!(
+            start.elapsed().as_secs() < 60,
+            "the holder never took the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let ran = dir.file("ran");
+    let cases: [(&[&str], &[u8]); 6] = [
+        (&["save", &path, "-n"], b"[2]"),
+        (&["save", &path, "--timeout", "0.3"], b"[2]"),
+        (
+            &["update", &path, "--timeout=0.2", "--", "sh", "-c", "cat"],
+            b"",
+        ),
+        (&["append", &path, "-n"], b"2"),
+        (&["lock", &path, "-n", "--", "touch", &ran], b""),
+        (&["lock", &path, "--timeout", "0", "--", "touch", &ran], b""),
+    ];
+    for (args, stdin) in cases {
+        let out = fsatomic(args.iter().copied(), stdin);
+        assert_fails(
+            &out,
+            8,
+            &["held by another writer", "nothing was run or changed"],
+        );
+    }
+    assert!(!dir.join("ran").exists(), "a command ran without the lock");
+    assert_eq!(
+        dir.read("cfg.json"),
+        before,
+        "a commit wrote without the lock"
+    );
+    // Killing fsatomic would not do: the command keeps the lock, as with
+    // flock(1). Let it end.
+    dir.write("held.release", b"");
+    assert!(holder.wait(), "the holder failed");
+    assert_code(&fsatomic(["save", &path, "-n"], b"[3]"), 0);
+    assert_code(
+        &fsatomic(["lock", &path, "--timeout", "5", "--", "true"], b""),
+        0,
+    );
+    for bad in [
+        &["save", &path, "--timeout", "soon"][..],
+        &["save", &path, "--timeout", "-1"],
+        &["save", &path, "--timeout", "1", "-n"],
+    ] {
+        let out = fsatomic(bad.iter().copied(), b"{}");
+        assert_code(&out, 2);
+    }
+    assert!(String::from_utf8_lossy(&dir.read("cfg.json")).contains('3'));
+}

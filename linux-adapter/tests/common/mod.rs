@@ -25,4 +25,7 @@ impl Adapter for Linux {
     fn flush_count(dir: &LinuxDir) -> u64 {
         dir.flush_count()
     }
+    fn set_lock_timeout(dir: &mut LinuxDir, limit: Option<std::time::Duration>) {
+        dir.set_lock_timeout(limit);
+    }
 }

@@ -25,4 +25,7 @@ impl Adapter for Std {
     fn flush_count(dir: &StdDir) -> u64 {
         dir.flush_count()
     }
+    fn set_lock_timeout(dir: &mut StdDir, limit: Option<std::time::Duration>) {
+        dir.set_lock_timeout(limit);
+    }
 }

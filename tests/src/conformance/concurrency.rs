@@ -29,6 +29,7 @@ macro_rules! __conformance_concurrency {
             processes_appending_to_one_journal_lose_nothing,
             a_reader_process_never_breaks_a_writer,
             a_lock_dies_with_its_process,
+            a_lock_wait_gives_up_at_its_limit,
         ] }
     };
 }
@@ -278,4 +279,58 @@ pub fn a_lock_dies_with_its_process<A: Adapter>(test: &str) {
         .lock("counter.json.lock", Mode::PRIVATE)
         .expect("lock after the holder died");
     drop(lock);
+}
+
+/// A lock another process holds: a bounded wait gives up after its limit
+/// (at once for a single try) with an error `is_lock_busy` tells apart, and
+/// an update that cannot take the lock fails before it writes anything.
+/// Once the holder is gone, the same bounded wait takes the lock.
+pub fn a_lock_wait_gives_up_at_its_limit<A: Adapter>(test: &str) {
+    use std::time::Instant;
+    if let Some((_role, fx)) = child_role(test) {
+        let mut dir = fx.open::<A>();
+        let _lock = dir
+            .lock("counter.json.lock", Mode::PRIVATE)
+            .expect("child lock");
+        fs::write(fx.root().join("locked"), b"").expect("locked marker");
+        loop {
+            thread::sleep(Duration::from_secs(1));
+        }
+    }
+    let fx = Fixture::new::<A>(test);
+    update_many::<A>(&fx, 1);
+    let mut child = spawn_child(test, "holder", &fx, None);
+    wait_for(&fx.root().join("locked"), HUNG);
+    let mut dir = fx.open::<A>();
+    let limit = Duration::from_millis(300);
+    for limit in [Duration::ZERO, limit] {
+        A::set_lock_timeout(&mut dir, Some(limit));
+        let start = Instant::now();
+        let Err(error) = dir.lock("counter.json.lock", Mode::PRIVATE) else {
+            panic!("a lock another process holds was taken");
+        };
+        let waited = start.elapsed();
+        assert_eq!(error.kind(), std::io::ErrorKind::TimedOut, "{error}");
+        assert!(
+            waited >= limit && waited < HUNG,
+            "gave up after {waited:?}, limit {limit:?}"
+        );
+        let before = fs::read(fx.path("counter.json")).expect("counter");
+        let Err(error) = COUNTER.update(&mut dir, &mut [0u8; BUF], Counter::bump) else {
+            panic!("an update took a lock another process holds");
+        };
+        let error = fsatomic::Error::from(error);
+        assert!(error.is_lock_busy(), "not a busy lock: {error}");
+        assert_eq!(
+            fs::read(fx.path("counter.json")).expect("counter"),
+            before,
+            "a refused update changed the file"
+        );
+    }
+    child.kill().expect("kill child");
+    child.wait().expect("reap child");
+    COUNTER
+        .update(&mut dir, &mut [0u8; BUF], Counter::bump)
+        .expect("update once the holder is gone");
+    assert_eq!(final_count::<A>(&fx).hits, 2);
 }
