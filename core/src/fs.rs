@@ -162,6 +162,32 @@ impl Capabilities {
     }
 }
 
+/// Who owns the files an adapter creates: a Unix user and group id, each
+/// `None` to keep the creating process's own.
+///
+/// Set on a directory handle by the Linux and std adapters
+/// (`set_owner`), so that a root process that commits a service's state
+/// (`/var/lib/app/state.json`, owned by `app:app`) leaves every file it
+/// makes — temporary file, journal, slots, lock file — owned by `app:app`.
+/// The owner is given to a new file right after its exclusive creation,
+/// before its mode is set exactly and before any byte is written, so the
+/// mode guarantee holds at every instant; set-user-id and set-group-id
+/// bits are never added.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Owner {
+    /// The user id, or `None` for the process's own.
+    pub uid: Option<u32>,
+    /// The group id, or `None` for the process's own.
+    pub gid: Option<u32>,
+}
+
+impl Owner {
+    /// Whether neither id is set (files keep the creating process's).
+    pub const fn is_none(&self) -> bool {
+        self.uid.is_none() && self.gid.is_none()
+    }
+}
+
 /// An open file inside a [`Dir`].
 ///
 /// Reads and writes go through [`embedded_io::Read`], [`embedded_io::Write`]

@@ -112,7 +112,7 @@ pub use error::{
     CommitError, Corrupt, CorruptKind, EncodeError, Error, IoError, LoadError, RecoverError,
     StoreError,
 };
-pub use fs::{Capabilities, Dir, File, Mode, Op};
+pub use fs::{Capabilities, Dir, File, Mode, Op, Owner};
 pub use protocol::Protocol;
 pub use store::{JournalStore, Store};
 

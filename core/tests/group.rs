@@ -372,4 +372,7 @@ impl fsatomic_testkit::conformance::Adapter for Std {
     fn set_lock_timeout(dir: &mut StdDir, limit: Option<std::time::Duration>) {
         dir.set_lock_timeout(limit);
     }
+    fn set_owner(dir: &mut StdDir, owner: fsatomic::Owner) -> std::io::Result<()> {
+        dir.set_owner(owner)
+    }
 }

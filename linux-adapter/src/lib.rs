@@ -310,6 +310,7 @@ pub struct LinuxDir {
     filesystem: Filesystem,
     flushes: Arc<AtomicU64>,
     lock_timeout: Option<std::time::Duration>,
+    owner: fsatomic::Owner,
 }
 
 impl LinuxDir {
@@ -408,6 +409,64 @@ impl LinuxDir {
             filesystem: Filesystem::from_magic(magic),
             flushes: Arc::new(AtomicU64::new(0)),
             lock_timeout: None,
+            owner: fsatomic::Owner::default(),
+        })
+    }
+
+    /// Give every file this handle creates from now on — temporary files,
+    /// journals, slots, lock files — to `owner` (`fchown` right after the
+    /// exclusive create, before the mode is set and before any write), and
+    /// accept files owned by `owner.uid` for writing in place (slots, a
+    /// journal), besides the process's own.
+    ///
+    /// Only root may give a file to another user: for another process,
+    /// asking for a uid other than its own fails here (`PermissionDenied`),
+    /// before anything is touched. A group is checked by the kernel at the
+    /// first create (a member of the group may give it).
+    ///
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use fsatomic::Owner;
+    /// let mut dir = fsatomic_linux::LinuxDir::open("/var/lib/app")?;
+    /// dir.set_owner(Owner { uid: Some(998), gid: Some(998) })?; // app:app
+    /// # Ok(()) }
+    /// ```
+    pub fn set_owner(&mut self, owner: fsatomic::Owner) -> io::Result<()> {
+        let euid = rustix::process::geteuid().as_raw();
+        if let Some(uid) = owner.uid.filter(|&u| u != euid && euid != 0) {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "only root can give files to another user (uid {uid}); this process is uid {euid}"
+                ),
+            ));
+        }
+        if owner.uid == Some(u32::MAX) || owner.gid == Some(u32::MAX) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "uid or gid 4294967295 (-1) is not an id",
+            ));
+        }
+        self.owner = owner;
+        Ok(())
+    }
+
+    /// `fchown` a file this handle just created to the configured owner.
+    fn give(&self, fd: &OwnedFd) -> io::Result<()> {
+        if self.owner.is_none() {
+            return Ok(());
+        }
+        let uid = self.owner.uid.map(rustix::process::Uid::from_raw);
+        let gid = self.owner.gid.map(rustix::process::Gid::from_raw);
+        retry(|| rfs::fchown(fd, uid, gid)).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "giving it to uid {} gid {} with fchown failed ({e})",
+                    self.owner.uid.map_or("-".into(), |u| u.to_string()),
+                    self.owner.gid.map_or("-".into(), |g| g.to_string())
+                ),
+            )
         })
     }
 
@@ -490,11 +549,12 @@ impl LinuxDir {
 }
 
 /// Refuse, for writing in place, a file (of status `st`) not owned by this
-/// process's effective user: planted by someone else in a shared
-/// directory, it would receive our data where its owner can read it.
-fn check_owner(st: &rfs::Stat, name: &str) -> io::Result<()> {
+/// process's effective user, nor by the owner the caller gives its files
+/// (`also`): planted by someone else in a shared directory, it would
+/// receive our data where its owner can read it.
+fn check_owner(st: &rfs::Stat, name: &str, also: Option<u32>) -> io::Result<()> {
     let euid = rustix::process::geteuid().as_raw();
-    if st.st_uid != euid {
+    if st.st_uid != euid && Some(st.st_uid) != also {
         return Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
             format!(
@@ -679,6 +739,16 @@ impl fsatomic::Dir for LinuxDir {
                 rmode(mode),
             )
         })?;
+        // Its owner first (fchown may clear set-id bits; the mode comes
+        // after). If that fails, remove it: nobody else knows its name.
+        if let Err(e) = self.give(&fd) {
+            drop(fd);
+            let _ = rfs::unlinkat(&self.fd, name, AtFlags::empty());
+            return Err(io::Error::new(
+                e.kind(),
+                format!("created, but {e}; removed it"),
+            ));
+        }
         // The file was created with `mode` cut by the umask; widen it to
         // exactly `mode`. It was never wider. If that fails, the file is
         // not the one asked for: remove it (nobody else knows its name)
@@ -722,7 +792,7 @@ impl fsatomic::Dir for LinuxDir {
             return Ok(None);
         };
         let st = retry(|| rfs::fstat(&file.fd))?;
-        check_owner(&st, name)?;
+        check_owner(&st, name, self.owner.uid)?;
         if Self::narrow(&file.fd, &st, mode)? {
             retry(|| rfs::fsync(&file.fd))?;
             self.flushes.fetch_add(1, Ordering::Relaxed);
@@ -792,6 +862,11 @@ impl fsatomic::Dir for LinuxDir {
                 )
             }) {
                 Ok(fd) => {
+                    if let Err(e) = self.give(&fd) {
+                        drop(fd);
+                        let _ = rfs::unlinkat(&self.fd, name, AtFlags::empty());
+                        return Err(e);
+                    }
                     retry(|| rfs::fchmod(&fd, rmode(mode)))?;
                     fd
                 }

@@ -16,6 +16,8 @@ mod demo;
 mod holes;
 #[path = "cli/lock.rs"]
 mod lock;
+#[path = "cli/owner.rs"]
+mod owner;
 #[path = "cli/protocols.rs"]
 mod protocols;
 #[path = "cli/save_load.rs"]

@@ -171,6 +171,7 @@ pub struct StdDir {
     path: PathBuf,
     flushes: Arc<AtomicU64>,
     lock_timeout: Option<std::time::Duration>,
+    owner: fsatomic::Owner,
 }
 
 impl StdDir {
@@ -193,6 +194,7 @@ impl StdDir {
             path,
             flushes: Arc::new(AtomicU64::new(0)),
             lock_timeout: None,
+            owner: fsatomic::Owner::default(),
         })
     }
 
@@ -252,6 +254,36 @@ impl StdDir {
     /// ([`fsatomic::Error::is_lock_busy`]).
     pub fn set_lock_timeout(&mut self, limit: Option<std::time::Duration>) {
         self.lock_timeout = limit;
+    }
+
+    /// Give every file this handle creates from now on (temporary files,
+    /// journals, slots, lock files) to `owner`, and accept files owned by
+    /// `owner.uid` for writing in place, as the Linux adapter's
+    /// `set_owner`. Only root may give a file to another user: for another
+    /// process a uid other than its own fails here (`PermissionDenied`).
+    /// Unix only: on Windows any owner but none is `Unsupported`.
+    pub fn set_owner(&mut self, owner: fsatomic::Owner) -> io::Result<()> {
+        #[cfg(unix)]
+        {
+            let euid = unix::effective_uid()?;
+            if let Some(uid) = owner.uid.filter(|&u| u != euid && euid != 0) {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!(
+                        "only root can give files to another user (uid {uid}); this process is uid {euid}"
+                    ),
+                ));
+            }
+        }
+        #[cfg(not(unix))]
+        if !owner.is_none() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "file owners are a Unix notion; this platform has none",
+            ));
+        }
+        self.owner = owner;
+        Ok(())
     }
 
     /// How many flush barriers (file flushes through files of this handle,
@@ -412,7 +444,7 @@ impl fsatomic::Dir for StdDir {
     /// `fchmod` fails, the new file is removed again. Windows: `CREATE_NEW`;
     /// `mode` is ignored. Keeps the power-cut contract of the trait.
     fn create_new(&mut self, name: &str, mode: Mode) -> io::Result<StdFile> {
-        let file = sys::create_new(&self.join(name), mode)?;
+        let file = sys::create_new(&self.join(name), mode, self.owner)?;
         Ok(self.file(file))
     }
 
@@ -442,7 +474,8 @@ impl fsatomic::Dir for StdDir {
     /// (`fchmod`, then `fsync`). Windows: std can read neither the link
     /// count nor the owner, and there are no modes; not checked.
     fn open_write(&mut self, name: &str, mode: Mode) -> io::Result<Option<StdFile>> {
-        let Some((file, narrowed)) = sys::open_in_place(&self.join(name), name, mode)? else {
+        let Some((file, narrowed)) = sys::open_in_place(&self.join(name), name, mode, self.owner)?
+        else {
             return Ok(None);
         };
         if narrowed {
@@ -509,7 +542,7 @@ impl fsatomic::Dir for StdDir {
         let mut attempts = 0;
         let file = loop {
             attempts += 1;
-            match sys::create_new(&path, mode) {
+            match sys::create_new(&path, mode, self.owner) {
                 Ok(file) => break file,
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     if let Some(file) = sys::open_lock(&path, name, mode)? {

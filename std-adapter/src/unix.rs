@@ -6,7 +6,7 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use fsatomic::Mode;
+use fsatomic::{Mode, Owner};
 
 use crate::{check_regular, symlink_error};
 
@@ -118,7 +118,7 @@ const FALLBACK_ATTEMPTS: u32 = 16;
 /// `O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC` (std adds `O_CLOEXEC` to every
 /// open) with `mode`, then `fchmod` to exactly `mode`. An exclusive create
 /// never follows a link at the name, even without `O_NOFOLLOW`.
-pub(crate) fn create_new(path: &Path, mode: Mode) -> io::Result<fs::File> {
+pub(crate) fn create_new(path: &Path, mode: Mode, owner: Owner) -> io::Result<fs::File> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -126,6 +126,20 @@ pub(crate) fn create_new(path: &Path, mode: Mode) -> io::Result<fs::File> {
         .mode(mode.bits())
         .custom_flags(nofollow())
         .open(path)?;
+    // Its owner first (fchown may clear set-id bits; the mode comes after).
+    if !owner.is_none()
+        && let Err(e) = std::os::unix::fs::fchown(&file, owner.uid, owner.gid)
+    {
+        drop(file);
+        let _ = fs::remove_file(path);
+        return Err(io::Error::new(
+            e.kind(),
+            format!(
+                "created, but giving it to uid {:?} gid {:?} with fchown failed ({e}); removed it",
+                owner.uid, owner.gid
+            ),
+        ));
+    }
     // Created with `mode` narrowed by the umask; now exactly `mode`. It was
     // never wider.
     if let Err(e) = file.set_permissions(Permissions::from_mode(mode.bits())) {
@@ -160,13 +174,14 @@ pub(crate) fn open_in_place(
     path: &Path,
     name: &str,
     mode: Mode,
+    owner: Owner,
 ) -> io::Result<Option<(fs::File, bool)>> {
     let Some(file) = open_existing(path, name, true)? else {
         return Ok(None);
     };
     let meta = file.metadata()?;
     let euid = effective_uid()?;
-    if meta.uid() != euid {
+    if meta.uid() != euid && Some(meta.uid()) != owner.uid {
         return Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
             format!(

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::thread;
 use std::time::Duration;
 
-use fsatomic::Mode;
+use fsatomic::{Mode, Owner};
 
 use crate::{RENAME_ATTEMPTS, check_regular};
 
@@ -40,7 +40,7 @@ fn retry_busy<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
 
 /// `CREATE_NEW`: fails if anything, a link included, has the name. Windows
 /// has no mode bits; the file takes the directory's ACL.
-pub(crate) fn create_new(path: &Path, _mode: Mode) -> io::Result<fs::File> {
+pub(crate) fn create_new(path: &Path, _mode: Mode, _owner: Owner) -> io::Result<fs::File> {
     OpenOptions::new()
         .read(true)
         .write(true)
@@ -74,6 +74,7 @@ pub(crate) fn open_in_place(
     path: &Path,
     name: &str,
     _mode: Mode,
+    _owner: Owner,
 ) -> io::Result<Option<(fs::File, bool)>> {
     Ok(open_existing(path, name, true)?.map(|f| (f, false)))
 }

@@ -81,6 +81,8 @@ pub trait Adapter: 'static {
     /// Bound `dir`'s lock waits (`None`: wait as long as it takes;
     /// `Some(Duration::ZERO)`: one try).
     fn set_lock_timeout(dir: &mut Self::Dir, limit: Option<std::time::Duration>);
+    /// Give the files `dir` creates to `owner` (the adapter's `set_owner`).
+    fn set_owner(dir: &mut Self::Dir, owner: fsatomic::Owner) -> io::Result<()>;
 }
 
 /// Generate one `#[test]` per check of the named areas, for an adapter
@@ -503,6 +505,24 @@ pub(crate) fn spawn_child(test: &str, role: &str, fixture: &Fixture, umask: Opti
         .stderr(Stdio::piped());
     cmd.spawn()
         .unwrap_or_else(|e| panic!("spawn {}: {e}", exe.display()))
+}
+
+/// [`spawn_child`], the child running as user `uid` (this process must be
+/// root).
+pub(crate) fn spawn_child_as(test: &str, role: &str, fixture: &Fixture, uid: u32) -> Child {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().expect("current_exe");
+    crate::runner::command(&exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(ROLE_VAR, format!("{test}={role}"))
+        .env(ROOT_VAR, fixture.root())
+        .uid(uid)
+        .gid(uid)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {} as uid {uid}: {e}", exe.display()))
 }
 
 /// Wait for a child; panic with its output unless it succeeded and left the

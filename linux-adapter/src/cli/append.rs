@@ -21,6 +21,7 @@ use rustix::fs::{AtFlags, statat};
 use super::args::{self, Opt, Spec};
 use super::document;
 use super::failure::{self, Failure};
+use super::owner;
 use super::save;
 use super::stored::{self, Choice};
 use super::target::{self, Target};
@@ -41,6 +42,9 @@ pub const SPEC: Spec = Spec {
         stored::PROTOCOL_OPTION,
         args::TIMEOUT_OPTION,
         args::NOWAIT_OPTION,
+        owner::OWNER_OPTION,
+        owner::GROUP_OPTION,
+        owner::PRESERVE_OPTION,
     ],
     takes_command: false,
 };
@@ -53,6 +57,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     }
     let target = Target::parse(parsed.one_path(&SPEC)?)?;
     let wait = parsed.lock_timeout(&SPEC)?;
+    let owners = owner::requested(&parsed, &SPEC)?;
     let asked_mode = parsed.value("--mode").is_some();
     let mode = parsed.mode(&SPEC, Mode::PRIVATE)?;
     let requested = stored::requested(&parsed, &SPEC, &[Protocol::Journal, Protocol::Slots])?;
@@ -76,6 +81,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
 
     let mut dir = target.open(parsed.flag("--mkdir"))?;
     dir.set_lock_timeout(wait);
+    let mode = owner::apply(&mut dir, &target, owners, mode)?;
     let _guard =
         lock::lock(&mut dir, &target.name, mode).map_err(|e| failure::lock(&target.shown, &e))?;
     let new_state = stored::auto_append(&dir);

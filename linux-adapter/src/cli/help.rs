@@ -9,10 +9,11 @@ const GLOBAL: &str = "\
 fsatomic - crash-safe JSON state files
 
 Usage:
-  fsatomic save PATH [--mode OCTAL] [--mkdir] [--protocol P] [--timeout S | -n]  < JSON
+  fsatomic save PATH [--mode OCTAL] [--owner U] [--group G] [--preserve] [--mkdir]
+                [--protocol P] [--timeout S | -n]                 < JSON
   fsatomic load PATH                                            > JSON
-  fsatomic update PATH [--mode OCTAL] [--init JSON] [--mkdir] [--protocol P] [--timeout S | -n] -- CMD [ARG...]
-  fsatomic append PATH [--mode OCTAL] [--mkdir] [--protocol P] [--timeout S | -n]  < JSON
+  fsatomic update PATH [--init JSON] [save's options] -- CMD [ARG...]
+  fsatomic append PATH [save's options]                         < JSON
   fsatomic lock PATH [--timeout S | -n] -- CMD [ARG...]
   fsatomic check PATH|DIR [--repair]
   fsatomic demo [DIR]
@@ -48,7 +49,8 @@ Run 'fsatomic COMMAND --help' for one command. See docs/cli.md.
 ";
 
 const SAVE: &str = "\
-fsatomic save PATH [--mode OCTAL] [--mkdir] [--protocol P] [--timeout S | -n]
+fsatomic save PATH [--mode OCTAL] [--owner U] [--group G] [--preserve] [--mkdir]
+              [--protocol P] [--timeout S | -n]
 
 Read one JSON value (object, array, string, number, true, false or null)
 from stdin, check it, indent it (2 spaces, trailing newline) and commit it
@@ -56,6 +58,12 @@ to PATH durably, under the writers' lock of PATH. Silent on success.
 
   --mode OCTAL  permissions of the file, exactly, whatever the umask
                 (default 0600)
+  --owner U     give the files (and the lock file) to user U (name or
+                number); only root may give them to another user
+  --group G     give them to group G (name or number)
+  --preserve    keep the existing file's owner, group and mode (never its
+                set-user-id, set-group-id or sticky bits); a new file gets
+                --mode and the caller's ids; --owner/--group win over it
   --mkdir       create the missing directories of PATH (mode 0755), each
                 reported on stderr
   --protocol P  for a new state: replace or slots (default auto: replace,
@@ -91,7 +99,8 @@ file is left untouched.
 ";
 
 const UPDATE: &str = "\
-fsatomic update PATH [--mode OCTAL] [--init JSON] [--mkdir] [--protocol P] [--timeout S | -n] -- CMD [ARG...]
+fsatomic update PATH [--mode OCTAL] [--init JSON] [--owner U] [--group G] [--preserve]
+                [--mkdir] [--protocol P] [--timeout S | -n] -- CMD [ARG...]
 
 Under the writers' lock of PATH, run CMD with the current document (indented,
 ending with a newline) on its stdin; if CMD exits 0 and prints one JSON
@@ -103,6 +112,7 @@ fails with CMD's own exit status, or with 1 if CMD's output is not JSON.
   --mode OCTAL  permissions of the file, exactly (default 0600)
   --mkdir       create the missing directories of PATH (mode 0755)
   --protocol P  for a new state: replace or slots (default auto), as save
+  --owner U, --group G, --preserve   who owns the files, as save
   --timeout S   wait at most S seconds for the lock, else exit 8 before CMD
                 runs; -n: do not wait at all
 
@@ -113,7 +123,8 @@ refused (exit 1) before CMD runs.
 ";
 
 const APPEND: &str = "\
-fsatomic append PATH [--mode OCTAL] [--mkdir] [--protocol P] [--timeout S | -n]
+fsatomic append PATH [--mode OCTAL] [--owner U] [--group G] [--preserve] [--mkdir]
+                [--protocol P] [--timeout S | -n]
 
 Read one JSON value from stdin and add it at the end of the JSON array in
 PATH, durably, under the writers' lock of PATH. Silent on success.
@@ -131,6 +142,7 @@ refused (exit 1). load prints the whole array.
   --mkdir       create the missing directories of PATH (mode 0755)
   --protocol P  for a new array: journal or slots (default auto: journal,
                 or slots where renaming is not crash-atomic)
+  --owner U, --group G, --preserve   who owns the files, as save
   --timeout S   wait at most S seconds for the lock, else exit 8, writing
                 nothing; -n: do not wait at all
 

@@ -11,6 +11,7 @@ use super::args::{self, Opt, Spec};
 use super::child;
 use super::document;
 use super::failure::{self, Failure};
+use super::owner;
 use super::save;
 use super::stored;
 use super::target::Target;
@@ -34,6 +35,9 @@ pub const SPEC: Spec = Spec {
         stored::PROTOCOL_OPTION,
         args::TIMEOUT_OPTION,
         args::NOWAIT_OPTION,
+        owner::OWNER_OPTION,
+        owner::GROUP_OPTION,
+        owner::PRESERVE_OPTION,
     ],
     takes_command: true,
 };
@@ -46,6 +50,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     }
     let target = Target::parse(parsed.one_path(&SPEC)?)?;
     let wait = parsed.lock_timeout(&SPEC)?;
+    let owners = owner::requested(&parsed, &SPEC)?;
     let mode = parsed.mode(&SPEC, Mode::PRIVATE)?;
     let init = initial(parsed.value("--init"))?;
     let requested = stored::requested(&parsed, &SPEC, &save::WHOLE)?;
@@ -54,6 +59,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
 
     let mut dir = target.open(parsed.flag("--mkdir"))?;
     dir.set_lock_timeout(wait);
+    let mode = owner::apply(&mut dir, &target, owners, mode)?;
     let _guard =
         lock::lock(&mut dir, &target.name, mode).map_err(|e| failure::lock(&target.shown, &e))?;
     let form = save::decide(&mut dir, &target, requested, "update")?;

@@ -164,6 +164,13 @@ impl Run {
         self
     }
 
+    /// Run as user and group `id` (the test must run as root).
+    pub fn user(mut self, id: u32) -> Run {
+        use std::os::unix::process::CommandExt;
+        self.command.uid(id).gid(id);
+        self
+    }
+
     /// Run in directory `dir`.
     pub fn cwd(mut self, dir: &Path) -> Run {
         self.command.current_dir(dir);

@@ -28,4 +28,7 @@ impl Adapter for Linux {
     fn set_lock_timeout(dir: &mut LinuxDir, limit: Option<std::time::Duration>) {
         dir.set_lock_timeout(limit);
     }
+    fn set_owner(dir: &mut LinuxDir, owner: fsatomic::Owner) -> std::io::Result<()> {
+        dir.set_owner(owner)
+    }
 }

@@ -28,4 +28,7 @@ impl Adapter for Std {
     fn set_lock_timeout(dir: &mut StdDir, limit: Option<std::time::Duration>) {
         dir.set_lock_timeout(limit);
     }
+    fn set_owner(dir: &mut StdDir, owner: fsatomic::Owner) -> std::io::Result<()> {
+        dir.set_owner(owner)
+    }
 }

@@ -4,7 +4,8 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use fsatomic::fs::Op;
 use fsatomic::name::temp_name;
@@ -14,8 +15,8 @@ use fsatomic::{
 };
 
 use super::{
-    Adapter, BUF, Counter, Fixture, Hit, Hits, OTHER_UID, Snapshot, encoded, give_away, mode_of,
-    plant_file, plant_symlink, uid_of,
+    Adapter, BUF, Counter, Fixture, Hit, Hits, OTHER_UID, Snapshot, encoded, finish_child,
+    give_away, mode_of, plant_file, plant_symlink, uid_of,
 };
 use crate::wrap::{Call, Counting, PresetTokens};
 
@@ -39,6 +40,7 @@ macro_rules! __conformance_security {
             hard_linked_slot_receives_nothing,
             in_place_files_narrow_to_the_mode_asked,
             lock_file_is_openable_only_by_writers,
+            files_are_given_to_the_owner_asked_for,
         ] }
     };
 }
@@ -543,4 +545,87 @@ pub fn lock_file_is_openable_only_by_writers<A: Adapter>(test: &str) {
     let after = Snapshot::of(&fx.path("old.json.lock"));
     assert_eq!(after.mode & 0o7777, 0o600, "an old lock file kept its mode");
     assert_eq!((after.bytes, after.inode), (before.bytes, before.inode));
+}
+
+/// `set_owner`: as root, every file a commit makes — the document, the
+/// lock file, a journal, slots — belongs to the user and group asked for,
+/// with exactly the mode asked for; files of that owner are then written
+/// in place (slots), where a handle without the owner refuses them. A
+/// process that is not root may not give files to another user: it is
+/// refused before anything is made.
+pub fn files_are_given_to_the_owner_asked_for<A: Adapter>(test: &str) {
+    use fsatomic::Owner;
+    let other = Owner {
+        uid: Some(OTHER_UID),
+        gid: Some(OTHER_UID),
+    };
+    if let Some((_role, fx)) = super::child_role(test) {
+        let mut dir = fx.open::<A>();
+        let e = A::set_owner(
+            &mut dir,
+            Owner {
+                uid: Some(0),
+                gid: None,
+            },
+        )
+        .expect_err("a user gave files to root");
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
+        assert!(e.to_string().contains("only root"), "{e}");
+        super::child_done(&fx, "user", "refused");
+        return;
+    }
+    let fx = Fixture::new::<A>(test);
+    if rustix_free_euid() != 0 {
+        println!("not root: cannot give files to another user; check skipped");
+        return;
+    }
+    let owned = |name: &str| {
+        let m = fs::symlink_metadata(fx.path(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        (m.uid(), m.gid(), m.mode() & 0o7777)
+    };
+    let mode = Mode::new(0o640).expect("mode");
+    let mut dir = fx.open::<A>();
+    A::set_owner(&mut dir, other).expect("root gives files away");
+    let doc: Store<Counter> = Store::new("doc.json", mode);
+    doc.save(&mut dir, &mut [0u8; BUF], &Counter::at(1))
+        .expect("save");
+    doc.update(&mut dir, &mut [0u8; BUF], Counter::bump)
+        .expect("update");
+    assert_eq!(owned("doc.json"), (OTHER_UID, OTHER_UID, 0o640));
+    assert_eq!(owned("doc.json.lock").0, OTHER_UID, "the lock file");
+    let mut journal = JournalStore::<Hits, Hit>::new("hits.json", mode).expect("name");
+    let mut buf = vec![0u8; BUF];
+    journal.open(&mut dir, &mut buf).expect("open");
+    journal
+        .append(&mut dir, &mut buf, &Hit { ip: 1 })
+        .expect("append");
+    assert_eq!(owned("hits.json.journal"), (OTHER_UID, OTHER_UID, 0o640));
+    let slots: Store<Counter> = Store::new("st.json", mode).with_protocol(Protocol::Slots);
+    slots
+        .save(&mut dir, &mut [0u8; BUF], &Counter::at(7))
+        .expect("slots");
+    slots
+        .save(&mut dir, &mut [0u8; BUF], &Counter::at(8))
+        .expect("slots in place");
+    assert_eq!(owned("st.json.a"), (OTHER_UID, OTHER_UID, 0o640));
+    assert_eq!(owned("st.json.b"), (OTHER_UID, OTHER_UID, 0o640));
+    // A handle without the owner treats those slots as someone else's.
+    let e = slots
+        .save(&mut fx.open::<A>(), &mut [0u8; BUF], &Counter::at(9))
+        .expect_err("wrote into another user's slot without being asked to");
+    assert!(refused_in_place(&e, "st.json"), "{e:?}");
+    // Not root: refused.
+    fs::set_permissions(fx.root(), fs::Permissions::from_mode(0o777)).expect("chmod root");
+    let child = super::spawn_child_as(test, "user", &fx, OTHER_UID);
+    assert_eq!(finish_child(child, "user", &fx), "refused");
+}
+
+/// The effective uid, read the way the std adapter does (the owner of a
+/// new pipe), so the kit needs no libc.
+fn rustix_free_euid() -> u32 {
+    let (reader, _writer) = io::pipe().expect("pipe");
+    fs::File::from(std::os::fd::OwnedFd::from(reader))
+        .metadata()
+        .expect("pipe metadata")
+        .uid()
 }
