@@ -24,16 +24,23 @@ use super::document::{self, ReadError};
 use super::failure::{
     self, CORRUPT_ADVICE, CORRUPT_ADVICE_MANY, EXIT_CORRUPT, EXIT_FAILURE, Failure, in_dir,
 };
+use super::receipt;
 use super::stored;
 use super::target::{self, Target};
 
 /// What `check` accepts.
 pub const SPEC: Spec = Spec {
     command: "check",
-    options: &[Opt {
-        name: "--repair",
-        takes_value: false,
-    }],
+    options: &[
+        Opt {
+            name: "--repair",
+            takes_value: false,
+        },
+        Opt {
+            name: "--json",
+            takes_value: false,
+        },
+    ],
     takes_command: false,
 };
 
@@ -56,10 +63,14 @@ fn inspect(protocol: Protocol, dir: &mut LinuxDir, target: &Target) -> Status {
     };
     match protocol {
         Protocol::Slots => match stored::read_whole(dir, target, Protocol::Slots) {
-            Ok(Some(_)) => Status::Ok {
-                detail: slots_detail(dir, &target.name),
-                torn: None,
-            },
+            Ok(Some(_)) => {
+                let (detail, facts) = slots_detail(dir, &target.name);
+                Status::Ok {
+                    detail,
+                    torn: None,
+                    facts,
+                }
+            }
             Ok(None) => Status::Absent(Some("slots: no commit completed yet".to_string())),
             Err(e) => error(e),
         },
@@ -72,6 +83,11 @@ fn inspect(protocol: Protocol, dir: &mut LinuxDir, target: &Target) -> Status {
                 Ok(state) => Status::Ok {
                     detail: journal_detail(&state, journal.journal_name()),
                     torn: state.replay.torn_at,
+                    facts: Facts {
+                        generation: None,
+                        sequence: Some(state.replay.tail.next_seq.saturating_sub(1)),
+                        previous: state.replay.records > 0,
+                    },
                 },
                 Err(e) => error(e),
             }
@@ -80,6 +96,7 @@ fn inspect(protocol: Protocol, dir: &mut LinuxDir, target: &Target) -> Status {
             Ok(Some(_)) => Status::Ok {
                 detail: "replace".to_string(),
                 torn: None,
+                facts: Facts::default(),
             },
             Ok(None) => Status::Absent(None),
             Err(e) => error(e),
@@ -104,21 +121,33 @@ fn journal_detail(state: &stored::JournalState, jname: &str) -> String {
     detail
 }
 
-/// `slots, generation G`, and a word on a slot that holds a torn commit.
-fn slots_detail(dir: &mut LinuxDir, name: &str) -> String {
+/// `slots, generation G`, and a word on a slot that holds a torn commit;
+/// and the facts of the receipt (the previous version is the other slot,
+/// when it holds a valid document).
+fn slots_detail(dir: &mut LinuxDir, name: &str) -> (String, Facts) {
     let Ok(infos) = stored::slot_infos(dir, name) else {
-        return "slots".to_string();
+        return ("slots".to_string(), Facts::default());
     };
-    let generation = infos
+    let valid: Vec<u64> = infos
         .iter()
         .filter_map(|info| match info.map(|i| i.status) {
             Some(SlotStatus::Valid { generation, .. }) => Some(generation),
             _ => None,
         })
-        .reduce(|a, b| match fsatomic::slots::compare_generations(a, b) {
-            Some(core::cmp::Ordering::Less) => b,
-            _ => a,
-        });
+        .collect();
+    let generation =
+        valid
+            .iter()
+            .copied()
+            .reduce(|a, b| match fsatomic::slots::compare_generations(a, b) {
+                Some(core::cmp::Ordering::Less) => b,
+                _ => a,
+            });
+    let facts = Facts {
+        generation,
+        sequence: None,
+        previous: valid.len() == 2,
+    };
     let mut detail = match generation {
         Some(g) => format!("slots, generation {g}"),
         None => "slots".to_string(),
@@ -130,7 +159,21 @@ fn slots_detail(dir: &mut LinuxDir, name: &str) -> String {
             ));
         }
     }
-    detail
+    (detail, facts)
+}
+
+/// What the durability receipt says of a readable state beyond its
+/// protocol.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Facts {
+    /// Slots: the current generation.
+    generation: Option<u64>,
+    /// Journal: the sequence number of the last record.
+    sequence: Option<u64>,
+    /// Whether the files still hold the version before the current one
+    /// (Slots: the other slot is valid; Journal: a record after the
+    /// snapshot, whose replay without it gives the previous version).
+    previous: bool,
 }
 
 /// What `check` found for one state.
@@ -138,7 +181,11 @@ fn slots_detail(dir: &mut LinuxDir, name: &str) -> String {
 enum Status {
     /// Readable; `detail` names the protocol and what it holds; `torn` is
     /// the offset of a journal's torn tail.
-    Ok { detail: String, torn: Option<u64> },
+    Ok {
+        detail: String,
+        torn: Option<u64>,
+        facts: Facts,
+    },
     /// No committed document (with a word on the files there are).
     Absent(Option<String>),
     /// Damaged; `protocol` names it and the damaged file.
@@ -156,6 +203,8 @@ enum Status {
 struct Entry {
     /// The protocol its files say, or why they say two things at once.
     protocol: Result<Protocol, String>,
+    /// Its files (document, journal, slots), as listed.
+    files: Vec<String>,
     orphans: Vec<String>,
 }
 
@@ -193,16 +242,21 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     let mut dir = target::open_dir(&dir_path, &shown)?;
 
     let fs = dir.filesystem();
-    failure::out(format_args!(
-        "filesystem: {} ({}): {}",
-        fs.name,
-        fs.why(),
-        if fs.atomic_replace {
-            "renaming over a file is crash-atomic; new states get replace (save, update) or journal (append)"
-        } else {
-            "renaming over a file is not known to be crash-atomic; new states get slots, and a power cut during a save of a replace file may lose it"
-        }
-    ))?;
+    let json = parsed.flag("--json");
+    let receipt = receipt::of(&shown);
+    if !json {
+        failure::out(format_args!(
+            "filesystem: {} ({}): {}",
+            fs.name,
+            fs.why(),
+            if fs.atomic_replace {
+                "renaming over a file is crash-atomic; new states get replace (save, update) or journal (append)"
+            } else {
+                "renaming over a file is not known to be crash-atomic; new states get slots, and a power cut during a save of a replace file may lose it"
+            }
+        ))?;
+        failure::out(receipt.words())?;
+    }
 
     let states = survey(&mut dir, &shown, only.as_deref())?;
     let mut tally = Tally::default();
@@ -218,8 +272,18 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
             (Ok(()), Ok(protocol)) => inspect(*protocol, &mut dir, &target),
         };
         let path = target.path();
+        if json {
+            failure::out(json_line(&path, state, entry, &status, &dir, &receipt))?;
+        }
         match &status {
-            Status::Ok { detail, torn } => {
+            Status::Ok { torn, .. } if json => {
+                tally.ok += 1;
+                tally.torn += usize::from(torn.is_some());
+            }
+            Status::Absent(_) if json => tally.absent += 1,
+            Status::Corrupt { .. } if json => tally.corrupt += 1,
+            Status::Error(_) if json => tally.errors += 1,
+            Status::Ok { detail, torn, .. } => {
                 tally.ok += 1;
                 tally.torn += usize::from(torn.is_some());
                 failure::out(format_args!("{path}: ok ({detail})"))?;
@@ -248,10 +312,12 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
         }
         for orphan in &entry.orphans {
             tally.orphans += 1;
-            failure::out(format_args!(
-                "{}: orphaned temporary file of {state}",
-                in_dir(&shown, orphan)
-            ))?;
+            if !json {
+                failure::out(format_args!(
+                    "{}: orphaned temporary file of {state}",
+                    in_dir(&shown, orphan)
+                ))?;
+            }
         }
         if !repair {
             continue;
@@ -293,7 +359,9 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
             }
         }
     }
-    summarize(&tally, repair)?;
+    if !json {
+        summarize(&tally, repair)?;
+    }
 
     if tally.corrupt > 0 {
         Err(Failure::new(
@@ -328,6 +396,80 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     }
 }
 
+/// The durability receipt of one state, as one JSON object on one line
+/// (the fields are documented in `docs/cli.md`, "check --json").
+fn json_line(
+    path: &str,
+    state: &str,
+    entry: &Entry,
+    status: &Status,
+    dir: &LinuxDir,
+    r: &receipt::Receipt,
+) -> String {
+    use receipt::{opt_string, string};
+    let fs = dir.filesystem();
+    let num = |v: Option<u64>| v.map_or("null".to_string(), |v| v.to_string());
+    let (word, facts, torn) = match status {
+        Status::Ok { facts, torn, .. } => ("ok", *facts, *torn),
+        Status::Absent(_) => ("absent", Facts::default(), None),
+        Status::Corrupt { .. } => ("corrupt", Facts::default(), None),
+        Status::Error(_) => ("error", Facts::default(), None),
+    };
+    let protocol = entry.protocol.as_ref().ok().copied();
+    let why = match (&entry.protocol, entry.files.is_empty()) {
+        (Err(why), _) => why.clone(),
+        (Ok(_), false) => format!("its files: {}", entry.files.join(", ")),
+        (Ok(_), true) => format!(
+            "no files yet; a new state on {} gets {} ({})",
+            fs.name,
+            if fs.atomic_replace {
+                "replace (save, update) or journal (append)"
+            } else {
+                "slots"
+            },
+            fs.why()
+        ),
+    };
+    let flushes = match protocol {
+        Some(Protocol::Replace) => 2,
+        _ => 1,
+    };
+    let corrupt = match status {
+        Status::Corrupt {
+            offset,
+            reason,
+            protocol,
+        } => format!(
+            "{{\"offset\":{offset},\"reason\":{},\"where\":{}}}",
+            string(reason),
+            string(protocol)
+        ),
+        _ => "null".to_string(),
+    };
+    let error = match status {
+        Status::Error(message) => Some(message.as_str()),
+        _ => None,
+    };
+    let orphans: Vec<String> = entry.orphans.iter().map(|o| string(o)).collect();
+    format!(
+        "{{\"path\":{},\"state\":{},\"status\":{},\"protocol\":{},\"protocol_why\":{},\"filesystem\":{},\"atomic_rename\":{},{},\"flushes_per_commit\":{flushes},\"generation\":{},\"sequence\":{},\"previous_version\":{},\"torn_tail_at\":{},\"orphans\":[{}],\"corrupt\":{corrupt},\"error\":{}}}",
+        string(path),
+        string(state),
+        string(word),
+        opt_string(protocol.map(Protocol::as_str)),
+        string(&why),
+        string(fs.name),
+        fs.atomic_replace,
+        receipt::json_fields(r),
+        num(facts.generation),
+        num(facts.sequence),
+        facts.previous,
+        num(torn),
+        orphans.join(","),
+        opt_string(error),
+    )
+}
+
 /// The states in the directory (or only `only`), each with its protocol
 /// and its orphans, sorted by name.
 fn survey(
@@ -341,9 +483,9 @@ fn survey(
         ControlFlow::Continue(())
     })
     .map_err(|e| Failure::error(format!("listing directory {} failed: {e}", shown.display())))?;
-    let mut states: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut states: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
     if let Some(only) = only {
-        states.insert(only.to_string(), Vec::new());
+        states.insert(only.to_string(), Default::default());
     }
     // The core's protocol model says whose each entry is; `check` shows
     // the states named `*.json` (a directory also holds other files) and
@@ -361,22 +503,34 @@ fn survey(
             Role::Temp { .. } => states
                 .entry(state.to_string())
                 .or_default()
+                .1
                 .push(entry.clone()),
             Role::Lock => {}
-            _ if state.ends_with(".json") => {
-                states.entry(state.to_string()).or_default();
+            _ if state.ends_with(".json") || only.is_some() => {
+                states
+                    .entry(state.to_string())
+                    .or_default()
+                    .0
+                    .push(entry.clone());
             }
             _ => {}
         }
     }
     Ok(states
         .into_iter()
-        .map(|(state, orphans)| {
+        .map(|(state, (names, orphans))| {
             let on_disk = files.get(&state).copied().unwrap_or_default();
             let protocol = stored::Layout(on_disk)
                 .form(&state)
                 .map(|form| form.unwrap_or(Protocol::Replace));
-            (state, Entry { protocol, orphans })
+            (
+                state,
+                Entry {
+                    protocol,
+                    files: names,
+                    orphans,
+                },
+            )
         })
         .collect())
 }

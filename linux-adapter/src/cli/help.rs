@@ -15,7 +15,7 @@ Usage:
   fsatomic update PATH [--init JSON] [save's options] -- CMD [ARG...]
   fsatomic append PATH [save's options]                         < JSON
   fsatomic lock PATH [--timeout S | -n] -- CMD [ARG...]
-  fsatomic check PATH|DIR [--repair]
+  fsatomic check PATH|DIR [--repair] [--json]
   fsatomic demo [DIR]
   fsatomic --help | COMMAND --help | --version
 
@@ -168,10 +168,11 @@ lock and works.
 ";
 
 const CHECK: &str = "\
-fsatomic check PATH|DIR [--repair]
+fsatomic check PATH|DIR [--repair] [--json]
 
-Report the filesystem and the protocol new states get there, then one
-line per state: 'ok (PROTOCOL, ...)', 'absent', or 'corrupt at byte N:
+Report the filesystem and the protocol new states get there, the mount,
+its options and the device's write cache (warning of options that weaken
+a flush, such as nobarrier), then one line per state: 'ok (PROTOCOL, ...)', 'absent', or 'corrupt at byte N:
 reason (PROTOCOL: FILE)'; then every orphaned temporary file
 (.NAME.<16 hex digits>.tmp, left by a commit cut short); then a summary.
 For a DIR, the states are every *.json file, every *.json.journal and
@@ -181,6 +182,10 @@ Without --repair, check takes no lock and changes nothing.
   --repair  under each state's lock: remove orphaned temporary files, and
             cut a journal's torn tail (an append cut short); nothing else
             is ever removed or repaired
+  --json    instead, one JSON object per state (the durability receipt:
+            protocol and why, mount, write cache, flushes per commit,
+            generation or sequence, previous version, orphans); the
+            fields are listed in docs/cli.md
 
 Exit 0 if every file is ok or absent, 4 if any is corrupt, 1 if any could
 not be read or repaired.

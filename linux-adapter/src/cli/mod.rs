@@ -6,7 +6,8 @@
 //! - [`child`]: running the user's command for `update` and `lock`.
 //! - [`failure`]: exit codes, and messages that name the file and say
 //!   what to do.
-//! - [`owner`]: `--owner`, `--group`, `--preserve`.
+//! - [`owner`]: `--owner`, `--group`, `--preserve`; [`receipt`]: the
+//!   durability receipt `check` prints (mount, write cache, `--json`).
 //! - [`stored`]: how a state is stored (Replace, Journal or Slots, told by
 //!   its files) and which protocol a new one gets; every command asks it.
 //! - [`save`], [`load`], [`update`], [`append`], [`lock`], [`check`],
@@ -25,6 +26,7 @@ pub mod help;
 pub mod load;
 pub mod lock;
 pub mod owner;
+pub mod receipt;
 pub mod save;
 pub mod stored;
 pub mod target;

@@ -38,8 +38,9 @@ fn reports_ok_corrupt_absent_and_orphans_and_changes_nothing() {
     assert_fails(&out, 4, &["2 corrupt files", "left untouched"]);
     let lines = lines(&out);
     assert!(lines[0].starts_with("filesystem: "), "{lines:?}");
+    assert!(lines[1].starts_with("mount: "), "{lines:?}");
     assert_eq!(
-        lines[1..],
+        lines[2..],
         [
             format!("{}: corrupt at byte 0: the file is empty (a torn write?) (replace)", dir.file("empty.json")),
             format!("{}: absent", dir.file("gone.json")),
@@ -118,7 +119,7 @@ fn checks_one_file_by_path_whatever_its_name() {
     let out = fsatomic(["check", &dir.file("counter")], b"");
     assert_code(&out, 0);
     assert_eq!(
-        lines(&out)[1..],
+        lines(&out)[2..],
         [
             format!("{}: ok (replace)", dir.file("counter")),
             format!("{}: orphaned temporary file of counter", dir.file(".counter.0000000000000001.tmp")),
@@ -174,4 +175,75 @@ fn a_failed_repair_is_counted_apart_not_as_a_second_state() {
         "{text}"
     );
     assert!(dir.join(".x.json.0123456789abcdef.tmp").exists());
+}
+
+/// `check --json`: one object per state, on one line each, with the
+/// receipt's fields; the exit status is the human check's.
+#[test]
+fn json_prints_one_receipt_per_state() {
+    let dir = Scratch::new("checkjson");
+    populate(&dir);
+    let log = dir.file("log.json");
+    assert_code(&fsatomic(["append", &log], b"1"), 0);
+    assert_code(&fsatomic(["append", &log], b"2"), 0);
+    let out = fsatomic(["check", dir.path().to_str().unwrap(), "--json"], b"");
+    assert_code(&out, 4);
+    let lines = lines(&out);
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    for line in &lines {
+        assert!(
+            line.starts_with("{\"path\":") && line.ends_with('}'),
+            "{line}"
+        );
+        for field in [
+            "\"status\":",
+            "\"protocol\":",
+            "\"protocol_why\":",
+            "\"filesystem\":",
+            "\"atomic_rename\":",
+            "\"mount\":",
+            "\"device_write_cache\":",
+            "\"flushes_per_commit\":",
+            "\"generation\":",
+            "\"sequence\":",
+            "\"previous_version\":",
+            "\"orphans\":",
+            "\"corrupt\":",
+            "\"error\":",
+        ] {
+            assert!(line.contains(field), "{field} missing: {line}");
+        }
+    }
+    let of = |name: &str| {
+        let path = format!("\"path\":\"{}\"", dir.file(name));
+        lines
+            .iter()
+            .find(|l| l.contains(&path))
+            .unwrap_or_else(|| panic!("{name}: {lines:?}"))
+            .clone()
+    };
+    let ok = of("ok.json");
+    assert!(
+        ok.contains("\"status\":\"ok\",\"protocol\":\"replace\""),
+        "{ok}"
+    );
+    assert!(ok.contains("\"flushes_per_commit\":2"), "{ok}");
+    assert!(
+        ok.contains(&format!("\"orphans\":[\"{ORPHAN_OK}\"]")),
+        "{ok}"
+    );
+    let journal = of("log.json");
+    assert!(journal.contains("\"protocol\":\"journal\""), "{journal}");
+    assert!(
+        journal.contains("\"sequence\":2,\"previous_version\":true"),
+        "{journal}"
+    );
+    let empty = of("empty.json");
+    assert!(empty.contains("\"status\":\"corrupt\""), "{empty}");
+    assert!(empty.contains("\"corrupt\":{\"offset\":0,"), "{empty}");
+    let gone = of("gone.json");
+    assert!(
+        gone.contains("\"status\":\"absent\",\"protocol\":\"replace\""),
+        "{gone}"
+    );
 }
