@@ -328,6 +328,10 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
             continue;
         }
         match repair_state(&mut dir, &target, journal) {
+            // With --json the receipt was printed above; the repair is
+            // done, not narrated (stdout stays one object per line).
+            Ok(done) if json => tally.removed += done.removed,
+            Err(_) if json => tally.repairs_failed += 1,
             Ok(done) => {
                 tally.removed += done.removed;
                 if !entry.orphans.is_empty() {
