@@ -63,9 +63,9 @@ CONFIGS = {
     "vfat/slots": ("vfat", "", "slots", 64, 70, "pass", True),
     "vfat/slots-first-boot": ("vfat", "", "slots", 64, 3, "report", False),
     # Litmus: temporary file and rename, no flush at all.
-    "ext4-ordered/unsynced": ("ext4", "data=ordered", "unsynced", 64, 30, "fail", False),
+    "ext4-ordered/unsynced": ("ext4", "data=ordered", "unsynced", 64, 170, "fail", False),
     # Litmus: Replace without its directory flush (the file is flushed).
-    "ext4-ordered/nodirsync": ("ext4", "data=ordered", "nodirsync", 64, 30, "fail", False),
+    "ext4-ordered/nodirsync": ("ext4", "data=ordered", "nodirsync", 64, 50, "fail", False),
 }
 
 # mkfs options of this run: no background zeroing of ext4's inode tables
