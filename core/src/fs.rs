@@ -150,15 +150,32 @@ pub struct Capabilities {
     /// The filesystem's name as the adapter learned it (`"ext4"`, `"vfat"`,
     /// `"ram"`), or `"unknown"`. For messages and reports only.
     pub filesystem: &'static str,
+    /// `true` if the filesystem may keep a small file's data inside its
+    /// inode and move it out when the file grows (f2fs inline data, btrfs
+    /// inline extents, ext4 with `inline_data`): one write of the new block
+    /// and one of the inode, unordered before a flush. A journal file is
+    /// then taken out of the inode before it holds anything (two
+    /// `set_len` calls, `docs/design.md`, 6). True unless the adapter knows
+    /// better: [`Capabilities::new`] says true; a RAM directory, whose
+    /// files never move and may be smaller than 4 KiB, says false.
+    pub inline_data: bool,
 }
 
 impl Capabilities {
-    /// Capabilities with the given rename atomicity and filesystem name.
+    /// Capabilities with the given rename atomicity and filesystem name
+    /// (and [`Capabilities::inline_data`] true).
     pub const fn new(atomic_replace: bool, filesystem: &'static str) -> Capabilities {
         Capabilities {
             atomic_replace,
             filesystem,
+            inline_data: true,
         }
+    }
+
+    /// The same capabilities with [`Capabilities::inline_data`] set.
+    pub const fn with_inline_data(mut self, inline_data: bool) -> Capabilities {
+        self.inline_data = inline_data;
+        self
     }
 }
 

@@ -590,8 +590,9 @@ impl<'a, const F: usize, const N: usize, const B: usize> Dir for RamDir<'a, F, N
     type Lock = RamLock<'a, F, N, B>;
 
     fn capabilities(&self) -> Capabilities {
-        // A rename replaces the entry in one step: it is atomic.
-        Capabilities::new(true, "ram")
+        // A rename replaces the entry in one step: it is atomic. Files
+        // never move, and may hold less than 4 KiB.
+        Capabilities::new(true, "ram").with_inline_data(false)
     }
 
     fn unique_token(&mut self) -> Result<u64, ErrorKind> {

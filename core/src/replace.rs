@@ -6,7 +6,8 @@
 //!  O_EXCL|O_NOFOLLOW,
 //!  exact mode
 //!
-//!  a journal file (Replace::sidecar), between CreateTemp and WriteTemp:
+//!  a journal file (Replace::sidecar) where Capabilities::inline_data,
+//!  between CreateTemp and WriteTemp:
 //!  GrowTemp ──► TrimTemp       ftruncate(tmp, 4096), ftruncate(tmp, 0)
 //! ```
 //!
@@ -50,9 +51,9 @@ const CREATE_ATTEMPTS: u8 = 4;
 pub enum State {
     /// Next: create the temporary file exclusively, with the final mode.
     CreateTemp,
-    /// Next (journal files only): extend the empty temporary file past
-    /// [`OUT_OF_INODE`] bytes, so that no filesystem keeps its data inside
-    /// the inode (journal files: `docs/design.md`, 6).
+    /// Next (journal files, where [`crate::Capabilities::inline_data`]):
+    /// extend the empty temporary file past [`OUT_OF_INODE`] bytes, so that
+    /// no filesystem keeps its data inside the inode (`docs/design.md`, 6).
     GrowTemp,
     /// Next (journal files only): cut it back to empty.
     TrimTemp,
@@ -146,7 +147,8 @@ impl<'a, D: Dir> Replace<'a, D> {
     /// it). Extending the new, still unnamed file past [`OUT_OF_INODE`] and
     /// cutting it back takes it out of the inode for good, before it holds
     /// anything: two calls, no flush, nothing on disk changes
-    /// (`docs/design.md`, 6).
+    /// (`docs/design.md`, 6) — where the directory says files may live
+    /// inline ([`crate::Capabilities::inline_data`]; not a RAM directory).
     pub(crate) fn sidecar(
         name: &'a str,
         data: &'a [u8],
@@ -249,7 +251,7 @@ impl<D: Dir> Machine<D> for Replace<'_, D> {
                     Ok(file) => {
                         self.temp = temp;
                         self.file = Some(file);
-                        Ok(if self.out_of_inode {
+                        Ok(if self.out_of_inode && dir.capabilities().inline_data {
                             State::GrowTemp
                         } else {
                             State::WriteTemp { written: 0 }
