@@ -143,10 +143,12 @@ fn slots_detail(dir: &mut LinuxDir, name: &str) -> (String, Facts) {
                 Some(core::cmp::Ordering::Less) => b,
                 _ => a,
             });
+    // The first commit writes its document to both slots (generations 0
+    // and 1): a previous version exists from the second commit on.
     let facts = Facts {
         generation,
         sequence: None,
-        previous: valid.len() == 2,
+        previous: valid.len() == 2 && generation.is_some_and(|g| g >= 2),
     };
     let mut detail = match generation {
         Some(g) => format!("slots, generation {g}"),
@@ -162,6 +164,26 @@ fn slots_detail(dir: &mut LinuxDir, name: &str) -> (String, Facts) {
     (detail, facts)
 }
 
+impl Facts {
+    /// The receipt's facts in words, for the human line of a state: the
+    /// flushes of a commit and where the previous version is.
+    fn words(&self, protocol: Option<Protocol>) -> &'static str {
+        match (protocol, self.previous) {
+            (Some(Protocol::Slots), true) => {
+                "1 flush per commit; the previous version is in the other slot"
+            }
+            (Some(Protocol::Slots), false) => "1 flush per commit; no previous version yet",
+            (Some(Protocol::Journal), true) => {
+                "1 flush per append; the previous version is the state before the last record"
+            }
+            (Some(Protocol::Journal), false) => {
+                "1 flush per append; no previous version since the last compaction"
+            }
+            _ => "2 flushes per commit; the previous version is not kept",
+        }
+    }
+}
+
 /// What the durability receipt says of a readable state beyond its
 /// protocol.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -171,8 +193,9 @@ struct Facts {
     /// Journal: the sequence number of the last record.
     sequence: Option<u64>,
     /// Whether the files still hold the version before the current one
-    /// (Slots: the other slot is valid; Journal: a record after the
-    /// snapshot, whose replay without it gives the previous version).
+    /// (Slots: the other slot is valid and holds an earlier commit than
+    /// the first; Journal: a record after the snapshot, whose replay
+    /// without it gives the previous version).
     previous: bool,
 }
 
@@ -283,10 +306,15 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
             Status::Absent(_) if json => tally.absent += 1,
             Status::Corrupt { .. } if json => tally.corrupt += 1,
             Status::Error(_) if json => tally.errors += 1,
-            Status::Ok { detail, torn, .. } => {
+            Status::Ok {
+                detail,
+                torn,
+                facts,
+            } => {
                 tally.ok += 1;
                 tally.torn += usize::from(torn.is_some());
-                failure::out(format_args!("{path}: ok ({detail})"))?;
+                let words = facts.words(entry.protocol.as_ref().ok().copied());
+                failure::out(format_args!("{path}: ok ({detail}; {words})"))?;
             }
             Status::Absent(detail) => {
                 tally.absent += 1;

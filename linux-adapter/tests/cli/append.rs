@@ -198,7 +198,7 @@ fn a_growing_journal_is_compacted_into_the_snapshot_and_nothing_is_lost() {
     let (snapshot, seqs) = sequence(&dir, "big.json");
     assert!(
         out.text().contains(&format!(
-            "big.json: ok (journal, {} record{} after the snapshot at seq {})",
+            "big.json: ok (journal, {} record{} after the snapshot at seq {};",
             seqs.len(),
             if seqs.len() == 1 { "" } else { "s" },
             snapshot.unwrap()

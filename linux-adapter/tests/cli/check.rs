@@ -45,7 +45,7 @@ fn reports_ok_corrupt_absent_and_orphans_and_changes_nothing() {
             format!("{}: corrupt at byte 0: the file is empty (a torn write?) (replace)", dir.file("empty.json")),
             format!("{}: absent", dir.file("gone.json")),
             format!("{}: orphaned temporary file of gone.json", dir.file(ORPHAN_GONE)),
-            format!("{}: ok (replace)", dir.file("ok.json")),
+            format!("{}: ok (replace; 2 flushes per commit; the previous version is not kept)", dir.file("ok.json")),
             format!("{}: orphaned temporary file of ok.json", dir.file(ORPHAN_OK)),
             format!(
                 "{}: corrupt at byte 11: invalid JSON: unexpected end of the document (replace)",
@@ -121,7 +121,7 @@ fn checks_one_file_by_path_whatever_its_name() {
     assert_eq!(
         lines(&out)[2..],
         [
-            format!("{}: ok (replace)", dir.file("counter")),
+            format!("{}: ok (replace; 2 flushes per commit; the previous version is not kept)", dir.file("counter")),
             format!("{}: orphaned temporary file of counter", dir.file(".counter.0000000000000001.tmp")),
             "summary: 1 state file: 1 ok, 0 corrupt, 0 absent; 1 orphaned temporary file (check --repair removes them)".to_string(),
         ]

@@ -36,7 +36,7 @@ fn save_with_slots_makes_two_fixed_size_slot_files_that_load_reads() {
     assert_eq!(out.stdout, b"{\n  \"a\": 1\n}\n");
     assert_eq!(
         check_line(&dir, "cfg.json"),
-        format!("{path}: ok (slots, generation 1)")
+        format!("{path}: ok (slots, generation 1; 1 flush per commit; no previous version yet)")
     );
 
     // Later saves keep the form without being told, and never resize.
@@ -52,7 +52,10 @@ fn save_with_slots_makes_two_fixed_size_slot_files_that_load_reads() {
         assert_eq!(changed, 1);
         assert_eq!(
             check_line(&dir, "cfg.json"),
-            format!("{path}: ok (slots, generation {})", i + 2)
+            format!(
+                "{path}: ok (slots, generation {}; 1 flush per commit; the previous version is in the other slot)",
+                i + 2
+            )
         );
     }
     assert_eq!(fsatomic(["load", &path], b"").stdout, b"\"three\"\n");
@@ -111,7 +114,9 @@ fn append_with_slots_rewrites_the_whole_array_in_place() {
     assert_eq!(dir.entries(), ["log.json.a", "log.json.b", "log.json.lock"]);
     assert_eq!(
         check_line(&dir, "log.json"),
-        format!("{path}: ok (slots, generation 2)")
+        format!(
+            "{path}: ok (slots, generation 2; 1 flush per commit; the previous version is in the other slot)"
+        )
     );
     // A slots document that is not an array is refused like a plain one.
     assert_code(
