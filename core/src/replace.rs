@@ -287,10 +287,7 @@ impl<D: Dir> Machine<D> for Replace<'_, D> {
             }
             State::GrowTemp | State::TrimTemp => {
                 let grow = self.state == State::GrowTemp;
-                let file = self
-                    .file
-                    .as_mut()
-                    .ok_or(CommitError::LogicBug("no open temporary file"))?;
+                let file = self.file_mut()?;
                 file.set_len(if grow { OUT_OF_INODE } else { 0 })
                     .map_err(|e| IoError::new(Op::Truncate, &self.temp, e))?;
                 Ok(if grow {

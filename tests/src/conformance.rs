@@ -492,37 +492,45 @@ pub(crate) fn child_role(test: &str) -> Option<(String, Fixture)> {
 /// if `umask` is given.
 pub(crate) fn spawn_child(test: &str, role: &str, fixture: &Fixture, umask: Option<&str>) -> Child {
     let exe = std::env::current_exe().expect("current_exe");
-    let args = [test, "--exact", "--nocapture", "--test-threads=1"];
     let mut cmd = match umask {
         Some(mask) => crate::runner::command_with_umask(mask, &exe),
         None => crate::runner::command(&exe),
     };
-    cmd.args(args);
-    cmd.env(ROLE_VAR, format!("{test}={role}"))
-        .env(ROOT_VAR, fixture.root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd.spawn()
-        .unwrap_or_else(|e| panic!("spawn {}: {e}", exe.display()))
+    spawn(child_command(&mut cmd, test, role, fixture), &exe)
 }
 
-/// [`spawn_child`], the child running as user `uid` (this process must be
-/// root).
+/// [`spawn_child`], the child running as user and group `uid` (this
+/// process must be root).
 pub(crate) fn spawn_child_as(test: &str, role: &str, fixture: &Fixture, uid: u32) -> Child {
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().expect("current_exe");
-    crate::runner::command(&exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+    let mut cmd = crate::runner::command(&exe);
+    spawn(
+        child_command(&mut cmd, test, role, fixture)
+            .uid(uid)
+            .gid(uid),
+        &exe,
+    )
+}
+
+/// The arguments, role and pipes of a child running `test`.
+fn child_command<'c>(
+    cmd: &'c mut std::process::Command,
+    test: &str,
+    role: &str,
+    fixture: &Fixture,
+) -> &'c mut std::process::Command {
+    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env(ROLE_VAR, format!("{test}={role}"))
         .env(ROOT_VAR, fixture.root())
-        .uid(uid)
-        .gid(uid)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {} as uid {uid}: {e}", exe.display()))
+}
+
+fn spawn(cmd: &mut std::process::Command, exe: &Path) -> Child {
+    cmd.spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", exe.display()))
 }
 
 /// Wait for a child; panic with its output unless it succeeded and left the

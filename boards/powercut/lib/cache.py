@@ -493,42 +493,10 @@ def main():
             CONFIGS[c] = CONFIGS[c][:4] + (args.commits,) + CONFIGS[c][5:]
     os.makedirs(args.out, exist_ok=True)
     t0 = time.monotonic()
-    results = [None] * len(args.configs)
-    todo = list(enumerate(args.configs))
-    lock = threading.Lock()
-    errors = []
-
-    def worker():
-        while True:
-            with lock:
-                if not todo:
-                    return
-                i, name = todo.pop(0)
-            try:
-                results[i] = run_config(args, name, args.out)
-            except (RuntimeError, OSError, subprocess.CalledProcessError, queue.Empty) as e:
-                errors.append(f"{name}: {e}")
-                print(f"[{name}] stopped: {e}", file=sys.stderr, flush=True)
-
-    threads = [threading.Thread(target=worker) for _ in range(max(1, args.jobs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    done = [r for r in results if r is not None]
-    wall = time.monotonic() - t0
-    report(args, done, args.report, wall)
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({"run": vars(args), "wall_s": round(wall, 1), "results": done}, f, indent=2)
-    failed = [r for r in done if r["status"] != "pass" and r["status"] != "expected failure seen"
-              and not r["status"].startswith("reported")]
-    print(open(args.report).read())
-    for r in failed:
-        print(f"FAILED: {r['config']}: {r['status']}", file=sys.stderr)
-    for e in errors:
-        print(f"FAILED: {e}", file=sys.stderr)
-    print(f"write-cache: {len(done) - len(failed)} passed, {len(failed) + len(errors)} failed")
-    sys.exit(1 if failed or errors else 0)
+    done, errors = cut.run_all(args.jobs, args.configs, lambda name: run_config(args, name, args.out))
+    cut.conclude(args, done, errors, time.monotonic() - t0, report, "write-cache",
+                 lambda r: r["status"] in ("pass", "expected failure seen")
+                 or r["status"].startswith("reported"))
 
 
 if __name__ == "__main__":

@@ -499,9 +499,22 @@ def main():
         raise SystemExit("--cuts must be at least 1")
     os.makedirs(args.out, exist_ok=True)
     t0 = time.monotonic()
-    results = [None] * len(args.configs)
-    todo = list(enumerate(args.configs))
+    results, errors = run_all(args.jobs, args.configs, lambda name: run_config(args, name, args.out))
+    if errors:
+        raise SystemExit("a configuration stopped before it finished (see above)")
+    # A configuration that must fail passes when its failure was seen: a
+    # harness that cannot see a tear or a lost commit proves nothing.
+    conclude(args, results, [], time.monotonic() - t0, report, "powercut",
+             lambda r: r["status"] in ("pass", "expected failure seen"))
+
+
+def run_all(jobs, names, one):
+    """`one(name)` for every name, `jobs` at a time: the results in the
+    order of `names` (those that stopped left out), and why each stopped."""
+    results = [None] * len(names)
+    todo = list(enumerate(names))
     lock = threading.Lock()
+    errors = []
 
     def worker():
         while True:
@@ -509,29 +522,34 @@ def main():
                 if not todo:
                     return
                 i, name = todo.pop(0)
-            results[i] = run_config(args, name, args.out)
+            try:
+                results[i] = one(name)
+            except (RuntimeError, OSError, subprocess.CalledProcessError, queue.Empty) as e:
+                errors.append(f"{name}: {e}")
+                print(f"[{name}] stopped: {e}", file=sys.stderr, flush=True)
 
-    threads = [threading.Thread(target=worker) for _ in range(max(1, args.jobs))]
+    threads = [threading.Thread(target=worker) for _ in range(max(1, jobs))]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    if any(r is None for r in results):
-        raise SystemExit("a configuration stopped before it finished (see above)")
-    wall = time.monotonic() - t0
-    report(args, results, args.report, wall)
+    return [r for r in results if r is not None], errors
+
+
+def conclude(args, results, errors, wall, write_report, label, passed):
+    """Write the report and `results.json`, print the report, name every
+    configuration that did not pass, and exit 0 only if all did."""
+    write_report(args, results, args.report, wall)
     with open(os.path.join(args.out, "results.json"), "w") as f:
-        run = {k: v for k, v in vars(args).items()}
-        json.dump({"run": run, "wall_s": round(wall, 1), "results": results}, f, indent=2)
-    # A configuration that must fail passes when its failure was seen: a
-    # harness that cannot see a tear or a lost commit proves nothing.
-    failed = [r for r in results
-              if r["status"] not in ("pass", "expected failure seen")]
+        json.dump({"run": vars(args), "wall_s": round(wall, 1), "results": results}, f, indent=2)
+    failed = [r for r in results if not passed(r)]
     print(open(args.report).read())
     for r in failed:
         print(f"FAILED: {r['config']}: {r['status']}", file=sys.stderr)
-    print(f"powercut: {len(results) - len(failed)} passed, {len(failed)} failed")
-    sys.exit(1 if failed else 0)
+    for e in errors:
+        print(f"FAILED: {e}", file=sys.stderr)
+    print(f"{label}: {len(results) - len(failed)} passed, {len(failed) + len(errors)} failed")
+    sys.exit(1 if failed or errors else 0)
 
 
 if __name__ == "__main__":

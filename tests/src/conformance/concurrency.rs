@@ -252,15 +252,7 @@ pub fn a_reader_process_never_breaks_a_writer<A: Adapter>(test: &str) {
 /// both get it at once.
 pub fn a_lock_dies_with_its_process<A: Adapter>(test: &str) {
     if let Some((_role, fx)) = child_role(test) {
-        let mut dir = fx.open::<A>();
-        let _lock = dir
-            .lock("counter.json.lock", Mode::PRIVATE)
-            .expect("child lock");
-        fs::write(fx.root().join("locked"), b"").expect("locked marker");
-        loop {
-            // Held until killed.
-            thread::sleep(Duration::from_secs(1));
-        }
+        hold_the_lock_until_killed::<A>(&fx);
     }
     let fx = Fixture::new::<A>(test);
     let mut child = spawn_child(test, "holder", &fx, None);
@@ -288,14 +280,7 @@ pub fn a_lock_dies_with_its_process<A: Adapter>(test: &str) {
 pub fn a_lock_wait_gives_up_at_its_limit<A: Adapter>(test: &str) {
     use std::time::Instant;
     if let Some((_role, fx)) = child_role(test) {
-        let mut dir = fx.open::<A>();
-        let _lock = dir
-            .lock("counter.json.lock", Mode::PRIVATE)
-            .expect("child lock");
-        fs::write(fx.root().join("locked"), b"").expect("locked marker");
-        loop {
-            thread::sleep(Duration::from_secs(1));
-        }
+        hold_the_lock_until_killed::<A>(&fx);
     }
     let fx = Fixture::new::<A>(test);
     update_many::<A>(&fx, 1);
@@ -333,4 +318,17 @@ pub fn a_lock_wait_gives_up_at_its_limit<A: Adapter>(test: &str) {
         .update(&mut dir, &mut [0u8; BUF], Counter::bump)
         .expect("update once the holder is gone");
     assert_eq!(final_count::<A>(&fx).hits, 2);
+}
+
+/// In a child: take the counter's lock, leave the marker `locked`, and
+/// hold the lock until killed.
+fn hold_the_lock_until_killed<A: Adapter>(fx: &Fixture) -> ! {
+    let mut dir = fx.open::<A>();
+    let _lock = dir
+        .lock("counter.json.lock", Mode::PRIVATE)
+        .expect("child lock");
+    fs::write(fx.root().join("locked"), b"").expect("locked marker");
+    loop {
+        thread::sleep(Duration::from_secs(1));
+    }
 }
