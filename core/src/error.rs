@@ -354,11 +354,20 @@ pub enum CommitError<E> {
         /// The protocol asked for.
         protocol: crate::Protocol,
     },
+    /// A tentative version is in the way, or cannot be kept
+    /// ([`crate::history`]): a caller's mistake; nothing was written.
+    Tentative {
+        /// The state.
+        file: FileName,
+        /// Why, and what to do.
+        why: &'static str,
+    },
     /// A state the library should never reach.
     LogicBug(&'static str),
 }
 
 error_common!(CommitError, |f| {
+    CommitError::Tentative { file, why } => write!(f, "{file}: {why}; nothing was written"),
     CommitError::WrongProtocol { file, protocol } => write!(
         f,
         "{file}: refused to commit a whole document with the {protocol} protocol; a journal takes records (JournalStore::append, `fsatomic append`); nothing was written"
@@ -742,6 +751,7 @@ impl<E> From<CommitError<E>> for Error<E> {
                 file,
                 why: "a journal takes records, not a whole document",
             },
+            CommitError::Tentative { file, why } => Error::Refused { file, why },
             CommitError::LogicBug(s) => Error::LogicBug(s),
         }
     }

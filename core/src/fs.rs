@@ -159,6 +159,15 @@ pub struct Capabilities {
     /// better: [`Capabilities::new`] says true; a RAM directory, whose
     /// files never move and may be smaller than 4 KiB, says false.
     pub inline_data: bool,
+    /// `true` if changes to names in this directory reach the disk in the
+    /// order they were made, so that a power cut keeps a prefix of them:
+    /// a filesystem that journals or logs its metadata in order (ext4,
+    /// xfs, btrfs, f2fs, ubifs, jffs2), or a RAM directory whose names
+    /// land all or none. A commit that keeps the previous version relies
+    /// on it to order two renames without a flush between them, and adds
+    /// that flush where it is false ([`crate::history`]). False unless the
+    /// adapter knows better ([`Capabilities::new`] says false).
+    pub ordered_names: bool,
 }
 
 impl Capabilities {
@@ -169,12 +178,19 @@ impl Capabilities {
             atomic_replace,
             filesystem,
             inline_data: true,
+            ordered_names: false,
         }
     }
 
     /// The same capabilities with [`Capabilities::inline_data`] set.
     pub const fn with_inline_data(mut self, inline_data: bool) -> Capabilities {
         self.inline_data = inline_data;
+        self
+    }
+
+    /// The same capabilities with [`Capabilities::ordered_names`] set.
+    pub const fn with_ordered_names(mut self, ordered_names: bool) -> Capabilities {
+        self.ordered_names = ordered_names;
         self
     }
 }
@@ -376,6 +392,23 @@ pub trait Dir {
     /// link at either name.
     fn rename(&mut self, from: &str, to: &str) -> Result<(), Self::Error>;
 
+    /// `linkat(dir, from, dir, to, 0)`: give the file `from` a second name
+    /// `to`, which must not exist. Not durable until [`Dir::sync_dir`].
+    /// Used to keep the version a commit replaces ([`crate::history`]).
+    ///
+    /// Fails with [`embedded_io::ErrorKind::NotFound`] if `from` does not
+    /// exist, with [`embedded_io::ErrorKind::AlreadyExists`] if `to` does,
+    /// and with [`embedded_io::ErrorKind::Unsupported`] where the
+    /// filesystem has no hard links (FAT): a state kept there has its
+    /// previous version in its slots instead.
+    ///
+    /// **Power cut during the call, or before the next [`Dir::sync_dir`]:**
+    /// `to` may or may not exist; if it exists, it is the file `from` named.
+    ///
+    /// **Must not:** replace an existing `to`; follow a symbolic link at
+    /// either name (a link at `from` is linked as the link itself).
+    fn link(&mut self, from: &str, to: &str) -> Result<(), Self::Error>;
+
     /// `unlinkat(dir, name)`: remove the name. Removing a name that does not
     /// exist succeeds. Not durable until [`Dir::sync_dir`].
     ///
@@ -473,6 +506,8 @@ pub enum Op {
     Truncate,
     /// [`Dir::rename`].
     Rename,
+    /// [`Dir::link`].
+    Link,
     /// [`Dir::remove`].
     Remove,
     /// [`Dir::sync_dir`].
@@ -497,6 +532,7 @@ impl Op {
             Op::SyncFile => "file flush (fsync)",
             Op::Truncate => "truncate",
             Op::Rename => "rename",
+            Op::Link => "hard link",
             Op::Remove => "remove",
             Op::SyncDir => "directory flush (fsync)",
             Op::List => "list directory",

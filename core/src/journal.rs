@@ -114,6 +114,10 @@ pub enum Entry<'a> {
         offset: u64,
         /// Its payload (compact JSON when written by [`crate::JournalStore`]).
         payload: &'a [u8],
+        /// Its index among the records written since the last completed
+        /// flush: 0 starts what one flush made durable (an append, a
+        /// batch), so a reader can tell versions apart.
+        index: u64,
     },
 }
 
@@ -766,7 +770,7 @@ fn scan<F: File>(
             .then(|| decode_record_header(&h))
             .flatten();
         let fits = header.is_some_and(|(len, ..)| pos + (RECORD_HEADER_LEN + len) as u64 <= size);
-        let (len, seq, payload_crc, _) = match header {
+        let (len, seq, payload_crc, index) = match header {
             Some(fields) if fits => fields,
             _ => return torn_or_damaged(file, jname, pos, size, expected, buf, records),
         };
@@ -802,6 +806,7 @@ fn scan<F: File>(
                     seq,
                     payload,
                     offset: pos,
+                    index,
                 },
                 scratch,
             )?;

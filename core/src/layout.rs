@@ -11,6 +11,12 @@
 //! | `NAME.a`, `NAME.b` | the two slots | Slots |
 //! | `NAME.lock` | the writers' lock, never replaced | every protocol |
 //! | `.NAME.<16 hex>.tmp`, `.NAME.journal.<16 hex>.tmp` | a Replace commit in flight (or its orphan) | Replace, Journal |
+//! | `NAME.prev` | the previous version, where it is kept | Replace |
+//! | `NAME.replaced` | a second name of the version a commit in flight replaces | Replace |
+//! | `NAME.tentative` | a tentative version, current until confirmed or rolled back | Replace |
+//!
+//! The last three are companions of a Replace document ([`crate::history`]):
+//! they do not change which protocol a state is on.
 //!
 //! Which protocol a state is on is told by the files that exist
 //! ([`Files::protocol`]): a journal makes it Journal, a slot makes it Slots,
@@ -39,9 +45,23 @@ pub const LOCK_SUFFIX: &str = ".lock";
 pub const JOURNAL_SUFFIX: &str = ".journal";
 /// Suffixes of the two slot files, `NAME.a` and `NAME.b`.
 pub const SLOT_SUFFIXES: [&str; 2] = [".a", ".b"];
+/// Suffix of the previous version, `NAME.prev`.
+pub const PREVIOUS_SUFFIX: &str = ".prev";
+/// Suffix of the version a commit in flight replaces, `NAME.replaced`.
+pub const REPLACED_SUFFIX: &str = ".replaced";
+/// Suffix of a tentative version, `NAME.tentative`.
+pub const TENTATIVE_SUFFIX: &str = ".tentative";
 /// Every suffix a protocol derives from a state's name. A state may not be
 /// named with one of them.
-pub const SIDECAR_SUFFIXES: [&str; 4] = [LOCK_SUFFIX, JOURNAL_SUFFIX, ".a", ".b"];
+pub const SIDECAR_SUFFIXES: [&str; 7] = [
+    LOCK_SUFFIX,
+    JOURNAL_SUFFIX,
+    ".a",
+    ".b",
+    PREVIOUS_SUFFIX,
+    REPLACED_SUFFIX,
+    TENTATIVE_SUFFIX,
+];
 
 /// What a file is to the state that owns it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -55,6 +75,13 @@ pub enum Role {
     Slot(u8),
     /// `NAME.lock`: the writers' lock.
     Lock,
+    /// `NAME.prev`: the previous version.
+    Previous,
+    /// `NAME.replaced`: a second name of the version a commit in flight
+    /// replaces, until it becomes `NAME.prev`.
+    Replaced,
+    /// `NAME.tentative`: a tentative version.
+    Tentative,
     /// A temporary file of a Replace commit of `NAME` (`journal: false`) or
     /// of `NAME.journal` (`journal: true`).
     Temp {
@@ -71,6 +98,9 @@ impl Role {
             Role::Journal => "journal",
             Role::Slot(_) => "slot",
             Role::Lock => "lock",
+            Role::Previous => "previous version",
+            Role::Replaced => "replaced version",
+            Role::Tentative => "tentative version",
             Role::Temp { .. } => "temporary file",
         }
     }
@@ -99,6 +129,9 @@ pub fn file_name(name: &str, role: Role) -> FileName {
         Role::Journal | Role::Temp { journal: true } => name::with_suffix(name, JOURNAL_SUFFIX),
         Role::Slot(i) => name::with_suffix(name, if i == 0 { ".a" } else { ".b" }),
         Role::Lock => name::with_suffix(name, LOCK_SUFFIX),
+        Role::Previous => name::with_suffix(name, PREVIOUS_SUFFIX),
+        Role::Replaced => name::with_suffix(name, REPLACED_SUFFIX),
+        Role::Tentative => name::with_suffix(name, TENTATIVE_SUFFIX),
     }
 }
 
@@ -130,6 +163,9 @@ pub fn owner(entry: &str) -> Option<(&str, Role)> {
         .or_else(|| sidecar(JOURNAL_SUFFIX, Role::Journal))
         .or_else(|| sidecar(".a", Role::Slot(0)))
         .or_else(|| sidecar(".b", Role::Slot(1)))
+        .or_else(|| sidecar(PREVIOUS_SUFFIX, Role::Previous))
+        .or_else(|| sidecar(REPLACED_SUFFIX, Role::Replaced))
+        .or_else(|| sidecar(TENTATIVE_SUFFIX, Role::Tentative))
         .or(Some((entry, Role::Document)))
 }
 
@@ -152,6 +188,11 @@ pub struct Files {
     pub journal: bool,
     /// `NAME.a` and `NAME.b`.
     pub slots: [bool; 2],
+    /// `NAME.prev` or `NAME.replaced`: the state keeps its previous
+    /// version, and every commit must go on keeping it.
+    pub previous: bool,
+    /// `NAME.tentative`: a tentative version waits for its confirmation.
+    pub tentative: bool,
 }
 
 /// A state whose files say two protocols at once: slots beside a journal
@@ -178,7 +219,7 @@ impl core::fmt::Display for Mixed {
 impl core::error::Error for Mixed {}
 
 impl Files {
-    /// Ask `dir` which files of the state `name` exist (four look-ups, no
+    /// Ask `dir` which files of the state `name` exist (seven look-ups, no
     /// listing: the cost does not grow with the directory).
     pub fn probe<D: Dir>(dir: &mut D, name: &str) -> Result<Files, IoError<D::Error>> {
         let mut files = Files::default();
@@ -190,6 +231,8 @@ impl Files {
         files.document = ask(Role::Document)?;
         files.journal = ask(Role::Journal)?;
         files.slots = [ask(Role::Slot(0))?, ask(Role::Slot(1))?];
+        files.previous = ask(Role::Previous)? || ask(Role::Replaced)?;
+        files.tentative = ask(Role::Tentative)?;
         Ok(files)
     }
 
@@ -204,13 +247,15 @@ impl Files {
                     *slot = true;
                 }
             }
+            Role::Previous | Role::Replaced => self.previous = true,
+            Role::Tentative => self.tentative = true,
             Role::Lock | Role::Temp { .. } => {}
         }
     }
 
     /// Whether no file of the state exists (it was never committed).
     pub fn is_empty(&self) -> bool {
-        !self.document && !self.journal && !self.slots.iter().any(|s| *s)
+        !self.document && !self.journal && !self.slots.iter().any(|s| *s) && !self.tentative
     }
 
     /// The protocol the state is on: `Ok(None)` if it has no file yet.
@@ -223,20 +268,23 @@ impl Files {
             Some(Protocol::Journal)
         } else if slots {
             Some(Protocol::Slots)
-        } else if self.document {
+        } else if self.document || self.tentative {
             Some(Protocol::Replace)
         } else {
             None
         })
     }
 
-    /// The roles of the files that exist, in the order of the table above.
+    /// The roles of the files that exist, in the order of the table above
+    /// (`NAME.replaced` counted as [`Role::Previous`]).
     pub fn roles(&self) -> impl Iterator<Item = Role> + '_ {
         [
             (self.document, Role::Document),
             (self.journal, Role::Journal),
             (self.slots[0], Role::Slot(0)),
             (self.slots[1], Role::Slot(1)),
+            (self.previous, Role::Previous),
+            (self.tentative, Role::Tentative),
         ]
         .into_iter()
         .filter_map(|(present, role)| present.then_some(role))
@@ -255,6 +303,9 @@ mod tests {
             Role::Slot(0),
             Role::Slot(1),
             Role::Lock,
+            Role::Previous,
+            Role::Replaced,
+            Role::Tentative,
         ] {
             let file = file_name("s.json", role);
             assert_eq!(owner(&file), Some(("s.json", role)), "{file}");

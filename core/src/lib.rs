@@ -93,6 +93,7 @@ pub mod error;
 pub mod fs;
 #[cfg(feature = "std")]
 pub mod group;
+pub mod history;
 pub mod journal;
 pub mod json;
 pub mod layout;

@@ -14,7 +14,7 @@ use crate::Mode;
 use crate::error::{CommitError, LoadError};
 use crate::fs::{Capabilities, Dir};
 use crate::machine::Progress;
-use crate::{load, replace, slots};
+use crate::{history, replace, slots};
 
 /// How a whole document is committed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -130,6 +130,16 @@ impl<'a, D: Dir> Commit<'a, D> {
         }
     }
 
+    /// The same commit, keeping the version it replaces where the protocol
+    /// does not anyway: Replace as `NAME.prev` ([`crate::history`]); Slots
+    /// always keeps it in its other slot.
+    pub fn keep_previous(self, keep: bool) -> Self {
+        match self {
+            Commit::Replace(m) => Commit::Replace(m.keep_previous(keep)),
+            other => other,
+        }
+    }
+
     /// Perform one step (one filesystem operation) of the commit.
     pub fn step(&mut self, dir: &mut D) -> Result<Progress, CommitError<D::Error>> {
         match self {
@@ -174,6 +184,27 @@ pub fn read<D: Dir>(
             file: crate::name::owned(name),
             protocol,
         }),
-        _ => load::read(dir, name, buf),
+        _ => history::read_current(dir, name, buf),
+    }
+}
+
+/// Read the previous version of the document `name` as `protocol`
+/// (resolved against `dir`) keeps it into the front of `buf`: its length,
+/// or `Ok(None)` if there is none. Replace keeps it where asked
+/// ([`history`]), Slots always (the other slot); a journal's is
+/// [`crate::JournalStore::read_previous`]. Never the current version.
+pub fn read_previous<D: Dir>(
+    dir: &mut D,
+    name: &str,
+    buf: &mut [u8],
+    protocol: Protocol,
+) -> Result<Option<usize>, LoadError<D::Error>> {
+    match protocol.resolve(dir.capabilities()) {
+        Protocol::Slots => slots::load_previous(dir, name, buf),
+        Protocol::Journal => Err(LoadError::WrongProtocol {
+            file: crate::name::owned(name),
+            protocol,
+        }),
+        _ => history::read_previous(dir, name, buf),
     }
 }

@@ -591,8 +591,11 @@ impl<'a, const F: usize, const N: usize, const B: usize> Dir for RamDir<'a, F, N
 
     fn capabilities(&self) -> Capabilities {
         // A rename replaces the entry in one step: it is atomic. Files
-        // never move, and may hold less than 4 KiB.
-        Capabilities::new(true, "ram").with_inline_data(false)
+        // never move, and may hold less than 4 KiB. A power cut keeps all
+        // unflushed names or none: they land in order.
+        Capabilities::new(true, "ram")
+            .with_inline_data(false)
+            .with_ordered_names(true)
     }
 
     fn unique_token(&mut self) -> Result<u64, ErrorKind> {
@@ -619,9 +622,10 @@ impl<'a, const F: usize, const N: usize, const B: usize> Dir for RamDir<'a, F, N
         self.open(name, false)
     }
 
-    /// A RAM directory has no owners, no permissions and no hard links
-    /// (like the flash filesystems of the boards it stands for): every
-    /// file is the caller's own and `mode` is ignored, as in
+    /// A RAM directory has no owners and no permissions (like the flash
+    /// filesystems of the boards it stands for), and only the hard links
+    /// the library makes itself, to versions it never writes in place:
+    /// every file is the caller's own and `mode` is ignored, as in
     /// [`Dir::create_new`].
     fn open_write(&mut self, name: &str, _mode: Mode) -> Result<Option<Self::File>, ErrorKind> {
         self.open(name, true)
@@ -647,6 +651,20 @@ impl<'a, const F: usize, const N: usize, const B: usize> Dir for RamDir<'a, F, N
         }
         disk.collect();
         Ok(())
+    }
+
+    fn link(&mut self, from: &str, to: &str) -> Result<(), ErrorKind> {
+        let mut disk = self.disk.borrow_mut();
+        disk.begin()?;
+        let source = disk.find(from).ok_or(ErrorKind::NotFound)?;
+        if disk.find(to).is_some() {
+            return Err(ErrorKind::AlreadyExists);
+        }
+        let name = heapless::String::try_from(to).map_err(|_| ErrorKind::InvalidInput)?;
+        let inode = disk.live.get(source).ok_or(ErrorKind::Other)?.inode;
+        disk.live
+            .push(Entry { name, inode })
+            .map_err(|_| ErrorKind::OutOfMemory)
     }
 
     fn remove(&mut self, name: &str) -> Result<(), ErrorKind> {
@@ -803,6 +821,9 @@ pub(crate) mod test {
         }
         fn remove(&mut self, name: &str) -> Result<(), ErrorKind> {
             self.dir().remove(name)
+        }
+        fn link(&mut self, from: &str, to: &str) -> Result<(), ErrorKind> {
+            self.dir().link(from, to)
         }
         fn sync_dir(&mut self) -> Result<(), ErrorKind> {
             self.dir().sync_dir()

@@ -1,4 +1,5 @@
-//! Recovery after a crash: sweeping orphaned temporary files.
+//! Recovery after a crash: sweeping orphaned temporary files, finishing a
+//! commit that keeps the previous version, rolling back a tentative one.
 //!
 //! A commit interrupted by a power cut may leave its temporary file
 //! `.NAME.<token>.tmp` (or, for a journal, `.NAME.journal.<token>.tmp`)
@@ -59,19 +60,47 @@ pub fn sweep_orphans<D: Dir>(
     Ok(removed)
 }
 
-/// Boot-time recovery of `name`: take its writers' lock and sweep its
-/// orphaned temporary files. Returns how many were removed.
+/// What boot-time recovery of a state did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Orphaned temporary files removed.
+    pub orphans: usize,
+    /// A commit keeping the previous version was finished
+    /// ([`crate::history::settle`]).
+    pub settled: bool,
+    /// A tentative version that was never confirmed was rolled back
+    /// ([`crate::history::rollback`]).
+    pub rolled_back: bool,
+}
+
+/// Boot-time recovery of `name`: take its writers' lock, sweep its
+/// orphaned temporary files, finish a commit that keeps the previous
+/// version, and roll back a tentative version that was not confirmed
+/// ([`crate::history`]).
 ///
-/// Never touches `name` itself: a corrupt file stays for a person to look at.
+/// Never touches the current document itself: a corrupt file stays for a
+/// person to look at.
 pub fn recover<D: Dir>(
     dir: &mut D,
     name: &str,
     mode: Mode,
-) -> Result<usize, RecoverError<D::Error>> {
+) -> Result<Recovered, RecoverError<D::Error>> {
     name::validate(name).map_err(|error| RecoverError::Name {
         file: name::owned(name),
         error,
     })?;
     let _guard = crate::lock::lock(dir, name, mode)?;
-    Ok(sweep_orphans(dir, Some(name))?)
+    recover_locked(dir, name)
+}
+
+/// [`recover`] for a caller that already holds `name`'s writers' lock.
+pub fn recover_locked<D: Dir>(
+    dir: &mut D,
+    name: &str,
+) -> Result<Recovered, RecoverError<D::Error>> {
+    Ok(Recovered {
+        orphans: sweep_orphans(dir, Some(name))?,
+        settled: crate::history::settle(dir, name)?,
+        rolled_back: crate::history::rollback(dir, name)?,
+    })
 }

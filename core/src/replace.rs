@@ -9,6 +9,12 @@
 //!  a journal file (Replace::sidecar) where Capabilities::inline_data,
 //!  between CreateTemp and WriteTemp:
 //!  GrowTemp ──► TrimTemp       ftruncate(tmp, 4096), ftruncate(tmp, 0)
+//!
+//!  keeping the previous version (Replace::keep_previous), around Rename:
+//!  SyncTemp ──► Settle ──► LinkReplaced ──► (SyncLink) ──► Rename ──► SyncDir ──► Promote ──► Done
+//!               finish a   link(NAME →      fsync(dir),                          rename(NAME.replaced
+//!               cut one    NAME.replaced)   unless names                                → NAME.prev)
+//!                                           land in order
 //! ```
 //!
 //! Two flush barriers per commit. The file flush before the rename makes
@@ -38,6 +44,7 @@ use embedded_io::{Error as _, ErrorKind};
 use crate::Mode;
 use crate::error::{CommitError, IoError};
 use crate::fs::{Dir, File, Op};
+use crate::layout::{self, Role};
 use crate::machine::{self, Machine};
 use crate::name::{self, FileName};
 
@@ -65,10 +72,24 @@ pub enum State {
     },
     /// Next: flush the temporary file (first barrier).
     SyncTemp,
+    /// Next (keeping the previous version): finish what a power cut left
+    /// of an earlier commit's `NAME.replaced` ([`crate::history::settle`]).
+    Settle,
+    /// Next (keeping the previous version): give the version about to be
+    /// replaced the second name `NAME.replaced`.
+    LinkReplaced,
+    /// Next (keeping the previous version, where names may land out of
+    /// order): flush the directory, so that `NAME.replaced` is durable
+    /// before the rename that replaces `NAME`.
+    SyncLink,
     /// Next: rename the temporary file over the target.
     Rename,
     /// Next: flush the directory (second barrier).
     SyncDir,
+    /// Next (keeping the previous version): rename `NAME.replaced` to
+    /// `NAME.prev`. Not flushed: until it lands, `NAME.replaced` is the
+    /// previous version.
+    Promote,
     /// The commit is durable.
     Done,
     /// A step failed; the error was returned by that step.
@@ -83,8 +104,12 @@ impl fmt::Display for State {
             State::TrimTemp => f.write_str("trim-temp"),
             State::WriteTemp { written } => write!(f, "write-temp({written})"),
             State::SyncTemp => f.write_str("sync-temp"),
+            State::Settle => f.write_str("settle"),
+            State::LinkReplaced => f.write_str("link-replaced"),
+            State::SyncLink => f.write_str("sync-link"),
             State::Rename => f.write_str("rename"),
             State::SyncDir => f.write_str("sync-dir"),
+            State::Promote => f.write_str("promote"),
             State::Done => f.write_str("done"),
             State::Failed => f.write_str("failed"),
         }
@@ -125,6 +150,14 @@ pub struct Replace<'a, D: Dir> {
     attempts: u8,
     /// Grow and trim the temporary file before writing (journal files).
     out_of_inode: bool,
+    /// Keep the replaced version as `NAME.prev`.
+    keep_previous: bool,
+    /// `NAME.replaced` was linked by this commit.
+    linked: bool,
+    /// The file renamed over `NAME` is the caller's (a tentative version
+    /// being confirmed), not a temporary file of this commit: never
+    /// removed on failure.
+    borrowed: bool,
 }
 
 impl<'a, D: Dir> Replace<'a, D> {
@@ -157,6 +190,17 @@ impl<'a, D: Dir> Replace<'a, D> {
         let mut r = Self::checked(name, data, mode, name::validate_file)?;
         r.out_of_inode = true;
         Ok(r)
+    }
+
+    /// A commit of a companion file of a state's document (its tentative
+    /// version, `NAME.tentative`), which [`name::validate`] refuses to
+    /// callers.
+    pub(crate) fn companion(
+        name: &'a str,
+        data: &'a [u8],
+        mode: Mode,
+    ) -> Result<Self, CommitError<D::Error>> {
+        Self::checked(name, data, mode, name::validate_file)
     }
 
     /// A commit of a journal header (held by value, so that a machine that
@@ -196,7 +240,39 @@ impl<'a, D: Dir> Replace<'a, D> {
             file: None,
             attempts: 0,
             out_of_inode: false,
+            keep_previous: false,
+            linked: false,
+            borrowed: false,
         })
+    }
+
+    /// The same commit, keeping the version it replaces as `NAME.prev`
+    /// when `keep` ([`crate::history`]): one hard link and one rename
+    /// more, and a directory flush more where names may land out of order
+    /// ([`crate::Capabilities::ordered_names`]).
+    pub fn keep_previous(mut self, keep: bool) -> Self {
+        self.keep_previous = keep;
+        self
+    }
+
+    /// A commit that renames the existing file `from` (a tentative
+    /// version, already durable) over `name`: the confirmation of
+    /// [`crate::history`]. Starts at the rename; `from` is never removed.
+    pub(crate) fn adopt(
+        name: &'a str,
+        from: &str,
+        mode: Mode,
+        keep_previous: bool,
+    ) -> Result<Self, CommitError<D::Error>> {
+        let mut r = Self::new(name, &[0], mode)?.keep_previous(keep_previous);
+        r.temp = name::owned(from);
+        r.borrowed = true;
+        r.state = if keep_previous {
+            State::Settle
+        } else {
+            State::Rename
+        };
+        Ok(r)
     }
 
     /// The current state.
@@ -300,6 +376,35 @@ impl<D: Dir> Machine<D> for Replace<'_, D> {
                 let file = self.file_mut()?;
                 file.sync_all()
                     .map_err(|e| IoError::new(Op::SyncFile, &self.temp, e))?;
+                Ok(if self.keep_previous {
+                    State::Settle
+                } else {
+                    State::Rename
+                })
+            }
+            State::Settle => {
+                crate::history::settle(dir, self.name)?;
+                Ok(State::LinkReplaced)
+            }
+            State::LinkReplaced => {
+                let replaced = layout::file_name(self.name, Role::Replaced);
+                match dir.link(self.name, &replaced) {
+                    Ok(()) => {
+                        self.linked = true;
+                        Ok(if dir.capabilities().ordered_names {
+                            State::Rename
+                        } else {
+                            State::SyncLink
+                        })
+                    }
+                    // The first version: nothing to keep.
+                    Err(e) if e.kind() == ErrorKind::NotFound => Ok(State::Rename),
+                    Err(e) => Err(IoError::new(Op::Link, &replaced, e).into()),
+                }
+            }
+            State::SyncLink => {
+                dir.sync_dir()
+                    .map_err(|e| IoError::new(Op::SyncDir, self.name, e))?;
                 Ok(State::Rename)
             }
             State::Rename => {
@@ -313,6 +418,17 @@ impl<D: Dir> Machine<D> for Replace<'_, D> {
             State::SyncDir => {
                 dir.sync_dir()
                     .map_err(|e| IoError::new(Op::SyncDir, self.name, e))?;
+                Ok(if self.linked {
+                    State::Promote
+                } else {
+                    State::Done
+                })
+            }
+            State::Promote => {
+                let replaced = layout::file_name(self.name, Role::Replaced);
+                let previous = layout::file_name(self.name, Role::Previous);
+                dir.rename(&replaced, &previous)
+                    .map_err(|e| IoError::new(Op::Rename, &replaced, e))?;
                 Ok(State::Done)
             }
             State::Done | State::Failed => Err(CommitError::LogicBug("step after the end")),
@@ -323,7 +439,7 @@ impl<D: Dir> Machine<D> for Replace<'_, D> {
     /// effort; an orphan left behind is swept by the next writer.
     fn abandon(&mut self, dir: &mut D) {
         self.file = None;
-        if !self.temp.is_empty() {
+        if !self.temp.is_empty() && !self.borrowed {
             let _ = dir.remove(&self.temp);
             self.temp.clear();
         }

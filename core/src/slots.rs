@@ -390,6 +390,87 @@ pub fn load<D: Dir>(
     Err(Corrupt::new(file, 28, CorruptKind::BadChecksum).into())
 }
 
+/// Load the previous version of `name` — the document of the older of two
+/// valid slots — into the front of `buf`; its length, or `Ok(None)` when
+/// there is none: fewer than two valid slots (a commit cut short tears the
+/// slot it overwrites, which held the previous version), or the older slot
+/// holding the same document as the newer one (the first commit writes
+/// both). Read-only and lock-free.
+pub fn load_previous<D: Dir>(
+    dir: &mut D,
+    name: &str,
+    buf: &mut [u8],
+) -> Result<Option<usize>, LoadError<D::Error>> {
+    name::validate(name).map_err(|error| LoadError::Name {
+        file: name::owned(name),
+        error,
+    })?;
+    let names = [slot_name(name, 0), slot_name(name, 1)];
+    for _ in 0..READ_ATTEMPTS {
+        let mut files: [Option<D::File>; 2] = [None, None];
+        let mut infos = [SlotInfo::MISSING; 2];
+        for ((slot_name, file), info) in names.iter().zip(&mut files).zip(&mut infos) {
+            *file = dir
+                .open_read(slot_name)
+                .map_err(|e| IoError::new(Op::Open, slot_name, e))?;
+            if let Some(f) = file.as_mut() {
+                *info = inspect(f, slot_name)?;
+            }
+        }
+        let order = newest_first(&infos).map_err(|(i, found, expected)| {
+            let file = names.get(i).map(|n| n.as_str()).unwrap_or(name);
+            Corrupt::new(
+                file,
+                GENERATION_OFFSET,
+                CorruptKind::SequenceGap { expected, found },
+            )
+        })?;
+        let [Some(newer), Some(older)] = order else {
+            return Ok(None);
+        };
+        let [a, b] = &mut files;
+        let (newer_file, older_file) = if newer == 0 { (a, b) } else { (b, a) };
+        let (Some(newer_file), Some(older_file), Some(older_name)) =
+            (newer_file.as_mut(), older_file.as_mut(), names.get(older))
+        else {
+            return Err(LoadError::LogicBug("valid slot has no file"));
+        };
+        let Some(len) = read_payload(older_file, older_name, buf)? else {
+            continue; // overwritten while we read it: look again
+        };
+        let newer_name = names.get(newer).map(|n| n.as_str()).unwrap_or(name);
+        let same = match infos.get(newer).map(|i| i.status) {
+            Some(SlotStatus::Valid { len: n, .. }) if n as usize == len => {
+                same_payload(newer_file, newer_name, buf.get(..len).unwrap_or_default())?
+            }
+            _ => false,
+        };
+        return Ok((!same).then_some(len));
+    }
+    Ok(None)
+}
+
+/// Whether the payload of the slot in `file` is `bytes` (its length
+/// already compared).
+fn same_payload<F: File>(
+    file: &mut F,
+    name: &str,
+    bytes: &[u8],
+) -> Result<bool, IoError<F::Error>> {
+    file.seek(SeekFrom::Start(HEADER_LEN as u64))
+        .map_err(|e| IoError::new(Op::Seek, name, e))?;
+    let mut chunk = [0u8; 64];
+    for (i, want) in bytes.chunks(chunk.len()).enumerate() {
+        let dst = chunk.get_mut(..want.len()).unwrap_or_default();
+        let offset = (HEADER_LEN + i * 64) as u64;
+        let got = read_full(file, dst).map_err(|e| IoError::new(Op::Read, name, e).at(offset))?;
+        if got != want.len() || dst != want {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// The fast road of [`load`]: read both headers, and the payload of the
 /// slot whose header is newer, straight into `buf`; if that slot checks
 /// out, it is the verdict `load` would reach by checking both (the newest

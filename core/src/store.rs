@@ -39,6 +39,7 @@ pub struct Store<'a, T> {
     name: &'a str,
     mode: Mode,
     protocol: Protocol,
+    keep_previous: bool,
     _value: PhantomData<fn() -> T>,
 }
 
@@ -51,6 +52,7 @@ impl<'a, T> Store<'a, T> {
             name,
             mode,
             protocol: Protocol::Auto,
+            keep_previous: false,
             _value: PhantomData,
         }
     }
@@ -58,6 +60,30 @@ impl<'a, T> Store<'a, T> {
     /// The same store, committed with `protocol`.
     pub const fn with_protocol(self, protocol: Protocol) -> Self {
         Store { protocol, ..self }
+    }
+
+    /// The same store, keeping the previous version of the document for
+    /// [`Store::load_previous`]. Slots keeps it anyway (the other slot);
+    /// Replace keeps it as `NAME.prev` at the cost of one hard link and
+    /// one rename per commit, and one directory flush more where names may
+    /// land out of order ([`crate::history`]). Once a state keeps it, every
+    /// store committing it does, asked or not.
+    ///
+    /// ```
+    /// # fn demo<D: fsatomic::Dir>(dir: &mut D) -> Result<(), fsatomic::StoreError<D::Error>> {
+    /// use fsatomic::{Mode, Store};
+    /// let store: Store<u32> = Store::new("counter.json", Mode::PRIVATE).with_previous();
+    /// let mut buf = [0u8; 64];
+    /// store.save(dir, &mut buf, &1)?;
+    /// store.save(dir, &mut buf, &2)?;
+    /// assert_eq!(store.load_previous(dir, &mut buf)?, Some(1));
+    /// # Ok(()) }
+    /// ```
+    pub const fn with_previous(self) -> Self {
+        Store {
+            keep_previous: true,
+            ..self
+        }
     }
 
     /// The protocol asked for (see [`Protocol::resolve`] for the one used).
@@ -92,6 +118,26 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
         self.read_with(dir, buf, protocol)
     }
 
+    /// Load the previous version of the document: the last one committed
+    /// before the current one (the confirmed one while a tentative version
+    /// waits). `Ok(None)` if there is none: the state keeps none
+    /// ([`Store::with_previous`]), has had one version only, or a power
+    /// cut during a Slots commit tore the slot that held it. Never the
+    /// current version. Takes no lock and changes nothing on disk.
+    pub fn load_previous<D: Dir>(
+        &self,
+        dir: &mut D,
+        buf: &mut [u8],
+    ) -> Result<Option<T>, StoreError<D::Error>> {
+        self.check_name()?;
+        let on_disk = convert::on_disk(dir, self.name, buf)?;
+        let protocol = self.protocol_for(on_disk)?;
+        let Some(len) = protocol::read_previous(dir, self.name, buf, protocol)? else {
+            return Ok(None);
+        };
+        Ok(Some(codec::decode::<T, D::Error>(self.name, buf, len)?))
+    }
+
     /// Read and decode the document with `protocol`, already decided.
     fn read_with<D: Dir>(
         &self,
@@ -122,21 +168,36 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
     /// Under the lock: the protocol to commit with, after finishing a move
     /// between Replace and Slots that a power cut interrupted (which uses
     /// `buf`: returns whether it did).
-    fn settle<D: Dir>(
-        &self,
-        dir: &mut D,
-        buf: &mut [u8],
-    ) -> Result<(Protocol, bool), StoreError<D::Error>> {
+    fn settle<D: Dir>(&self, dir: &mut D, buf: &mut [u8]) -> Result<Settled, StoreError<D::Error>> {
         let files = layout::Files::probe(dir, self.name)?;
-        match files.protocol() {
-            Ok(on_disk) => Ok((self.protocol_for(on_disk)?, false)),
+        let (protocol, used) = match files.protocol() {
+            Ok(on_disk) => (self.protocol_for(on_disk)?, false),
             Err(_) => {
                 let len = buf.len();
                 let on_disk =
                     convert::convert(dir, self.name, Protocol::Auto, self.mode, buf, len)?;
-                Ok((self.protocol_for(on_disk)?, true))
+                (self.protocol_for(on_disk)?, true)
             }
+        };
+        Ok(Settled {
+            protocol,
+            used,
+            keep_previous: self.keep_previous || files.previous,
+            tentative: files.tentative,
+        })
+    }
+
+    /// Under the lock, for a commit of the confirmed version: refuse while
+    /// a tentative version waits (the commit would hide under it, and its
+    /// confirmation would drop this one).
+    fn no_tentative<E>(&self, settled: &Settled) -> Result<(), StoreError<E>> {
+        if settled.tentative {
+            return Err(StoreError::Commit(CommitError::Tentative {
+                file: name::owned(self.name),
+                why: "a tentative version waits for its confirmation: confirm it (Store::confirm, `fsatomic confirm`) or roll it back (Store::rollback, `fsatomic rollback`) first",
+            }));
         }
+        Ok(())
     }
 
     /// Replace the document with `value`, durably.
@@ -154,11 +215,76 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
     ) -> Result<(), StoreError<D::Error>> {
         let mut len = self.encode(value, buf)?;
         let _guard = self.lock(dir)?;
-        let (protocol, used) = self.settle(dir, buf)?;
-        if used {
+        let settled = self.settle(dir, buf)?;
+        self.no_tentative(&settled)?;
+        if settled.used {
             len = self.encode(value, buf)?;
         }
-        self.commit(dir, buf, len, protocol)
+        self.commit(dir, buf, len, &settled)
+    }
+
+    /// Commit `value` as a tentative version (commit-confirmed,
+    /// [`crate::history`]): current for every reader once this returns,
+    /// and rolled back to the confirmed version by the next boot-time
+    /// recovery ([`crate::recover::recover`]) unless [`Store::confirm`]
+    /// runs first. A tentative version already waiting is replaced.
+    /// Replace only (Slots cannot rename: [`CommitError::Tentative`]).
+    ///
+    /// ```
+    /// # fn demo<D: fsatomic::Dir>(dir: &mut D) -> Result<(), fsatomic::StoreError<D::Error>> {
+    /// use fsatomic::{Mode, Store};
+    /// let net: Store<u32> = Store::new("network.json", Mode::PRIVATE);
+    /// let mut buf = [0u8; 64];
+    /// net.save(dir, &mut buf, &1)?;
+    /// net.save_tentative(dir, &mut buf, &2)?; // current now, until a reboot
+    /// assert_eq!(net.load(dir, &mut buf)?, Some(2));
+    /// // ... the box still answers on the new address:
+    /// net.confirm(dir)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn save_tentative<D: Dir>(
+        &self,
+        dir: &mut D,
+        buf: &mut [u8],
+        value: &T,
+    ) -> Result<(), StoreError<D::Error>> {
+        let mut len = self.encode(value, buf)?;
+        let _guard = self.lock(dir)?;
+        let settled = self.settle(dir, buf)?;
+        if settled.protocol.resolve(dir.capabilities()) != Protocol::Replace {
+            return Err(StoreError::Commit(CommitError::Tentative {
+                file: name::owned(self.name),
+                why: "tentative versions need the Replace protocol (a crash-atomic rename); this state is not on it",
+            }));
+        }
+        if settled.used {
+            len = self.encode(value, buf)?;
+        }
+        let data = buf.get(..len).unwrap_or_default();
+        Ok(crate::history::commit_tentative(
+            dir, self.name, data, self.mode,
+        )?)
+    }
+
+    /// Make the tentative version the confirmed one (one rename, one
+    /// directory flush; the version it replaces kept as the previous one
+    /// where the state keeps it). `Ok(false)` if none was waiting.
+    pub fn confirm<D: Dir>(&self, dir: &mut D) -> Result<bool, StoreError<D::Error>> {
+        let _guard = self.lock(dir)?;
+        Ok(crate::history::confirm(
+            dir,
+            self.name,
+            self.mode,
+            self.keep_previous,
+        )?)
+    }
+
+    /// Drop the tentative version, so that the confirmed one is current
+    /// again (what boot-time recovery does). `Ok(false)` if none was
+    /// waiting.
+    pub fn rollback<D: Dir>(&self, dir: &mut D) -> Result<bool, StoreError<D::Error>> {
+        let _guard = self.lock(dir)?;
+        Ok(crate::history::rollback(dir, self.name)?)
     }
 
     /// Read, modify and write the document under the writers' lock.
@@ -180,11 +306,14 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
         let _guard = self.lock(dir)?;
         // `settle` already looked at the files: read with what it found,
         // without probing them again.
-        let (protocol, _) = self.settle(dir, buf)?;
-        let mut value = self.read_with(dir, buf, protocol)?.unwrap_or_default();
+        let settled = self.settle(dir, buf)?;
+        self.no_tentative(&settled)?;
+        let mut value = self
+            .read_with(dir, buf, settled.protocol)?
+            .unwrap_or_default();
         let out = f(&mut value);
         let len = self.encode(&value, buf)?;
-        self.commit(dir, buf, len, protocol)?;
+        self.commit(dir, buf, len, &settled)?;
         Ok(out)
     }
 
@@ -221,18 +350,32 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
         dir: &mut D,
         buf: &[u8],
         len: usize,
-        protocol: Protocol,
+        settled: &Settled,
     ) -> Result<(), StoreError<D::Error>> {
         let data = buf.get(..len).unwrap_or_default();
-        Ok(protocol::commit(
-            dir,
+        Ok(protocol::Commit::new(
+            dir.capabilities(),
             self.name,
             data,
             self.mode,
-            protocol,
+            settled.protocol,
             buf.len(),
-        )?)
+        )?
+        .keep_previous(settled.keep_previous)
+        .run(dir)?)
     }
+}
+
+/// What a commit under the lock found on disk ([`Store::settle`]).
+struct Settled {
+    /// The protocol to commit with.
+    protocol: Protocol,
+    /// Finishing an interrupted move between protocols used the buffer.
+    used: bool,
+    /// The commit keeps the previous version.
+    keep_previous: bool,
+    /// A tentative version waits.
+    tentative: bool,
 }
 
 /// How records change a journaled state.
@@ -351,6 +494,44 @@ where
             fold(&mut state, jname, entry, scratch)
         })?;
         Ok(state)
+    }
+
+    /// Read the previous version of the state on disk — as it was before
+    /// the last append (or batch) — without the lock and without changing
+    /// anything. `Ok(None)` if there is none: one append since the state
+    /// began, or none since the last compaction (which keeps no history:
+    /// the append after it has the snapshot as its previous version).
+    /// Never the current version.
+    pub fn read_previous<D: Dir>(
+        &self,
+        dir: &mut D,
+        buf: &mut [u8],
+    ) -> Result<Option<S>, StoreError<D::Error>>
+    where
+        S: Clone,
+    {
+        let mut state = S::default();
+        // `have`: `state` is a version (a snapshot, or a whole append).
+        let (mut have, mut previous, mut last) = (false, None, None::<u64>);
+        let jname = self.journal.journal_name();
+        self.journal.replay(dir, buf, &mut |entry, scratch| {
+            match entry {
+                Entry::Snapshot { .. } => (have, previous, last) = (true, None, None),
+                Entry::Record { seq, index, .. } => {
+                    if last.is_some_and(|l| seq <= l) {
+                        // The replay started over without a snapshot.
+                        (state, have, previous) = (S::default(), false, None);
+                    }
+                    last = Some(seq);
+                    if index == 0 {
+                        previous = have.then(|| state.clone());
+                        have = true;
+                    }
+                }
+            }
+            fold(&mut state, jname, entry, scratch)
+        })?;
+        Ok(previous)
     }
 
     /// Append `record` durably (one flush) and fold it into the state;
@@ -646,6 +827,7 @@ where
             seq,
             payload,
             offset,
+            ..
         } => {
             let record = serde_json_core::from_slice_escaped::<R>(payload, scratch)
                 .map_err(|e| {
@@ -724,6 +906,27 @@ mod tests {
         again.open(&mut dir, &mut buf).unwrap();
         assert_eq!(again.state().total, 20);
         assert_eq!(again.tail(), store.tail());
+    }
+
+    #[test]
+    fn a_journal_s_previous_version_is_the_state_before_its_last_append() {
+        let mut dir = MemDir::default();
+        let mut buf = [0u8; 512];
+        let mut store = Hits::new("hits.json", Mode::PRIVATE).unwrap();
+        store.open(&mut dir, &mut buf).unwrap();
+        assert!(store.read_previous(&mut dir, &mut buf).unwrap().is_none());
+        store.append(&mut dir, &mut buf, &Hit { ip: 1 }).unwrap();
+        assert!(store.read_previous(&mut dir, &mut buf).unwrap().is_none());
+        store
+            .append_batch(&mut dir, &mut buf, &[Hit { ip: 2 }, Hit { ip: 3 }])
+            .unwrap();
+        let prev = store.read_previous(&mut dir, &mut buf).unwrap().unwrap();
+        assert_eq!(prev.total, 1, "the batch is one version");
+        store.compact(&mut dir, &mut buf).unwrap();
+        assert!(store.read_previous(&mut dir, &mut buf).unwrap().is_none());
+        store.append(&mut dir, &mut buf, &Hit { ip: 4 }).unwrap();
+        let prev = store.read_previous(&mut dir, &mut buf).unwrap().unwrap();
+        assert_eq!(prev.total, 3, "the snapshot");
     }
 
     #[test]

@@ -215,6 +215,7 @@ pub fn read_journal_as<D: Dir>(
                     seq,
                     offset,
                     payload,
+                    ..
                 } => {
                     // A replay that starts over (a compaction replaced the
                     // files meanwhile) without a snapshot starts afresh.

@@ -133,10 +133,11 @@ where
         }
     }
 
-    /// Recover as the daemon does at start: under the writers' lock, sweep
-    /// the temporary files that a commit cut by a power failure left
-    /// behind (the next commit would sweep them too). Returns how many.
-    pub fn recover(&self) -> Result<usize, NasError> {
+    /// Recover as the daemon does at start ([`fsatomic::recover::recover`]):
+    /// under the writers' lock, sweep the temporary files that a commit cut
+    /// by a power failure left behind, finish a commit that keeps the
+    /// previous version, roll back a tentative version nobody confirmed.
+    pub fn recover(&self) -> Result<fsatomic::recover::Recovered, NasError> {
         let mut guard = self.dir.lock().unwrap_or_else(|p| p.into_inner());
         fsatomic::recover::recover(&mut guard.0, self.store.name(), self.store.mode())
             .map_err(|e| nas_err(&self.path, e))

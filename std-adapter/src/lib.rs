@@ -493,6 +493,14 @@ impl fsatomic::Dir for StdDir {
         sys::rename(&self.join(from), &self.join(to))
     }
 
+    /// `link(2)` (`linkat` without following links on Linux; on Windows
+    /// `CreateHardLinkW`) within the directory, as in
+    /// [`fsatomic::Dir::link`]. Not durable until
+    /// [`fsatomic::Dir::sync_dir`].
+    fn link(&mut self, from: &str, to: &str) -> io::Result<()> {
+        std::fs::hard_link(self.join(from), self.join(to))
+    }
+
     /// `unlink(2)` of `directory/NAME`, as in [`fsatomic::Dir::remove`]: a
     /// symbolic link is removed, not its target; a directory is refused; a
     /// missing name is `Ok`. Not durable until [`fsatomic::Dir::sync_dir`].

@@ -84,6 +84,16 @@ impl Profile {
         !matches!(self, Profile::Fat)
     }
 
+    /// Whether name changes land in the order they were made (a journal
+    /// or a log), as the simulator reports in
+    /// [`fsatomic::Capabilities::ordered_names`].
+    pub const fn ordered_names(self) -> bool {
+        matches!(
+            self,
+            Profile::Ext4Ordered | Profile::LogStructured | Profile::Jffs2
+        )
+    }
+
     /// The smallest write unit that lands whole: FAT media write 512-byte
     /// sectors atomically.
     pub const fn min_granularity(self) -> u64 {

@@ -153,6 +153,10 @@ impl<D: Dir> Dir for Lent<'_, D> {
         self.0.remove(name).map_err(flat)
     }
 
+    fn link(&mut self, from: &str, to: &str) -> Result<(), Flat> {
+        self.0.link(from, to).map_err(flat)
+    }
+
     fn sync_dir(&mut self) -> Result<(), Flat> {
         self.0.sync_dir().map_err(flat)
     }

@@ -22,6 +22,7 @@
 //! | `write` | per chunk of the write granularity: set-size (if the chunk extends the file), then the chunk's bytes |
 //! | `set_len` | set-size |
 //! | `rename(from, to)` | unlink `to` (if it existed), link `to → inode`, unlink `from` |
+//! | `link(from, to)` | link `to → inode` |
 //! | `remove` | unlink |
 //!
 //! A flush moves micro-operations from the log into the durable image: a
@@ -351,6 +352,8 @@ pub enum Origin {
     RenameUnlinkSrc,
     /// `remove`.
     Remove,
+    /// `link`: the new name.
+    Link,
 }
 
 /// A micro-operation in the log, with the call it came from.
@@ -799,7 +802,7 @@ impl Dir for SimFs {
 
     fn capabilities(&self) -> Capabilities {
         let p = self.profile();
-        Capabilities::new(p.atomic_replace(), p.name())
+        Capabilities::new(p.atomic_replace(), p.name()).with_ordered_names(p.ordered_names())
     }
 
     fn unique_token(&mut self) -> Result<u64, SimError> {
@@ -861,6 +864,31 @@ impl Dir for SimFs {
             pos: 0,
             writable: true,
         }))
+    }
+
+    fn link(&mut self, from: &str, to: &str) -> Result<(), SimError> {
+        check_name(from)?;
+        check_name(to)?;
+        let mut s = self.state.borrow_mut();
+        s.alive()?;
+        let Some(&ino) = s.live.names.get(from) else {
+            return Err(SimError::new(ErrorKind::NotFound, "no such file"));
+        };
+        if s.live.names.contains_key(to) {
+            return Err(SimError::new(ErrorKind::AlreadyExists, "the name exists"));
+        }
+        s.live.names.insert(to.to_owned(), ino);
+        let call = s.call();
+        s.push(
+            MicroOp::Link {
+                name: to.to_owned(),
+                ino,
+            },
+            call,
+            Origin::Link,
+        );
+        s.mutated(|| format!("link {from} → {to}"));
+        Ok(())
     }
 
     fn rename(&mut self, from: &str, to: &str) -> Result<(), SimError> {

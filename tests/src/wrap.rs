@@ -66,6 +66,8 @@ pub enum Call {
     SetLen,
     /// [`Dir::rename`].
     Rename,
+    /// [`Dir::link`].
+    Link,
     /// [`Dir::remove`].
     Remove,
     /// [`Dir::sync_dir`].
@@ -97,6 +99,7 @@ impl Call {
                 | Call::Write
                 | Call::SetLen
                 | Call::Rename
+                | Call::Link
                 | Call::Remove
                 | Call::SyncData
                 | Call::SyncAll
@@ -119,6 +122,7 @@ impl Call {
             Call::SyncAll => "sync_all",
             Call::SetLen => "set_len",
             Call::Rename => "rename",
+            Call::Link => "link",
             Call::Remove => "remove",
             Call::SyncDir => "sync_dir",
             Call::List => "list",
@@ -490,6 +494,10 @@ impl<D: Dir, H: Hook<D>> Dir for Intercept<D, H> {
         })
     }
 
+    fn link(&mut self, from: &str, to: &str) -> Result<(), D::Error> {
+        self.dir_call(Call::Link, from, Some(to), Some(()), |d| d.link(from, to))
+    }
+
     fn remove(&mut self, name: &str) -> Result<(), D::Error> {
         self.dir_call(Call::Remove, name, None, Some(()), |d| d.remove(name))
     }
@@ -563,6 +571,8 @@ pub enum FaultPoint {
     SetLen,
     /// [`Dir::rename`].
     Rename,
+    /// [`Dir::link`].
+    Link,
     /// [`Dir::remove`].
     Remove,
     /// [`Dir::sync_dir`].
@@ -585,6 +595,7 @@ impl FaultPoint {
             Call::SyncData | Call::SyncAll => FaultPoint::SyncFile,
             Call::SetLen => FaultPoint::SetLen,
             Call::Rename => FaultPoint::Rename,
+            Call::Link => FaultPoint::Link,
             Call::Remove => FaultPoint::Remove,
             Call::SyncDir => FaultPoint::SyncDir,
             Call::List => FaultPoint::List,

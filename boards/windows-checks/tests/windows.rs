@@ -87,7 +87,9 @@ fn recovery_sweeps_orphans_and_leaves_other_files() {
     let orphan = fsatomic::name::temp_name("state.json", 0x1234);
     std::fs::write(scratch.0.join(orphan.as_str()), b"half").unwrap();
     std::fs::write(scratch.0.join("state.json.tmp"), b"not ours").unwrap();
-    let removed = fsatomic::recover::recover(&mut dir, "state.json", Mode::PRIVATE).unwrap();
+    let removed = fsatomic::recover::recover(&mut dir, "state.json", Mode::PRIVATE)
+        .unwrap()
+        .orphans;
     assert_eq!(removed, 1);
     assert!(!scratch.0.join(orphan.as_str()).exists());
     assert!(scratch.0.join("state.json.tmp").exists());

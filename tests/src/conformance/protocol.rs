@@ -218,7 +218,9 @@ pub fn recover_sweeps_only_its_own_orphans<A: Adapter>(test: &str) {
     for name in mine.iter().chain(&others) {
         plant_file(&fx.path(name), b"x", 0o600);
     }
-    let removed = fsatomic::recover::recover(&mut dir, "a.json", Mode::PRIVATE).expect("recover");
+    let removed = fsatomic::recover::recover(&mut dir, "a.json", Mode::PRIVATE)
+        .expect("recover")
+        .orphans;
     assert_eq!(removed, mine.len());
     let mut expected: BTreeSet<String> = others.iter().map(|s| (*s).to_owned()).collect();
     expected.insert("a.json.lock".to_owned());

@@ -289,7 +289,7 @@ impl<'d> Run<'d> {
         let mut dir = self.dir();
         let mut buf = [0u8; BUF];
         match recover::recover(&mut dir, NAME, MODE) {
-            Ok(n) => self.report.orphans_swept += n as u32,
+            Ok(done) => self.report.orphans_swept += done.orphans as u32,
             Err(e) => {
                 violation!(
                     self,

@@ -300,7 +300,7 @@ fn document(dir: &mut LinuxDir, args: &Args) -> u8 {
         return 2;
     }
     match fsatomic::recover::recover(dir, NAME, Mode::PRIVATE) {
-        Ok(n) => say(&format!("RECOVER removed={n}")),
+        Ok(done) => say(&format!("RECOVER removed={}", done.orphans)),
         Err(e) => {
             say(&failure("recover", e));
             return 1;
