@@ -22,9 +22,12 @@
 //! One hard link and one rename more than a plain commit, and no flush
 //! more where the filesystem commits name changes in order
 //! ([`crate::Capabilities::ordered_names`]: ext4, xfs, btrfs, f2fs, ubifs,
-//! jffs2); elsewhere one directory flush more, so that `NAME.replaced` is
-//! durable before the rename that replaces `NAME`. The previous version
-//! is then, at every instant and after any power cut:
+//! jffs2). Elsewhere two directory flushes more: one so that
+//! `NAME.replaced` is durable before the rename that replaces `NAME`, one
+//! so that the promotion is durable before the next commit links
+//! `NAME.replaced` again (the crash explorer's `posix-worst` profile finds
+//! the old version lost without either). The previous version is then, at
+//! every instant and after any power cut:
 //!
 //! - `NAME.replaced`, if it exists and differs from `NAME` (the rename
 //!   landed, the promotion did not);
@@ -171,7 +174,10 @@ pub fn read_previous<D: Dir>(
     if dir
         .exists(&tentative)
         .map_err(|e| IoError::new(Op::Open, &tentative, e))?
+        && !same_files(dir, &tentative, name)?
     {
+        // (Equal to `NAME`: a confirmation's rename landed and its source
+        // survived; `NAME` is then current, its previous version below.)
         return read_file(dir, name, buf);
     }
     let replaced = layout::file_name(name, Role::Replaced);

@@ -82,8 +82,8 @@ pub enum Role {
     Replaced,
     /// `NAME.tentative`: a tentative version.
     Tentative,
-    /// A temporary file of a Replace commit of `NAME` (`journal: false`) or
-    /// of `NAME.journal` (`journal: true`).
+    /// A temporary file of a Replace commit of `NAME` or of its tentative
+    /// version (`journal: false`), or of `NAME.journal` (`journal: true`).
     Temp {
         /// Whether the commit was of the journal file.
         journal: bool,
@@ -147,9 +147,14 @@ pub fn file_name(name: &str, role: Role) -> FileName {
 /// ```
 pub fn owner(entry: &str) -> Option<(&str, Role)> {
     if let Some(target) = name::temp_target(entry) {
-        return Some(match target.strip_suffix(JOURNAL_SUFFIX) {
-            Some(state) if !state.is_empty() => (state, Role::Temp { journal: true }),
-            _ => (target, Role::Temp { journal: false }),
+        let of = |suffix: &str| target.strip_suffix(suffix).filter(|s| !s.is_empty());
+        return Some(if let Some(state) = of(JOURNAL_SUFFIX) {
+            (state, Role::Temp { journal: true })
+        } else if let Some(state) = of(TENTATIVE_SUFFIX) {
+            // A tentative version is committed with Replace too.
+            (state, Role::Temp { journal: false })
+        } else {
+            (target, Role::Temp { journal: false })
         });
     }
     name::validate_file(entry).ok()?;
@@ -317,6 +322,8 @@ mod tests {
         );
         let temp = name::temp_name("s.json.journal", 1);
         assert_eq!(owner(&temp), Some(("s.json", Role::Temp { journal: true })));
+        let tentative = name::temp_name("s.json.tentative", 1);
+        assert_eq!(orphan_of(&tentative), Some("s.json"));
         assert_eq!(orphan_of(&temp), Some("s.json"));
         assert_eq!(orphan_of("s.json.journal"), None);
         assert_eq!(owner(".journal"), Some((".journal", Role::Document)));

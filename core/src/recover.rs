@@ -98,9 +98,16 @@ pub fn recover_locked<D: Dir>(
     dir: &mut D,
     name: &str,
 ) -> Result<Recovered, RecoverError<D::Error>> {
+    let orphans = sweep_orphans(dir, Some(name))?;
+    let settled = crate::history::settle(dir, name)?;
+    if settled {
+        // Before the next commit links `NAME.replaced` again.
+        dir.sync_dir()
+            .map_err(|e| IoError::new(Op::SyncDir, name, e))?;
+    }
     Ok(Recovered {
-        orphans: sweep_orphans(dir, Some(name))?,
-        settled: crate::history::settle(dir, name)?,
+        orphans,
+        settled,
         rolled_back: crate::history::rollback(dir, name)?,
     })
 }

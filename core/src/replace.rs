@@ -11,10 +11,10 @@
 //!  GrowTemp ──► TrimTemp       ftruncate(tmp, 4096), ftruncate(tmp, 0)
 //!
 //!  keeping the previous version (Replace::keep_previous), around Rename:
-//!  SyncTemp ──► Settle ──► LinkReplaced ──► (SyncLink) ──► Rename ──► SyncDir ──► Promote ──► Done
-//!               finish a   link(NAME →      fsync(dir),                          rename(NAME.replaced
-//!               cut one    NAME.replaced)   unless names                                → NAME.prev)
-//!                                           land in order
+//!  SyncTemp ──► Settle ──► (SyncSettle) ──► LinkReplaced ──► (SyncLink) ──► Rename ──► SyncDir ──► Promote ──► (SyncPromote) ──► Done
+//!               finish a                    link(NAME →                                             rename(NAME.replaced
+//!               cut one                     NAME.replaced)                                            → NAME.prev)
+//!  (Sync…): fsync(dir), only where names may land out of order (Capabilities::ordered_names)
 //! ```
 //!
 //! Two flush barriers per commit. The file flush before the rename makes
@@ -75,6 +75,10 @@ pub enum State {
     /// Next (keeping the previous version): finish what a power cut left
     /// of an earlier commit's `NAME.replaced` ([`crate::history::settle`]).
     Settle,
+    /// Next (where names may land out of order, after `Settle` changed
+    /// something): flush the directory, so that `NAME.replaced` is gone
+    /// for good before it names another version.
+    SyncSettle,
     /// Next (keeping the previous version): give the version about to be
     /// replaced the second name `NAME.replaced`.
     LinkReplaced,
@@ -87,9 +91,14 @@ pub enum State {
     /// Next: flush the directory (second barrier).
     SyncDir,
     /// Next (keeping the previous version): rename `NAME.replaced` to
-    /// `NAME.prev`. Not flushed: until it lands, `NAME.replaced` is the
-    /// previous version.
+    /// `NAME.prev`. Until it lands, `NAME.replaced` is the previous
+    /// version.
     Promote,
+    /// Next (where names may land out of order): flush the directory, so
+    /// that the promotion lands before the next commit links
+    /// `NAME.replaced` again (a link that overtook it would take the
+    /// previous version's name).
+    SyncPromote,
     /// The commit is durable.
     Done,
     /// A step failed; the error was returned by that step.
@@ -105,11 +114,13 @@ impl fmt::Display for State {
             State::WriteTemp { written } => write!(f, "write-temp({written})"),
             State::SyncTemp => f.write_str("sync-temp"),
             State::Settle => f.write_str("settle"),
+            State::SyncSettle => f.write_str("sync-settle"),
             State::LinkReplaced => f.write_str("link-replaced"),
             State::SyncLink => f.write_str("sync-link"),
             State::Rename => f.write_str("rename"),
             State::SyncDir => f.write_str("sync-dir"),
             State::Promote => f.write_str("promote"),
+            State::SyncPromote => f.write_str("sync-promote"),
             State::Done => f.write_str("done"),
             State::Failed => f.write_str("failed"),
         }
@@ -383,8 +394,12 @@ impl<D: Dir> Machine<D> for Replace<'_, D> {
                 })
             }
             State::Settle => {
-                crate::history::settle(dir, self.name)?;
-                Ok(State::LinkReplaced)
+                let changed = crate::history::settle(dir, self.name)?;
+                Ok(if changed && !dir.capabilities().ordered_names {
+                    State::SyncSettle
+                } else {
+                    State::LinkReplaced
+                })
             }
             State::LinkReplaced => {
                 let replaced = layout::file_name(self.name, Role::Replaced);
@@ -402,10 +417,14 @@ impl<D: Dir> Machine<D> for Replace<'_, D> {
                     Err(e) => Err(IoError::new(Op::Link, &replaced, e).into()),
                 }
             }
-            State::SyncLink => {
+            State::SyncSettle | State::SyncLink | State::SyncPromote => {
                 dir.sync_dir()
                     .map_err(|e| IoError::new(Op::SyncDir, self.name, e))?;
-                Ok(State::Rename)
+                Ok(match self.state {
+                    State::SyncSettle => State::LinkReplaced,
+                    State::SyncLink => State::Rename,
+                    _ => State::Done,
+                })
             }
             State::Rename => {
                 // Close first: Windows cannot rename an open file.
@@ -429,7 +448,11 @@ impl<D: Dir> Machine<D> for Replace<'_, D> {
                 let previous = layout::file_name(self.name, Role::Previous);
                 dir.rename(&replaced, &previous)
                     .map_err(|e| IoError::new(Op::Rename, &replaced, e))?;
-                Ok(State::Done)
+                Ok(if dir.capabilities().ordered_names {
+                    State::Done
+                } else {
+                    State::SyncPromote
+                })
             }
             State::Done | State::Failed => Err(CommitError::LogicBug("step after the end")),
         }

@@ -604,6 +604,7 @@ impl<P: Protocol, W: Wrap> Run<'_, P, W> {
         sim.settle();
         sim.record();
         let mut starts = Vec::new();
+        let mut confirms = Vec::new();
         let mut acks = Vec::new();
         {
             let mut dir = self.wrap.wrap(sim.clone());
@@ -613,7 +614,27 @@ impl<P: Protocol, W: Wrap> Run<'_, P, W> {
                     self.scenario_failure(format!("commit #{k} failed without a power cut: {e}"));
                     return;
                 }
+                confirms.push(sim.recorded());
+                match self.protocol.confirm(&mut dir) {
+                    Some(Err(e)) => {
+                        self.scenario_failure(format!(
+                            "confirming #{k} failed without a power cut: {e}"
+                        ));
+                        return;
+                    }
+                    Some(Ok(())) => {}
+                    None => *confirms.last_mut().unwrap_or(&mut 0) = starts[k],
+                }
                 acks.push(sim.recorded() - 1);
+                // Without a power cut, the previous value is exact.
+                if let Some(Err((_, message))) = self
+                    .protocol
+                    .load_previous(&mut dir)
+                    .map(|p| oracle::judge_previous(&self.scenario.values, Some(k), false, &p))
+                {
+                    self.scenario_failure(format!("after commit #{k}: {message}"));
+                    return;
+                }
                 match self.protocol.load(&mut dir) {
                     Ok(Some(b)) if b == *v => {}
                     other => {
@@ -639,7 +660,7 @@ impl<P: Protocol, W: Wrap> Run<'_, P, W> {
             if focus.as_ref().is_some_and(|f| f.point != i) {
                 continue;
             }
-            let expect = expectation(i, &starts, &acks);
+            let expect = expectation(i, &starts, &confirms, &acks);
             let space = snap.crash_space(ex.profile);
             let coverage = space.explore(
                 ex.bound,
@@ -708,6 +729,7 @@ impl<P: Protocol, W: Wrap> Run<'_, P, W> {
         // A reader may run before recovery (readers take no lock): it must
         // already see the old or the new value.
         let before = self.protocol.load(&mut dir);
+        let before_previous = self.protocol.load_previous(&mut dir);
         let recovered = self.protocol.recover(&mut dir);
         let fail = |this: &mut Self, kind: ViolationKind, message: String| {
             if focus.is_some() {
@@ -765,6 +787,10 @@ impl<P: Protocol, W: Wrap> Run<'_, P, W> {
             fail(self, kind, format!("before recovery, {message}"));
             return;
         }
+        if let Some(Err((kind, message))) = self.previous(&before, before_previous) {
+            fail(self, kind, format!("before recovery, {message}"));
+            return;
+        }
         if let Err(e) = recovered {
             let kind = match e {
                 crate::protocol::Failure::Corrupt(_) => ViolationKind::Corrupt,
@@ -791,15 +817,25 @@ impl<P: Protocol, W: Wrap> Run<'_, P, W> {
                     .map(|o| o.as_ref().map(|b| oracle::value_number(b)))
             );
         }
-        if let Err((kind, message)) = oracle::judge(&self.scenario.values, expect, &loaded) {
+        let after = expect.after_recovery();
+        if let Err((kind, message)) = oracle::judge(&self.scenario.values, &after, &loaded) {
             fail(self, kind, message);
+            return;
+        }
+        let previous = self.protocol.load_previous(&mut dir);
+        if let Some(Err((kind, message))) = self.previous(&loaded, previous) {
+            fail(self, kind, format!("after recovery, {message}"));
             return;
         }
         if let Some(msg) = self.leftovers(&sim, "after recovery") {
             fail(self, ViolationKind::Leftovers, msg);
             return;
         }
-        match self.protocol.commit(&mut dir, &self.scenario.fresh) {
+        let fresh = self
+            .protocol
+            .commit(&mut dir, &self.scenario.fresh)
+            .and_then(|()| self.protocol.confirm(&mut dir).unwrap_or(Ok(())));
+        match fresh {
             Err(e) => {
                 fail(
                     self,
@@ -821,6 +857,26 @@ impl<P: Protocol, W: Wrap> Run<'_, P, W> {
                 }
             },
         }
+        // The commit after recovery keeps what recovery left as its
+        // previous value.
+        if let (Some(found), Ok(recovered)) = (self.protocol.load_previous(&mut dir), &loaded) {
+            let lost =
+                found.as_ref().is_ok_and(Option::is_none) && self.protocol.previous_may_be_lost();
+            if found.as_ref() != Ok(recovered) && !lost {
+                let show = |r: &Result<Option<Vec<u8>>, _>| match r {
+                    Ok(Some(b)) => format!("value v={:?}", oracle::value_number(b)),
+                    Ok(None) => "none".to_owned(),
+                    Err(e) => format!("{e}"),
+                };
+                let message = format!(
+                    "after a commit following recovery, the previous value is {}, not the recovered {}",
+                    show(&found),
+                    show(&Ok::<_, crate::protocol::Failure>(recovered.clone()))
+                );
+                fail(self, ViolationKind::WrongPrevious, message);
+                return;
+            }
+        }
         if sim.locks_held() != 0 {
             fail(
                 self,
@@ -832,6 +888,24 @@ impl<P: Protocol, W: Wrap> Run<'_, P, W> {
         if let Some(msg) = self.leftovers(&sim, "after a commit following recovery") {
             fail(self, ViolationKind::Leftovers, msg);
         }
+    }
+
+    /// Judge a previous value loaded beside `current`, if the protocol
+    /// keeps one (and `current` is one of the values; otherwise the
+    /// current value's own verdict already failed).
+    fn previous(
+        &self,
+        current: &Result<Option<Vec<u8>>, crate::protocol::Failure>,
+        previous: Option<Result<Option<Vec<u8>>, crate::protocol::Failure>>,
+    ) -> Option<Result<(), (ViolationKind, String)>> {
+        let previous = previous?;
+        let current = oracle::which(&self.scenario.values, current)?;
+        Some(oracle::judge_previous(
+            &self.scenario.values,
+            current,
+            self.protocol.previous_may_be_lost(),
+            &previous,
+        ))
     }
 
     fn leftovers(&self, sim: &SimFs, when: &str) -> Option<String> {
@@ -848,12 +922,19 @@ impl<P: Protocol, W: Wrap> Run<'_, P, W> {
 }
 
 /// The oracle's expectation at crash point `i`, given the first crash
-/// point of each commit and the last one before its acknowledgement.
-fn expectation(i: usize, starts: &[usize], acks: &[usize]) -> Expect {
+/// point of each commit, the first of its confirmation (a commit that is
+/// not tentative confirms where it starts) and the last one before its
+/// acknowledgement.
+fn expectation(i: usize, starts: &[usize], confirms: &[usize], acks: &[usize]) -> Expect {
     let acked = acks.iter().rposition(|&a| a <= i);
     let next = acked.map_or(0, |k| k + 1);
     let in_flight = (next < starts.len() && starts[next] <= i).then_some(next);
-    Expect { acked, in_flight }
+    let tentative = in_flight.is_some_and(|k| confirms.get(k).is_some_and(|&c| i < c));
+    Expect {
+        acked,
+        in_flight,
+        tentative,
+    }
 }
 
 /// A 128-bit key of (image, expectation, depth) for deduplication.
@@ -890,42 +971,58 @@ mod tests {
         // Commit 0 spans points 1..=3, commit 1 spans 4..=6.
         let starts = [1, 4];
         let acks = [3, 6];
-        let e = |i| expectation(i, &starts, &acks);
+        let e = |i| expectation(i, &starts, &starts, &acks);
         assert_eq!(
             e(0),
             Expect {
                 acked: None,
-                in_flight: None
+                in_flight: None,
+                tentative: false
             }
         );
         assert_eq!(
             e(1),
             Expect {
                 acked: None,
-                in_flight: Some(0)
+                in_flight: Some(0),
+                tentative: false
             }
         );
         assert_eq!(
             e(3),
             Expect {
                 acked: Some(0),
-                in_flight: None
+                in_flight: None,
+                tentative: false
             }
         );
         assert_eq!(
             e(4),
             Expect {
                 acked: Some(0),
-                in_flight: Some(1)
+                in_flight: Some(1),
+                tentative: false
             }
         );
         assert_eq!(
             e(6),
             Expect {
                 acked: Some(1),
-                in_flight: None
+                in_flight: None,
+                tentative: false
             }
         );
+    }
+
+    #[test]
+    fn a_tentative_commit_is_rolled_back_until_its_confirmation_starts() {
+        // Commit 0 spans 1..=5 and confirms from 4 on.
+        let e = |i| expectation(i, &[1], &[4], &[5]);
+        assert!(e(3).tentative && e(3).in_flight == Some(0));
+        assert_eq!(e(3).after_recovery().in_flight, None);
+        assert!(!e(4).tentative);
+        assert_eq!(e(4).after_recovery().in_flight, Some(0));
+        assert_eq!(e(5).acked, Some(0));
     }
 
     #[test]

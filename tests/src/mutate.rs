@@ -15,6 +15,13 @@
 //! - [`Mutation::ResetBeforeSnapshot`]: once a journal exists, a Replace
 //!   commit of the document (a compaction's snapshot) renames only after
 //!   the next rename of the journal — compaction's two commits reordered.
+//! - [`Mutation::SkipLinkFlush`], [`Mutation::SkipPromoteFlush`]: the
+//!   directory flush after keeping the replaced version (`NAME.replaced`)
+//!   and after promoting it to `NAME.prev` does nothing.
+//! - [`Mutation::LinkAfterRename`]: the link that keeps the replaced
+//!   version happens only after the rename that replaces it.
+//! - [`Mutation::SkipRollback`]: removing a tentative version (recovery's
+//!   rollback) does nothing.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -52,6 +59,15 @@ pub enum Mutation {
     SkipSlotFlush,
     /// A compaction's snapshot lands after its journal reset.
     ResetBeforeSnapshot,
+    /// The directory flush after a hard link does nothing.
+    SkipLinkFlush,
+    /// The directory flush after `NAME.replaced` became `NAME.prev` does
+    /// nothing.
+    SkipPromoteFlush,
+    /// A hard link is made only after the next rename.
+    LinkAfterRename,
+    /// Removing a tentative version does nothing.
+    SkipRollback,
 }
 
 impl Mutation {
@@ -64,7 +80,7 @@ impl Mutation {
     ];
 
     /// Every mutation, the targeted ones included.
-    pub const EVERY: [Mutation; 7] = [
+    pub const EVERY: [Mutation; 11] = [
         Mutation::SkipFileFlush,
         Mutation::SkipDirFlush,
         Mutation::RenameBeforeFlush,
@@ -72,6 +88,10 @@ impl Mutation {
         Mutation::SkipJournalFlush,
         Mutation::SkipSlotFlush,
         Mutation::ResetBeforeSnapshot,
+        Mutation::SkipLinkFlush,
+        Mutation::SkipPromoteFlush,
+        Mutation::LinkAfterRename,
+        Mutation::SkipRollback,
     ];
 }
 
@@ -85,6 +105,10 @@ impl fmt::Display for Mutation {
             Mutation::SkipJournalFlush => "skip-journal-flush",
             Mutation::SkipSlotFlush => "skip-slot-flush",
             Mutation::ResetBeforeSnapshot => "reset-before-snapshot",
+            Mutation::SkipLinkFlush => "skip-link-flush",
+            Mutation::SkipPromoteFlush => "skip-promote-flush",
+            Mutation::LinkAfterRename => "link-after-rename",
+            Mutation::SkipRollback => "skip-rollback",
         })
     }
 }
@@ -99,6 +123,8 @@ impl Wrap for Mutation {
                 mutation: *self,
                 deferred: Rc::default(),
                 renames: Rc::default(),
+                armed: Rc::default(),
+                links: Rc::default(),
             },
         )
     }
@@ -117,6 +143,11 @@ pub struct Mutant {
     /// [`Mutation::ResetBeforeSnapshot`]: whether a journal was seen, and
     /// the snapshot renames held back.
     renames: Rc<RefCell<HeldRenames>>,
+    /// [`Mutation::SkipLinkFlush`], [`Mutation::SkipPromoteFlush`]: the
+    /// next directory flush is to be skipped.
+    armed: Rc<std::cell::Cell<bool>>,
+    /// [`Mutation::LinkAfterRename`]: the links held back.
+    links: Rc<RefCell<Vec<String>>>,
 }
 
 /// Whether a journal was seen, and the renames (temporary file, target)
@@ -143,6 +174,18 @@ impl<D: Dir> Hook<D> for Mutant {
                 | (Mutation::SkipSlotFlush, Some(Role::Slot(_))) => Verdict::Skip,
                 _ => Verdict::Go,
             },
+            (Mutation::SkipLinkFlush | Mutation::SkipPromoteFlush, Call::SyncDir)
+                if self.armed.replace(false) =>
+            {
+                Verdict::Skip
+            }
+            (Mutation::LinkAfterRename, Call::Link) => {
+                self.links.borrow_mut().push(name.to_owned());
+                Verdict::Skip
+            }
+            (Mutation::SkipRollback, Call::Remove) if role(name) == Some(Role::Tentative) => {
+                Verdict::Skip
+            }
             (Mutation::ResetBeforeSnapshot, Call::Rename) => {
                 let mut renames = self.renames.borrow_mut();
                 match role(name) {
@@ -159,6 +202,14 @@ impl<D: Dir> Hook<D> for Mutant {
     }
 
     fn after(&self, call: Call, name: &str, _to: Option<&str>, ok: bool) {
+        let arm = match (self.mutation, call) {
+            (Mutation::SkipLinkFlush, Call::Link) => true,
+            (Mutation::SkipPromoteFlush, Call::Rename) => role(name) == Some(Role::Replaced),
+            _ => false,
+        };
+        if arm && ok {
+            self.armed.set(true);
+        }
         // A journal exists once one was renamed into place.
         if self.mutation == Mutation::ResetBeforeSnapshot
             && ok
@@ -179,6 +230,18 @@ impl<D: Dir> Hook<D> for Mutant {
         to: Option<&str>,
         done: bool,
     ) -> Result<(), D::Error> {
+        if self.mutation == Mutation::LinkAfterRename {
+            // The held-back links land right after the next rename: the
+            // second name goes to whatever the first names by then.
+            if call == Call::Rename && done {
+                let held: Vec<String> = self.links.borrow_mut().drain(..).collect();
+                for from in held {
+                    let to = layout::file_name(&from, Role::Replaced);
+                    dir.link(&from, &to)?;
+                }
+            }
+            return Ok(());
+        }
         if self.mutation == Mutation::ResetBeforeSnapshot {
             // The held-back snapshot lands right after the journal's reset.
             if call == Call::Rename && done && role(from) == Some(Role::Temp { journal: true }) {

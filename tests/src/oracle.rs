@@ -51,12 +51,85 @@ pub struct Expect {
     pub acked: Option<usize>,
     /// The value whose commit was running, if one was.
     pub in_flight: Option<usize>,
+    /// The value in flight was committed tentatively and its confirmation
+    /// had not started: a reader may see it, but recovery must roll it
+    /// back to the acknowledged one.
+    pub tentative: bool,
 }
 
 impl Expect {
     /// Whether `found` (an index, or `None` for absent) is allowed.
     pub fn allows(&self, found: Option<usize>) -> bool {
         found == self.acked || (found.is_some() && found == self.in_flight)
+    }
+
+    /// What is allowed once recovery ran: a tentative value is gone.
+    pub fn after_recovery(&self) -> Expect {
+        Expect {
+            in_flight: self.in_flight.filter(|_| !self.tentative),
+            tentative: false,
+            ..self.clone()
+        }
+    }
+}
+
+/// Judge a previous value: with `current` (an index, or `None`) loaded,
+/// the previous value must be the one committed right before it (`None`
+/// before the second value) — or, where `may_be_lost`, none. `Ok(())` if
+/// allowed.
+pub fn judge_previous(
+    values: &[Vec<u8>],
+    current: Option<usize>,
+    may_be_lost: bool,
+    loaded: &Result<Option<Vec<u8>>, Failure>,
+) -> Result<(), (ViolationKind, String)> {
+    let want = current.and_then(|k| k.checked_sub(1));
+    let found = match loaded {
+        Err(e) => {
+            let kind = match e {
+                Failure::Corrupt(_) => ViolationKind::Corrupt,
+                _ => ViolationKind::Failed,
+            };
+            return Err((kind, format!("load previous: {e}")));
+        }
+        Ok(None) => None,
+        Ok(Some(bytes)) => match values.iter().position(|v| v == bytes) {
+            Some(k) => Some(k),
+            None => {
+                return Err((
+                    ViolationKind::Torn,
+                    format!(
+                        "the previous value is {} bytes no commit wrote",
+                        bytes.len()
+                    ),
+                ));
+            }
+        },
+    };
+    if found == want || (found.is_none() && may_be_lost) {
+        return Ok(());
+    }
+    let show = |k: Option<usize>| k.map_or("none".to_owned(), |k| format!("value #{k}"));
+    Err((
+        ViolationKind::WrongPrevious,
+        format!(
+            "the previous value is {} with {} current; expected {}",
+            show(found),
+            show(current),
+            show(want)
+        ),
+    ))
+}
+
+/// Which value `loaded` is (an index, `None` for absent), if it is one.
+pub fn which(
+    values: &[Vec<u8>],
+    loaded: &Result<Option<Vec<u8>>, Failure>,
+) -> Option<Option<usize>> {
+    match loaded {
+        Ok(None) => Some(None),
+        Ok(Some(bytes)) => values.iter().position(|v| v == bytes).map(Some),
+        Err(_) => None,
     }
 }
 
@@ -67,7 +140,12 @@ impl fmt::Display for Expect {
             None => f.write_str("no value")?,
         }
         if let Some(k) = self.in_flight {
-            write!(f, " or value #{k} (in flight)")?;
+            let how = if self.tentative {
+                "tentative, until recovery"
+            } else {
+                "in flight"
+            };
+            write!(f, " or value #{k} ({how})")?;
         }
         Ok(())
     }
@@ -93,6 +171,8 @@ pub enum ViolationKind {
     Lock,
     /// A commit after recovery failed or did not load back.
     NotUsable,
+    /// The previous value is not the one committed before the current.
+    WrongPrevious,
     /// The scenario itself failed without any power cut.
     Scenario,
 }
@@ -108,6 +188,7 @@ impl fmt::Display for ViolationKind {
             ViolationKind::Leftovers => "leftovers",
             ViolationKind::Lock => "lock",
             ViolationKind::NotUsable => "not-usable",
+            ViolationKind::WrongPrevious => "wrong-previous",
             ViolationKind::Scenario => "scenario",
         })
     }
@@ -198,6 +279,7 @@ mod tests {
         let e = Expect {
             acked: Some(0),
             in_flight: Some(1),
+            tentative: false,
         };
         assert!(judge(&values, &e, &Ok(Some(values[0].clone()))).is_ok());
         assert!(judge(&values, &e, &Ok(Some(values[1].clone()))).is_ok());
@@ -214,6 +296,7 @@ mod tests {
         let e2 = Expect {
             acked: Some(1),
             in_flight: None,
+            tentative: false,
         };
         assert_eq!(
             judge(&values, &e2, &Ok(Some(values[0].clone())))
@@ -229,6 +312,7 @@ mod tests {
         let none = Expect {
             acked: None,
             in_flight: Some(0),
+            tentative: false,
         };
         assert!(judge(&values, &none, &Ok(None)).is_ok());
     }

@@ -97,6 +97,31 @@ pub trait Protocol {
     /// What a board runs at boot after a power cut, before anything else.
     fn recover<D: Dir>(&self, dir: &mut D) -> Result<(), Failure>;
 
+    /// For a commit-confirmed protocol: confirm the value [`Protocol::commit`]
+    /// made current tentatively. The explorer calls it right after each
+    /// commit, and until it starts, recovery must roll the value back.
+    /// `None` (the default): commits are not tentative.
+    fn confirm<D: Dir>(&self, dir: &mut D) -> Option<Result<(), Failure>> {
+        let _ = dir;
+        None
+    }
+
+    /// The previous value, for a protocol that keeps one: the value
+    /// committed right before the current one, `Ok(None)` if there is
+    /// none. `None` (the default): the protocol keeps none.
+    fn load_previous<D: Dir>(&self, dir: &mut D) -> Option<Result<Option<Vec<u8>>, Failure>> {
+        let _ = dir;
+        None
+    }
+
+    /// Whether the previous value may be missing where one existed (Slots
+    /// tear the slot that held it while they overwrite it; a compacted
+    /// journal keeps none): the oracle then accepts none, never a wrong
+    /// one.
+    fn previous_may_be_lost(&self) -> bool {
+        false
+    }
+
     /// Whether `name` is one of the protocol's temporary files (counted by
     /// the oracle's leftover check). The default matches the core's
     /// `.NAME.<token>.tmp` pattern.
@@ -171,6 +196,9 @@ pub struct Whole {
     pub protocol: fsatomic::Protocol,
     /// Which store call commits.
     pub via: Via,
+    /// Keep the previous version ([`fsatomic::Store::with_previous`]);
+    /// Slots keep it anyway, and are checked for it either way.
+    pub previous: bool,
 }
 
 impl Whole {
@@ -182,6 +210,7 @@ impl Whole {
             mode: Mode::PRIVATE,
             protocol: fsatomic::Protocol::Replace,
             via: Via::Save,
+            previous: false,
         }
     }
 
@@ -195,6 +224,7 @@ impl Whole {
             mode: Mode::PRIVATE,
             protocol: fsatomic::Protocol::Slots,
             via: Via::Save,
+            previous: false,
         }
     }
 
@@ -202,21 +232,50 @@ impl Whole {
     pub fn via(self, via: Via) -> Whole {
         Whole { via, ..self }
     }
+
+    /// The same, keeping the previous version (`NAME.prev` for Replace).
+    pub fn keeping_previous(self) -> Whole {
+        Whole {
+            previous: true,
+            ..self
+        }
+    }
+
+    fn store(&self) -> fsatomic::Store<'static, Doc> {
+        let store = fsatomic::Store::new(self.file, self.mode).with_protocol(self.protocol);
+        if self.previous {
+            store.with_previous()
+        } else {
+            store
+        }
+    }
+
+    fn on_slots(&self) -> bool {
+        self.protocol == fsatomic::Protocol::Slots
+    }
 }
 
-impl Whole {
-    fn store(&self) -> fsatomic::Store<'static, Doc> {
-        fsatomic::Store::new(self.file, self.mode).with_protocol(self.protocol)
-    }
+/// [`fsatomic::Store::load_previous`] as a scenario value.
+fn load_previous<D: Dir>(
+    store: &fsatomic::Store<'static, Doc>,
+    dir: &mut D,
+) -> Result<Option<Vec<u8>>, Failure> {
+    let mut buf = vec![0u8; LOAD_BUFFER];
+    store
+        .load_previous(dir, &mut buf)?
+        .map(|d| d.bytes())
+        .transpose()
 }
 
 impl Protocol for Whole {
     fn name(&self) -> &'static str {
-        match (self.protocol, self.via) {
-            (fsatomic::Protocol::Slots, Via::Save) => "slots",
-            (fsatomic::Protocol::Slots, Via::Update) => "slots-update",
-            (_, Via::Save) => "replace",
-            (_, Via::Update) => "replace-update",
+        match (self.protocol, self.via, self.previous) {
+            (fsatomic::Protocol::Slots, Via::Save, _) => "slots",
+            (fsatomic::Protocol::Slots, Via::Update, _) => "slots-update",
+            (_, Via::Save, false) => "replace",
+            (_, Via::Update, false) => "replace-update",
+            (_, Via::Save, true) => "replace-previous",
+            (_, Via::Update, true) => "replace-previous-update",
         }
     }
 
@@ -244,6 +303,100 @@ impl Protocol for Whole {
     fn recover<D: Dir>(&self, dir: &mut D) -> Result<(), Failure> {
         fsatomic::recover::recover(dir, self.file, self.mode)?;
         Ok(())
+    }
+
+    fn load_previous<D: Dir>(&self, dir: &mut D) -> Option<Result<Option<Vec<u8>>, Failure>> {
+        (self.previous || self.on_slots()).then(|| load_previous(&self.store(), dir))
+    }
+
+    fn previous_may_be_lost(&self) -> bool {
+        // A Slots commit overwrites the slot that holds the previous
+        // version: cut short, it is torn.
+        self.on_slots()
+    }
+}
+
+/// Commit-confirmed as a network configuration keeps it: each odd value
+/// is committed with [`fsatomic::Store::save_tentative`] and then
+/// confirmed with [`fsatomic::Store::confirm`] (the explorer calls the two
+/// apart, and until the confirmation starts, recovery must roll the value
+/// back); each even value with a plain [`fsatomic::Store::save`], so that
+/// a plain commit follows a confirmation and a tentative commit follows a
+/// plain one. The previous version is kept; `recover` is
+/// [`fsatomic::recover::recover`], `load` and the previous value the
+/// store's.
+#[derive(Clone, Debug)]
+pub struct Tentative {
+    /// The file's name.
+    pub file: &'static str,
+    /// The file's mode.
+    pub mode: Mode,
+    /// The last commit was tentative.
+    pending: std::cell::Cell<bool>,
+}
+
+impl Default for Tentative {
+    fn default() -> Tentative {
+        Tentative {
+            file: "network.json",
+            mode: Mode::PRIVATE,
+            pending: std::cell::Cell::new(false),
+        }
+    }
+}
+
+impl Tentative {
+    fn store(&self) -> fsatomic::Store<'static, Doc> {
+        fsatomic::Store::new(self.file, self.mode)
+            .with_protocol(fsatomic::Protocol::Replace)
+            .with_previous()
+    }
+}
+
+impl Protocol for Tentative {
+    fn name(&self) -> &'static str {
+        "tentative"
+    }
+
+    fn commit<D: Dir>(&self, dir: &mut D, value: &[u8]) -> Result<(), Failure> {
+        let doc = Doc::parse(value)?;
+        let mut buf = vec![0u8; COMMIT_BUFFER];
+        let tentative = doc.v % 2 == 1;
+        self.pending.set(tentative);
+        if tentative {
+            self.store().save_tentative(dir, &mut buf, &doc)?;
+        } else {
+            self.store().save(dir, &mut buf, &doc)?;
+        }
+        Ok(())
+    }
+
+    fn confirm<D: Dir>(&self, dir: &mut D) -> Option<Result<(), Failure>> {
+        if !self.pending.replace(false) {
+            return None;
+        }
+        Some(match self.store().confirm(dir) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Failure::Other("nothing to confirm".into())),
+            Err(e) => Err(e.into()),
+        })
+    }
+
+    fn load<D: Dir>(&self, dir: &mut D) -> Result<Option<Vec<u8>>, Failure> {
+        let mut buf = vec![0u8; LOAD_BUFFER];
+        self.store()
+            .load(dir, &mut buf)?
+            .map(|d| d.bytes())
+            .transpose()
+    }
+
+    fn recover<D: Dir>(&self, dir: &mut D) -> Result<(), Failure> {
+        fsatomic::recover::recover(dir, self.file, self.mode)?;
+        Ok(())
+    }
+
+    fn load_previous<D: Dir>(&self, dir: &mut D) -> Option<Result<Option<Vec<u8>>, Failure>> {
+        Some(load_previous(&self.store(), dir))
     }
 }
 
@@ -470,6 +623,19 @@ impl Protocol for Journal {
         let mut buf = vec![0u8; LOAD_BUFFER];
         self.store()?.open(dir, &mut buf)?;
         Ok(())
+    }
+
+    fn load_previous<D: Dir>(&self, dir: &mut D) -> Option<Result<Option<Vec<u8>>, Failure>> {
+        let mut buf = vec![0u8; LOAD_BUFFER];
+        let previous = self
+            .store()
+            .and_then(|s| Ok(s.read_previous(dir, &mut buf)?));
+        Some(previous.and_then(|p| p.and_then(|s| s.last).map(|d| d.bytes()).transpose()))
+    }
+
+    fn previous_may_be_lost(&self) -> bool {
+        // A compaction keeps no history, and the append after it is cut.
+        true
     }
 }
 

@@ -15,7 +15,9 @@ use std::time::Instant;
 use fsatomic::Dir;
 use fsatomic_testkit::explorer::{Explorer, Locator, Report, Scenario, matrix};
 use fsatomic_testkit::profile::Profile;
-use fsatomic_testkit::protocol::{ArrayAppend, Converting, Journal, Protocol, Via, Whole};
+use fsatomic_testkit::protocol::{
+    ArrayAppend, Converting, Journal, Protocol, Tentative, Via, Whole,
+};
 use fsatomic_testkit::sim::SimFs;
 
 fn explorer(profile: Profile, granularity: u64) -> Explorer {
@@ -96,6 +98,29 @@ fn journal_holds_on_every_profile_but_fat_and_tears_on_fat() {
             );
         }
         println!("expected on fat:\n{}", r.examples[0]);
+    }
+}
+
+#[test]
+fn replace_keeps_the_previous_version_on_every_profile_with_atomic_rename() {
+    let atomic = |p: Profile| p.atomic_replace();
+    let keep = Whole::replace().keeping_previous();
+    for r in sweep_with(&keep, &Scenario::standard(), atomic) {
+        r.assert_clean();
+    }
+    for r in sweep_with(&keep.via(Via::Update), &Scenario::standard(), |p| {
+        matches!(p, Profile::PosixWorst | Profile::Ext4Ordered)
+    }) {
+        r.assert_clean();
+    }
+}
+
+#[test]
+fn tentative_versions_roll_back_unless_confirmed_on_every_profile_with_atomic_rename() {
+    let atomic = |p: Profile| p.atomic_replace();
+    let reports = sweep_with(&Tentative::default(), &Scenario::standard(), atomic);
+    for r in &reports {
+        r.assert_clean();
     }
 }
 

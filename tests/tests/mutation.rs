@@ -8,7 +8,9 @@
 use fsatomic_testkit::explorer::{Explorer, Plain, Report, Scenario};
 use fsatomic_testkit::mutate::Mutation;
 use fsatomic_testkit::profile::Profile;
-use fsatomic_testkit::protocol::{ArrayAppend, Converting, Journal, Protocol, Via, Whole};
+use fsatomic_testkit::protocol::{
+    ArrayAppend, Converting, Journal, Protocol, Tentative, Via, Whole,
+};
 
 fn explorer(profile: Profile, g: u64) -> Explorer {
     // Mutations are caught within a few states; keep debug runs short.
@@ -129,6 +131,31 @@ fn every_shipped_path_fails_under_each_of_its_mutants() {
         ] {
             check(whole.name(), m, mutant_row(&whole, &standard, m));
         }
+    }
+    let keep = Whole::replace().keeping_previous();
+    for whole in [keep, keep.via(Via::Update)] {
+        for m in [
+            SkipTempFlush,
+            SkipDirFlush,
+            RenameBeforeFlush,
+            SkipLinkFlush,
+            SkipPromoteFlush,
+            LinkAfterRename,
+        ] {
+            check(whole.name(), m, mutant_row(&whole, &standard, m));
+        }
+    }
+    let tentative = Tentative::default();
+    for m in [
+        SkipTempFlush,
+        SkipDirFlush,
+        RenameBeforeFlush,
+        SkipLinkFlush,
+        SkipPromoteFlush,
+        LinkAfterRename,
+        SkipRollback,
+    ] {
+        check(tentative.name(), m, mutant_row(&tentative, &standard, m));
     }
     for whole in [Whole::slots(), Whole::slots().via(Via::Update)] {
         for m in [SkipFileFlush, SkipSlotFlush] {
