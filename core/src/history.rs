@@ -123,8 +123,28 @@ pub fn settle<D: Dir>(dir: &mut D, name: &str) -> Result<bool, IoError<D::Error>
     Ok(true)
 }
 
+/// Under the writers' lock, before a commit of the confirmed version of
+/// the state `name` whose files are `files`: whether it keeps the previous
+/// version (asked, or kept already: a commit that did not would leave
+/// `NAME.prev` two versions behind). Refused while a tentative version
+/// waits: the commit would hide under it, and its confirmation would drop
+/// this one.
+pub fn plan<E>(
+    name: &str,
+    files: &layout::Files,
+    keep_previous: bool,
+) -> Result<bool, CommitError<E>> {
+    if files.tentative {
+        return Err(CommitError::Tentative {
+            file: name::owned(name),
+            why: "a tentative version waits for its confirmation: confirm it (Store::confirm, `fsatomic confirm`) or roll it back (Store::rollback, `fsatomic rollback`) first",
+        });
+    }
+    Ok(keep_previous || files.previous)
+}
+
 /// Read the whole companion file `file` into `buf`: its length, or `None`.
-fn read_file<D: Dir>(
+pub(crate) fn read_file<D: Dir>(
     dir: &mut D,
     file: &str,
     buf: &mut [u8],

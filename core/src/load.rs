@@ -78,8 +78,10 @@ pub(crate) fn read_to_end<F: crate::fs::File>(
     }
 }
 
-/// Read the file `name` into `buf` and check that it holds exactly one
-/// well-formed JSON value; return its length, or `Ok(None)` if absent.
+/// Read the current version of the document `name` — its tentative version
+/// while one waits ([`crate::history`]), else the file `name` — into `buf`
+/// and check that it holds exactly one well-formed JSON value; return its
+/// length, or `Ok(None)` if absent.
 ///
 /// An empty file is [`CorruptKind::Empty`]; malformed JSON is
 /// [`CorruptKind::Json`] at the offset where it breaks; JSON nested deeper
@@ -89,11 +91,19 @@ pub fn read_json<D: Dir>(
     name: &str,
     buf: &mut [u8],
 ) -> Result<Option<usize>, LoadError<D::Error>> {
-    let Some(len) = read(dir, name, buf)? else {
-        return Ok(None);
+    crate::name::validate(name).map_err(|error| LoadError::Name {
+        file: crate::name::owned(name),
+        error,
+    })?;
+    let tentative = crate::layout::file_name(name, crate::layout::Role::Tentative);
+    let (file, len) = match crate::history::read_file(dir, &tentative, buf)? {
+        Some(len) => (tentative.as_str(), len),
+        None => match read(dir, name, buf)? {
+            Some(len) => (name, len),
+            None => return Ok(None),
+        },
     };
-    let text = buf.get(..len).unwrap_or_default();
-    check_document(name, text)?;
+    check_document(file, buf.get(..len).unwrap_or_default())?;
     Ok(Some(len))
 }
 

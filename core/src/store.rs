@@ -182,22 +182,8 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
         Ok(Settled {
             protocol,
             used,
-            keep_previous: self.keep_previous || files.previous,
-            tentative: files.tentative,
+            files,
         })
-    }
-
-    /// Under the lock, for a commit of the confirmed version: refuse while
-    /// a tentative version waits (the commit would hide under it, and its
-    /// confirmation would drop this one).
-    fn no_tentative<E>(&self, settled: &Settled) -> Result<(), StoreError<E>> {
-        if settled.tentative {
-            return Err(StoreError::Commit(CommitError::Tentative {
-                file: name::owned(self.name),
-                why: "a tentative version waits for its confirmation: confirm it (Store::confirm, `fsatomic confirm`) or roll it back (Store::rollback, `fsatomic rollback`) first",
-            }));
-        }
-        Ok(())
     }
 
     /// Replace the document with `value`, durably.
@@ -216,11 +202,11 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
         let mut len = self.encode(value, buf)?;
         let _guard = self.lock(dir)?;
         let settled = self.settle(dir, buf)?;
-        self.no_tentative(&settled)?;
+        let keep = crate::history::plan(self.name, &settled.files, self.keep_previous)?;
         if settled.used {
             len = self.encode(value, buf)?;
         }
-        self.commit(dir, buf, len, &settled)
+        self.commit(dir, buf, len, settled.protocol, keep)
     }
 
     /// Commit `value` as a tentative version (commit-confirmed,
@@ -307,13 +293,13 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
         // `settle` already looked at the files: read with what it found,
         // without probing them again.
         let settled = self.settle(dir, buf)?;
-        self.no_tentative(&settled)?;
+        let keep = crate::history::plan(self.name, &settled.files, self.keep_previous)?;
         let mut value = self
             .read_with(dir, buf, settled.protocol)?
             .unwrap_or_default();
         let out = f(&mut value);
         let len = self.encode(&value, buf)?;
-        self.commit(dir, buf, len, &settled)?;
+        self.commit(dir, buf, len, settled.protocol, keep)?;
         Ok(out)
     }
 
@@ -350,7 +336,8 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
         dir: &mut D,
         buf: &[u8],
         len: usize,
-        settled: &Settled,
+        protocol: Protocol,
+        keep_previous: bool,
     ) -> Result<(), StoreError<D::Error>> {
         let data = buf.get(..len).unwrap_or_default();
         Ok(protocol::Commit::new(
@@ -358,10 +345,10 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
             self.name,
             data,
             self.mode,
-            settled.protocol,
+            protocol,
             buf.len(),
         )?
-        .keep_previous(settled.keep_previous)
+        .keep_previous(keep_previous)
         .run(dir)?)
     }
 }
@@ -372,10 +359,8 @@ struct Settled {
     protocol: Protocol,
     /// Finishing an interrupted move between protocols used the buffer.
     used: bool,
-    /// The commit keeps the previous version.
-    keep_previous: bool,
-    /// A tentative version waits.
-    tentative: bool,
+    /// The state's files, as found before the move.
+    files: layout::Files,
 }
 
 /// How records change a journaled state.

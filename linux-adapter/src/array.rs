@@ -92,11 +92,28 @@ pub struct JournalState {
     pub snapshot: Option<(u64, Vec<u8>)>,
     /// Every record after the snapshot, in order (each one JSON value).
     pub records: Vec<Vec<u8>>,
+    /// The index in `records` where the last append (or batch) starts.
+    pub last_append: usize,
     /// Where the journal ends, and a torn tail if there was one.
     pub replay: Replay,
 }
 
 impl JournalState {
+    /// The previous version: the state before the last append (or batch).
+    /// `None` if there is none: no append since the last compaction (which
+    /// keeps no history), or only one since the state began.
+    pub fn previous(&self) -> Option<JournalState> {
+        if self.records.is_empty() || (self.last_append == 0 && self.snapshot.is_none()) {
+            return None;
+        }
+        Some(JournalState {
+            snapshot: self.snapshot.clone(),
+            records: self.records.get(..self.last_append)?.to_vec(),
+            last_append: 0,
+            replay: self.replay,
+        })
+    }
+
     /// The state as one compact JSON array: the snapshot's elements, then
     /// every record. `None` if the snapshot's state is not an array (a
     /// journal kept by a daemon's typed store, not by `fsatomic append`).
@@ -203,24 +220,30 @@ pub fn read_journal_as<D: Dir>(
         let mut buf = buffer(capacity)?;
         let mut snapshot = None;
         let mut records: Vec<Vec<u8>> = Vec::new();
+        let mut last_append = 0;
         let mut last_seq = None;
         let mut visit = |entry: Entry<'_>, _scratch: &mut [u8]| -> Result<(), VisitError> {
             match entry {
                 Entry::Snapshot { seq, state } => {
                     snapshot = Some((seq, state.to_vec()));
                     records.clear();
+                    last_append = 0;
                     last_seq = None;
                 }
                 Entry::Record {
                     seq,
                     offset,
                     payload,
-                    ..
+                    index,
                 } => {
                     // A replay that starts over (a compaction replaced the
                     // files meanwhile) without a snapshot starts afresh.
                     if last_seq.is_some_and(|last| seq <= last) {
                         records.clear();
+                        last_append = 0;
+                    }
+                    if index == 0 {
+                        last_append = records.len();
                     }
                     last_seq = Some(seq);
                     json::validate(payload).map_err(|e| {
@@ -249,6 +272,7 @@ pub fn read_journal_as<D: Dir>(
                 return Ok(JournalState {
                     snapshot,
                     records,
+                    last_append,
                     replay,
                 });
             }

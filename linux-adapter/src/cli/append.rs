@@ -99,6 +99,10 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
         Some(existing) if !asked_mode => existing,
         _ => mode,
     };
+    // A tentative version waits: appending would convert or rewrite the
+    // confirmed version under it.
+    fsatomic::history::plan::<std::io::Error>(&target.name, &choice.layout.0, false)
+        .map_err(|e| failure::commit(&target.shown, &e))?;
     let atomic = dir.filesystem().atomic_replace;
     match (choice.existing, choice.form) {
         (Some(Protocol::Replace), Protocol::Replace) if !atomic => {
@@ -106,7 +110,11 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
             // compaction need an atomic rename), and no silent migration
             // to slots: rewrite the array whole, as it is stored.
             target::warn_if_unsafe(&dir, &target.shown);
-            append_whole(&mut dir, &target, Protocol::Replace, &value, mode)
+            let whole = stored::Choice {
+                form: Protocol::Replace,
+                ..choice
+            };
+            append_whole(&mut dir, &target, &whole, &value, mode)
         }
         (Some(Protocol::Replace), _) | (_, Protocol::Journal) => {
             if !atomic {
@@ -118,7 +126,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
             }
             append_journal(&mut dir, &target, &value, mode)
         }
-        (_, form) => append_whole(&mut dir, &target, form, &value, mode),
+        _ => append_whole(&mut dir, &target, &choice, &value, mode),
     }
 }
 
@@ -171,15 +179,15 @@ fn append_journal(
 }
 
 /// Under the lock: read the whole array (or `[]`), add `value` at the end,
-/// and commit the whole array with `form`.
+/// and commit the whole array with `choice.form`.
 fn append_whole(
     dir: &mut LinuxDir,
     target: &Target,
-    form: Protocol,
+    choice: &stored::Choice,
     value: &[u8],
     mode: Mode,
 ) -> Result<(), Failure> {
-    let current = stored::read_whole(dir, target, form)
+    let current = stored::read_whole(dir, target, choice.form)
         .map_err(|e| e.failure(target))?
         .unwrap_or_else(|| b"[]".to_vec());
     let mut array = Vec::with_capacity(current.len() + value.len() + 2);
@@ -204,5 +212,5 @@ fn append_whole(
     array.push(b']');
     let document = document::pretty(&array)?
         .map_err(|e| Failure::error(format!("internal error (please report): {e}")))?;
-    save::commit(dir, target, form, &document, mode)
+    save::commit(dir, target, choice, &document, mode, save::How::default())
 }

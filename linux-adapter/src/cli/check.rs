@@ -84,9 +84,9 @@ fn inspect(protocol: Protocol, dir: &mut LinuxDir, target: &Target) -> Status {
                     detail: journal_detail(&state, journal.journal_name()),
                     torn: state.replay.torn_at,
                     facts: Facts {
-                        generation: None,
                         sequence: Some(state.replay.tail.next_seq.saturating_sub(1)),
-                        previous: state.replay.records > 0,
+                        previous: state.previous().is_some(),
+                        ..Facts::default()
                     },
                 },
                 Err(e) => error(e),
@@ -96,12 +96,26 @@ fn inspect(protocol: Protocol, dir: &mut LinuxDir, target: &Target) -> Status {
             Ok(Some(_)) => Status::Ok {
                 detail: "replace".to_string(),
                 torn: None,
-                facts: Facts::default(),
+                facts: Facts {
+                    previous: has_previous(dir, &target.name, Protocol::Replace),
+                    kept: fsatomic::history::keeps_previous(dir, &target.name).unwrap_or(false),
+                    tentative: fsatomic::history::pending(dir, &target.name).unwrap_or(false),
+                    ..Facts::default()
+                },
             },
             Ok(None) => Status::Absent(None),
             Err(e) => error(e),
         },
     }
+}
+
+/// Whether the core finds a previous version of `target` (Replace, Slots).
+fn has_previous(dir: &mut LinuxDir, name: &str, protocol: Protocol) -> bool {
+    let hint = stored::layout_size(dir, name);
+    document::read_sized(dir, hint, |dir, buf| {
+        fsatomic::protocol::read_previous(dir, name, buf, protocol)
+    })
+    .is_ok_and(|p| p.is_some())
 }
 
 /// `journal, N records after the snapshot at seq S` and what else there is
@@ -143,12 +157,10 @@ fn slots_detail(dir: &mut LinuxDir, name: &str) -> (String, Facts) {
                 Some(core::cmp::Ordering::Less) => b,
                 _ => a,
             });
-    // The first commit writes its document to both slots (generations 0
-    // and 1): a previous version exists from the second commit on.
     let facts = Facts {
         generation,
-        sequence: None,
-        previous: valid.len() == 2 && generation.is_some_and(|g| g >= 2),
+        previous: valid.len() == 2 && has_previous(dir, name, Protocol::Slots),
+        ..Facts::default()
     };
     let mut detail = match generation {
         Some(g) => format!("slots, generation {g}"),
@@ -167,19 +179,43 @@ fn slots_detail(dir: &mut LinuxDir, name: &str) -> (String, Facts) {
 impl Facts {
     /// The receipt's facts in words, for the human line of a state: the
     /// flushes of a commit and where the previous version is.
-    fn words(&self, protocol: Option<Protocol>) -> &'static str {
-        match (protocol, self.previous) {
-            (Some(Protocol::Slots), true) => {
-                "1 flush per commit; the previous version is in the other slot"
-            }
-            (Some(Protocol::Slots), false) => "1 flush per commit; no previous version yet",
+    fn words(&self, protocol: Option<Protocol>, flushes: u32) -> String {
+        let previous = match (protocol, self.previous) {
+            (Some(Protocol::Slots), true) => "the previous version is in the other slot",
+            (Some(Protocol::Slots), false) => "no previous version yet",
             (Some(Protocol::Journal), true) => {
-                "1 flush per append; the previous version is the state before the last record"
+                "the previous version is the state before the last append"
             }
-            (Some(Protocol::Journal), false) => {
-                "1 flush per append; no previous version since the last compaction"
-            }
-            _ => "2 flushes per commit; the previous version is not kept",
+            (Some(Protocol::Journal), false) => "no previous version since the last compaction",
+            (_, true) => "the previous version is kept",
+            (_, false) if self.kept => "the previous version is kept, none yet",
+            (_, false) => "the previous version is not kept",
+        };
+        let per = if protocol == Some(Protocol::Journal) {
+            "append"
+        } else {
+            "commit"
+        };
+        let mut words = format!(
+            "{flushes} flush{} per {per}; {previous}",
+            if flushes == 1 { "" } else { "es" }
+        );
+        if self.tentative {
+            words.push_str(
+                "; a tentative version is current and waits for `fsatomic confirm` (the next `check --repair` rolls it back)",
+            );
+        }
+        words
+    }
+
+    /// Flush barriers per commit: the protocol's, and for a Replace state
+    /// that keeps its previous version on a filesystem whose name changes
+    /// may land out of order, two directory flushes more.
+    fn flushes(&self, protocol: Option<Protocol>, ordered_names: bool) -> u32 {
+        match protocol {
+            Some(p @ (Protocol::Slots | Protocol::Journal)) => p.flushes_per_commit(),
+            _ if self.kept && !ordered_names => 4,
+            _ => 2,
         }
     }
 }
@@ -197,6 +233,11 @@ struct Facts {
     /// the first; Journal: a record after the snapshot, whose replay
     /// without it gives the previous version).
     previous: bool,
+    /// Replace: the state keeps its previous version (`NAME.prev`).
+    kept: bool,
+    /// Replace: a tentative version is current and waits for its
+    /// confirmation.
+    tentative: bool,
 }
 
 /// What `check` found for one state.
@@ -313,7 +354,9 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
             } => {
                 tally.ok += 1;
                 tally.torn += usize::from(torn.is_some());
-                let words = facts.words(entry.protocol.as_ref().ok().copied());
+                let protocol = entry.protocol.as_ref().ok().copied();
+                let flushes = facts.flushes(protocol, dir.capabilities().ordered_names);
+                let words = facts.words(protocol, flushes);
                 failure::out(format_args!("{path}: ok ({detail}; {words})"))?;
             }
             Status::Absent(detail) => {
@@ -352,7 +395,10 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
         }
         let journal =
             entry.protocol == Ok(Protocol::Journal) && matches!(status, Status::Ok { .. });
-        if entry.orphans.is_empty() && !journal {
+        // A tentative version to roll back, or a cut commit that keeps the
+        // previous version to finish.
+        let history = matches!(status, Status::Ok { facts, .. } if facts.tentative || facts.kept);
+        if entry.orphans.is_empty() && !journal && !history {
             continue;
         }
         match repair_state(&mut dir, &target, journal) {
@@ -367,6 +413,11 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
                         "{path}: removed {} orphaned temporary file{}",
                         done.removed,
                         plural(done.removed)
+                    ))?;
+                }
+                if done.rolled_back {
+                    failure::out(format_args!(
+                        "{path}: rolled back the tentative version nobody confirmed; the confirmed version is current again"
                     ))?;
                 }
                 if let Some(at) = done.cut_at {
@@ -462,10 +513,7 @@ fn json_line(
             fs.why()
         ),
     };
-    let flushes = match protocol {
-        Some(Protocol::Replace) => 2,
-        _ => 1,
-    };
+    let flushes = facts.flushes(protocol, dir.capabilities().ordered_names);
     let corrupt = match status {
         Status::Corrupt {
             offset,
@@ -484,7 +532,7 @@ fn json_line(
     };
     let orphans: Vec<String> = entry.orphans.iter().map(|o| string(o)).collect();
     format!(
-        "{{\"path\":{},\"state\":{},\"status\":{},\"protocol\":{},\"protocol_why\":{},\"filesystem\":{},\"atomic_rename\":{},{},\"flushes_per_commit\":{flushes},\"generation\":{},\"sequence\":{},\"previous_version\":{},\"torn_tail_at\":{},\"orphans\":[{}],\"corrupt\":{corrupt},\"error\":{}}}",
+        "{{\"path\":{},\"state\":{},\"status\":{},\"protocol\":{},\"protocol_why\":{},\"filesystem\":{},\"atomic_rename\":{},{},\"flushes_per_commit\":{flushes},\"generation\":{},\"sequence\":{},\"previous_version\":{},\"previous_kept\":{},\"tentative_pending\":{},\"torn_tail_at\":{},\"orphans\":[{}],\"corrupt\":{corrupt},\"error\":{}}}",
         string(path),
         string(state),
         string(word),
@@ -496,6 +544,8 @@ fn json_line(
         num(facts.generation),
         num(facts.sequence),
         facts.previous,
+        facts.previous || facts.kept || protocol.is_some_and(|p| p != Protocol::Replace),
+        facts.tentative,
         num(torn),
         orphans.join(","),
         opt_string(error),
@@ -571,13 +621,16 @@ fn survey(
 #[derive(Debug, Default)]
 struct Repaired {
     removed: usize,
+    rolled_back: bool,
     cut_at: Option<u64>,
     finished_compaction: bool,
 }
 
-/// Under the writers' lock of the state: sweep its orphaned temporary
-/// files (a journal's too) and, for a journal, recover it (cut a torn
-/// tail, finish an interrupted compaction).
+/// Under the writers' lock of the state: the core's boot-time recovery
+/// (sweep its orphaned temporary files, a journal's too; finish a commit
+/// that keeps the previous version; roll back a tentative version) and,
+/// for a journal, recover it (cut a torn tail, finish an interrupted
+/// compaction).
 fn repair_state(dir: &mut LinuxDir, target: &Target, journal: bool) -> Result<Repaired, String> {
     let shown = &target.shown;
     let state = target.name.as_str();
@@ -585,8 +638,13 @@ fn repair_state(dir: &mut LinuxDir, target: &Target, journal: bool) -> Result<Re
         .map_err(|e| failure::lock(shown, &e).message.unwrap_or_default())?;
     let mut done = Repaired::default();
     let jname = stored::journal_name(state);
-    done.removed +=
-        recover::sweep_orphans(dir, Some(state)).map_err(|e| failure::io_message(shown, &e))?;
+    let recovered = recover::recover_locked(dir, state).map_err(|e| {
+        failure::recover(shown, &e)
+            .message
+            .unwrap_or_else(|| e.to_string())
+    })?;
+    done.removed += recovered.orphans;
+    done.rolled_back = recovered.rolled_back;
     if journal {
         // Files the recovery replaces (an unfinished compaction's journal)
         // keep the journal's mode.

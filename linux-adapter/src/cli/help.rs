@@ -10,10 +10,12 @@ fsatomic - crash-safe JSON state files
 
 Usage:
   fsatomic save PATH [--mode OCTAL] [--owner U] [--group G] [--preserve] [--mkdir]
-                [--protocol P] [--timeout S | -n]                 < JSON
-  fsatomic load PATH                                            > JSON
+                [--protocol P] [--timeout S | -n]
+                [--keep-previous] [--tentative]                   < JSON
+  fsatomic load PATH [--previous]                               > JSON
   fsatomic update PATH [--init JSON] [save's options] -- CMD [ARG...]
   fsatomic append PATH [save's options]                         < JSON
+  fsatomic confirm PATH [--keep-previous] | rollback PATH
   fsatomic lock PATH [--timeout S | -n] -- CMD [ARG...]
   fsatomic check PATH|DIR [--repair] [--json]
   fsatomic demo [DIR]
@@ -33,13 +35,19 @@ Protocols (check shows which one each state uses):
 A state keeps the protocol it was created with; --protocol picks one for a
 new state and is refused if it contradicts the files on disk.
 
+History: save --keep-previous keeps the replaced version (PATH.prev) for
+load --previous (slots and journals keep theirs anyway). save --tentative
+commits a version that is current at once but rolled back at the next boot
+(check --repair) unless 'fsatomic confirm PATH' runs first.
+
 Exit codes:
   0  success
   1  I/O or other failure (also: invalid JSON on stdin or from CMD;
      save to a journaled array; append to a document that is not an array)
   2  usage: unknown command or option, refused file name, a --protocol
      that contradicts the files on disk
-  3  load: the file does not exist
+  3  load: the file does not exist (--previous: there is no previous
+     version); confirm, rollback: no tentative version waits
   4  the file is corrupt (left untouched)
   8  the writers' lock stayed held past --timeout (at once with -n);
      nothing was run or written
@@ -50,7 +58,7 @@ Run 'fsatomic COMMAND --help' for one command. See docs/cli.md.
 
 const SAVE: &str = "\
 fsatomic save PATH [--mode OCTAL] [--owner U] [--group G] [--preserve] [--mkdir]
-              [--protocol P] [--timeout S | -n]
+              [--protocol P] [--timeout S | -n] [--keep-previous] [--tentative]
 
 Read one JSON value (object, array, string, number, true, false or null)
 from stdin, check it, indent it (2 spaces, trailing newline) and commit it
@@ -74,21 +82,39 @@ to PATH durably, under the writers' lock of PATH. Silent on success.
                 lock, then give up with exit 8, writing nothing (default:
                 wait as long as another writer holds it)
   -n            do not wait for the lock at all (exit 8 if it is held)
+  --keep-previous  keep the version this save replaces as PATH.prev, for
+                load --previous (one hard link and one rename more; no
+                flush more on ext4, xfs, btrfs, f2fs). Once kept, every
+                later commit of PATH keeps it
+  --tentative   commit-confirmed: the new version is current at once (as
+                PATH.tentative), and the next boot's check --repair rolls
+                it back to the confirmed one unless 'fsatomic confirm
+                PATH' ran first ('fsatomic rollback PATH' drops it now).
+                Replace only; while it waits, save and update are refused
 
 A journaled array (PATH.journal exists) is refused (exit 1): add to it with
 append. Empty or invalid input is refused (exit 1, with the byte offset of the
 error) and nothing on disk is touched.
 
   echo '{\"done\":true}' | fsatomic save /var/lib/nos/state/firstboot.json
+  fsatomic save /etc/nos/network.json --tentative < new.json && reboot
+  fsatomic confirm /etc/nos/network.json   # after the reboot, if it answers
 ";
 
 const LOAD: &str = "\
-fsatomic load PATH
+fsatomic load PATH [--previous]
 
 Print the document in PATH: exactly the bytes on disk (replace, slots), or,
 for a journaled array, the whole array (the snapshot's elements, then
 every record), indented. Takes no lock, removes nothing, repairs nothing; a
-torn record at the end of a journal (an append cut short) is ignored.
+torn record at the end of a journal (an append cut short) is ignored. A
+tentative version (save --tentative) is the current one until rolled back.
+
+  --previous  print the version before the current one instead: the other
+              slot (slots), the array before its last append (journal),
+              PATH.prev (replace, kept by save --keep-previous), or the
+              confirmed version while a tentative one waits. Exit 3 if
+              there is none
 
 Exit 3 if PATH does not exist (a missing directory is exit 1: it may be an
 unmounted disk); exit 4 if it is corrupt (empty, cut short, not JSON, a
@@ -113,6 +139,7 @@ fails with CMD's own exit status, or with 1 if CMD's output is not JSON.
   --mkdir       create the missing directories of PATH (mode 0755)
   --protocol P  for a new state: replace or slots (default auto), as save
   --owner U, --group G, --preserve   who owns the files, as save
+  --keep-previous  keep the replaced version for load --previous, as save
   --timeout S   wait at most S seconds for the lock, else exit 8 before CMD
                 runs; -n: do not wait at all
 
@@ -167,6 +194,25 @@ lock and works.
   fsatomic lock /var/lib/nos/shares.json -- /usr/sbin/apply-shares
 ";
 
+const CONFIRM: &str = "\
+fsatomic confirm PATH [--keep-previous] [--timeout S | -n]
+fsatomic rollback PATH [--timeout S | -n]
+
+End the tentative version of PATH that 'save --tentative' committed.
+confirm makes it the confirmed version (one rename, one flush), keeping the
+version it replaces as PATH.prev if --keep-previous is given or PATH.prev
+exists; rollback drops it (one remove, one flush), so that the confirmed
+version is current again, as the next boot's 'check --repair' would. A
+power cut during either leaves the tentative version or the result.
+
+Exit 3 if no tentative version waits (already confirmed, or rolled back);
+exit 8 if the writers' lock stays held past --timeout.
+
+  fsatomic save /etc/nos/network.json --tentative < new.json && reboot
+  # after the reboot, from the new network:
+  fsatomic confirm /etc/nos/network.json
+";
+
 const CHECK: &str = "\
 fsatomic check PATH|DIR [--repair] [--json]
 
@@ -179,12 +225,15 @@ For a DIR, the states are every *.json file, every *.json.journal and
 *.json.a/.b (journal and slots states), and every name with an orphan.
 Without --repair, check takes no lock and changes nothing.
 
-  --repair  under each state's lock: remove orphaned temporary files, and
-            cut a journal's torn tail (an append cut short); nothing else
-            is ever removed or repaired
+  --repair  under each state's lock: remove orphaned temporary files,
+            cut a journal's torn tail (an append cut short), finish a
+            commit that keeps the previous version, and roll back a
+            tentative version nobody confirmed (run it at boot); nothing
+            else is ever removed or repaired
   --json    instead, one JSON object per state (the durability receipt:
             protocol and why, mount, write cache, flushes per commit,
-            generation or sequence, previous version, orphans); the
+            generation or sequence, previous version, pending tentative
+            version, orphans); the
             fields are listed in docs/cli.md
 
 Exit 0 if every file is ok or absent, 4 if any is corrupt, 1 if any could
@@ -216,6 +265,7 @@ pub fn text(command: &str) -> Option<&'static str> {
         "update" => UPDATE,
         "append" => APPEND,
         "lock" => LOCK,
+        "confirm" | "rollback" => CONFIRM,
         "check" => CHECK,
         "demo" => DEMO,
         _ => return None,

@@ -1,15 +1,16 @@
-//! `fsatomic load PATH`: print the document — exactly the bytes on disk for
-//! Replace and Slots, the whole array for a journal. Takes no lock, deletes
-//! nothing, repairs nothing.
+//! `fsatomic load PATH [--previous]`: print the document — exactly the bytes
+//! on disk for Replace and Slots, the whole array for a journal — or its
+//! previous version. Takes no lock, deletes nothing, repairs nothing.
 
 use std::ffi::OsString;
 use std::io::{ErrorKind, Write};
 
-use fsatomic::Mode;
 use fsatomic::journal::{self, Journal};
+use fsatomic::layout::{self, Role};
+use fsatomic::{Mode, protocol};
 use fsatomic_linux::LinuxDir;
 
-use super::args::{self, Spec};
+use super::args::{self, Opt, Spec};
 use super::document;
 use super::failure::{self, EXIT_ABSENT, EXIT_FAILURE, Failure};
 use super::stored;
@@ -19,7 +20,10 @@ use fsatomic::Protocol;
 /// What `load` accepts.
 pub const SPEC: Spec = Spec {
     command: "load",
-    options: &[],
+    options: &[Opt {
+        name: "--previous",
+        takes_value: false,
+    }],
     takes_command: false,
 };
 
@@ -53,6 +57,38 @@ pub fn read(dir: &mut LinuxDir, target: &Target) -> Result<Option<Vec<u8>>, Fail
         .map_err(|e| Failure::error(format!("internal error (please report): {e}")))
 }
 
+/// The previous version of `target` as `load --previous` prints it, or
+/// `None` if there is none (the core's [`fsatomic::protocol::read_previous`];
+/// for a journal, the array before its last append).
+pub fn read_previous(dir: &mut LinuxDir, target: &Target) -> Result<Option<Vec<u8>>, Failure> {
+    let choice = stored::choose(dir, target, None, Protocol::Replace, &|_, _| false, "load")?;
+    if choice.form == Protocol::Journal {
+        let journal = Journal::new(&target.name, Mode::PRIVATE)
+            .map_err(|e| failure::name(&target.shown, &target.name, &e))?;
+        let state =
+            stored::read_journal(dir, target, &journal, false).map_err(|e| e.failure(target))?;
+        let Some(previous) = state.previous() else {
+            return Ok(None);
+        };
+        let compact = previous.array().unwrap_or_else(|| previous.parts());
+        return document::pretty(&compact)?
+            .map(Some)
+            .map_err(|e| Failure::error(format!("internal error (please report): {e}")));
+    }
+    let hint = stored::layout_size(dir, &target.name);
+    let form = choice.form;
+    let text = document::read_sized(dir, hint, |dir, buf| {
+        let Some(len) = protocol::read_previous(dir, &target.name, buf, form)? else {
+            return Ok(None);
+        };
+        let shown = layout::file_name(&target.name, Role::Previous);
+        fsatomic::load::check_document(&shown, buf.get(..len).unwrap_or_default())?;
+        Ok(Some(len))
+    })
+    .map_err(|e| e.failure(target))?;
+    Ok(text)
+}
+
 /// Run `load`.
 pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     let parsed = args::parse(&SPEC, args)?;
@@ -61,11 +97,27 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     }
     let target = Target::parse(parsed.one_path(&SPEC)?)?;
     let mut dir = target.open(false)?;
-    let Some(text) = read(&mut dir, &target)? else {
-        return Err(Failure::new(
-            EXIT_ABSENT,
-            format!("{} does not exist", target.path()),
-        ));
+    let previous = parsed.flag("--previous");
+    let text = if previous {
+        read_previous(&mut dir, &target)?
+    } else {
+        read(&mut dir, &target)?
+    };
+    let Some(text) = text else {
+        let why = if !previous {
+            format!("{} does not exist", target.path())
+        } else if read(&mut dir, &target)?.is_none() {
+            format!(
+                "{} does not exist, and has no previous version",
+                target.path()
+            )
+        } else {
+            format!(
+                "{} has no previous version: it was never kept (save with --keep-previous), the state has had one version only, or a power cut during a Slots commit tore it",
+                target.path()
+            )
+        };
+        return Err(Failure::new(EXIT_ABSENT, why));
     };
     let mut out = std::io::stdout().lock();
     out.write_all(&text)

@@ -10,8 +10,9 @@
 //!   durability receipt `check` prints (mount, write cache, `--json`).
 //! - [`stored`]: how a state is stored (Replace, Journal or Slots, told by
 //!   its files) and which protocol a new one gets; every command asks it.
-//! - [`save`], [`load`], [`update`], [`append`], [`lock`], [`check`],
-//!   [`demo`]: the commands; [`help`]: their `--help` texts.
+//! - [`save`], [`load`], [`update`], [`append`], [`lock`], [`tentative`]
+//!   (`confirm`, `rollback`), [`check`], [`demo`]: the commands; [`help`]:
+//!   their `--help` texts.
 
 use std::ffi::OsString;
 
@@ -30,6 +31,7 @@ pub mod receipt;
 pub mod save;
 pub mod stored;
 pub mod target;
+pub mod tentative;
 pub mod update;
 
 use failure::Failure;
@@ -47,6 +49,8 @@ pub fn run(args: Vec<OsString>) -> Result<(), Failure> {
         "append" => append::main(rest),
         "update" => update::main(rest),
         "lock" => lock::main(rest),
+        "confirm" => tentative::main(rest, true),
+        "rollback" => tentative::main(rest, false),
         "check" => check::main(rest),
         "demo" => demo::main(rest),
         "--help" | "-h" | "help" => match rest.first() {

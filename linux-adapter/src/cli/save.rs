@@ -1,11 +1,14 @@
-//! `fsatomic save PATH [--mode OCTAL] [--mkdir] [--protocol P]`: commit the
-//! JSON value on stdin, re-indented, under the writers' lock, with the
-//! protocol the state is stored with (see [`super::stored`]).
+//! `fsatomic save PATH [--mode OCTAL] [--mkdir] [--protocol P]
+//! [--keep-previous] [--tentative]`: commit the JSON value on stdin,
+//! re-indented, under the writers' lock, with the protocol the state is
+//! stored with (see [`super::stored`]) — as the confirmed version, or as a
+//! tentative one that the next boot rolls back unless `fsatomic confirm`
+//! runs first.
 
 use std::ffi::OsString;
 use std::io::Read;
 
-use fsatomic::{CommitError, Mode, lock, protocol, recover};
+use fsatomic::{CommitError, Dir, Mode, history, lock, protocol, recover};
 use fsatomic_linux::LinuxDir;
 
 use super::args::{self, Opt, Spec};
@@ -34,9 +37,30 @@ pub const SPEC: Spec = Spec {
         owner::OWNER_OPTION,
         owner::GROUP_OPTION,
         owner::PRESERVE_OPTION,
+        KEEP_PREVIOUS_OPTION,
+        Opt {
+            name: "--tentative",
+            takes_value: false,
+        },
     ],
     takes_command: false,
 };
+
+/// `--keep-previous` of `save`, `update` and `confirm`: keep the replaced
+/// version for `load --previous` (sticky: once kept, always kept).
+pub const KEEP_PREVIOUS_OPTION: Opt = Opt {
+    name: "--keep-previous",
+    takes_value: false,
+};
+
+/// How a commit keeps its state's history.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct How {
+    /// `--keep-previous`.
+    pub keep_previous: bool,
+    /// `--tentative`.
+    pub tentative: bool,
+}
 
 /// The protocols `--protocol` may name for whole documents.
 pub const WHOLE: [Protocol; 2] = [Protocol::Replace, Protocol::Slots];
@@ -79,8 +103,12 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     let mode = owner::apply(&mut dir, &target, owners, mode)?;
     let _guard =
         lock::lock(&mut dir, &target.name, mode).map_err(|e| failure::lock(&target.shown, &e))?;
-    let form = decide(&mut dir, &target, requested, "save")?;
-    commit(&mut dir, &target, form, &document, mode)
+    let choice = decide(&mut dir, &target, requested, "save")?;
+    let how = How {
+        keep_previous: parsed.flag(KEEP_PREVIOUS_OPTION.name),
+        tentative: parsed.flag("--tentative"),
+    };
+    commit(&mut dir, &target, &choice, &document, mode, how)
 }
 
 /// For `save` and `update`, with the writers' lock held: the protocol of
@@ -93,8 +121,8 @@ pub fn decide(
     target: &Target,
     requested: Option<Protocol>,
     command: &str,
-) -> Result<Protocol, Failure> {
-    let choice = stored::choose(
+) -> Result<stored::Choice, Failure> {
+    let mut choice = stored::choose(
         dir,
         target,
         requested,
@@ -109,10 +137,11 @@ pub fn decide(
             files = choice.layout.files(&target.name).join(" and "),
             dir = target.shown.display(),
         ))),
-        Protocol::Slots => Ok(Protocol::Slots),
+        Protocol::Slots => Ok(choice),
         _ => {
             target::warn_if_unsafe(dir, &target.shown);
-            Ok(Protocol::Replace)
+            choice.form = Protocol::Replace;
+            Ok(choice)
         }
     }
 }
@@ -124,21 +153,38 @@ pub fn decide(
 pub fn commit(
     dir: &mut LinuxDir,
     target: &Target,
-    form: Protocol,
+    choice: &stored::Choice,
     document: &[u8],
     mode: Mode,
+    how: How,
 ) -> Result<(), Failure> {
+    let form = choice.form;
     recover::sweep_orphans(dir, Some(&target.name))
         .map_err(|e| failure::sweep(&target.shown, &e))?;
-    protocol::commit(
-        dir,
-        &target.name,
-        document,
-        mode,
-        form,
-        document.len().max(stored::SLOT_ROOM),
-    )
-    .map_err(|e| match e {
+    let committed = if how.tentative {
+        if form != Protocol::Replace {
+            return Err(Failure::error(format!(
+                "{}: tentative versions need the replace protocol (a crash-atomic rename); this state is stored with {}; nothing was changed",
+                target.path(),
+                form.as_str()
+            )));
+        }
+        history::commit_tentative(dir, &target.name, document, mode)
+    } else {
+        history::plan(&target.name, &choice.layout.0, how.keep_previous).and_then(|keep| {
+            protocol::Commit::new(
+                dir.capabilities(),
+                &target.name,
+                document,
+                mode,
+                form,
+                document.len().max(stored::SLOT_ROOM),
+            )?
+            .keep_previous(keep)
+            .run(dir)
+        })
+    };
+    committed.map_err(|e| match e {
         CommitError::TooLarge { size, capacity, .. } if form == Protocol::Slots => {
             Failure::error(format!(
                 "the document ({size} bytes) does not fit the slot files of {} ({capacity} bytes each, fixed when they were made: a Slots commit never resizes them); {} was left untouched",

@@ -202,6 +202,23 @@ pub fn choose(
     })
 }
 
+/// The size of the largest file of the state `name`: a first guess of the
+/// buffer a read needs.
+pub fn layout_size(dir: &LinuxDir, name: &str) -> u64 {
+    [
+        Role::Document,
+        Role::Previous,
+        Role::Replaced,
+        Role::Tentative,
+        Role::Slot(0),
+        Role::Slot(1),
+    ]
+    .into_iter()
+    .map(|role| document::file_size(dir, &layout::file_name(name, role)))
+    .max()
+    .unwrap_or(0)
+}
+
 /// Read the whole document of a Replace or Slots state and check that it
 /// is one JSON value; `Ok(None)` if it is absent. Lock-free; changes
 /// nothing.

@@ -38,6 +38,7 @@ pub const SPEC: Spec = Spec {
         owner::OWNER_OPTION,
         owner::GROUP_OPTION,
         owner::PRESERVE_OPTION,
+        save::KEEP_PREVIOUS_OPTION,
     ],
     takes_command: true,
 };
@@ -62,7 +63,8 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     let mode = owner::apply(&mut dir, &target, owners, mode)?;
     let _guard =
         lock::lock(&mut dir, &target.name, mode).map_err(|e| failure::lock(&target.shown, &e))?;
-    let form = save::decide(&mut dir, &target, requested, "update")?;
+    let choice = save::decide(&mut dir, &target, requested, "update")?;
+    let form = choice.form;
 
     // A corrupt file fails here, before the command runs.
     let current = stored::read_whole(&mut dir, &target, form)
@@ -85,7 +87,11 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
             document::invalid_input(&source, &output, &e)
         ))
     })?;
-    save::commit(&mut dir, &target, form, &next, mode)
+    let how = save::How {
+        keep_previous: parsed.flag(save::KEEP_PREVIOUS_OPTION.name),
+        tentative: false,
+    };
+    save::commit(&mut dir, &target, &choice, &next, mode, how)
 }
 
 /// The document a command sees when the file is absent: `--init`,
