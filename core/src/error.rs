@@ -166,6 +166,23 @@ pub enum Unsupported {
     /// did; the validator has no recursion and a fixed nesting stack, and
     /// stops at that depth.
     TooDeep,
+    /// A document of a newer schema than the store knows
+    /// ([`crate::schema`]): written by a newer program; left untouched so
+    /// that an older one never overwrites it.
+    NewerSchema {
+        /// The document's schema.
+        found: u64,
+        /// The newest schema the store knows.
+        known: u32,
+    },
+    /// A document of an older schema than the store's, read without
+    /// migrating it: [`crate::Store::open`] migrates it.
+    OlderSchema {
+        /// The document's schema.
+        found: u64,
+        /// The store's schema.
+        known: u32,
+    },
 }
 
 impl fmt::Display for Unsupported {
@@ -175,6 +192,14 @@ impl fmt::Display for Unsupported {
                 f,
                 "JSON nested deeper than {} levels, which fsatomic does not support (not corruption: no fsatomic commit writes it)",
                 crate::json::MAX_DEPTH
+            ),
+            Unsupported::NewerSchema { found, known } => write!(
+                f,
+                "a document of schema {found}, newer than the {known} this program knows (written by a newer version of it)"
+            ),
+            Unsupported::OlderSchema { found, known } => write!(
+                f,
+                "a document of schema {found}, older than the store's {known}; opening the store (Store::open) migrates it"
             ),
         }
     }
@@ -480,6 +505,16 @@ pub enum StoreError<E> {
         /// Why.
         error: NameError,
     },
+    /// The caller's migration refused a document of an older schema
+    /// ([`crate::Store::open`]); it was left untouched.
+    Migrate {
+        /// The store's file.
+        file: FileName,
+        /// The document's schema.
+        from: u64,
+        /// The migration's reason.
+        why: &'static str,
+    },
     /// More records than one batch takes ([`crate::store::MAX_BATCH`]):
     /// the caller's mistake; nothing was written.
     TooManyRecords {
@@ -500,6 +535,10 @@ impl<E: fmt::Display> fmt::Display for StoreError<E> {
                 f,
                 "{file}: {given} records in one batch, more than the {max} a batch takes; nothing was written"
             ),
+            StoreError::Migrate { file, from, why } => write!(
+                f,
+                "{file}: migrating its document from schema {from} failed: {why}; it was left untouched"
+            ),
             StoreError::Load(e) => e.fmt(f),
             StoreError::Commit(e) => e.fmt(f),
             StoreError::Encode { file, error } => write!(f, "encoding {file}: {error}"),
@@ -518,7 +557,7 @@ impl<E: core::error::Error + 'static> core::error::Error for StoreError<E> {
             StoreError::Recover(e) => Some(e),
             StoreError::Io(e) => Some(e),
             StoreError::Name { error, .. } => Some(error),
-            StoreError::TooManyRecords { .. } => None,
+            StoreError::TooManyRecords { .. } | StoreError::Migrate { .. } => None,
         }
     }
 }
@@ -781,6 +820,7 @@ impl<E> From<StoreError<E>> for Error<E> {
                 file,
                 why: "more records than one batch takes",
             },
+            StoreError::Migrate { file, why, .. } => Error::Refused { file, why },
         }
     }
 }

@@ -106,6 +106,7 @@ pub mod protocol;
 pub mod ram;
 pub mod recover;
 pub mod replace;
+pub mod schema;
 pub mod slots;
 pub mod store;
 

@@ -27,7 +27,7 @@ use crate::fs::Dir;
 use crate::journal::{Append, Entry, Journal, Tail, Unsynced, VisitError};
 use crate::name::NameError;
 use crate::protocol::{self, Protocol};
-use crate::{codec, convert, layout, lock, name, recover};
+use crate::{codec, convert, layout, lock, name, recover, schema};
 
 /// A typed document stored in the file `name` of a directory.
 ///
@@ -40,6 +40,7 @@ pub struct Store<'a, T> {
     mode: Mode,
     protocol: Protocol,
     keep_previous: bool,
+    schema: Option<u32>,
     _value: PhantomData<fn() -> T>,
 }
 
@@ -53,6 +54,7 @@ impl<'a, T> Store<'a, T> {
             mode,
             protocol: Protocol::Auto,
             keep_previous: false,
+            schema: None,
             _value: PhantomData,
         }
     }
@@ -82,6 +84,36 @@ impl<'a, T> Store<'a, T> {
     pub const fn with_previous(self) -> Self {
         Store {
             keep_previous: true,
+            ..self
+        }
+    }
+
+    /// The same store, keeping documents of schema `version` in an
+    /// envelope (`{"schema": N, "value": ...}`, [`crate::schema`]):
+    /// [`Store::open`] migrates older documents, and a newer one is an
+    /// error that leaves it untouched.
+    ///
+    /// ```
+    /// # fn demo<D: fsatomic::Dir>(dir: &mut D) -> Result<(), fsatomic::StoreError<D::Error>> {
+    /// use fsatomic::{Mode, Store};
+    /// #[derive(serde::Serialize, serde::Deserialize, Default)]
+    /// struct Net { addresses: heapless::Vec<u32, 4> } // schema 2
+    /// #[derive(serde::Deserialize)]
+    /// struct NetV1 { address: u32 }                     // schema 1
+    ///
+    /// let store: Store<Net> = Store::new("net.json", Mode::PRIVATE).with_schema(2);
+    /// let mut buf = [0u8; 256];
+    /// let net = store.open(dir, &mut buf, |mut old| {
+    ///     let v1: NetV1 = old.decode().map_err(|_| "not a schema-1 network")?;
+    ///     let mut addresses = heapless::Vec::new();
+    ///     let _ = addresses.push(v1.address);
+    ///     Ok(Net { addresses })
+    /// })?; // the schema-1 document is now the previous version
+    /// # let _ = net; Ok(()) }
+    /// ```
+    pub const fn with_schema(self, version: u32) -> Self {
+        Store {
+            schema: Some(version),
             ..self
         }
     }
@@ -135,7 +167,7 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
         let Some(len) = protocol::read_previous(dir, self.name, buf, protocol)? else {
             return Ok(None);
         };
-        Ok(Some(codec::decode::<T, D::Error>(self.name, buf, len)?))
+        self.decode(buf, len).map(Some)
     }
 
     /// Read and decode the document with `protocol`, already decided.
@@ -148,7 +180,79 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
         let Some(len) = protocol::read(dir, self.name, buf, protocol)? else {
             return Ok(None);
         };
-        Ok(Some(codec::decode::<T, D::Error>(self.name, buf, len)?))
+        self.decode(buf, len).map(Some)
+    }
+
+    /// Decode the document in `buf[..len]`: the value of its envelope, of
+    /// exactly the store's schema, for a store with one.
+    fn decode<E>(&self, buf: &mut [u8], len: usize) -> Result<T, StoreError<E>> {
+        let Some(known) = self.schema else {
+            return Ok(codec::decode::<T, E>(self.name, buf, len)?);
+        };
+        let text = buf.get(..len).unwrap_or_default();
+        let (found, value) = schema::peek(text);
+        if found != u64::from(known) {
+            return Err(StoreError::Load(if found > u64::from(known) {
+                schema::newer(self.name, found, known, text)
+            } else {
+                LoadError::Unsupported {
+                    file: name::owned(self.name),
+                    offset: 0,
+                    what: crate::error::Unsupported::OlderSchema { found, known },
+                }
+            }));
+        }
+        let n = value.len();
+        buf.copy_within(value, 0);
+        Ok(codec::decode::<T, E>(self.name, buf, n)?)
+    }
+
+    /// Open the store: under the writers' lock, read the document and, if
+    /// it was written with an older schema than the store's
+    /// ([`Store::with_schema`]; a document without one is schema 0), bring
+    /// it up to date with `migrate` and commit the result, keeping the
+    /// pre-migration document as the previous version
+    /// ([`Store::load_previous`]). Returns the document, `Ok(None)` if
+    /// there is none. A document of a newer schema is
+    /// [`crate::error::Unsupported::NewerSchema`], and a migration that
+    /// refuses is [`StoreError::Migrate`]: both leave the file untouched.
+    /// Without a schema, this is [`Store::load`] under the lock.
+    ///
+    /// **Power cut during the call:** the migration is one commit that
+    /// keeps the previous version: the old document stays current, or the
+    /// migrated one is, with the old one as its previous version.
+    pub fn open<D: Dir>(
+        &self,
+        dir: &mut D,
+        buf: &mut [u8],
+        migrate: impl FnOnce(schema::Old<'_>) -> Result<T, &'static str>,
+    ) -> Result<Option<T>, StoreError<D::Error>> {
+        let _guard = self.lock(dir)?;
+        let settled = self.settle(dir, buf)?;
+        let Some(len) = protocol::read(dir, self.name, buf, settled.protocol)? else {
+            return Ok(None);
+        };
+        let text = buf.get(..len).unwrap_or_default();
+        let (found, value) = schema::peek(text);
+        match self.schema {
+            Some(known) if found < u64::from(known) => {
+                let keep = crate::history::plan(self.name, &settled.files, true)?;
+                let n = value.len();
+                buf.copy_within(value, 0);
+                let migrated =
+                    migrate(schema::Old::new(found, self.name, buf, n)).map_err(|why| {
+                        StoreError::Migrate {
+                            file: name::owned(self.name),
+                            from: found,
+                            why,
+                        }
+                    })?;
+                let len = self.encode(&migrated, buf)?;
+                self.commit(dir, buf, len, settled.protocol, keep)?;
+                Ok(Some(migrated))
+            }
+            _ => self.decode(buf, len).map(Some),
+        }
     }
 
     /// The protocol a call uses: the one the state is on, if it has files
@@ -304,7 +408,11 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
     }
 
     fn encode<E>(&self, value: &T, buf: &mut [u8]) -> Result<usize, StoreError<E>> {
-        codec::encode(value, buf).map_err(|error| StoreError::Encode {
+        match self.schema {
+            Some(schema) => codec::encode(&schema::Envelope { schema, value }, buf),
+            None => codec::encode(value, buf),
+        }
+        .map_err(|error| StoreError::Encode {
             file: name::owned(self.name),
             error,
         })
@@ -1014,6 +1122,121 @@ mod tests {
     #[derive(Serialize, Deserialize, Default, Debug, PartialEq)]
     struct Counter {
         n: u32,
+    }
+
+    #[derive(Serialize, Deserialize, Default, Debug, PartialEq)]
+    struct Net {
+        addresses: heapless::Vec<u32, 4>,
+    }
+
+    #[derive(Deserialize)]
+    struct NetV1 {
+        address: u32,
+    }
+
+    fn migrate(mut old: schema::Old<'_>) -> Result<Net, &'static str> {
+        assert_eq!(old.schema, 0);
+        let v1: NetV1 = old.decode().map_err(|_| "not a network")?;
+        let mut addresses = heapless::Vec::new();
+        let _ = addresses.push(v1.address);
+        Ok(Net { addresses })
+    }
+
+    #[test]
+    fn open_migrates_an_older_schema_and_keeps_it_as_the_previous_version() {
+        for fat in [false, true] {
+            let mut dir = MemDir {
+                fat,
+                ..MemDir::default()
+            };
+            let mut buf = [0u8; 256];
+            // A document of the program before it had a schema.
+            let old = b"{\n  \"address\": 7\n}\n";
+            protocol::commit(
+                &mut dir,
+                "net.json",
+                old,
+                Mode::PRIVATE,
+                Protocol::Auto,
+                256,
+            )
+            .unwrap();
+            let store: Store<Net> = Store::new("net.json", Mode::PRIVATE).with_schema(2);
+            let err = store.load(&mut dir, &mut buf).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    StoreError::Load(LoadError::Unsupported {
+                        what: crate::error::Unsupported::OlderSchema { found: 0, known: 2 },
+                        ..
+                    })
+                ),
+                "{err}"
+            );
+            let net = store.open(&mut dir, &mut buf, migrate).unwrap().unwrap();
+            assert_eq!(net.addresses, [7]);
+            assert_eq!(store.load(&mut dir, &mut buf).unwrap(), Some(net));
+            let n = protocol::read(&mut dir, "net.json", &mut buf, Protocol::Auto)
+                .unwrap()
+                .unwrap();
+            assert!(buf[..n].starts_with(b"{\n  \"schema\": 2,\n  \"value\": {"));
+            let n = protocol::read_previous(&mut dir, "net.json", &mut buf, Protocol::Auto)
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                &buf[..n],
+                old,
+                "the pre-migration document is the previous one"
+            );
+            // Opening again migrates nothing.
+            store
+                .open(&mut dir, &mut buf, |_| Err("called again"))
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn a_newer_schema_or_a_refused_migration_leaves_the_file_untouched() {
+        let mut dir = MemDir::default();
+        let mut buf = [0u8; 256];
+        let newer = b"{\n  \"schema\": 3,\n  \"value\": 1\n}\n";
+        protocol::commit(
+            &mut dir,
+            "n.json",
+            newer,
+            Mode::PRIVATE,
+            Protocol::Replace,
+            256,
+        )
+        .unwrap();
+        let store: Store<Net> = Store::new("n.json", Mode::PRIVATE).with_schema(2);
+        let err = store.open(&mut dir, &mut buf, migrate).unwrap_err();
+        assert!(
+            std::format!("{err}").contains("schema 3, newer than the 2"),
+            "{err}"
+        );
+        assert!(
+            matches!(
+                err,
+                StoreError::Load(LoadError::Unsupported { offset: 14, .. })
+            ),
+            "{err:?}"
+        );
+        assert_eq!(dir.get("n.json").unwrap(), newer);
+        protocol::commit(
+            &mut dir,
+            "n.json",
+            b"[1]\n",
+            Mode::PRIVATE,
+            Protocol::Replace,
+            256,
+        )
+        .unwrap();
+        let err = store
+            .open(&mut dir, &mut buf, |_| Err("a list is not a network"))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Migrate { from: 0, .. }), "{err}");
+        assert_eq!(dir.get("n.json").unwrap(), b"[1]\n");
     }
 
     #[test]

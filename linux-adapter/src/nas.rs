@@ -9,7 +9,7 @@
 //! | rate limit | `var/lib/nos/ratelimit.json` | Journal, every hit durable | 0600 |
 //! | updates index | `var/lib/nos/snapshots/index.json` | Replace | 0644 |
 //! | snapshot database | `var/lib/nos/snapshots/snapdb.json` | Journal append | 0644 |
-//! | shares | `$NOS_SHARES_PATH`, else `var/lib/nos/shares.json` | Replace | 0600 |
+//! | shares | `$NOS_SHARES_PATH`, else `var/lib/nos/shares.json` | Replace, schema 2 (migrated from 1 at start) | 0600 |
 //!
 //! The original daemon kept the snapshot database in the updates index
 //! file; here it has its own journal beside it, because an append-only
@@ -94,6 +94,20 @@ pub struct DocStore<T, D: Dir = LinuxDir> {
     path: PathBuf,
     dir: std::sync::Mutex<(D, Vec<u8>)>,
     store: Store<'static, T>,
+    /// The migration of older documents, for a versioned document.
+    migrate: Option<Migration<T>>,
+}
+
+/// How a versioned document brings an older one up to date.
+pub type Migration<T> = fn(fsatomic::schema::Old<'_>) -> Result<T, &'static str>;
+
+/// A document type with a schema version ([`fsatomic::schema`]), and the
+/// migration of documents of older ones.
+pub trait Versioned: Sized {
+    /// The schema this program writes.
+    const SCHEMA: u32;
+    /// Bring a document of an older schema up to [`Versioned::SCHEMA`].
+    fn migrate(old: fsatomic::schema::Old<'_>) -> Result<Self, &'static str>;
 }
 
 impl<T: Serialize + DeserializeOwned + Default> DocStore<T> {
@@ -102,7 +116,20 @@ impl<T: Serialize + DeserializeOwned + Default> DocStore<T> {
     pub fn open(path: PathBuf, mode: Mode, dir_mode: Mode) -> Result<Self, NasError> {
         let (dir, name) = open_parent(&path, dir_mode)?;
         let doc = DocStore::in_dir(path, dir, name, mode);
-        doc.recover()?;
+        doc.start()?;
+        Ok(doc)
+    }
+
+    /// [`DocStore::open`] for a versioned document: its documents are kept
+    /// with `T`'s schema, and an older one is migrated at the start (the
+    /// pre-migration document kept as the previous version).
+    pub fn open_versioned(path: PathBuf, mode: Mode, dir_mode: Mode) -> Result<Self, NasError>
+    where
+        T: Versioned,
+    {
+        let (dir, name) = open_parent(&path, dir_mode)?;
+        let doc = DocStore::in_dir(path, dir, name, mode).versioned();
+        doc.start()?;
         Ok(doc)
     }
 
@@ -130,7 +157,29 @@ where
             path,
             dir: std::sync::Mutex::new((dir, vec![0; 64 * 1024])),
             store: Store::new(name, mode),
+            migrate: None,
         }
+    }
+
+    /// The same store for a versioned document ([`Versioned`]).
+    pub fn versioned(mut self) -> Self
+    where
+        T: Versioned,
+    {
+        self.store = self.store.with_schema(T::SCHEMA);
+        self.migrate = Some(T::migrate);
+        self
+    }
+
+    /// What the daemon does at start: [`DocStore::recover`], then, for a
+    /// versioned document, migrate one of an older schema
+    /// ([`fsatomic::Store::open`]).
+    pub fn start(&self) -> Result<(), NasError> {
+        self.recover()?;
+        if let Some(migrate) = self.migrate {
+            self.with_buffer(|dir, buf| self.store.open(dir, buf, migrate))?;
+        }
+        Ok(())
     }
 
     /// Recover as the daemon does at start ([`fsatomic::recover::recover`]):
@@ -615,19 +664,59 @@ pub struct Share {
     pub name: String,
     /// Exported path.
     pub path: String,
-    /// `"smb"` or `"nfs"`.
-    pub protocol: String,
+    /// `"smb"`, `"nfs"`, or both (schema 2; schema 1 had one `protocol`).
+    pub protocols: Vec<String>,
     /// Exported read-only.
     pub read_only: bool,
     /// Accounts with access.
     pub users: Vec<String>,
 }
 
-/// The shares file.
+/// The shares file, schema 2: `{"schema": 2, "value": {"shares": [...]}}`.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
 pub struct Shares {
     /// Every share.
     pub shares: Vec<Share>,
+}
+
+/// A share as schema 1 kept it: one protocol per share.
+#[derive(Deserialize)]
+struct ShareV1 {
+    name: String,
+    path: String,
+    protocol: String,
+    read_only: bool,
+    users: Vec<String>,
+}
+
+/// The shares file of schema 1 (written before the store had a schema,
+/// so read as schema 0): a plain `{"shares": [...]}`.
+#[derive(Deserialize)]
+struct SharesV1 {
+    shares: Vec<ShareV1>,
+}
+
+impl Versioned for Shares {
+    const SCHEMA: u32 = 2;
+
+    fn migrate(mut old: fsatomic::schema::Old<'_>) -> Result<Shares, &'static str> {
+        let v1: SharesV1 = old
+            .decode()
+            .map_err(|_| "not a schema-1 shares file ({\"shares\": [{\"protocol\": ...}]})")?;
+        Ok(Shares {
+            shares: v1
+                .shares
+                .into_iter()
+                .map(|s| Share {
+                    name: s.name,
+                    path: s.path,
+                    protocols: vec![s.protocol],
+                    read_only: s.read_only,
+                    users: s.users,
+                })
+                .collect(),
+        })
+    }
 }
 
 /// Where each store lives under a root.
@@ -722,7 +811,7 @@ impl Nas {
             ratelimit: Journaled::open(paths.ratelimit.clone(), Mode::PRIVATE, PUBLIC_DIR)?,
             updates: DocStore::open(paths.updates.clone(), Mode::PUBLIC_READ, PUBLIC_DIR)?,
             snapdb: Journaled::open(paths.snapdb.clone(), Mode::PUBLIC_READ, PUBLIC_DIR)?,
-            shares: DocStore::open(paths.shares.clone(), Mode::PRIVATE, PUBLIC_DIR)?,
+            shares: DocStore::open_versioned(paths.shares.clone(), Mode::PRIVATE, PUBLIC_DIR)?,
         })
     }
 }

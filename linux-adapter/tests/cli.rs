@@ -12,6 +12,8 @@ mod append;
 mod check;
 #[path = "cli/demo.rs"]
 mod demo;
+#[path = "cli/history.rs"]
+mod history;
 #[path = "cli/holes.rs"]
 mod holes;
 #[path = "cli/lock.rs"]

@@ -77,7 +77,7 @@ fn every_store_lands_at_its_path_with_its_mode_and_protocol() {
             shares: vec![Share {
                 name: "media".into(),
                 path: "/srv/media".into(),
-                protocol: "smb".into(),
+                protocols: vec!["smb".into()],
                 read_only: false,
                 users: vec!["admin".into()],
             }],
@@ -318,4 +318,41 @@ fn concurrent_appenders_share_flushes_and_lose_nothing() {
         .unwrap();
     assert_eq!(total as u64, appends);
     std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn the_shares_file_of_schema_1_is_migrated_at_start_and_kept_as_the_previous_version() {
+    let root = scratch("schema");
+    let paths = NasPaths::with_shares(&root, None);
+    std::fs::create_dir_all(paths.shares.parent().unwrap()).unwrap();
+    // What the daemon wrote before the shares had a schema.
+    let v1 = "{\n  \"shares\": [\n    {\n      \"name\": \"media\",\n      \"path\": \"/srv/media\",\n      \"protocol\": \"nfs\",\n      \"read_only\": true,\n      \"users\": [\n        \"admin\"\n      ]\n    }\n  ]\n}\n";
+    std::fs::write(&paths.shares, v1).unwrap();
+    std::fs::set_permissions(&paths.shares, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let nas = Nas::open_paths(&paths).unwrap();
+    let shares = nas.shares.load().unwrap().unwrap();
+    assert_eq!(shares.shares[0].protocols, ["nfs"]);
+    assert!(shares.shares[0].read_only);
+    let text = std::fs::read_to_string(&paths.shares).unwrap();
+    assert!(
+        text.starts_with("{\n  \"schema\": 2,\n  \"value\": {\n"),
+        "{text}"
+    );
+    let previous = paths.shares.with_extension("json.prev");
+    assert_eq!(std::fs::read_to_string(&previous).unwrap(), v1);
+    assert_eq!(mode(&previous), 0o600);
+    drop(nas);
+    // Opening again migrates nothing; a newer schema is refused, untouched.
+    Nas::open_paths(&paths).unwrap();
+    assert_eq!(std::fs::read_to_string(&previous).unwrap(), v1);
+    let v3 = "{\n  \"schema\": 3,\n  \"value\": {}\n}\n";
+    std::fs::write(&paths.shares, v3).unwrap();
+    let err = Nas::open_paths(&paths)
+        .err()
+        .expect("a newer schema is refused");
+    assert!(
+        err.to_string().contains("schema 3, newer than the 2"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&paths.shares).unwrap(), v3);
 }

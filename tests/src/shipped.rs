@@ -314,6 +314,10 @@ pub trait Kept: Serialize + DeserializeOwned + Default {
     fn put(&mut self, doc: &Doc);
     /// The newest value the state holds.
     fn newest(&self) -> Option<Doc>;
+    /// The store as the daemon builds it (versioned, for the shares).
+    fn daemon<D: Dir>(doc: DocStore<Self, Lent<'_, D>>) -> DocStore<Self, Lent<'_, D>> {
+        doc
+    }
 }
 
 /// The padding [`crate::oracle::value`] gives value `n` with a pad of
@@ -390,10 +394,14 @@ impl Kept for nas::Shares {
         self.shares = vec![nas::Share {
             name: format!("share{}", doc.v),
             path: doc.pad.to_string(),
-            protocol: "smb".into(),
+            protocols: vec!["smb".into()],
             read_only: false,
             users: vec!["admin".into()],
         }];
+    }
+
+    fn daemon<D: Dir>(doc: DocStore<Self, Lent<'_, D>>) -> DocStore<Self, Lent<'_, D>> {
+        doc.versioned()
     }
 
     fn newest(&self) -> Option<Doc> {
@@ -416,7 +424,8 @@ pub enum Call {
 
 /// A NAS whole-document store ([`DocStore`]): `commit` is the daemon's
 /// `save` or `update`, `load` its `load`, `recover` what `Nas::open` does
-/// at start ([`DocStore::recover`]).
+/// at start ([`DocStore::start`]: recovery, and a migration for the
+/// versioned shares).
 #[derive(Debug)]
 pub struct NasDoc<T> {
     /// The store's name in reports.
@@ -444,7 +453,12 @@ impl<T> NasDoc<T> {
 
 impl<T: Kept> NasDoc<T> {
     fn store<'d, D: Dir>(&self, dir: &'d mut D) -> DocStore<T, Lent<'d, D>> {
-        DocStore::in_dir(PathBuf::from(self.file), Lent(dir), self.file, self.mode)
+        T::daemon(DocStore::in_dir(
+            PathBuf::from(self.file),
+            Lent(dir),
+            self.file,
+            self.mode,
+        ))
     }
 }
 
@@ -476,8 +490,7 @@ impl<T: Kept> Protocol for NasDoc<T> {
     }
 
     fn recover<D: Dir>(&self, dir: &mut D) -> Result<(), Failure> {
-        self.store(dir).recover().map_err(nas_failure)?;
-        Ok(())
+        self.store(dir).start().map_err(nas_failure)
     }
 }
 

@@ -387,7 +387,7 @@ fn run(nas: &Nas, root: &Path) -> Result<Vec<Row>, NasError> {
                 let media = Share {
                     name: "media".to_string(),
                     path: "/srv/media".to_string(),
-                    protocol: "smb".to_string(),
+                    protocols: vec!["smb".to_string()],
                     read_only: false,
                     users: vec!["admin".to_string(), "alice".to_string()],
                 };
@@ -398,7 +398,7 @@ fn run(nas: &Nas, root: &Path) -> Result<Vec<Row>, NasError> {
                 shares
                     .shares
                     .iter()
-                    .map(|s| format!("{} -> {} ({})", s.name, s.path, s.protocol))
+                    .map(|s| format!("{} -> {} ({})", s.name, s.path, s.protocols.join("+")))
                     .collect::<Vec<_>>()
                     .join(", ")
             })

@@ -98,7 +98,7 @@ fn demo_commits_to_all_seven_stores_and_measures_their_flushes() {
     let out = fsatomic(["check", dir.join("var/lib/nos").to_str().unwrap()], b"");
     assert!(
         out.text()
-            .contains("ratelimit.json: ok (journal, 10 records, no snapshot yet; 1 flush per append; the previous version is the state before the last record)"),
+            .contains("ratelimit.json: ok (journal, 10 records, no snapshot yet; 1 flush per append; the previous version is the state before the last append)"),
         "{}",
         out.text()
     );

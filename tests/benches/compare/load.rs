@@ -181,7 +181,7 @@ pub fn run(root: &Path, sizes: &Sizes, rounds: usize) -> io::Result<Vec<StoreLoa
             .map(|i| Share {
                 name: format!("share{i:03}"),
                 path: format!("/tank/shares/share{i:03}"),
-                protocol: if i % 3 == 0 { "nfs" } else { "smb" }.into(),
+                protocols: vec![if i % 3 == 0 { "nfs" } else { "smb" }.into()],
                 read_only: i % 5 == 0,
                 users: (0..4).map(|u| format!("user{:04}", (i + u) % 50)).collect(),
             })
