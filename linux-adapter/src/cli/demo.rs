@@ -9,7 +9,9 @@
 //! commit with its own `flush_count()`, reads the file's mode back with
 //! `stat`, and prints one row per store. Documents are changed only where
 //! they lack something (running it twice adds no second admin); journals
-//! keep appending, as they would on the appliance.
+//! keep appending, as they would on the appliance. Then commit-confirmed on
+//! a network configuration: one tentative change rolled back by a
+//! simulated reboot, one confirmed.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -79,6 +81,12 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
         .filesystem();
 
     let rows = run(&nas, &root).map_err(|e| fail(&root, &e))?;
+    let confirmed = commit_confirmed(&root).map_err(|e| {
+        Failure::error(format!(
+            "demo under {}: commit-confirmed: {e}",
+            absolute(&root).display()
+        ))
+    })?;
 
     println!(
         "fsatomic {} demo: the NAS daemon's seven stores under {}, each committed just now",
@@ -101,6 +109,12 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     println!(
         "flushes/commit: fsync and fdatasync calls counted around each store's last commit (replace: the temporary file, then the directory; journal: the appended record; slots: the slot written)."
     );
+    println!();
+    println!("commit-confirmed ({}):", NETWORK);
+    for line in &confirmed {
+        println!("  {line}");
+    }
+    println!();
     println!(
         "Run it again: documents change only where they lack something (users are added once), journals keep appending (more hits, more transactions)."
     );
@@ -114,6 +128,82 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
         lib.join("snapshots/snapdb.json").display()
     );
     Ok(())
+}
+
+/// The network configuration of the commit-confirmed part, under the root.
+const NETWORK: &str = "etc/nos/network.json";
+
+/// A network configuration: what a tentative change would cut the box off
+/// with.
+#[derive(serde::Serialize, serde::Deserialize, Default, Debug, PartialEq)]
+struct Network {
+    address: String,
+}
+
+/// Commit-confirmed for real on `etc/nos/network.json`: a confirmed
+/// address, a tentative one rolled back by a simulated reboot (the boot's
+/// recovery), and a tentative one confirmed before the reboot, which stays
+/// and keeps the one it replaced as the previous version. One line each.
+fn commit_confirmed(root: &Path) -> Result<Vec<String>, String> {
+    use fsatomic::{Mode, Store, recover};
+    let path = root.join(NETWORK);
+    let dir_path = path.parent().unwrap_or(root);
+    let mut dir =
+        LinuxDir::open(dir_path).map_err(|e| format!("{}: {e}", absolute(dir_path).display()))?;
+    let store: Store<Network> = Store::new("network.json", Mode::PRIVATE).with_previous();
+    let mut buf = vec![0u8; 4096];
+    let net = |a: &str| Network {
+        address: a.to_string(),
+    };
+    let show = |dir: &mut LinuxDir, buf: &mut [u8]| -> Result<String, String> {
+        let now = store.load(dir, buf).map_err(|e| e.to_string())?;
+        let before = store.load_previous(dir, buf).map_err(|e| e.to_string())?;
+        Ok(format!(
+            "current {}, previous {}",
+            now.map_or("none".into(), |n| n.address),
+            before.map_or("none".into(), |n| n.address)
+        ))
+    };
+    let reboot = |dir: &mut LinuxDir| {
+        recover::recover(dir, "network.json", Mode::PRIVATE)
+            .map(|done| done.rolled_back)
+            .map_err(|e| e.to_string())
+    };
+    let mut lines = Vec::new();
+    // A rolled-back change left by an earlier run is rolled back first.
+    reboot(&mut dir)?;
+    store
+        .save(&mut dir, &mut buf, &net("10.0.0.2"))
+        .map_err(|e| e.to_string())?;
+    lines.push(format!("save 10.0.0.2: {}", show(&mut dir, &mut buf)?));
+    store
+        .save_tentative(&mut dir, &mut buf, &net("10.0.0.99"))
+        .map_err(|e| e.to_string())?;
+    lines.push(format!(
+        "save --tentative 10.0.0.99: {}",
+        show(&mut dir, &mut buf)?
+    ));
+    let rolled = reboot(&mut dir)?;
+    lines.push(format!(
+        "reboot, never confirmed: {} -> {}",
+        if rolled {
+            "rolled back"
+        } else {
+            "NOT rolled back"
+        },
+        show(&mut dir, &mut buf)?
+    ));
+    store
+        .save_tentative(&mut dir, &mut buf, &net("10.0.0.3"))
+        .map_err(|e| e.to_string())?;
+    store.confirm(&mut dir).map_err(|e| e.to_string())?;
+    let rolled = reboot(&mut dir)?;
+    lines.push(format!(
+        "save --tentative 10.0.0.3, confirm, reboot: {} -> {}",
+        if rolled { "rolled back" } else { "kept" },
+        show(&mut dir, &mut buf)?
+    ));
+    Ok(lines)
 }
 
 /// How to call this program again, as the user called it.

@@ -65,6 +65,19 @@ fn demo_commits_to_all_seven_stores_and_measures_their_flushes() {
         };
         assert_eq!(format!("{:04o}", dir.mode(&data)), mode, "{data}");
     }
+    // Commit-confirmed, for real: one tentative change rolled back by the
+    // simulated reboot, one confirmed and kept.
+    for line in [
+        "save --tentative 10.0.0.99: current 10.0.0.99, previous 10.0.0.2",
+        "reboot, never confirmed: rolled back -> current 10.0.0.2",
+        "save --tentative 10.0.0.3, confirm, reboot: kept -> current 10.0.0.3, previous 10.0.0.2",
+    ] {
+        assert!(text.contains(line), "{line}:\n{text}");
+    }
+    assert_eq!(
+        dir.read("etc/nos/network.json"),
+        b"{\n  \"address\": \"10.0.0.3\"\n}\n"
+    );
     let last = |file| row(&out, file).3;
     assert_eq!(last("etc/nos/users.json"), "2 users (admin, alice)");
     assert_eq!(
