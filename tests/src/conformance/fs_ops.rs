@@ -34,6 +34,7 @@ macro_rules! __conformance_fs_ops {
             set_len_cuts_and_extends,
             rename_replaces_the_target,
             rename_replaces_a_symlink_not_its_target,
+            link_adds_a_name_and_never_replaces_one,
             remove_takes_names_not_targets,
             flushes_succeed,
             for_each_entry_lists_every_name,
@@ -343,6 +344,40 @@ pub fn rename_replaces_a_symlink_not_its_target<A: Adapter>(test: &str) {
     );
     assert_eq!(fs::read(fx.path("target")).expect("read"), b"mine");
     assert_eq!(Snapshot::of(&fx.outside("victim")), victim);
+}
+
+/// `link` gives the file a second name (the same inode), refuses a name
+/// that exists (file or symbolic link, which keeps what it had) and a
+/// missing source, and links a symbolic link as itself.
+pub fn link_adds_a_name_and_never_replaces_one<A: Adapter>(test: &str) {
+    let fx = Fixture::new::<A>(test);
+    let mut dir = fx.open::<A>();
+    plant_file(&fx.path("doc"), b"v1", 0o600);
+    dir.link("doc", "doc.replaced").expect("link");
+    assert_eq!(
+        Snapshot::of(&fx.path("doc.replaced")).inode,
+        Snapshot::of(&fx.path("doc")).inode
+    );
+    plant_file(&fx.path("other"), b"other", 0o600);
+    let e = dir.link("doc", "other").expect_err("linked over a file");
+    assert_eq!(kind(&e), ErrorKind::AlreadyExists);
+    assert_eq!(fs::read(fx.path("other")).expect("read"), b"other");
+    plant_file(&fx.outside("victim"), b"secret", 0o600);
+    plant_symlink(&fx.outside("victim"), &fx.path("planted"));
+    let e = dir.link("doc", "planted").expect_err("linked over a link");
+    assert_eq!(kind(&e), ErrorKind::AlreadyExists);
+    assert_eq!(fs::read(fx.outside("victim")).expect("read"), b"secret");
+    let e = dir.link("missing", "x").expect_err("linked a missing file");
+    assert_eq!(kind(&e), ErrorKind::NotFound);
+    dir.link("planted", "planted2")
+        .expect("link a symbolic link");
+    assert!(
+        fs::symlink_metadata(fx.path("planted2"))
+            .expect("lstat")
+            .file_type()
+            .is_symlink()
+    );
+    dir.sync_dir().expect("sync_dir");
 }
 
 /// `remove` of a missing name succeeds; a link is removed, not its target;

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 
-use fsatomic::{CommitError, JournalStore, Mode, Protocol, Store, replace};
+use fsatomic::{CommitError, Dir, JournalStore, Mode, Protocol, Store, replace};
 
 use super::{Adapter, BUF, Counter, Fixture, Hit, Hits, encoded, mode_of, plant_file};
 use crate::wrap::{Call, Counting};
@@ -25,6 +25,7 @@ macro_rules! __conformance_protocol {
             slots_store_round_trips_with_one_flush_per_commit,
             journal_store_round_trips_with_one_flush_per_append,
             adapter_counts_two_flushes_per_replace_and_one_per_slot_commit,
+            the_previous_version_and_a_tentative_one_on_real_files,
         ] }
     };
 }
@@ -355,4 +356,74 @@ pub fn adapter_counts_two_flushes_per_replace_and_one_per_slot_commit<A: Adapter
             .expect("save");
         assert_eq!(A::flush_count(&dir) - before, i, "after {i} Slots commits");
     }
+}
+
+/// A Replace state that keeps its previous version, and commit-confirmed,
+/// on the adapter's real files: `NAME.prev` holds the replaced version with
+/// the same exact mode, no second name is left behind, a commit costs the
+/// flushes the filesystem needs (2 where name changes land in order, 4
+/// elsewhere), and recovery rolls back a tentative version that was not
+/// confirmed.
+pub fn the_previous_version_and_a_tentative_one_on_real_files<A: Adapter>(test: &str) {
+    let fx = Fixture::new::<A>(test);
+    let mut dir = fx.open::<A>();
+    let mut buf = [0u8; BUF];
+    let store: Store<Counter> = Store::new("net.json", Mode::PUBLIC_READ).with_previous();
+    store
+        .save(&mut dir, &mut buf, &Counter::at(1))
+        .expect("save 1");
+    let before = A::flush_count(&dir);
+    store
+        .save(&mut dir, &mut buf, &Counter::at(2))
+        .expect("save 2");
+    let flushes = if dir.capabilities().ordered_names {
+        2
+    } else {
+        4
+    };
+    assert_eq!(
+        A::flush_count(&dir) - before,
+        flushes,
+        "flushes of a commit"
+    );
+    assert_eq!(
+        store.load_previous(&mut dir, &mut buf).expect("previous"),
+        Some(Counter::at(1))
+    );
+    assert_eq!(
+        fs::read(fx.path("net.json.prev")).expect("read"),
+        encoded(&Counter::at(1))
+    );
+    assert_eq!(mode_of(&fx.path("net.json.prev")), 0o644);
+    store
+        .save_tentative(&mut dir, &mut buf, &Counter::at(3))
+        .expect("tentative");
+    assert_eq!(mode_of(&fx.path("net.json.tentative")), 0o644);
+    assert_eq!(
+        store.load(&mut dir, &mut buf).expect("load"),
+        Some(Counter::at(3))
+    );
+    let done =
+        fsatomic::recover::recover(&mut dir, "net.json", Mode::PUBLIC_READ).expect("recover");
+    assert!(done.rolled_back);
+    assert_eq!(
+        store.load(&mut dir, &mut buf).expect("load"),
+        Some(Counter::at(2))
+    );
+    store
+        .save_tentative(&mut dir, &mut buf, &Counter::at(4))
+        .expect("tentative");
+    assert!(store.confirm(&mut dir).expect("confirm"));
+    assert_eq!(
+        store.load_previous(&mut dir, &mut buf).expect("previous"),
+        Some(Counter::at(2))
+    );
+    assert_eq!(
+        fx.names(),
+        BTreeSet::from([
+            "net.json".to_owned(),
+            "net.json.lock".to_owned(),
+            "net.json.prev".to_owned()
+        ])
+    );
 }
