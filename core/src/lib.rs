@@ -49,6 +49,26 @@
 //!    serde through `serde-json-core` into caller buffers.
 //! 5. [`Store`]: a typed document with `load`, `save` and `update`;
 //!    [`JournalStore`]: a typed state with `open`, `append` and `compact`.
+//! 6. [`history`] and [`schema`]: what a state keeps besides its current
+//!    version — the previous one ([`Store::load_previous`]), a tentative
+//!    one until confirmed ([`Store::save_tentative`], [`Store::confirm`],
+//!    rolled back by [`recover::recover`] at boot) — and schema versions
+//!    migrated on [`Store::open`]:
+//!
+//! ```
+//! # fn demo<D: fsatomic::Dir>(dir: &mut D) -> Result<(), fsatomic::StoreError<D::Error>> {
+//! use fsatomic::{Mode, Store};
+//! #[derive(serde::Serialize, serde::Deserialize, Default)]
+//! struct Net { address: u32 }
+//!
+//! let net: Store<Net> = Store::new("net.json", Mode::PRIVATE).with_previous();
+//! let mut buf = [0u8; 128];
+//! net.save_tentative(dir, &mut buf, &Net { address: 0x0a00_0063 })?;
+//! // ...reachable? Confirm; a reboot before this rolls it back.
+//! net.confirm(dir)?;
+//! let before = net.load_previous(dir, &mut buf)?; // the version it replaced
+//! # let _ = before; Ok(()) }
+//! ```
 //!
 //! # Guarantees
 //!
