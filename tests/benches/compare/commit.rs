@@ -28,6 +28,9 @@ pub enum Kind {
     Replace,
     /// `Store::save` on `LinuxDir`: encode, lock, orphan sweep, Replace.
     StoreSave,
+    /// `Store::with_previous().save`: the same, keeping the replaced
+    /// version as `NAME.prev` (a hard link and a rename more).
+    StorePrevious,
     /// `JournalStore::append` on `LinuxDir`: lock, catch up, one record,
     /// fdatasync (compaction included when it falls due).
     Journal,
@@ -62,9 +65,10 @@ pub enum Kind {
 
 impl Kind {
     /// Every configuration, in table order.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Replace,
         Kind::StoreSave,
+        Kind::StorePrevious,
         Kind::Journal,
         Kind::Slots,
         Kind::Original,
@@ -83,6 +87,7 @@ impl Kind {
         match self {
             Kind::Replace => "replace",
             Kind::StoreSave => "store-save",
+            Kind::StorePrevious => "store-previous",
             Kind::Journal => "journal",
             Kind::Slots => "slots",
             Kind::Original => "original",
@@ -102,6 +107,7 @@ impl Kind {
         match self {
             Kind::Replace => "fsatomic Replace",
             Kind::StoreSave => "fsatomic Store::save",
+            Kind::StorePrevious => "fsatomic Store::save, previous kept",
             Kind::Journal => "fsatomic Journal append",
             Kind::Slots => "fsatomic Slots",
             Kind::Original => "original (Go SaveJSON)",
@@ -119,7 +125,9 @@ impl Kind {
     /// Colour role in plots.
     pub fn role(self) -> Role {
         match self {
-            Kind::Replace | Kind::StoreSave | Kind::Journal | Kind::Slots => Role::Ours,
+            Kind::Replace | Kind::StoreSave | Kind::StorePrevious | Kind::Journal | Kind::Slots => {
+                Role::Ours
+            }
             Kind::Original => Role::Original,
             Kind::AtomicWrites | Kind::AtomicWriteFile | Kind::Tempfile => Role::Peer,
             Kind::SqliteWal | Kind::SqliteRollback | Kind::Redb => Role::Database,
@@ -291,11 +299,17 @@ struct StoreC {
     dir: LinuxDir,
     doc: Users,
     buf: Vec<u8>,
+    previous: bool,
 }
 
 impl Committer for StoreC {
     fn commit(&mut self) -> io::Result<()> {
         let store: Store<Users> = Store::new(NAME, Mode::PRIVATE);
+        let store = if self.previous {
+            store.with_previous()
+        } else {
+            store
+        };
         store
             .save(&mut self.dir, &mut self.buf, &self.doc)
             .map_err(io_err)
@@ -520,10 +534,11 @@ pub fn setup(kind: Kind, size: Size, root: &Path) -> io::Result<Box<dyn Committe
             data,
             buf: Vec::new(),
         }),
-        Kind::StoreSave => Box::new(StoreC {
+        Kind::StoreSave | Kind::StorePrevious => Box::new(StoreC {
             dir: LinuxDir::open(&dir)?,
             doc,
             buf: vec![0; 2 * data.len() + 4096],
+            previous: kind == Kind::StorePrevious,
         }),
         Kind::Slots => Box::new(SlotsC {
             dir: LinuxDir::open(&dir)?,
