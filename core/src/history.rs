@@ -230,20 +230,105 @@ pub fn pending<D: Dir>(dir: &mut D, name: &str) -> Result<bool, IoError<D::Error
 /// the confirmed version or [`rollback`] (or recovery at boot) drops it.
 /// A tentative version already waiting is replaced.
 ///
+/// With a `deadline` (seconds on a clock that does not restart with the
+/// board, which the caller keeps), recovery leaves it waiting while the
+/// clock it is given reads earlier ([`crate::recover::recover_at`]): the
+/// deadline is committed first, as `NAME.deadline` (two flushes more), and
+/// names the tentative document by its CRC-32C, so a deadline that
+/// outlived its version never applies to another.
+///
 /// **Power cut during the call:** the state is the version that was
-/// current before (confirmed or tentative) or this one.
+/// current before (confirmed or tentative) or this one; a tentative
+/// version visible after the cut has its deadline, or none (rolled back at
+/// the next recovery: the safe side).
 pub fn commit_tentative<D: Dir>(
     dir: &mut D,
     name: &str,
     data: &[u8],
     mode: Mode,
+    deadline: Option<u64>,
 ) -> Result<(), CommitError<D::Error>> {
     name::validate(name).map_err(|error| CommitError::Name {
         file: name::owned(name),
         error,
     })?;
+    let file = layout::file_name(name, Role::Deadline);
+    match deadline {
+        Some(until) => {
+            let mut text = heapless::String::<64>::new();
+            let _ = core::fmt::write(
+                &mut text,
+                format_args!(
+                    "{{\"until\": {until}, \"crc32c\": {}}}\n",
+                    crate::crc::crc32c(data)
+                ),
+            );
+            Replace::<D>::companion(&file, text.as_bytes(), mode)?.run(dir)?;
+        }
+        None if dir
+            .exists(&file)
+            .map_err(|e| IoError::new(Op::Open, &file, e))? =>
+        {
+            // A deadline left by an earlier tentative version: gone for
+            // good before this one appears.
+            dir.remove(&file)
+                .map_err(|e| IoError::new(Op::Remove, &file, e))?;
+            dir.sync_dir()
+                .map_err(|e| IoError::new(Op::SyncDir, &file, e))?;
+        }
+        None => {}
+    }
     let tentative = layout::file_name(name, Role::Tentative);
     Replace::<D>::companion(&tentative, data, mode)?.run(dir)
+}
+
+/// The deadline of the tentative version of `name`: `Some(until)` if
+/// `NAME.deadline` exists, parses, and names the document `NAME.tentative`
+/// holds now (its CRC-32C); `None` otherwise (no deadline: recovery rolls
+/// the tentative version back).
+pub fn deadline<D: Dir>(dir: &mut D, name: &str) -> Result<Option<u64>, IoError<D::Error>> {
+    let file = layout::file_name(name, Role::Deadline);
+    let mut text = [0u8; 64];
+    let Some(mut f) = dir
+        .open_read(&file)
+        .map_err(|e| IoError::new(Op::Open, &file, e))?
+    else {
+        return Ok(None);
+    };
+    let n = read_full(&mut f, &mut text).map_err(|e| IoError::new(Op::Read, &file, e))?;
+    let text = text.get(..n).unwrap_or_default();
+    let number = |range: core::ops::Range<usize>| {
+        core::str::from_utf8(text.get(range)?)
+            .ok()?
+            .parse::<u64>()
+            .ok()
+    };
+    let (mut until, mut crc) = (None, None);
+    let _ = crate::json::for_each_member(text, |key, range| match key {
+        b"until" => until = number(range),
+        b"crc32c" => crc = number(range),
+        _ => {}
+    });
+    let (Some(until), Some(crc)) = (until, crc) else {
+        return Ok(None);
+    };
+    let tentative = layout::file_name(name, Role::Tentative);
+    let Some(mut f) = dir
+        .open_read(&tentative)
+        .map_err(|e| IoError::new(Op::Open, &tentative, e))?
+    else {
+        return Ok(None);
+    };
+    let mut sum = crate::crc::Crc32c::new();
+    let mut chunk = [0u8; CHUNK];
+    loop {
+        let n = read_full(&mut f, &mut chunk).map_err(|e| IoError::new(Op::Read, &tentative, e))?;
+        sum.update(chunk.get(..n).unwrap_or_default());
+        if n < CHUNK {
+            break;
+        }
+    }
+    Ok((u64::from(sum.finish()) == crc).then_some(until))
 }
 
 /// Under the writers' lock: make the tentative version of `name` the
@@ -269,12 +354,14 @@ pub fn confirm<D: Dir>(
     let keep = keep_previous || keeps_previous(dir, name)?;
     let tentative = layout::file_name(name, Role::Tentative);
     Replace::<D>::adopt(name, &tentative, mode, keep)?.run(dir)?;
+    drop_deadline(dir, name)?;
     Ok(true)
 }
 
 /// Under the writers' lock: drop the tentative version of `name` (remove,
-/// directory flush), so that the confirmed version is current again.
-/// `Ok(false)` if no tentative version waits.
+/// directory flush), so that the confirmed version is current again, and
+/// its deadline (not flushed: a deadline never applies to another
+/// document). `Ok(false)` if no tentative version waits.
 ///
 /// **Power cut during the call:** the state is the tentative version or
 /// the confirmed one.
@@ -287,7 +374,15 @@ pub fn rollback<D: Dir>(dir: &mut D, name: &str) -> Result<bool, IoError<D::Erro
         .map_err(|e| IoError::new(Op::Remove, &tentative, e))?;
     dir.sync_dir()
         .map_err(|e| IoError::new(Op::SyncDir, &tentative, e))?;
+    drop_deadline(dir, name)?;
     Ok(true)
+}
+
+/// Remove `NAME.deadline`, not flushed.
+fn drop_deadline<D: Dir>(dir: &mut D, name: &str) -> Result<(), IoError<D::Error>> {
+    let file = layout::file_name(name, Role::Deadline);
+    dir.remove(&file)
+        .map_err(|e| IoError::new(Op::Remove, &file, e))
 }
 
 /// Whether the state `name` keeps its previous version: `NAME.prev` or
@@ -407,6 +502,52 @@ mod tests {
         assert_eq!(fresh.load(&mut dir, &mut buf).unwrap(), Some(7));
         assert!(fresh.rollback(&mut dir).unwrap());
         assert_eq!(fresh.load(&mut dir, &mut buf).unwrap(), None);
+    }
+
+    #[test]
+    fn a_deadline_keeps_a_tentative_version_waiting_until_it_comes() {
+        let mut dir = MemDir::default();
+        let mut buf = [0u8; 128];
+        let store: Store<u32> = Store::new("net.json", Mode::PRIVATE);
+        store.save(&mut dir, &mut buf, &1).unwrap();
+        store
+            .save_tentative_until(&mut dir, &mut buf, &2, Some(100))
+            .unwrap();
+        assert_eq!(deadline(&mut dir, "net.json").unwrap(), Some(100));
+        let at = |dir: &mut MemDir, now| {
+            crate::recover::recover_at(dir, "net.json", Mode::PRIVATE, now)
+                .unwrap()
+                .rolled_back
+        };
+        assert!(!at(&mut dir, Some(99)), "before the deadline it waits");
+        assert_eq!(store.load(&mut dir, &mut buf).unwrap(), Some(2));
+        assert!(at(&mut dir, Some(100)), "from the deadline on it goes");
+        assert_eq!(store.load(&mut dir, &mut buf).unwrap(), Some(1));
+        assert_eq!(names(&dir), ["net.json"]);
+        // Without a clock, or without a deadline, recovery rolls back.
+        store
+            .save_tentative_until(&mut dir, &mut buf, &3, Some(100))
+            .unwrap();
+        assert!(at(&mut dir, None));
+        store.save_tentative(&mut dir, &mut buf, &4).unwrap();
+        assert!(at(&mut dir, Some(0)));
+        // A deadline never applies to another document: one left behind
+        // by a cut names the document it was written for.
+        store
+            .save_tentative_until(&mut dir, &mut buf, &5, Some(100))
+            .unwrap();
+        Replace::<MemDir>::companion("net.json.tentative", b"6\n", Mode::PRIVATE)
+            .unwrap()
+            .run(&mut dir)
+            .unwrap();
+        assert_eq!(deadline(&mut dir, "net.json").unwrap(), None);
+        assert!(at(&mut dir, Some(0)));
+        // A tentative commit without a deadline removes an old one first.
+        store
+            .save_tentative_until(&mut dir, &mut buf, &7, Some(100))
+            .unwrap();
+        store.confirm(&mut dir).unwrap();
+        assert_eq!(names(&dir), ["net.json"]);
     }
 
     #[test]

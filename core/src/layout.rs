@@ -14,8 +14,9 @@
 //! | `NAME.prev` | the previous version, where it is kept | Replace |
 //! | `NAME.replaced` | a second name of the version a commit in flight replaces | Replace |
 //! | `NAME.tentative` | a tentative version, current until confirmed or rolled back | Replace |
+//! | `NAME.deadline` | until when recovery leaves the tentative version waiting | Replace |
 //!
-//! The last three are companions of a Replace document ([`crate::history`]):
+//! The last four are companions of a Replace document ([`crate::history`]):
 //! they do not change which protocol a state is on.
 //!
 //! Which protocol a state is on is told by the files that exist
@@ -51,9 +52,11 @@ pub const PREVIOUS_SUFFIX: &str = ".prev";
 pub const REPLACED_SUFFIX: &str = ".replaced";
 /// Suffix of a tentative version, `NAME.tentative`.
 pub const TENTATIVE_SUFFIX: &str = ".tentative";
+/// Suffix of a tentative version's deadline, `NAME.deadline`.
+pub const DEADLINE_SUFFIX: &str = ".deadline";
 /// Every suffix a protocol derives from a state's name. A state may not be
 /// named with one of them.
-pub const SIDECAR_SUFFIXES: [&str; 7] = [
+pub const SIDECAR_SUFFIXES: [&str; 8] = [
     LOCK_SUFFIX,
     JOURNAL_SUFFIX,
     ".a",
@@ -61,6 +64,7 @@ pub const SIDECAR_SUFFIXES: [&str; 7] = [
     PREVIOUS_SUFFIX,
     REPLACED_SUFFIX,
     TENTATIVE_SUFFIX,
+    DEADLINE_SUFFIX,
 ];
 
 /// What a file is to the state that owns it.
@@ -82,6 +86,8 @@ pub enum Role {
     Replaced,
     /// `NAME.tentative`: a tentative version.
     Tentative,
+    /// `NAME.deadline`: until when the tentative version may wait.
+    Deadline,
     /// A temporary file of a Replace commit of `NAME` or of its tentative
     /// version (`journal: false`), or of `NAME.journal` (`journal: true`).
     Temp {
@@ -101,6 +107,7 @@ impl Role {
             Role::Previous => "previous version",
             Role::Replaced => "replaced version",
             Role::Tentative => "tentative version",
+            Role::Deadline => "tentative version's deadline",
             Role::Temp { .. } => "temporary file",
         }
     }
@@ -132,6 +139,7 @@ pub fn file_name(name: &str, role: Role) -> FileName {
         Role::Previous => name::with_suffix(name, PREVIOUS_SUFFIX),
         Role::Replaced => name::with_suffix(name, REPLACED_SUFFIX),
         Role::Tentative => name::with_suffix(name, TENTATIVE_SUFFIX),
+        Role::Deadline => name::with_suffix(name, DEADLINE_SUFFIX),
     }
 }
 
@@ -150,8 +158,9 @@ pub fn owner(entry: &str) -> Option<(&str, Role)> {
         let of = |suffix: &str| target.strip_suffix(suffix).filter(|s| !s.is_empty());
         return Some(if let Some(state) = of(JOURNAL_SUFFIX) {
             (state, Role::Temp { journal: true })
-        } else if let Some(state) = of(TENTATIVE_SUFFIX) {
-            // A tentative version is committed with Replace too.
+        } else if let Some(state) = of(TENTATIVE_SUFFIX).or_else(|| of(DEADLINE_SUFFIX)) {
+            // A tentative version and its deadline are committed with
+            // Replace too.
             (state, Role::Temp { journal: false })
         } else {
             (target, Role::Temp { journal: false })
@@ -171,6 +180,7 @@ pub fn owner(entry: &str) -> Option<(&str, Role)> {
         .or_else(|| sidecar(PREVIOUS_SUFFIX, Role::Previous))
         .or_else(|| sidecar(REPLACED_SUFFIX, Role::Replaced))
         .or_else(|| sidecar(TENTATIVE_SUFFIX, Role::Tentative))
+        .or_else(|| sidecar(DEADLINE_SUFFIX, Role::Deadline))
         .or(Some((entry, Role::Document)))
 }
 
@@ -254,7 +264,7 @@ impl Files {
             }
             Role::Previous | Role::Replaced => self.previous = true,
             Role::Tentative => self.tentative = true,
-            Role::Lock | Role::Temp { .. } => {}
+            Role::Lock | Role::Deadline | Role::Temp { .. } => {}
         }
     }
 
@@ -311,6 +321,7 @@ mod tests {
             Role::Previous,
             Role::Replaced,
             Role::Tentative,
+            Role::Deadline,
         ] {
             let file = file_name("s.json", role);
             assert_eq!(owner(&file), Some(("s.json", role)), "{file}");

@@ -85,18 +85,32 @@ pub fn recover<D: Dir>(
     name: &str,
     mode: Mode,
 ) -> Result<Recovered, RecoverError<D::Error>> {
+    recover_at(dir, name, mode, None)
+}
+
+/// [`recover`] with the time `now` on the clock a tentative version's
+/// deadline was given in ([`crate::history::commit_tentative`]): a
+/// tentative version whose deadline is later stays waiting. Without a
+/// clock (`None`), or without a deadline, it is rolled back.
+pub fn recover_at<D: Dir>(
+    dir: &mut D,
+    name: &str,
+    mode: Mode,
+    now: Option<u64>,
+) -> Result<Recovered, RecoverError<D::Error>> {
     name::validate(name).map_err(|error| RecoverError::Name {
         file: name::owned(name),
         error,
     })?;
     let _guard = crate::lock::lock(dir, name, mode)?;
-    recover_locked(dir, name)
+    recover_locked(dir, name, now)
 }
 
-/// [`recover`] for a caller that already holds `name`'s writers' lock.
+/// [`recover_at`] for a caller that already holds `name`'s writers' lock.
 pub fn recover_locked<D: Dir>(
     dir: &mut D,
     name: &str,
+    now: Option<u64>,
 ) -> Result<Recovered, RecoverError<D::Error>> {
     let orphans = sweep_orphans(dir, Some(name))?;
     let settled = crate::history::settle(dir, name)?;
@@ -105,9 +119,14 @@ pub fn recover_locked<D: Dir>(
         dir.sync_dir()
             .map_err(|e| IoError::new(Op::SyncDir, name, e))?;
     }
+    let waits = match now {
+        Some(now) => crate::history::deadline(dir, name)?.is_some_and(|until| now < until),
+        None => false,
+    };
+    let rolled_back = !waits && crate::history::rollback(dir, name)?;
     Ok(Recovered {
         orphans,
         settled,
-        rolled_back: crate::history::rollback(dir, name)?,
+        rolled_back,
     })
 }

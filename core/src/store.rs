@@ -338,6 +338,23 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
         buf: &mut [u8],
         value: &T,
     ) -> Result<(), StoreError<D::Error>> {
+        self.save_tentative_until(dir, buf, value, None)
+    }
+
+    /// [`Store::save_tentative`] with a `deadline`, in seconds on a clock
+    /// that does not restart with the board (an RTC, a network time the
+    /// caller trusts): until then, recovery given that clock
+    /// ([`crate::recover::recover_at`]) leaves the tentative version
+    /// waiting — through reboots — for [`Store::confirm`]; from then on,
+    /// or given no clock, it rolls it back. `None` is
+    /// [`Store::save_tentative`].
+    pub fn save_tentative_until<D: Dir>(
+        &self,
+        dir: &mut D,
+        buf: &mut [u8],
+        value: &T,
+        deadline: Option<u64>,
+    ) -> Result<(), StoreError<D::Error>> {
         let mut len = self.encode(value, buf)?;
         let _guard = self.lock(dir)?;
         let settled = self.settle(dir, buf)?;
@@ -352,7 +369,7 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
         }
         let data = buf.get(..len).unwrap_or_default();
         Ok(crate::history::commit_tentative(
-            dir, self.name, data, self.mode,
+            dir, self.name, data, self.mode, deadline,
         )?)
     }
 

@@ -817,9 +817,28 @@ impl<P: Protocol, W: Wrap> Run<'_, P, W> {
                     .map(|o| o.as_ref().map(|b| oracle::value_number(b)))
             );
         }
-        let after = expect.after_recovery();
+        let keeps = expect.tentative && self.protocol.keeps_tentative();
+        let after = if keeps {
+            Expect {
+                tentative: false,
+                ..expect.clone()
+            }
+        } else {
+            expect.after_recovery()
+        };
         if let Err((kind, message)) = oracle::judge(&self.scenario.values, &after, &loaded) {
             fail(self, kind, message);
+            return;
+        }
+        if keeps
+            && oracle::which(&self.scenario.values, &before)
+                != oracle::which(&self.scenario.values, &loaded)
+        {
+            fail(
+                self,
+                ViolationKind::Stale,
+                "recovery rolled back a tentative value whose deadline had not come".to_owned(),
+            );
             return;
         }
         let previous = self.protocol.load_previous(&mut dir);

@@ -106,6 +106,13 @@ pub trait Protocol {
         None
     }
 
+    /// Whether recovery leaves a tentative value waiting (its deadline has
+    /// not come): then a value read before recovery must still be read
+    /// after it. The default: recovery rolls tentative values back.
+    fn keeps_tentative(&self) -> bool {
+        false
+    }
+
     /// The previous value, for a protocol that keeps one: the value
     /// committed right before the current one, `Ok(None)` if there is
     /// none. `None` (the default): the protocol keeps none.
@@ -333,6 +340,12 @@ pub struct Tentative {
     pub mode: Mode,
     /// The last commit was tentative.
     pending: std::cell::Cell<bool>,
+    /// Every commit tentative with a deadline ([`Tentative::DEADLINE`]),
+    /// and recovery given a clock before it ([`Tentative::NOW`]): a
+    /// tentative value survives recovery. The previous value is not
+    /// judged here (a tentative value still waiting is not the previous
+    /// one of the next commit).
+    pub until: bool,
 }
 
 impl Default for Tentative {
@@ -341,11 +354,25 @@ impl Default for Tentative {
             file: "network.json",
             mode: Mode::PRIVATE,
             pending: std::cell::Cell::new(false),
+            until: false,
         }
     }
 }
 
 impl Tentative {
+    /// The deadline of every tentative commit in `until` mode.
+    pub const DEADLINE: u64 = 100;
+    /// The clock recovery is given in `until` mode: before the deadline.
+    pub const NOW: u64 = 50;
+
+    /// Every commit tentative with a deadline, recovery before it.
+    pub fn until() -> Tentative {
+        Tentative {
+            until: true,
+            ..Tentative::default()
+        }
+    }
+
     fn store(&self) -> fsatomic::Store<'static, Doc> {
         fsatomic::Store::new(self.file, self.mode)
             .with_protocol(fsatomic::Protocol::Replace)
@@ -355,16 +382,22 @@ impl Tentative {
 
 impl Protocol for Tentative {
     fn name(&self) -> &'static str {
-        "tentative"
+        if self.until {
+            "tentative-until"
+        } else {
+            "tentative"
+        }
     }
 
     fn commit<D: Dir>(&self, dir: &mut D, value: &[u8]) -> Result<(), Failure> {
         let doc = Doc::parse(value)?;
         let mut buf = vec![0u8; COMMIT_BUFFER];
-        let tentative = doc.v % 2 == 1;
+        let tentative = self.until || doc.v % 2 == 1;
         self.pending.set(tentative);
         if tentative {
-            self.store().save_tentative(dir, &mut buf, &doc)?;
+            let deadline = self.until.then_some(Tentative::DEADLINE);
+            self.store()
+                .save_tentative_until(dir, &mut buf, &doc, deadline)?;
         } else {
             self.store().save(dir, &mut buf, &doc)?;
         }
@@ -391,12 +424,17 @@ impl Protocol for Tentative {
     }
 
     fn recover<D: Dir>(&self, dir: &mut D) -> Result<(), Failure> {
-        fsatomic::recover::recover(dir, self.file, self.mode)?;
+        let now = self.until.then_some(Tentative::NOW);
+        fsatomic::recover::recover_at(dir, self.file, self.mode, now)?;
         Ok(())
     }
 
     fn load_previous<D: Dir>(&self, dir: &mut D) -> Option<Result<Option<Vec<u8>>, Failure>> {
-        Some(load_previous(&self.store(), dir))
+        (!self.until).then(|| load_previous(&self.store(), dir))
+    }
+
+    fn keeps_tentative(&self) -> bool {
+        self.until
     }
 }
 

@@ -122,6 +122,11 @@ fn tentative_versions_roll_back_unless_confirmed_on_every_profile_with_atomic_re
     for r in &reports {
         r.assert_clean();
     }
+    // With a deadline that has not come, recovery leaves them waiting.
+    let reports = sweep_with(&Tentative::until(), &Scenario::standard(), atomic);
+    for r in &reports {
+        r.assert_clean();
+    }
 }
 
 #[test]

@@ -157,6 +157,10 @@ fn every_shipped_path_fails_under_each_of_its_mutants() {
     ] {
         check(tentative.name(), m, mutant_row(&tentative, &standard, m));
     }
+    let until = Tentative::until();
+    for m in [SkipTempFlush, SkipDirFlush, RenameBeforeFlush] {
+        check(until.name(), m, mutant_row(&until, &standard, m));
+    }
     for whole in [Whole::slots(), Whole::slots().via(Via::Update)] {
         for m in [SkipFileFlush, SkipSlotFlush] {
             check(whole.name(), m, mutant_row(&whole, &standard, m));

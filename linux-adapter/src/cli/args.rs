@@ -106,6 +106,27 @@ pub const NOWAIT_OPTION: Opt = Opt {
 };
 
 impl Parsed {
+    /// The value of the option `name` as whole seconds on a clock
+    /// (`--until`, `--now`): `None` if not given, or a usage error.
+    pub fn seconds(&self, spec: &Spec, name: &str) -> Result<Option<u64>, Failure> {
+        let Some(text) = self.value(name) else {
+            return Ok(None);
+        };
+        text.to_str()
+            .and_then(|t| t.parse::<u64>().ok())
+            .map(Some)
+            .ok_or_else(|| {
+                Failure::usage(
+                    format!(
+                        "{}: {name} {:?} is not a whole number of seconds (e.g. $(date +%s))",
+                        spec.command,
+                        lossy(text)
+                    ),
+                    spec.command,
+                )
+            })
+    }
+
     /// The wait for the writers' lock `--timeout` or `-n` asks for (`None`:
     /// as long as it takes), or a usage error.
     pub fn lock_timeout(&self, spec: &Spec) -> Result<Option<Duration>, Failure> {

@@ -40,6 +40,10 @@ pub const SPEC: Spec = Spec {
             name: "--json",
             takes_value: false,
         },
+        Opt {
+            name: "--now",
+            takes_value: true,
+        },
     ],
     takes_command: false,
 };
@@ -100,6 +104,7 @@ fn inspect(protocol: Protocol, dir: &mut LinuxDir, target: &Target) -> Status {
                     previous: has_previous(dir, &target.name, Protocol::Replace),
                     kept: fsatomic::history::keeps_previous(dir, &target.name).unwrap_or(false),
                     tentative: fsatomic::history::pending(dir, &target.name).unwrap_or(false),
+                    until: fsatomic::history::deadline(dir, &target.name).unwrap_or(None),
                     ..Facts::default()
                 },
             },
@@ -187,6 +192,7 @@ impl Facts {
                 "the previous version is the state before the last append"
             }
             (Some(Protocol::Journal), false) => "no previous version since the last compaction",
+            (_, true) if self.tentative => "the previous version is the confirmed one",
             (_, true) => "the previous version is kept",
             (_, false) if self.kept => "the previous version is kept, none yet",
             (_, false) => "the previous version is not kept",
@@ -200,10 +206,14 @@ impl Facts {
             "{flushes} flush{} per {per}; {previous}",
             if flushes == 1 { "" } else { "es" }
         );
-        if self.tentative {
-            words.push_str(
+        match (self.tentative, self.until) {
+            (true, None) => words.push_str(
                 "; a tentative version is current and waits for `fsatomic confirm` (the next `check --repair` rolls it back)",
-            );
+            ),
+            (true, Some(until)) => words.push_str(&format!(
+                "; a tentative version is current and waits for `fsatomic confirm` until {until} (`check --repair --now T` rolls it back from then on, or without --now)"
+            )),
+            _ => {}
         }
         words
     }
@@ -238,6 +248,8 @@ struct Facts {
     /// Replace: a tentative version is current and waits for its
     /// confirmation.
     tentative: bool,
+    /// Replace: the tentative version's deadline, if it has one.
+    until: Option<u64>,
 }
 
 /// What `check` found for one state.
@@ -293,6 +305,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     }
     let arg = parsed.one_path(&SPEC)?;
     let repair = parsed.flag("--repair");
+    let now = parsed.seconds(&SPEC, "--now")?;
     let as_dir =
         arg.as_encoded_bytes().ends_with(b"/") || std::fs::metadata(arg).is_ok_and(|m| m.is_dir());
 
@@ -401,7 +414,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
         if entry.orphans.is_empty() && !journal && !history {
             continue;
         }
-        match repair_state(&mut dir, &target, journal) {
+        match repair_state(&mut dir, &target, journal, now) {
             // With --json the receipt was printed above; the repair is
             // done, not narrated (stdout stays one object per line).
             Ok(done) if json => tally.removed += done.removed,
@@ -532,7 +545,7 @@ fn json_line(
     };
     let orphans: Vec<String> = entry.orphans.iter().map(|o| string(o)).collect();
     format!(
-        "{{\"path\":{},\"state\":{},\"status\":{},\"protocol\":{},\"protocol_why\":{},\"filesystem\":{},\"atomic_rename\":{},{},\"flushes_per_commit\":{flushes},\"generation\":{},\"sequence\":{},\"previous_version\":{},\"previous_kept\":{},\"tentative_pending\":{},\"torn_tail_at\":{},\"orphans\":[{}],\"corrupt\":{corrupt},\"error\":{}}}",
+        "{{\"path\":{},\"state\":{},\"status\":{},\"protocol\":{},\"protocol_why\":{},\"filesystem\":{},\"atomic_rename\":{},{},\"flushes_per_commit\":{flushes},\"generation\":{},\"sequence\":{},\"previous_version\":{},\"previous_kept\":{},\"tentative_pending\":{},\"tentative_until\":{},\"torn_tail_at\":{},\"orphans\":[{}],\"corrupt\":{corrupt},\"error\":{}}}",
         string(path),
         string(state),
         string(word),
@@ -546,6 +559,7 @@ fn json_line(
         facts.previous,
         facts.previous || facts.kept || protocol.is_some_and(|p| p != Protocol::Replace),
         facts.tentative,
+        num(facts.until),
         num(torn),
         orphans.join(","),
         opt_string(error),
@@ -631,14 +645,19 @@ struct Repaired {
 /// that keeps the previous version; roll back a tentative version) and,
 /// for a journal, recover it (cut a torn tail, finish an interrupted
 /// compaction).
-fn repair_state(dir: &mut LinuxDir, target: &Target, journal: bool) -> Result<Repaired, String> {
+fn repair_state(
+    dir: &mut LinuxDir,
+    target: &Target,
+    journal: bool,
+    now: Option<u64>,
+) -> Result<Repaired, String> {
     let shown = &target.shown;
     let state = target.name.as_str();
     let _guard = lock::lock(dir, state, Mode::PRIVATE)
         .map_err(|e| failure::lock(shown, &e).message.unwrap_or_default())?;
     let mut done = Repaired::default();
     let jname = stored::journal_name(state);
-    let recovered = recover::recover_locked(dir, state).map_err(|e| {
+    let recovered = recover::recover_locked(dir, state, now).map_err(|e| {
         failure::recover(shown, &e)
             .message
             .unwrap_or_else(|| e.to_string())

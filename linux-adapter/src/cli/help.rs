@@ -11,13 +11,13 @@ fsatomic - crash-safe JSON state files
 Usage:
   fsatomic save PATH [--mode OCTAL] [--owner U] [--group G] [--preserve] [--mkdir]
                 [--protocol P] [--timeout S | -n]
-                [--keep-previous] [--tentative]                   < JSON
+                [--keep-previous] [--tentative [--until T]]       < JSON
   fsatomic load PATH [--previous]                               > JSON
   fsatomic update PATH [--init JSON] [save's options] -- CMD [ARG...]
   fsatomic append PATH [save's options]                         < JSON
   fsatomic confirm PATH [--keep-previous] | rollback PATH
   fsatomic lock PATH [--timeout S | -n] -- CMD [ARG...]
-  fsatomic check PATH|DIR [--repair] [--json]
+  fsatomic check PATH|DIR [--repair] [--json] [--now SECONDS]
   fsatomic demo [DIR]
   fsatomic --help | COMMAND --help | --version
 
@@ -58,7 +58,8 @@ Run 'fsatomic COMMAND --help' for one command. See docs/cli.md.
 
 const SAVE: &str = "\
 fsatomic save PATH [--mode OCTAL] [--owner U] [--group G] [--preserve] [--mkdir]
-              [--protocol P] [--timeout S | -n] [--keep-previous] [--tentative]
+              [--protocol P] [--timeout S | -n] [--keep-previous]
+              [--tentative [--until T]]
 
 Read one JSON value (object, array, string, number, true, false or null)
 from stdin, check it, indent it (2 spaces, trailing newline) and commit it
@@ -91,6 +92,9 @@ to PATH durably, under the writers' lock of PATH. Silent on success.
                 it back to the confirmed one unless 'fsatomic confirm
                 PATH' ran first ('fsatomic rollback PATH' drops it now).
                 Replace only; while it waits, save and update are refused
+  --until T     with --tentative: a deadline, T in seconds on a clock that
+                survives reboots; check --repair --now N leaves the
+                tentative version waiting while N < T
 
 A journaled array (PATH.journal exists) is refused (exit 1): add to it with
 append. Empty or invalid input is refused (exit 1, with the byte offset of the
@@ -214,7 +218,7 @@ exit 8 if the writers' lock stays held past --timeout.
 ";
 
 const CHECK: &str = "\
-fsatomic check PATH|DIR [--repair] [--json]
+fsatomic check PATH|DIR [--repair] [--json] [--now SECONDS]
 
 Report the filesystem and the protocol new states get there, the mount,
 its options and the device's write cache (warning of options that weaken
@@ -230,6 +234,8 @@ Without --repair, check takes no lock and changes nothing.
             commit that keeps the previous version, and roll back a
             tentative version nobody confirmed (run it at boot); nothing
             else is ever removed or repaired
+  --now N   with --repair: the time on the clock of tentative versions'
+            deadlines (save --until); one whose deadline is later waits
   --json    instead, one JSON object per state (the durability receipt:
             protocol and why, mount, write cache, flushes per commit,
             generation or sequence, previous version, pending tentative

@@ -42,6 +42,10 @@ pub const SPEC: Spec = Spec {
             name: "--tentative",
             takes_value: false,
         },
+        Opt {
+            name: "--until",
+            takes_value: true,
+        },
     ],
     takes_command: false,
 };
@@ -60,6 +64,8 @@ pub struct How {
     pub keep_previous: bool,
     /// `--tentative`.
     pub tentative: bool,
+    /// `--until`: the tentative version's deadline.
+    pub until: Option<u64>,
 }
 
 /// The protocols `--protocol` may name for whole documents.
@@ -107,7 +113,14 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     let how = How {
         keep_previous: parsed.flag(KEEP_PREVIOUS_OPTION.name),
         tentative: parsed.flag("--tentative"),
+        until: parsed.seconds(&SPEC, "--until")?,
     };
+    if how.until.is_some() && !how.tentative {
+        return Err(Failure::usage(
+            "save: --until gives a tentative version its deadline: add --tentative",
+            "save",
+        ));
+    }
     commit(&mut dir, &target, &choice, &document, mode, how)
 }
 
@@ -169,7 +182,7 @@ pub fn commit(
                 form.as_str()
             )));
         }
-        history::commit_tentative(dir, &target.name, document, mode)
+        history::commit_tentative(dir, &target.name, document, mode, how.until)
     } else {
         history::plan(&target.name, &choice.layout.0, how.keep_previous).and_then(|keep| {
             protocol::Commit::new(

@@ -89,7 +89,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     })?;
     let how = save::How {
         keep_previous: parsed.flag(save::KEEP_PREVIOUS_OPTION.name),
-        tentative: false,
+        ..save::How::default()
     };
     save::commit(&mut dir, &target, &choice, &next, mode, how)
 }

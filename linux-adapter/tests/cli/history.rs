@@ -132,3 +132,38 @@ fn slots_refuse_a_tentative_version() {
     assert_fails(&refused, 1, &["replace protocol", "nothing was changed"]);
     assert_eq!(load(&path, &[]).1, "1\n");
 }
+
+#[test]
+fn a_deadline_keeps_a_tentative_version_through_boots_until_it_comes() {
+    let dir = Scratch::new("tentative-until");
+    let path = dir.file("net.json");
+    assert_eq!(save(&path, "1", &[]), Some(0));
+    assert_eq!(
+        save(&path, "2", &["--tentative", "--until", "1000"]),
+        Some(0)
+    );
+    let check = fsatomic(["check", &path, "--json"], b"");
+    assert!(
+        check.text().contains("\"tentative_until\":1000"),
+        "{}",
+        check.text()
+    );
+    // A boot before the deadline leaves it waiting.
+    let boot = fsatomic(["check", &path, "--repair", "--now", "999"], b"");
+    assert!(!boot.text().contains("rolled back"), "{}", boot.text());
+    assert_eq!(load(&path, &[]).1, "2\n");
+    // From the deadline on, or without a clock, it goes.
+    let boot = fsatomic(["check", &path, "--repair", "--now", "1000"], b"");
+    assert!(boot.text().contains("rolled back"), "{}", boot.text());
+    assert_eq!(load(&path, &[]).1, "1\n");
+    assert_eq!(dir.entries(), ["net.json", "net.json.lock"]);
+    // --until without --tentative, or not a number: usage errors.
+    assert_fails(
+        &fsatomic(["save", &path, "--until", "5"], b"3"),
+        2,
+        &["--tentative"],
+    );
+    let bad = fsatomic(["save", &path, "--tentative", "--until", "soon"], b"3");
+    assert_fails(&bad, 2, &["--until", "whole number of seconds"]);
+    assert_eq!(load(&path, &[]).1, "1\n");
+}
