@@ -387,11 +387,19 @@ pub enum CommitError<E> {
         /// Why, and what to do.
         why: &'static str,
     },
+    /// Storage laid out in a way the protocol cannot use (NOR regions that
+    /// are not whole erase sectors inside the flash, a write unit it
+    /// cannot stage): a caller's mistake; nothing was written.
+    Layout {
+        /// What is wrong.
+        why: &'static str,
+    },
     /// A state the library should never reach.
     LogicBug(&'static str),
 }
 
 error_common!(CommitError, |f| {
+    CommitError::Layout { why } => write!(f, "unusable storage layout: {why}; nothing was written"),
     CommitError::Tentative { file, why } => write!(f, "{file}: {why}; nothing was written"),
     CommitError::WrongProtocol { file, protocol } => write!(
         f,
@@ -791,6 +799,10 @@ impl<E> From<CommitError<E>> for Error<E> {
                 why: "a journal takes records, not a whole document",
             },
             CommitError::Tentative { file, why } => Error::Refused { file, why },
+            CommitError::Layout { why } => Error::Refused {
+                file: crate::name::owned("storage"),
+                why,
+            },
             CommitError::LogicBug(s) => Error::LogicBug(s),
         }
     }

@@ -508,6 +508,8 @@ pub enum Op {
     Rename,
     /// [`Dir::link`].
     Link,
+    /// Erasing flash sectors (`crate::nor`).
+    Erase,
     /// [`Dir::remove`].
     Remove,
     /// [`Dir::sync_dir`].
@@ -533,6 +535,7 @@ impl Op {
             Op::Truncate => "truncate",
             Op::Rename => "rename",
             Op::Link => "hard link",
+            Op::Erase => "erase",
             Op::Remove => "remove",
             Op::SyncDir => "directory flush (fsync)",
             Op::List => "list directory",

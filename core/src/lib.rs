@@ -121,6 +121,8 @@ pub mod load;
 pub mod lock;
 pub mod machine;
 pub mod name;
+#[cfg(feature = "nor")]
+pub mod nor;
 pub mod protocol;
 #[cfg(any(test, feature = "ram"))]
 pub mod ram;

@@ -13,7 +13,7 @@
 use core::fmt;
 
 use crate::error::{CommitError, IoError};
-use crate::fs::{Dir, File, Op};
+use crate::fs::{File, Op};
 
 /// Whether a machine needs more steps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,12 +24,14 @@ pub enum Progress {
     Done,
 }
 
-/// A protocol operation as an explicit state machine over a directory `D`.
+/// A protocol operation as an explicit state machine over a medium `D`: a
+/// directory ([`Dir`](crate::Dir)) for the file protocols, a NOR flash for
+/// `crate::nor` (feature `nor`).
 ///
 /// Implementations provide the transition; [`step`] and [`run`] drive it.
 /// A power cut between two steps leaves what the last completed step's
-/// filesystem operation left (see each method of [`Dir`] and [`File`]).
-pub trait Machine<D: Dir> {
+/// filesystem operation left (see each method of [`Dir`](crate::Dir) and [`File`]).
+pub trait Machine<D> {
     /// The machine's states; their names are the words of
     /// `docs/design.md`.
     type State: Copy + PartialEq + fmt::Display;
@@ -54,8 +56,8 @@ pub trait Machine<D: Dir> {
     /// The state after a failed step.
     const FAILED: Self::State;
 
-    /// Perform at most one filesystem operation from the current state and
-    /// return the next state.
+    /// Perform at most one operation on the medium (a filesystem call, an
+    /// erase, a program) from the current state and return the next state.
     fn transition(&mut self, dir: &mut D) -> Result<Self::State, Self::Error>;
 
     /// After a failed step, undo what can be undone (best effort: remove a
@@ -99,7 +101,7 @@ pub(crate) use basics;
 /// Perform one step of `machine`: one transition, logged `old => new`.
 /// After an error the machine is in [`Machine::FAILED`] (also logged) and
 /// has undone what it could.
-pub fn step<D: Dir, M: Machine<D>>(machine: &mut M, dir: &mut D) -> Result<Progress, M::Error> {
+pub fn step<D, M: Machine<D>>(machine: &mut M, dir: &mut D) -> Result<Progress, M::Error> {
     match machine.transition(dir) {
         Ok(next) => {
             set_state(machine, next);
@@ -118,13 +120,13 @@ pub fn step<D: Dir, M: Machine<D>>(machine: &mut M, dir: &mut D) -> Result<Progr
 }
 
 /// Drive `machine` to the end.
-pub fn run<D: Dir, M: Machine<D>>(machine: &mut M, dir: &mut D) -> Result<(), M::Error> {
+pub fn run<D, M: Machine<D>>(machine: &mut M, dir: &mut D) -> Result<(), M::Error> {
     while step(machine, dir)? == Progress::Pending {}
     Ok(())
 }
 
 /// The one place a state changes.
-fn set_state<D: Dir, M: Machine<D>>(machine: &mut M, next: M::State) {
+fn set_state<D, M: Machine<D>>(machine: &mut M, next: M::State) {
     crate::log::trace!(
         "{} {}: {} => {}",
         M::KIND,

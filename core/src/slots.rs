@@ -205,7 +205,7 @@ fn slot_capacity(size: u64) -> usize {
     usize::try_from(capacity).unwrap_or(usize::MAX)
 }
 
-fn encode_header(capacity: u32, generation: u64, payload: &[u8]) -> [u8; HEADER_LEN] {
+pub(crate) fn encode_header(capacity: u32, generation: u64, payload: &[u8]) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     put(&mut h, 0, &MAGIC);
     put(&mut h, 8, &VERSION.to_le_bytes());

@@ -22,6 +22,7 @@
 pub mod conformance;
 pub mod explorer;
 pub mod mutate;
+pub mod nor;
 pub mod oracle;
 pub mod powercut;
 pub mod profile;
