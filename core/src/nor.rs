@@ -604,6 +604,8 @@ pub mod ram {
         /// the last).
         unstable: heapless::Vec<(u32, [u8; WRITE], u32), UNSTABLE>,
         ops: u32,
+        erases: u32,
+        programmed: u64,
         cut: Option<(u32, u64)>,
         dead: bool,
     }
@@ -616,6 +618,8 @@ pub mod ram {
                 bytes: [0xff; SIZE],
                 unstable: heapless::Vec::new(),
                 ops: 0,
+                erases: 0,
+                programmed: 0,
                 cut: None,
                 dead: false,
             }
@@ -639,6 +643,11 @@ pub mod ram {
         /// Erases and programs so far.
         pub fn ops(&self) -> u32 {
             self.ops
+        }
+
+        /// Sectors erased so far (wear), and bytes programmed.
+        pub fn wear(&self) -> (u32, u64) {
+            (self.erases, self.programmed)
         }
 
         /// The raw bytes.
@@ -737,6 +746,7 @@ pub mod ram {
             }
             let range = self.range(from, len)?;
             let cut = self.begin()?;
+            self.erases += (len / ERASE) as u32;
             self.unstable
                 .retain(|(at, _, _)| !range.contains(&(*at as usize)));
             for (i, unit) in range.clone().step_by(WRITE.max(1)).enumerate() {
@@ -761,6 +771,7 @@ pub mod ram {
             }
             let range = self.range(offset, bytes.len())?;
             let cut = self.begin()?;
+            self.programmed += bytes.len() as u64;
             let units = bytes.len() / WRITE.max(1);
             // Units fully programmed, and the one in flight.
             let (done, flight) = match cut {

@@ -48,3 +48,20 @@ fn the_nor_mutants_are_caught_but_header_first() {
         }
     }
 }
+
+#[test]
+fn wear_per_commit_of_a_200_byte_document() {
+    use fsatomic::nor::NorSlots;
+    use fsatomic::nor::ram::RamNor;
+    // The figures of docs/performance.md: one erase of a 4 KiB sector and
+    // the document plus a 32-byte header programmed, per commit.
+    let doc = fsatomic_testkit::oracle::value(7, 200);
+    let mut slots = NorSlots::new(RamNor::<8192, 4, 4096>::default(), 0, 4096).unwrap();
+    for _ in 0..10 {
+        slots.commit(&doc).unwrap();
+    }
+    let (erases, bytes) = slots.flash().wear();
+    println!("nor-slots: 10 commits of 200 B: {erases} sector erases, {bytes} bytes programmed");
+    assert_eq!(erases, 10);
+    assert_eq!(bytes, 10 * (200 + 32));
+}
