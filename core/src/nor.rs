@@ -627,6 +627,29 @@ pub mod ram {
     }
 
     impl<const SIZE: usize, const WRITE: usize, const ERASE: usize> RamNor<SIZE, WRITE, ERASE> {
+        /// A flash whose cells all read `0`, as a `static` costs no image
+        /// space (`.bss`); [`RamNor::erase_all`] before use. `Default`
+        /// gives an erased one.
+        pub const fn zeroed() -> Self {
+            RamNor {
+                bytes: [0; SIZE],
+                unstable: heapless::Vec::new(),
+                ops: 0,
+                erases: 0,
+                programmed: 0,
+                cut: None,
+                dead: false,
+            }
+        }
+
+        /// Erase everything and forget every cut: a new part.
+        pub fn erase_all(&mut self) {
+            self.bytes.fill(0xff);
+            self.unstable.clear();
+            self.dead = false;
+            self.cut = None;
+        }
+
         /// Cut the power during operation number `op` (counting erases and
         /// programs from 0 since this flash was made), leaving what `seed`
         /// draws.

@@ -41,6 +41,10 @@
 //! before or after the call (after, once it returned `Ok`). A damaged
 //! journal must be reported as [`Error::Corrupt`].
 //!
+//! Then raw NOR flash ([`nor`]): settings in two sectors through
+//! [`fsatomic::nor::NorSlots`], the power cut during every erase and
+//! program and between every two steps.
+//!
 //! Output goes over semihosting; the exit status is 0 only if there was no
 //! violation.
 
@@ -48,6 +52,7 @@
 #![no_main]
 #![deny(unsafe_code)]
 
+mod nor;
 mod ramdir;
 mod stack;
 
@@ -798,6 +803,8 @@ impl<'d> Run<'d> {
 fn main() -> ! {
     static mut DISK: RefCell<Disk> = RefCell::new(Disk::new());
     static mut SNAPSHOT: Disk = Disk::new();
+    static mut NOR: nor::Flash = nor::Flash::zeroed();
+    static mut NOR_SCRATCH: nor::Flash = nor::Flash::zeroed();
     let disk: &RefCell<Disk> = DISK;
     ramdir::configure(&mut disk.borrow_mut());
     let snapshot: &mut Disk = SNAPSHOT;
@@ -832,6 +839,11 @@ fn main() -> ! {
         run.print();
         violations += run.report.violations;
     }
+    let nor_flash: &mut nor::Flash = NOR;
+    nor_flash.erase_all();
+    let report = nor::run(nor_flash, NOR_SCRATCH);
+    report.print();
+    violations += report.violations;
     hprintln!("violations: {}", violations);
     if violations == 0 {
         hprintln!("RESULT: PASS");
