@@ -2,16 +2,23 @@
 //! in two regions of whole erase sectors, through `embedded-storage`'s
 //! [`NorFlash`] — no filesystem, no names.
 //!
+//! The ten lines a firmware engineer needs to keep a settings struct in
+//! two flash sectors:
+//!
 //! ```
 //! # use embedded_storage::nor_flash::NorFlash;
 //! # fn demo<F: NorFlash>(flash: F) -> Result<(), fsatomic::Error<fsatomic::nor::Flash<F::Error>>> {
-//! use fsatomic::nor::NorSlots;
-//! // Two 4 KiB sectors at 0x3e000 hold the settings.
-//! let mut settings = NorSlots::new(flash, 0x3e000, 4096)?;
-//! let mut buf = [0u8; 256];
-//! settings.commit(b"{\"volume\": 7}\n")?;      // durable on return
-//! let len = settings.load(&mut buf)?.unwrap_or(0); // the newest valid version
-//! # let _ = len; Ok(()) }
+//! #[derive(serde::Serialize, serde::Deserialize, Default)]
+//! struct Settings { volume: u8, muted: bool }
+//!
+//! // Two 4 KiB sectors at 0x3e000 hold the settings: the newest version
+//! // and the one before, whatever a power cut interrupts.
+//! let mut flash = fsatomic::nor::NorSlots::new(flash, 0x3e000, 4096)?;
+//! let mut buf = [0u8; 128];
+//! let mut s: Settings = flash.load_value(&mut buf)?.unwrap_or_default();
+//! s.volume += 1;
+//! flash.save(&mut buf, &s)?; // durable on return
+//! # Ok(()) }
 //! ```
 //!
 //! # Layout
@@ -379,6 +386,33 @@ impl<F: NorFlash> NorSlots<F> {
 }
 
 impl<F: NorFlash> NorSlots<F> {
+    /// Encode `value` into `buf` (indented JSON, as [`crate::Store::save`]
+    /// writes it) and commit it. Durable on return.
+    pub fn save<T: serde::Serialize>(
+        &mut self,
+        buf: &mut [u8],
+        value: &T,
+    ) -> Result<(), crate::StoreError<Flash<F::Error>>> {
+        let len = crate::codec::encode(value, buf).map_err(|error| crate::StoreError::Encode {
+            file: crate::name::owned("nor"),
+            error,
+        })?;
+        Ok(self.commit(buf.get(..len).unwrap_or_default())?)
+    }
+
+    /// Load and decode the newest version: `Ok(None)` if none was ever
+    /// committed. `buf` holds the document and, after it, room to unescape
+    /// its longest string.
+    pub fn load_value<T: serde::de::DeserializeOwned>(
+        &mut self,
+        buf: &mut [u8],
+    ) -> Result<Option<T>, crate::StoreError<Flash<F::Error>>> {
+        let Some(len) = self.load(buf)? else {
+            return Ok(None);
+        };
+        Ok(Some(crate::codec::decode::<T, Flash<F::Error>>("nor", buf, len)?))
+    }
+
     /// Commit `data` as the newest version: one erase and one program
     /// pass over the region that does not hold the newest valid version.
     /// Durable on return.
