@@ -410,7 +410,9 @@ impl<F: NorFlash> NorSlots<F> {
         let Some(len) = self.load(buf)? else {
             return Ok(None);
         };
-        Ok(Some(crate::codec::decode::<T, Flash<F::Error>>("nor", buf, len)?))
+        Ok(Some(crate::codec::decode::<T, Flash<F::Error>>(
+            "nor", buf, len,
+        )?))
     }
 
     /// Commit `data` as the newest version: one erase and one program
