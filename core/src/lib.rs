@@ -17,6 +17,22 @@
 //! }
 //! ```
 //!
+//! On a microcontroller with no filesystem, two sectors of NOR flash keep
+//! a settings struct the same way (feature `nor`, module `fsatomic::nor`,
+//! whose documentation compiles this example):
+//!
+//! ```ignore
+//! #[derive(serde::Serialize, serde::Deserialize, Default)]
+//! struct Settings { volume: u8, muted: bool }
+//!
+//! // `flash`: any embedded_storage::nor_flash::NorFlash (the HAL's driver).
+//! let mut store = fsatomic::nor::NorSlots::new(flash, 0x3e000, 4096)?; // 2 × 4 KiB
+//! let mut buf = [0u8; 128];
+//! let mut s: Settings = store.load_value(&mut buf)?.unwrap_or_default();
+//! s.volume += 1;
+//! store.save(&mut buf, &s)?; // durable on return; a power cut keeps old or new
+//! ```
+//!
 //! # Layers
 //!
 //! From the bottom up:
