@@ -483,9 +483,13 @@ mod tests {
             matches!(refused, StoreError::Commit(CommitError::Tentative { .. })),
             "{refused}"
         );
-        // A reboot: recovery rolls it back.
-        let done = crate::recover::recover(&mut dir, "net.json", Mode::PRIVATE).unwrap();
-        assert!(done.rolled_back);
+        // A reboot: the store's open (boot-time recovery) rolls it back.
+        assert_eq!(
+            store
+                .open(&mut dir, &mut buf, |_| Err("no schema"))
+                .unwrap(),
+            Some(1)
+        );
         assert_eq!(store.load(&mut dir, &mut buf).unwrap(), Some(1));
         assert!(!store.confirm(&mut dir).unwrap(), "nothing to confirm");
         // Confirmed before the reboot: it stays.
@@ -520,6 +524,13 @@ mod tests {
                 .rolled_back
         };
         assert!(!at(&mut dir, Some(99)), "before the deadline it waits");
+        let clocked = store.with_clock(99);
+        assert_eq!(
+            clocked
+                .open(&mut dir, &mut buf, |_| Err("no schema"))
+                .unwrap(),
+            Some(2)
+        );
         assert_eq!(store.load(&mut dir, &mut buf).unwrap(), Some(2));
         assert!(at(&mut dir, Some(100)), "from the deadline on it goes");
         assert_eq!(store.load(&mut dir, &mut buf).unwrap(), Some(1));

@@ -41,6 +41,7 @@ pub struct Store<'a, T> {
     protocol: Protocol,
     keep_previous: bool,
     schema: Option<u32>,
+    now: Option<u64>,
     _value: PhantomData<fn() -> T>,
 }
 
@@ -55,6 +56,7 @@ impl<'a, T> Store<'a, T> {
             protocol: Protocol::Auto,
             keep_previous: false,
             schema: None,
+            now: None,
             _value: PhantomData,
         }
     }
@@ -114,6 +116,18 @@ impl<'a, T> Store<'a, T> {
     pub const fn with_schema(self, version: u32) -> Self {
         Store {
             schema: Some(version),
+            ..self
+        }
+    }
+
+    /// The same store, told the time `now` on the clock tentative
+    /// versions' deadlines are given in ([`Store::save_tentative_until`]):
+    /// [`Store::open`]'s recovery leaves a tentative version waiting while
+    /// its deadline is later. Without it, `open` rolls every unconfirmed
+    /// tentative version back.
+    pub const fn with_clock(self, now: u64) -> Self {
+        Store {
+            now: Some(now),
             ..self
         }
     }
@@ -207,8 +221,12 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
         Ok(codec::decode::<T, E>(self.name, buf, n)?)
     }
 
-    /// Open the store: under the writers' lock, read the document and, if
-    /// it was written with an older schema than the store's
+    /// Open the store, as a program does at start: under the writers' lock,
+    /// boot-time recovery ([`crate::recover::recover_locked`]: orphans
+    /// swept, a cut commit that keeps the previous version finished, an
+    /// unconfirmed tentative version rolled back — unless its deadline is
+    /// later than [`Store::with_clock`]'s time), then read the document
+    /// and, if it was written with an older schema than the store's
     /// ([`Store::with_schema`]; a document without one is schema 0), bring
     /// it up to date with `migrate` and commit the result, keeping the
     /// pre-migration document as the previous version
@@ -228,6 +246,7 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
         migrate: impl FnOnce(schema::Old<'_>) -> Result<T, &'static str>,
     ) -> Result<Option<T>, StoreError<D::Error>> {
         let _guard = self.lock(dir)?;
+        recover::recover_locked(dir, self.name, self.now)?;
         let settled = self.settle(dir, buf)?;
         let Some(len) = protocol::read(dir, self.name, buf, settled.protocol)? else {
             return Ok(None);
