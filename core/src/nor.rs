@@ -516,18 +516,28 @@ impl<F: NorFlash> Machine<NorSlots<F>> for NorCommit<'_> {
                         capacity: slots.capacity(),
                     });
                 }
-                let (regions, order) = slots.survey().map_err(|e| match e {
+                let io = |e: LoadError<Flash<F::Error>>| match e {
                     LoadError::Io(e) => CommitError::Io(e),
-                    _ => CommitError::LogicBug("a region read failed"),
-                })?;
-                (self.target, self.generation) = match order[0] {
-                    Some(newest) => match regions.get(newest) {
-                        Some(Region::Valid { generation, .. }) => {
-                            (1 - newest, generation.wrapping_add(1))
-                        }
-                        _ => return Err(CommitError::LogicBug("newest region not valid")),
-                    },
-                    None => (0, 0),
+                    _ => CommitError::LogicBug("a region check failed otherwise than by I/O"),
+                };
+                let generation = |r: Region| match r {
+                    Region::Valid { generation, .. } => Some(generation),
+                    _ => None,
+                };
+                let (a, b) = (
+                    generation(slots.stable(0).map_err(io)?),
+                    generation(slots.stable(1).map_err(io)?),
+                );
+                // Overwrite the region that does not hold the newest valid
+                // version; two that do not order (damage) lose `b`, as a
+                // load blames it.
+                (self.target, self.generation) = match (a, b) {
+                    (Some(a), Some(b)) if compare_generations(a, b) == Some(Ordering::Less) => {
+                        (0, b.wrapping_add(1))
+                    }
+                    (Some(a), _) => (1, a.wrapping_add(1)),
+                    (None, Some(b)) => (0, b.wrapping_add(1)),
+                    (None, None) => (0, 0),
                 };
                 Ok(State::Erase)
             }
