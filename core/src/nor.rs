@@ -109,6 +109,76 @@ impl<E: NorFlashError> embedded_io::Error for Flash<E> {
 
 impl<E: NorFlashError> core::error::Error for Flash<E> {}
 
+/// Why reading a region failed, kept small: these travel up several
+/// frames of a small stack, and become the crate's errors (which name the
+/// region in a [`crate::name::FileName`]) only at the public calls.
+#[derive(Clone, Copy, Debug)]
+enum Fault<E> {
+    /// The flash failed reading region `region` at `offset`.
+    Read {
+        region: usize,
+        offset: u64,
+        error: E,
+    },
+    /// Region `region` is damaged at `offset`.
+    Corrupt {
+        region: usize,
+        offset: u64,
+        kind: CorruptKind,
+    },
+    /// The document of region `region` (`size` bytes) does not fit the
+    /// caller's buffer.
+    TooLarge {
+        region: usize,
+        size: u64,
+        capacity: usize,
+    },
+}
+
+impl<E> Fault<E> {
+    /// For a commit: a read that failed is the commit's I/O error; a
+    /// region that reads as damaged or too large is no error to a commit,
+    /// which overwrites it, so it never gets here.
+    fn commit(self) -> CommitError<Flash<E>> {
+        match self {
+            Fault::Read {
+                region,
+                offset,
+                error,
+            } => CommitError::Io(
+                IoError::new(Op::Read, region_name(region), Flash(error)).at(offset),
+            ),
+            _ => CommitError::LogicBug("a region check failed otherwise than by I/O"),
+        }
+    }
+
+    fn load(self) -> LoadError<Flash<E>> {
+        match self {
+            Fault::Read {
+                region,
+                offset,
+                error,
+            } => {
+                LoadError::Io(IoError::new(Op::Read, region_name(region), Flash(error)).at(offset))
+            }
+            Fault::Corrupt {
+                region,
+                offset,
+                kind,
+            } => Corrupt::new(region_name(region), offset, kind).into(),
+            Fault::TooLarge {
+                region,
+                size,
+                capacity,
+            } => LoadError::TooLarge {
+                file: crate::name::owned(region_name(region)),
+                size,
+                capacity,
+            },
+        }
+    }
+}
+
 /// What a region holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Region {
@@ -202,16 +272,17 @@ impl<F: NorFlash> NorSlots<F> {
     /// when given (a valid payload is left there), else streamed through
     /// a small buffer. A reader checks the one copy it keeps, so a cell
     /// that reads differently each time cannot pass and then change.
-    fn inspect(
-        &mut self,
-        i: usize,
-        into: Option<&mut [u8]>,
-    ) -> Result<Region, LoadError<Flash<F::Error>>> {
+    fn inspect(&mut self, i: usize, into: Option<&mut [u8]>) -> Result<Region, Fault<F::Error>> {
+        let read = |offset: usize| {
+            move |error| Fault::Read {
+                region: i,
+                offset: offset as u64,
+                error,
+            }
+        };
         let mut h = [0u8; MAX_UNIT];
         let head = h.get_mut(..Self::BODY.min(MAX_UNIT)).unwrap_or_default();
-        self.flash
-            .read(self.start(i), head)
-            .map_err(|e| self.io(Op::Read, i, e).at(0))?;
+        self.flash.read(self.start(i), head).map_err(read(0))?;
         let header = head.get(..HEADER_LEN).unwrap_or_default();
         if header.iter().all(|&b| b == 0xff) || header.iter().all(|&b| b == 0) {
             return Ok(Region::Blank);
@@ -230,6 +301,7 @@ impl<F: NorFlash> NorSlots<F> {
         }
         let mut crc = Crc32c::new();
         crc.update(header.get(..28).unwrap_or_default());
+        let (generation, stored) = (u64_le(header, 16), u32_le(header, 28));
         let mut body = Crc32c::new();
         let unit = F::READ_SIZE.max(1);
         let at = self.start(i) + Self::BODY as u32;
@@ -238,21 +310,20 @@ impl<F: NorFlash> NorSlots<F> {
                 let padded = round_up(len, unit);
                 let capacity = buf.len();
                 let Some(dst) = buf.get_mut(..padded) else {
-                    return Err(LoadError::TooLarge {
-                        file: crate::name::owned(region_name(i)),
+                    return Err(Fault::TooLarge {
+                        region: i,
                         size: padded as u64,
                         capacity,
                     });
                 };
-                self.flash
-                    .read(at, dst)
-                    .map_err(|e| self.io(Op::Read, i, e).at(Self::BODY as u64))?;
+                self.flash.read(at, dst).map_err(read(Self::BODY))?;
                 let payload = dst.get(..len).unwrap_or_default();
                 crc.update(payload);
                 body.update(payload);
             }
             None => {
-                let mut chunk = [0u8; MAX_UNIT];
+                // The header is parsed: its buffer streams the payload.
+                let chunk = &mut h;
                 let step = MAX_UNIT / unit * unit;
                 let mut done = 0;
                 while done < len {
@@ -260,7 +331,7 @@ impl<F: NorFlash> NorSlots<F> {
                     let dst = chunk.get_mut(..n).unwrap_or_default();
                     self.flash
                         .read(at + done as u32, dst)
-                        .map_err(|e| self.io(Op::Read, i, e).at((Self::BODY + done) as u64))?;
+                        .map_err(read(Self::BODY + done))?;
                     let part = dst.get(..n.min(len - done)).unwrap_or_default();
                     crc.update(part);
                     body.update(part);
@@ -268,11 +339,11 @@ impl<F: NorFlash> NorSlots<F> {
                 }
             }
         }
-        if crc.finish() != u32_le(header, 28) {
+        if crc.finish() != stored {
             return invalid(28, CorruptKind::BadChecksum);
         }
         Ok(Region::Valid {
-            generation: u64_le(header, 16),
+            generation,
             len,
             body: body.finish(),
         })
@@ -282,7 +353,7 @@ impl<F: NorFlash> NorSlots<F> {
     /// whose program a power cut interrupted (its cells read either
     /// value), so it is a commit cut short — invalid, whatever one read
     /// said — and the next commit erases it.
-    fn stable(&mut self, i: usize) -> Result<Region, LoadError<Flash<F::Error>>> {
+    fn stable(&mut self, i: usize) -> Result<Region, Fault<F::Error>> {
         let first = self.inspect(i, None)?;
         if first == Region::Blank || first == self.inspect(i, None)? {
             return Ok(first);
@@ -294,7 +365,7 @@ impl<F: NorFlash> NorSlots<F> {
     }
 
     /// Both regions, and the valid ones newest first.
-    fn survey(&mut self) -> Result<Survey, LoadError<Flash<F::Error>>> {
+    fn survey(&mut self) -> Result<Survey, Fault<F::Error>> {
         let regions = [self.stable(0)?, self.stable(1)?];
         let generation = |r: &Region| match r {
             Region::Valid { generation, .. } => Some(*generation),
@@ -309,7 +380,11 @@ impl<F: NorFlash> NorSlots<F> {
                         expected: a.wrapping_add(1),
                         found: b,
                     };
-                    return Err(Corrupt::new(region_name(1), 16, kind).into());
+                    return Err(Fault::Corrupt {
+                        region: 1,
+                        offset: 16,
+                        kind,
+                    });
                 }
             },
             (Some(_), None) => [Some(0), None],
@@ -323,7 +398,7 @@ impl<F: NorFlash> NorSlots<F> {
     /// or `Ok(None)` if none was ever committed. `buf` must hold the
     /// document rounded up to the read size.
     pub fn load(&mut self, buf: &mut [u8]) -> Result<Option<usize>, LoadError<Flash<F::Error>>> {
-        self.nth(buf, 0)
+        self.nth(buf, 0).map_err(Fault::load)
     }
 
     /// Load the previous version (the older valid region), as
@@ -334,7 +409,7 @@ impl<F: NorFlash> NorSlots<F> {
         &mut self,
         buf: &mut [u8],
     ) -> Result<Option<usize>, LoadError<Flash<F::Error>>> {
-        let (regions, order) = self.survey()?;
+        let (regions, order) = self.survey().map_err(Fault::load)?;
         let [Some(_), Some(_)] = order else {
             return Ok(None);
         };
@@ -352,14 +427,10 @@ impl<F: NorFlash> NorSlots<F> {
         if same {
             return Ok(None);
         }
-        self.nth(buf, 1)
+        self.nth(buf, 1).map_err(Fault::load)
     }
 
-    fn nth(
-        &mut self,
-        buf: &mut [u8],
-        n: usize,
-    ) -> Result<Option<usize>, LoadError<Flash<F::Error>>> {
+    fn nth(&mut self, buf: &mut [u8], n: usize) -> Result<Option<usize>, Fault<F::Error>> {
         let (regions, order) = self.survey()?;
         let Some(Some(i)) = order.get(n).copied() else {
             if n == 0 && !regions.contains(&Region::Blank) {
@@ -368,7 +439,11 @@ impl<F: NorFlash> NorSlots<F> {
                     [_, Region::Invalid { offset, kind }] => (1, offset, kind),
                     _ => (0, 0, CorruptKind::BadChecksum),
                 };
-                return Err(Corrupt::new(region_name(i), offset, kind).into());
+                return Err(Fault::Corrupt {
+                    region: i,
+                    offset,
+                    kind,
+                });
             }
             return Ok(None);
         };
@@ -380,29 +455,40 @@ impl<F: NorFlash> NorSlots<F> {
             }
             // Read another way than twice before: an unstable cell after
             // all (a draw can repeat).
-            _ => Err(Corrupt::new(region_name(i), 28, CorruptKind::BadChecksum).into()),
+            _ => Err(Fault::Corrupt {
+                region: i,
+                offset: 28,
+                kind: CorruptKind::BadChecksum,
+            }),
         }
     }
 }
 
 impl<F: NorFlash> NorSlots<F> {
-    /// Encode `value` into `buf` (indented JSON, as [`crate::Store::save`]
-    /// writes it) and commit it. Durable on return.
+    /// Encode `value` into `buf` as compact JSON and commit it. Durable on
+    /// return. (Compact, unlike [`crate::Store::save`]'s indented
+    /// documents: a settings struct in flash is read by its firmware, and
+    /// the indenter is code a small part pays for.)
     pub fn save<T: serde::Serialize>(
         &mut self,
         buf: &mut [u8],
         value: &T,
     ) -> Result<(), crate::StoreError<Flash<F::Error>>> {
-        let len = crate::codec::encode(value, buf).map_err(|error| crate::StoreError::Encode {
+        let capacity = buf.len();
+        let len = serde_json_core::to_slice(value, buf).map_err(|_| crate::StoreError::Encode {
             file: crate::name::owned("nor"),
-            error,
+            error: crate::EncodeError::BufferTooSmall {
+                needed: None,
+                capacity,
+            },
         })?;
         Ok(self.commit(buf.get(..len).unwrap_or_default())?)
     }
 
     /// Load and decode the newest version: `Ok(None)` if none was ever
     /// committed. `buf` holds the document and, after it, room to unescape
-    /// its longest string.
+    /// its longest string. The CRC vouches for the bytes; a document that
+    /// does not decode as `T` is [`CorruptKind::Shape`].
     pub fn load_value<T: serde::de::DeserializeOwned>(
         &mut self,
         buf: &mut [u8],
@@ -410,9 +496,23 @@ impl<F: NorFlash> NorSlots<F> {
         let Some(len) = self.load(buf)? else {
             return Ok(None);
         };
-        Ok(Some(crate::codec::decode::<T, Flash<F::Error>>(
-            "nor", buf, len,
-        )?))
+        let capacity = buf.len();
+        let (text, scratch) = buf.split_at_mut(len.min(capacity));
+        match serde_json_core::from_slice_escaped::<T>(text, scratch) {
+            Ok((value, _)) => Ok(Some(value)),
+            Err(serde_json_core::de::Error::EscapedStringIsTooLong) => Err(LoadError::TooLarge {
+                file: crate::name::owned("nor"),
+                size: len as u64,
+                capacity,
+            }
+            .into()),
+            Err(_) => Err(LoadError::Corrupt(Corrupt::new(
+                "nor",
+                0,
+                CorruptKind::Shape("the document does not match the stored type"),
+            ))
+            .into()),
+        }
     }
 
     /// Commit `data` as the newest version: one erase and one program
@@ -516,17 +616,13 @@ impl<F: NorFlash> Machine<NorSlots<F>> for NorCommit<'_> {
                         capacity: slots.capacity(),
                     });
                 }
-                let io = |e: LoadError<Flash<F::Error>>| match e {
-                    LoadError::Io(e) => CommitError::Io(e),
-                    _ => CommitError::LogicBug("a region check failed otherwise than by I/O"),
-                };
                 let generation = |r: Region| match r {
                     Region::Valid { generation, .. } => Some(generation),
                     _ => None,
                 };
                 let (a, b) = (
-                    generation(slots.stable(0).map_err(io)?),
-                    generation(slots.stable(1).map_err(io)?),
+                    generation(slots.stable(0).map_err(Fault::commit)?),
+                    generation(slots.stable(1).map_err(Fault::commit)?),
                 );
                 // Overwrite the region that does not hold the newest valid
                 // version; two that do not order (damage) lose `b`, as a
@@ -577,10 +673,9 @@ impl<F: NorFlash> Machine<NorSlots<F>> for NorCommit<'_> {
             }
             State::ProgramHeader => {
                 let capacity = u32::try_from(slots.capacity()).unwrap_or(u32::MAX);
-                let header = encode_header(capacity, self.generation, self.data);
                 let mut unit = [0xffu8; MAX_UNIT];
                 if let Some(dst) = unit.get_mut(..HEADER_LEN) {
-                    dst.copy_from_slice(&header);
+                    dst.copy_from_slice(&encode_header(capacity, self.generation, self.data));
                 }
                 let len = round_up(HEADER_LEN, w);
                 slots
