@@ -1046,6 +1046,38 @@ mod tests {
         }
     }
 
+    #[derive(serde::Serialize, serde::Deserialize, Default, Debug, PartialEq)]
+    struct Settings {
+        volume: u8,
+        name: heapless::String<8>,
+    }
+
+    #[test]
+    fn a_struct_round_trips_as_compact_json() {
+        let mut slots = NorSlots::new(Flash8k::default(), 0, 4096).unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(slots.load_value::<Settings>(&mut buf).unwrap(), None);
+        let mut s = Settings::default();
+        s.volume = 7;
+        let _ = s.name.push_str("a\"b");
+        slots.save(&mut buf, &s).unwrap();
+        assert_eq!(slots.load_value::<Settings>(&mut buf).unwrap(), Some(s));
+        let n = slots.load(&mut buf).unwrap().unwrap();
+        assert_eq!(&buf[..n], br#"{"volume":7,"name":"a\"b"}"#);
+        // Another type's document is a shape error, not garbage.
+        let err = slots.load_value::<u32>(&mut buf).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                crate::StoreError::Load(LoadError::Corrupt(Corrupt {
+                    kind: CorruptKind::Shape(_),
+                    ..
+                }))
+            ),
+            "{err:?}"
+        );
+    }
+
     #[test]
     fn a_layout_the_flash_cannot_hold_is_refused() {
         assert!(matches!(
