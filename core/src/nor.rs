@@ -109,58 +109,91 @@ impl<E: NorFlashError> embedded_io::Error for Flash<E> {
 
 impl<E: NorFlashError> core::error::Error for Flash<E> {}
 
-/// Why reading a region failed, kept small: these travel up several
-/// frames of a small stack, and become the crate's errors (which name the
-/// region in a [`crate::name::FileName`]) only at the public calls.
+/// A failure inside the NOR code, kept small: it travels up the frames of
+/// a small stack, and becomes one of the crate's errors (which name the
+/// region in a [`crate::name::FileName`] of 160 bytes) only at the public
+/// calls ([`Fault::commit`], [`Fault::load`]). The [`Machine`] error of
+/// [`NorCommit`].
 #[derive(Clone, Copy, Debug)]
-enum Fault<E> {
-    /// The flash failed reading region `region` at `offset`.
-    Read {
+pub enum Fault<E> {
+    /// The flash failed: `op` on region `region` at `offset`.
+    Flash {
+        /// What failed.
+        op: Op,
+        /// Which region (0 or 1).
         region: usize,
+        /// Where in it.
         offset: u64,
+        /// The driver's error.
         error: E,
     },
     /// Region `region` is damaged at `offset`.
     Corrupt {
+        /// Which region.
         region: usize,
+        /// Where in it.
         offset: u64,
+        /// What is wrong.
         kind: CorruptKind,
     },
     /// The document of region `region` (`size` bytes) does not fit the
     /// caller's buffer.
     TooLarge {
+        /// Which region.
         region: usize,
+        /// The document's size, rounded up to the read unit.
         size: u64,
+        /// The buffer's.
         capacity: usize,
     },
+    /// A document larger than a region holds.
+    Document {
+        /// Its size.
+        size: usize,
+        /// What a region holds.
+        capacity: usize,
+    },
+    /// An empty document (never committed: blank is absent).
+    Empty,
+    /// A state the code should never reach.
+    Logic(&'static str),
 }
 
 impl<E> Fault<E> {
-    /// For a commit: a read that failed is the commit's I/O error; a
-    /// region that reads as damaged or too large is no error to a commit,
-    /// which overwrites it, so it never gets here.
-    fn commit(self) -> CommitError<Flash<E>> {
+    /// As a commit's error. A region that reads as damaged is no error to
+    /// a commit, which overwrites it.
+    pub fn commit(self) -> CommitError<Flash<E>> {
         match self {
-            Fault::Read {
+            Fault::Flash {
+                op,
                 region,
                 offset,
                 error,
-            } => CommitError::Io(
-                IoError::new(Op::Read, region_name(region), Flash(error)).at(offset),
-            ),
-            _ => CommitError::LogicBug("a region check failed otherwise than by I/O"),
+            } => CommitError::Io(IoError::new(op, region_name(region), Flash(error)).at(offset)),
+            Fault::Document { size, capacity } => CommitError::TooLarge {
+                file: crate::name::owned("nor"),
+                size,
+                capacity,
+            },
+            Fault::Empty => CommitError::EmptyDocument {
+                file: crate::name::owned("nor"),
+            },
+            Fault::Logic(what) => CommitError::LogicBug(what),
+            Fault::Corrupt { .. } | Fault::TooLarge { .. } => {
+                CommitError::LogicBug("a region check failed otherwise than by I/O")
+            }
         }
     }
 
-    fn load(self) -> LoadError<Flash<E>> {
+    /// As a load's error.
+    pub fn load(self) -> LoadError<Flash<E>> {
         match self {
-            Fault::Read {
+            Fault::Flash {
+                op,
                 region,
                 offset,
                 error,
-            } => {
-                LoadError::Io(IoError::new(Op::Read, region_name(region), Flash(error)).at(offset))
-            }
+            } => LoadError::Io(IoError::new(op, region_name(region), Flash(error)).at(offset)),
             Fault::Corrupt {
                 region,
                 offset,
@@ -175,6 +208,8 @@ impl<E> Fault<E> {
                 size,
                 capacity,
             },
+            Fault::Document { .. } | Fault::Empty => LoadError::LogicBug("a commit fault"),
+            Fault::Logic(what) => LoadError::LogicBug(what),
         }
     }
 }
@@ -264,8 +299,13 @@ impl<F: NorFlash> NorSlots<F> {
         self.base + if i == 0 { 0 } else { self.region_len }
     }
 
-    fn io(&self, op: Op, i: usize, e: F::Error) -> IoError<Flash<F::Error>> {
-        IoError::new(op, region_name(i), Flash(e))
+    fn fault(op: Op, region: usize, offset: usize) -> impl FnOnce(F::Error) -> Fault<F::Error> {
+        move |error| Fault::Flash {
+            op,
+            region,
+            offset: offset as u64,
+            error,
+        }
     }
 
     /// Read region `i`'s header and check its payload: read into `into`
@@ -273,13 +313,7 @@ impl<F: NorFlash> NorSlots<F> {
     /// a small buffer. A reader checks the one copy it keeps, so a cell
     /// that reads differently each time cannot pass and then change.
     fn inspect(&mut self, i: usize, into: Option<&mut [u8]>) -> Result<Region, Fault<F::Error>> {
-        let read = |offset: usize| {
-            move |error| Fault::Read {
-                region: i,
-                offset: offset as u64,
-                error,
-            }
-        };
+        let read = |offset: usize| Self::fault(Op::Read, i, offset);
         let mut h = [0u8; MAX_UNIT];
         let head = h.get_mut(..Self::BODY.min(MAX_UNIT)).unwrap_or_default();
         self.flash.read(self.start(i), head).map_err(read(0))?;
@@ -524,7 +558,11 @@ impl<F: NorFlash> NorSlots<F> {
     /// written reads as invalid until its header's last unit is
     /// programmed.
     pub fn commit(&mut self, data: &[u8]) -> Result<(), CommitError<Flash<F::Error>>> {
-        machine::run(&mut NorCommit::new(data)?, self)
+        let run = match NorCommit::new(data) {
+            Ok(mut commit) => machine::run(&mut commit, self),
+            Err(fault) => Err(fault),
+        };
+        run.map_err(Fault::commit)
     }
 }
 
@@ -573,11 +611,9 @@ pub struct NorCommit<'a> {
 
 impl<'a> NorCommit<'a> {
     /// A commit of `data` (not empty). Touches nothing.
-    pub fn new<E>(data: &'a [u8]) -> Result<Self, CommitError<E>> {
+    pub fn new<E>(data: &'a [u8]) -> Result<Self, Fault<E>> {
         if data.is_empty() {
-            return Err(CommitError::EmptyDocument {
-                file: crate::name::owned("nor"),
-            });
+            return Err(Fault::Empty);
         }
         Ok(NorCommit {
             data,
@@ -592,12 +628,12 @@ impl<'a> NorCommit<'a> {
         &mut self,
         slots: &mut NorSlots<F>,
     ) -> Result<Progress, CommitError<Flash<F::Error>>> {
-        machine::step(self, slots)
+        machine::step(self, slots).map_err(Fault::commit)
     }
 }
 
 impl<F: NorFlash> Machine<NorSlots<F>> for NorCommit<'_> {
-    type Error = CommitError<Flash<F::Error>>;
+    type Error = Fault<F::Error>;
     crate::machine::basics!(State, "nor", |m| REGIONS
         .get(m.target)
         .copied()
@@ -610,8 +646,7 @@ impl<F: NorFlash> Machine<NorSlots<F>> for NorCommit<'_> {
         match self.state {
             State::Inspect => {
                 if self.data.len() > slots.capacity() {
-                    return Err(CommitError::TooLarge {
-                        file: crate::name::owned("nor"),
+                    return Err(Fault::Document {
                         size: self.data.len(),
                         capacity: slots.capacity(),
                     });
@@ -620,10 +655,7 @@ impl<F: NorFlash> Machine<NorSlots<F>> for NorCommit<'_> {
                     Region::Valid { generation, .. } => Some(generation),
                     _ => None,
                 };
-                let (a, b) = (
-                    generation(slots.stable(0).map_err(Fault::commit)?),
-                    generation(slots.stable(1).map_err(Fault::commit)?),
-                );
+                let (a, b) = (generation(slots.stable(0)?), generation(slots.stable(1)?));
                 // Overwrite the region that does not hold the newest valid
                 // version; two that do not order (damage) lose `b`, as a
                 // load blames it.
@@ -641,7 +673,7 @@ impl<F: NorFlash> Machine<NorSlots<F>> for NorCommit<'_> {
                 slots
                     .flash
                     .erase(start, start + slots.region_len)
-                    .map_err(|e| slots.io(Op::Erase, self.target, e))?;
+                    .map_err(NorSlots::<F>::fault(Op::Erase, self.target, 0))?;
                 Ok(State::ProgramBody)
             }
             State::ProgramBody => {
@@ -650,7 +682,11 @@ impl<F: NorFlash> Machine<NorSlots<F>> for NorCommit<'_> {
                     slots
                         .flash
                         .write(start + NorSlots::<F>::BODY as u32, body)
-                        .map_err(|e| slots.io(Op::Write, self.target, e))?;
+                        .map_err(NorSlots::<F>::fault(
+                            Op::Write,
+                            self.target,
+                            NorSlots::<F>::BODY,
+                        ))?;
                 }
                 Ok(if whole < self.data.len() {
                     State::ProgramTail
@@ -668,7 +704,11 @@ impl<F: NorFlash> Machine<NorSlots<F>> for NorCommit<'_> {
                 slots
                     .flash
                     .write(at, unit.get(..w).unwrap_or_default())
-                    .map_err(|e| slots.io(Op::Write, self.target, e).at(whole as u64))?;
+                    .map_err(NorSlots::<F>::fault(
+                        Op::Write,
+                        self.target,
+                        NorSlots::<F>::BODY + whole,
+                    ))?;
                 Ok(State::ProgramHeader)
             }
             State::ProgramHeader => {
@@ -681,10 +721,10 @@ impl<F: NorFlash> Machine<NorSlots<F>> for NorCommit<'_> {
                 slots
                     .flash
                     .write(start, unit.get(..len).unwrap_or_default())
-                    .map_err(|e| slots.io(Op::Write, self.target, e).at(0))?;
+                    .map_err(NorSlots::<F>::fault(Op::Write, self.target, 0))?;
                 Ok(State::Done)
             }
-            State::Done | State::Failed => Err(CommitError::LogicBug("step after the end")),
+            State::Done | State::Failed => Err(Fault::Logic("step after the end")),
         }
     }
 }
@@ -1057,8 +1097,10 @@ mod tests {
         let mut slots = NorSlots::new(Flash8k::default(), 0, 4096).unwrap();
         let mut buf = [0u8; 64];
         assert_eq!(slots.load_value::<Settings>(&mut buf).unwrap(), None);
-        let mut s = Settings::default();
-        s.volume = 7;
+        let mut s = Settings {
+            volume: 7,
+            ..Settings::default()
+        };
         let _ = s.name.push_str("a\"b");
         slots.save(&mut buf, &s).unwrap();
         assert_eq!(slots.load_value::<Settings>(&mut buf).unwrap(), Some(s));
