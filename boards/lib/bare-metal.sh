@@ -94,7 +94,7 @@ run_bare_metal_board() {
     # adapter must build there too.
     info "$board: building the core with the NOR adapter for thumbv6m-none-eabi (Cortex-M0+)"
     (cd "$BOARDS_DIR/.." && CARGO_TARGET_DIR="$CARGO_TARGET_DIR/m0" cargo build --release -Zbuild-std=core \
-        --target thumbv6m-none-eabi -p fsatomic --features nor,ram) >>"$CARGO_TARGET_DIR/build.log" 2>&1 ||
+        --target thumbv6m-none-eabi -p fsatomic --features nor,ram,defmt) >>"$CARGO_TARGET_DIR/build.log" 2>&1 ||
         { tail -n 40 "$CARGO_TARGET_DIR/build.log" >&2; record_result "$board" FAIL "core build for thumbv6m-none-eabi failed"; return 1; }
     t1=$(date +%s)
     local size
@@ -112,7 +112,7 @@ run_bare_metal_board() {
     {
         printf 'firmware: text %s B, data %s B, bss %s B (total %s B)\n' "$text" "$data" "$bss" "$dec"
         grep -E '^(replace|slots|journal|nor|stack|flush|sizes)' "$log" || true
-        printf 'thumbv6m-none-eabi (Cortex-M0+): core with the NOR adapter builds\n'
+        printf 'thumbv6m-none-eabi (Cortex-M0+): core with the NOR adapter and defmt builds\n'
         printf '%s\n' "$budget"
     } >"$CARGO_TARGET_DIR/figures.txt"
     local summary

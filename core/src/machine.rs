@@ -127,13 +127,7 @@ pub fn run<D, M: Machine<D>>(machine: &mut M, dir: &mut D) -> Result<(), M::Erro
 
 /// The one place a state changes.
 fn set_state<D, M: Machine<D>>(machine: &mut M, next: M::State) {
-    crate::log::trace!(
-        "{} {}: {} => {}",
-        M::KIND,
-        machine.file(),
-        machine.state(),
-        next
-    );
+    crate::log::transition(M::KIND, machine.file(), &machine.state(), &next);
     machine.set_state_raw(next);
 }
 
