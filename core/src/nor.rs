@@ -1,6 +1,6 @@
-//! Slots on raw NOR flash (feature `nor`): a state's two newest versions
-//! in two regions of whole erase sectors, through `embedded-storage`'s
-//! [`NorFlash`] — no filesystem, no names.
+//! Slots on raw NOR flash (feature `nor`): a state's versions appended
+//! into two regions of whole erase sectors, taking turns, through
+//! `embedded-storage`'s [`NorFlash`] — no filesystem, no names.
 //!
 //! The ten lines a firmware engineer needs to keep a settings struct in
 //! two flash sectors:
@@ -23,49 +23,64 @@
 //!
 //! # Layout
 //!
-//! Each region is `region_len` bytes of whole erase sectors, laid out as
-//! a slot file ([`crate::slots`]) is:
+//! Each region is `region_len` bytes of whole erase sectors holding a run
+//! of records, each laid out as a slot file ([`crate::slots`]) is, the
+//! next one starting where the last ends:
 //!
 //! ```text
-//!  [header: 32 bytes, as a slot's][0xFF to H][payload][0xFF ...]
-//!   H = 32 rounded up to the flash's write and read sizes; capacity = region_len - H
+//!  [header: 32 bytes, as a slot's][0xFF to H][payload][0xFF to a unit] [header][..]...[0xFF ...]
+//!   H = 32 rounded up to the flash's write and read units (at most 32 bytes each)
 //! ```
 //!
 //! The header is a slot header byte for byte (magic `FSATSLOT`, version 1,
-//! capacity, generation, length, CRC-32C over the header's first 28 bytes
-//! and the payload). An erased header (all `0xFF`) or an all-zero one is
-//! blank: never written.
+//! capacity = `region_len - H`, generation, length, CRC-32C over the
+//! header's first 28 bytes and the payload). An erased header (all `0xFF`)
+//! ends a region's run; a region whose first header is erased, or all
+//! zero, is blank.
 //!
 //! # Commit
 //!
 //! ```text
-//!  Inspect ──► Erase ──► ProgramBody ──► ProgramTail ──► ProgramHeader ──► Done
-//!  both headers  the region   the payload's     its last partial   the header,
-//!  and payloads  not holding  whole write       write unit,        generation
-//!                the newest   units             0xFF-padded        newest + 1
+//!  Inspect ──► (Erase) ──► ProgramBody ──► ProgramTail ──► ProgramHeader ──► Done
+//!  both          the other   the payload's    its last         the header,
+//!  regions'      region,     whole write      partial unit,    generation
+//!  records       when the    units            0xFF-padded      newest + 1
+//!                newest's
+//!                is full
 //! ```
 //!
-//! One erase and one program pass per commit, no flush (a NOR program is
-//! durable when it returns). A cut anywhere leaves the other region — the
-//! newest acknowledged version — untouched, and the region being written
-//! fails its CRC until the header's last word is programmed: erased,
-//! half-erased, half-programmed or unstable bits all read as a header or
-//! payload whose CRC does not match (a reader checks the CRC over the one
-//! copy it read, so an unstable bit cannot pass one read and change in
-//! the next). The payload goes first so that the header is the commit
-//! point, but the argument does not rest on that order: the CRC covers
-//! the payload (the explorer's `header-first` mutant confirms it).
+//! A commit appends its record after the newest one, in the same region,
+//! while the space there reads erased (twice); when the region is full, or
+//! something other than erased bytes follows its last valid record (a
+//! commit cut short), it erases the other region and starts it. One erase
+//! per region-full of commits (for 200-byte documents in 4 KiB sectors,
+//! one per 17), no flush (a NOR program is durable when it returns).
+//!
+//! A cut anywhere leaves every record written before untouched — appends
+//! program only erased bytes after them, and the region erased is never
+//! the one holding the newest record — and the record being written fails
+//! its CRC until its last unit is programmed: half-erased, half-programmed
+//! or unstable bits all read as a header or payload whose CRC does not
+//! match (a reader checks the CRC over the one copy it read). The check
+//! that the space to append to reads erased is load-bearing: a commit cut
+//! after its payload and before its header leaves programmed bytes behind
+//! an erased header, and programming over them would corrupt the next
+//! record after its acknowledgement (the explorer finds 624 violations
+//! without it). The payload goes first so that the header is the commit
+//! point, but the argument does not rest on that order (the explorer's
+//! `header-first` mutant confirms it).
 //!
 //! A unit whose program was cut may read either value, differently at
-//! each read. A reader inspects each region twice and takes one that
-//! reads two ways for what it is — a commit cut short, invalid — so it is
-//! never the newest version one moment and gone the next, and the next
-//! commit erases it rather than the region that holds the last
-//! acknowledged version.
+//! each read. A reader inspects each record twice and takes one that reads
+//! two ways for what it is — a commit cut short, invalid — so it is never
+//! the newest version one moment and gone the next, and nothing is ever
+//! appended after it.
 //!
-//! Load takes the valid region with the newest generation; none valid and
-//! one blank is absent (the first commit was cut short); none valid and
-//! none blank is [`CorruptKind`] damage.
+//! Load takes the newest valid record of the two regions (the last of
+//! each run, by generation); none valid and a region blank is absent (the
+//! first commit was cut short); none valid and no region blank is
+//! [`CorruptKind`] damage. The previous version is the record before it,
+//! in its region or the other.
 
 use core::cmp::Ordering;
 use core::fmt;
@@ -80,8 +95,9 @@ use crate::machine::{self, Machine, Progress};
 use crate::slots::{HEADER_LEN, MAGIC, VERSION, compare_generations, encode_header};
 
 /// The largest write or read unit supported: the header and a payload's
-/// last unit are staged on the stack in one.
-pub const MAX_UNIT: usize = 64;
+/// last unit are staged on the stack in one (internal flash programs 1 to
+/// 32 bytes at a time).
+pub const MAX_UNIT: usize = 32;
 
 /// The names the errors give the two regions.
 const REGIONS: [&str; 2] = ["nor region a", "nor region b"];
@@ -214,11 +230,12 @@ impl<E> Fault<E> {
     }
 }
 
-/// What a region holds.
+/// What a record header holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Region {
+    /// Erased (all `0xFF`), or, at a region's start, all zero.
     Blank,
-    /// `body`: the CRC-32C of the payload alone, to tell two regions that
+    /// `body`: the CRC-32C of the payload alone, to tell two records that
     /// hold the same document.
     Valid {
         generation: u64,
@@ -231,8 +248,36 @@ enum Region {
     },
 }
 
-/// Both regions, and the indices of the valid ones, newest first.
-type Survey = ([Region; 2], [Option<usize>; 2]);
+/// A valid record: where it starts in its region, and what it holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Record {
+    at: usize,
+    generation: u64,
+    len: usize,
+    body: u32,
+}
+
+/// A region read from its start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Scan {
+    /// Its newest valid record (the last one).
+    last: Option<Record>,
+    /// Where the record before it starts (read again when asked for: the
+    /// scan stays small on a small stack).
+    before: Option<usize>,
+    /// Where its first erased header after the last valid record is; `None`
+    /// when something else follows it (a commit cut short, damage) or the
+    /// region is full.
+    free: Option<usize>,
+    /// Its first header is blank: nothing written since its erase.
+    blank: bool,
+    /// Where the first damage is (read again for the verdict).
+    damage: Option<usize>,
+}
+
+/// Both regions, and the indices of those with a valid record, newest
+/// first.
+type Survey = ([Scan; 2], [Option<usize>; 2]);
 
 /// A state kept in two regions of a NOR flash.
 pub struct NorSlots<F> {
@@ -242,7 +287,17 @@ pub struct NorSlots<F> {
 }
 
 impl<F: NorFlash> NorSlots<F> {
-    /// The offset of the payload in a region.
+    /// The larger of the write and read units (both powers of two): a
+    /// multiple of each.
+    const UNIT: usize = if F::WRITE_SIZE > F::READ_SIZE {
+        F::WRITE_SIZE
+    } else if F::READ_SIZE == 0 {
+        1
+    } else {
+        F::READ_SIZE
+    };
+
+    /// The offset of the payload in a record.
     const BODY: usize = round_up(
         round_up(HEADER_LEN, F::WRITE_SIZE),
         if F::READ_SIZE == 0 { 1 } else { F::READ_SIZE },
@@ -257,7 +312,7 @@ impl<F: NorFlash> NorSlots<F> {
         let end = u64::from(base) + 2 * u64::from(region_len);
         if F::WRITE_SIZE > MAX_UNIT || F::READ_SIZE > MAX_UNIT || F::WRITE_SIZE == 0 {
             return Err(CommitError::Layout {
-                why: "a flash write or read unit over 64 bytes",
+                why: "a flash write or read unit over 32 bytes",
             });
         }
         if !base.is_multiple_of(erase)
@@ -285,6 +340,13 @@ impl<F: NorFlash> NorSlots<F> {
         self.region_len as usize - Self::BODY
     }
 
+    /// The bytes a record of a `len`-byte document takes in a region: its
+    /// header and its payload, rounded up to the write and read units, so
+    /// that the next record starts aligned.
+    fn span(len: usize) -> usize {
+        Self::BODY + round_up(len, Self::UNIT)
+    }
+
     /// The flash.
     pub fn flash(&self) -> &F {
         &self.flash
@@ -308,20 +370,30 @@ impl<F: NorFlash> NorSlots<F> {
         }
     }
 
-    /// Read region `i`'s header and check its payload: read into `into`
-    /// when given (a valid payload is left there), else streamed through
-    /// a small buffer. A reader checks the one copy it keeps, so a cell
-    /// that reads differently each time cannot pass and then change.
-    fn inspect(&mut self, i: usize, into: Option<&mut [u8]>) -> Result<Region, Fault<F::Error>> {
-        let read = |offset: usize| Self::fault(Op::Read, i, offset);
+    /// Read the record header at `at` in region `i` and check its payload:
+    /// read into `into` when given (a valid payload is left there), else
+    /// streamed through a small buffer. A reader checks the one copy it
+    /// keeps, so a cell that reads differently each time cannot pass and
+    /// then change.
+    // Not inlined: the callers run it one region, one record after the
+    // other, and a small stack holds one frame of it at a time.
+    #[inline(never)]
+    fn inspect(
+        &mut self,
+        i: usize,
+        at: usize,
+        into: Option<&mut [u8]>,
+    ) -> Result<Region, Fault<F::Error>> {
+        let read = |offset: usize| Self::fault(Op::Read, i, at + offset);
         let mut h = [0u8; MAX_UNIT];
         let head = h.get_mut(..Self::BODY.min(MAX_UNIT)).unwrap_or_default();
-        self.flash.read(self.start(i), head).map_err(read(0))?;
+        let base = self.start(i) + at as u32;
+        self.flash.read(base, head).map_err(read(0))?;
         let header = head.get(..HEADER_LEN).unwrap_or_default();
-        if header.iter().all(|&b| b == 0xff) || header.iter().all(|&b| b == 0) {
+        if header.iter().all(|&b| b == 0xff) || (at == 0 && header.iter().all(|&b| b == 0)) {
             return Ok(Region::Blank);
         }
-        let invalid = |offset, kind| Ok(Region::Invalid { offset, kind });
+        let invalid = |offset: u64, kind| Ok(Region::Invalid { offset, kind });
         if header.get(..8) != Some(&MAGIC[..]) {
             return invalid(0, CorruptKind::BadMagic);
         }
@@ -330,7 +402,8 @@ impl<F: NorFlash> NorSlots<F> {
             return invalid(8, CorruptKind::UnsupportedVersion(version));
         }
         let len = u32_le(header, 24) as usize;
-        if u32_le(header, 12) as usize != self.capacity() || len == 0 || len > self.capacity() {
+        let room = (self.region_len as usize).saturating_sub(at + Self::BODY);
+        if u32_le(header, 12) as usize != self.capacity() || len == 0 || len > room {
             return invalid(24, CorruptKind::BadLength);
         }
         let mut crc = Crc32c::new();
@@ -338,7 +411,7 @@ impl<F: NorFlash> NorSlots<F> {
         let (generation, stored) = (u64_le(header, 16), u32_le(header, 28));
         let mut body = Crc32c::new();
         let unit = F::READ_SIZE.max(1);
-        let at = self.start(i) + Self::BODY as u32;
+        let payload_at = base + Self::BODY as u32;
         match into {
             Some(buf) => {
                 let padded = round_up(len, unit);
@@ -350,7 +423,7 @@ impl<F: NorFlash> NorSlots<F> {
                         capacity,
                     });
                 };
-                self.flash.read(at, dst).map_err(read(Self::BODY))?;
+                self.flash.read(payload_at, dst).map_err(read(Self::BODY))?;
                 let payload = dst.get(..len).unwrap_or_default();
                 crc.update(payload);
                 body.update(payload);
@@ -364,7 +437,7 @@ impl<F: NorFlash> NorSlots<F> {
                     let n = step.min(round_up(len - done, unit));
                     let dst = chunk.get_mut(..n).unwrap_or_default();
                     self.flash
-                        .read(at + done as u32, dst)
+                        .read(payload_at + done as u32, dst)
                         .map_err(read(Self::BODY + done))?;
                     let part = dst.get(..n.min(len - done)).unwrap_or_default();
                     crc.update(part);
@@ -383,13 +456,13 @@ impl<F: NorFlash> NorSlots<F> {
         })
     }
 
-    /// Region `i`, read twice: a region that reads two ways holds a unit
-    /// whose program a power cut interrupted (its cells read either
-    /// value), so it is a commit cut short — invalid, whatever one read
-    /// said — and the next commit erases it.
-    fn stable(&mut self, i: usize) -> Result<Region, Fault<F::Error>> {
-        let first = self.inspect(i, None)?;
-        if first == Region::Blank || first == self.inspect(i, None)? {
+    /// The record at `at` in region `i`, read twice: one that reads two
+    /// ways holds a unit whose program a power cut interrupted (its cells
+    /// read either value), so it is a commit cut short — invalid, whatever
+    /// one read said — and nothing is ever appended after it.
+    fn stable(&mut self, i: usize, at: usize) -> Result<Region, Fault<F::Error>> {
+        let first = self.inspect(i, at, None)?;
+        if first == Region::Blank || first == self.inspect(i, at, None)? {
             return Ok(first);
         }
         Ok(Region::Invalid {
@@ -398,14 +471,76 @@ impl<F: NorFlash> NorSlots<F> {
         })
     }
 
-    /// Both regions, and the valid ones newest first.
+    /// Region `i`, its records read from the start.
+    // Not inlined: the callers run it one region, one record after the
+    // other, and a small stack holds one frame of it at a time.
+    #[inline(never)]
+    fn scan(&mut self, i: usize) -> Result<Scan, Fault<F::Error>> {
+        let mut scan = Scan::default();
+        let mut at = 0;
+        while at + Self::BODY < self.region_len as usize {
+            match self.stable(i, at)? {
+                Region::Blank => {
+                    scan.blank = at == 0;
+                    scan.free = Some(at);
+                    break;
+                }
+                Region::Valid {
+                    generation,
+                    len,
+                    body,
+                } => {
+                    scan.before = scan.last.map(|r| r.at);
+                    scan.last = Some(Record {
+                        at,
+                        generation,
+                        len,
+                        body,
+                    });
+                    at += Self::span(len);
+                }
+                Region::Invalid { .. } => {
+                    scan.damage = Some(at);
+                    break;
+                }
+            }
+        }
+        Ok(scan)
+    }
+
+    /// Whether the `n` bytes at `at` in region `i` are all erased, read
+    /// twice (a unit cut mid-program may read erased once).
+    // Not inlined: the callers run it one region, one record after the
+    // other, and a small stack holds one frame of it at a time.
+    #[inline(never)]
+    fn erased(&mut self, i: usize, at: usize, n: usize) -> Result<bool, Fault<F::Error>> {
+        let unit = F::READ_SIZE.max(1);
+        let step = MAX_UNIT / unit * unit;
+        let mut chunk = [0u8; MAX_UNIT];
+        for _ in 0..2 {
+            let mut done = 0;
+            while done < n {
+                let len = step.min(round_up(n - done, unit));
+                let dst = chunk.get_mut(..len).unwrap_or_default();
+                let from = self.start(i) + (at + done) as u32;
+                self.flash
+                    .read(from, dst)
+                    .map_err(Self::fault(Op::Read, i, at + done))?;
+                if dst.iter().any(|&b| b != 0xff) {
+                    return Ok(false);
+                }
+                done += len;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Both regions, and those with a valid record, newest first.
+    #[inline(never)]
     fn survey(&mut self) -> Result<Survey, Fault<F::Error>> {
-        let regions = [self.stable(0)?, self.stable(1)?];
-        let generation = |r: &Region| match r {
-            Region::Valid { generation, .. } => Some(*generation),
-            _ => None,
-        };
-        let order = match (generation(&regions[0]), generation(&regions[1])) {
+        let scans = [self.scan(0)?, self.scan(1)?];
+        let generation = |s: &Scan| s.last.map(|r| r.generation);
+        let order = match (generation(&scans[0]), generation(&scans[1])) {
             (Some(a), Some(b)) => match compare_generations(b, a) {
                 Some(Ordering::Greater) => [Some(1), Some(0)],
                 Some(Ordering::Less) => [Some(0), Some(1)],
@@ -414,9 +549,10 @@ impl<F: NorFlash> NorSlots<F> {
                         expected: a.wrapping_add(1),
                         found: b,
                     };
+                    let at = scans[1].last.map_or(0, |r| r.at) as u64;
                     return Err(Fault::Corrupt {
                         region: 1,
-                        offset: 16,
+                        offset: at + 16,
                         kind,
                     });
                 }
@@ -425,7 +561,27 @@ impl<F: NorFlash> NorSlots<F> {
             (None, Some(_)) => [Some(1), None],
             (None, None) => [None, None],
         };
-        Ok((regions, order))
+        Ok((scans, order))
+    }
+
+    /// The newest record (its region and where it is), and where the one
+    /// before it is: in its region, or the other region's newest.
+    fn versions(survey: &Survey) -> [Option<(usize, usize)>; 2] {
+        let (scans, order) = survey;
+        let Some(Some(r)) = order.first().copied() else {
+            return [None, None];
+        };
+        let scan = scans.get(r).copied().unwrap_or_default();
+        let newest = scan.last.map(|rec| (r, rec.at));
+        let previous = match scan.before {
+            Some(at) => Some((r, at)),
+            None => order
+                .get(1)
+                .copied()
+                .flatten()
+                .and_then(|o| scans.get(o).and_then(|s| s.last).map(|rec| (o, rec.at))),
+        };
+        [newest, previous]
     }
 
     /// Load the newest valid version into the front of `buf`: its length,
@@ -435,63 +591,66 @@ impl<F: NorFlash> NorSlots<F> {
         self.nth(buf, 0).map_err(Fault::load)
     }
 
-    /// Load the previous version (the older valid region), as
-    /// [`crate::slots::load_previous`]: `Ok(None)` if there is none (a cut
-    /// commit was overwriting it), or if it is the same document as the
+    /// Load the previous version — the record before the newest, in its
+    /// region or the other — as [`crate::slots::load_previous`]: `Ok(None)`
+    /// if there is none (the first version, or a cut commit was erasing
+    /// the region that held it), or if it is the same document as the
     /// newest.
     pub fn load_previous(
         &mut self,
         buf: &mut [u8],
     ) -> Result<Option<usize>, LoadError<Flash<F::Error>>> {
-        let (regions, order) = self.survey().map_err(Fault::load)?;
-        let [Some(_), Some(_)] = order else {
-            return Ok(None);
-        };
-        let same = match (regions[0], regions[1]) {
-            (
-                Region::Valid {
-                    len: a, body: x, ..
-                },
-                Region::Valid {
-                    len: b, body: y, ..
-                },
-            ) => a == b && x == y,
-            _ => false,
-        };
-        if same {
-            return Ok(None);
-        }
         self.nth(buf, 1).map_err(Fault::load)
     }
 
     fn nth(&mut self, buf: &mut [u8], n: usize) -> Result<Option<usize>, Fault<F::Error>> {
-        let (regions, order) = self.survey()?;
-        let Some(Some(i)) = order.get(n).copied() else {
-            if n == 0 && !regions.contains(&Region::Blank) {
-                let (i, offset, kind) = match regions {
-                    [Region::Invalid { offset, kind }, _] => (0, offset, kind),
-                    [_, Region::Invalid { offset, kind }] => (1, offset, kind),
-                    _ => (0, 0, CorruptKind::BadChecksum),
+        let (versions, verdict) = {
+            let survey = self.survey()?;
+            let blank = survey.0.iter().any(|s| s.blank);
+            let damage = survey
+                .0
+                .iter()
+                .enumerate()
+                .find_map(|(i, s)| s.damage.map(|at| (i, at)));
+            (Self::versions(&survey), (blank, damage))
+        };
+        let Some((i, at)) = versions.get(n).copied().flatten() else {
+            if let (0, (false, Some((i, at)))) = (n, verdict) {
+                // Damage, not a commit cut short: say what it is.
+                let (offset, kind) = match self.stable(i, at)? {
+                    Region::Invalid { offset, kind } => (offset, kind),
+                    _ => (28, CorruptKind::BadChecksum),
                 };
                 return Err(Fault::Corrupt {
                     region: i,
-                    offset,
+                    offset: at as u64 + offset,
                     kind,
                 });
             }
             return Ok(None);
         };
-        // Read it again into `buf`, checking the copy it keeps against
-        // what the survey found.
-        match self.inspect(i, Some(buf))? {
-            Region::Valid { len, .. } if Some(&self.inspect(i, None)?) == regions.get(i) => {
-                Ok(Some(len))
-            }
-            // Read another way than twice before: an unstable cell after
-            // all (a draw can repeat).
+        let found = self.stable(i, at)?;
+        if let (1, Some((j, newest))) = (n, versions[0])
+            && let (
+                Region::Valid { len, body, .. },
+                Region::Valid {
+                    len: l, body: b, ..
+                },
+            ) = (found, self.stable(j, newest)?)
+            && len == l
+            && body == b
+        {
+            return Ok(None);
+        }
+        // Read it again into `buf`, checking the copy it keeps against the
+        // two reads before.
+        match self.inspect(i, at, Some(buf))? {
+            Region::Valid { len, .. } if self.inspect(i, at, Some(buf))? == found => Ok(Some(len)),
+            // Read another way than before: an unstable cell after all (a
+            // draw can repeat).
             _ => Err(Fault::Corrupt {
                 region: i,
-                offset: 28,
+                offset: at as u64 + 28,
                 kind: CorruptKind::BadChecksum,
             }),
         }
@@ -516,7 +675,14 @@ impl<F: NorFlash> NorSlots<F> {
                 capacity,
             },
         })?;
-        Ok(self.commit(buf.get(..len).unwrap_or_default())?)
+        // Run the machine here rather than through `commit`: its small
+        // fault becomes the big error only on the way out.
+        let data = buf.get(..len).unwrap_or_default();
+        let run = match NorCommit::new(data) {
+            Ok(mut commit) => machine::run(&mut commit, self),
+            Err(fault) => Err(fault),
+        };
+        run.map_err(|f| crate::StoreError::Commit(f.commit()))
     }
 
     /// Load and decode the newest version: `Ok(None)` if none was ever
@@ -527,7 +693,10 @@ impl<F: NorFlash> NorSlots<F> {
         &mut self,
         buf: &mut [u8],
     ) -> Result<Option<T>, crate::StoreError<Flash<F::Error>>> {
-        let Some(len) = self.load(buf)? else {
+        let Some(len) = self
+            .nth(buf, 0)
+            .map_err(|f| crate::StoreError::Load(f.load()))?
+        else {
             return Ok(None);
         };
         let capacity = buf.len();
@@ -606,6 +775,8 @@ pub struct NorCommit<'a> {
     data: &'a [u8],
     state: State,
     target: usize,
+    /// Where the record goes in the target region.
+    at: usize,
     generation: u64,
 }
 
@@ -619,6 +790,7 @@ impl<'a> NorCommit<'a> {
             data,
             state: State::Inspect,
             target: 0,
+            at: 0,
             generation: 0,
         })
     }
@@ -641,7 +813,8 @@ impl<F: NorFlash> Machine<NorSlots<F>> for NorCommit<'_> {
 
     fn transition(&mut self, slots: &mut NorSlots<F>) -> Result<State, Self::Error> {
         let w = F::WRITE_SIZE.max(1);
-        let start = slots.start(self.target);
+        let region = slots.start(self.target);
+        let start = region + self.at as u32;
         let whole = self.data.len() / w * w;
         match self.state {
             State::Inspect => {
@@ -651,28 +824,42 @@ impl<F: NorFlash> Machine<NorSlots<F>> for NorCommit<'_> {
                         capacity: slots.capacity(),
                     });
                 }
-                let generation = |r: Region| match r {
-                    Region::Valid { generation, .. } => Some(generation),
-                    _ => None,
-                };
-                let (a, b) = (generation(slots.stable(0)?), generation(slots.stable(1)?));
-                // Overwrite the region that does not hold the newest valid
-                // version; two that do not order (damage) lose `b`, as a
-                // load blames it.
-                (self.target, self.generation) = match (a, b) {
-                    (Some(a), Some(b)) if compare_generations(a, b) == Some(Ordering::Less) => {
-                        (0, b.wrapping_add(1))
+                let (scans, newest) = match slots.survey() {
+                    Ok((scans, order)) => (scans, order[0]),
+                    // Two regions whose newest records do not order
+                    // (damage): overwrite `b`, the one a load blames.
+                    Err(Fault::Corrupt { .. }) => {
+                        let a = slots.scan(0)?;
+                        self.target = 1;
+                        self.at = 0;
+                        self.generation = a.last.map_or(0, |r| r.generation.wrapping_add(1));
+                        return Ok(State::Erase);
                     }
-                    (Some(a), _) => (1, a.wrapping_add(1)),
-                    (None, Some(b)) => (0, b.wrapping_add(1)),
-                    (None, None) => (0, 0),
+                    Err(e) => return Err(e),
                 };
+                let last = newest.and_then(|r| scans.get(r).and_then(|s| s.last));
+                self.generation = last.map_or(0, |r| r.generation.wrapping_add(1));
+                // Append after the newest record while its region has room
+                // that reads erased; else erase the other region and start
+                // it.
+                let need = NorSlots::<F>::span(self.data.len());
+                let free = newest.and_then(|r| scans.get(r).and_then(|s| s.free));
+                if let (Some(r), Some(free), Some(_)) = (newest, free, last)
+                    && free + need <= slots.region_len as usize
+                    && slots.erased(r, free, need)?
+                {
+                    self.target = r;
+                    self.at = free;
+                    return Ok(State::ProgramBody);
+                }
+                self.target = newest.map_or(0, |r| 1 - r);
+                self.at = 0;
                 Ok(State::Erase)
             }
             State::Erase => {
                 slots
                     .flash
-                    .erase(start, start + slots.region_len)
+                    .erase(region, region + slots.region_len)
                     .map_err(NorSlots::<F>::fault(Op::Erase, self.target, 0))?;
                 Ok(State::ProgramBody)
             }
@@ -685,7 +872,7 @@ impl<F: NorFlash> Machine<NorSlots<F>> for NorCommit<'_> {
                         .map_err(NorSlots::<F>::fault(
                             Op::Write,
                             self.target,
-                            NorSlots::<F>::BODY,
+                            self.at + NorSlots::<F>::BODY,
                         ))?;
                 }
                 Ok(if whole < self.data.len() {
@@ -707,7 +894,7 @@ impl<F: NorFlash> Machine<NorSlots<F>> for NorCommit<'_> {
                     .map_err(NorSlots::<F>::fault(
                         Op::Write,
                         self.target,
-                        NorSlots::<F>::BODY + whole,
+                        self.at + NorSlots::<F>::BODY + whole,
                     ))?;
                 Ok(State::ProgramHeader)
             }
@@ -721,7 +908,7 @@ impl<F: NorFlash> Machine<NorSlots<F>> for NorCommit<'_> {
                 slots
                     .flash
                     .write(start, unit.get(..len).unwrap_or_default())
-                    .map_err(NorSlots::<F>::fault(Op::Write, self.target, 0))?;
+                    .map_err(NorSlots::<F>::fault(Op::Write, self.target, self.at))?;
                 Ok(State::Done)
             }
             State::Done | State::Failed => Err(Fault::Logic("step after the end")),
@@ -1048,9 +1235,12 @@ mod tests {
         }
         let n = slots.load_previous(&mut buf).unwrap().unwrap();
         assert_eq!(&buf[..n], b"{\"v\": 22}\n");
-        // Per commit: the erase, the body, the tail (9 and 10 bytes are
-        // not whole 4-byte units; 4 is), the header.
-        assert_eq!(slots.into_inner().ops(), 4 + 4 + 3);
+        // The first commit erases region a; the next two append after it:
+        // the body, the tail (9 and 10 bytes are not whole 4-byte units; 4
+        // is), the header.
+        let flash = slots.into_inner();
+        assert_eq!(flash.ops(), 4 + 3 + 2);
+        assert_eq!(flash.wear().0, 1, "one erase for three commits");
     }
 
     #[test]

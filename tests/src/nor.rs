@@ -117,7 +117,12 @@ impl<const W: usize> NorFlash for Mutated<W> {
                 }
                 Ok(())
             }
-            NorMutant::HeaderFirst if !offset.is_multiple_of(REGION) => {
+            // A record's header lies before its payload: writes are held
+            // until one comes at a lower address (the header), which goes
+            // first, then they follow.
+            NorMutant::HeaderFirst
+                if self.held_writes.first().is_none_or(|(at, _)| offset > *at) =>
+            {
                 self.held_writes.push((offset, bytes.to_vec()));
                 Ok(())
             }

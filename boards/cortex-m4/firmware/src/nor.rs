@@ -1,4 +1,5 @@
-//! Settings in two 2 KiB sectors of NOR flash ([`fsatomic::nor`]) over a
+//! Settings in two 2 KiB sectors of NOR flash, records appended until a
+//! sector is full, then the other one erased and started ([`fsatomic::nor`]) over a
 //! RAM region that obeys NOR rules ([`fsatomic::nor::ram::RamNor`]: erase
 //! sets `0xFF`, programming only clears bits), with the power cut during
 //! every erase and every program (eight outcomes each: nothing, all but the
@@ -13,7 +14,11 @@ use fsatomic::machine::Progress;
 use fsatomic::nor::ram::RamNor;
 use fsatomic::nor::{NorCommit, NorSlots};
 
-use crate::{BUF, VALUES, settings};
+use crate::{BUF, settings};
+
+/// Commits: enough of the settings' 240-odd bytes to fill a 2 KiB region
+/// twice over, so that appends and region switches are both cut.
+const COMMITS: u32 = 18;
 
 /// The flash: two sectors of 2 KiB, programmed in 4-byte units (a
 /// Cortex-M0+/M4 part's internal flash is often 2 KiB pages, 32 or 64-bit
@@ -42,7 +47,7 @@ fn load(flash: &mut Flash, buf: &mut [u8; BUF]) -> Result<Option<u32>, &'static 
         let got = match s.load(buf) {
             Ok(Some(n)) => {
                 let text = buf.get(..n).unwrap_or_default();
-                (0..=VALUES)
+                (0..=COMMITS)
                     .find(|&v| {
                         let mut want = [0u8; BUF];
                         let m = encoded(v, &mut want);
@@ -81,7 +86,7 @@ pub fn run(flash: &mut Flash, scratch: &mut Flash) -> NorReport {
     let mut report = NorReport::default();
     let mut buf = [0u8; BUF];
     let mut doc = [0u8; BUF];
-    for v in 0..VALUES {
+    for v in 0..COMMITS {
         let len = encoded(v, &mut doc);
         let new = doc.get(..len).unwrap_or_default();
         let old = v.checked_sub(1);
@@ -151,7 +156,7 @@ pub fn run(flash: &mut Flash, scratch: &mut Flash) -> NorReport {
             hprintln!("VIOLATION nor value {}: the commit failed", v);
         }
         let (e1, p1) = flash.wear();
-        report.erases = e1 - e0;
+        report.erases += e1 - e0;
         report.programmed = p1 - p0;
         report.commits += 1;
     }
@@ -170,8 +175,9 @@ impl NorReport {
             self.violations
         );
         hprintln!(
-            "nor: last commit: {} sector erase(s) of 2 KiB, {} bytes programmed",
+            "nor: {} sector erases of 2 KiB in {} commits (records appended until a region is full); the last commit programmed {} bytes",
             self.erases,
+            self.commits,
             self.programmed
         );
     }
