@@ -564,6 +564,34 @@ impl<F: NorFlash> NorSlots<F> {
         Ok((scans, order))
     }
 
+    /// For a commit: the newest record and its region, and where the free
+    /// space after it starts (`None`: none, or not erased). Two regions
+    /// whose newest records do not order (damage) give region a's, so
+    /// that the commit overwrites b, the one a load blames. Scans one
+    /// region at a time, keeping only this much of each.
+    #[inline(never)]
+    fn newest(&mut self) -> Result<(Option<(usize, Record)>, Option<usize>), Fault<F::Error>> {
+        let a = self.scan(0)?;
+        let (a_last, a_free) = (a.last, a.free);
+        let b = self.scan(1)?;
+        Ok(match (a_last, b.last) {
+            (Some(x), Some(y))
+                if compare_generations(y.generation, x.generation) == Some(Ordering::Greater) =>
+            {
+                (Some((1, y)), b.free)
+            }
+            (Some(x), Some(y))
+                if compare_generations(y.generation, x.generation) != Some(Ordering::Less) =>
+            {
+                // Unordered: overwrite b (its free space is not offered).
+                (Some((0, x)), None)
+            }
+            (Some(x), _) => (Some((0, x)), a_free),
+            (None, Some(y)) => (Some((1, y)), b.free),
+            (None, None) => (None, None),
+        })
+    }
+
     /// The newest record (its region and where it is), and where the one
     /// before it is: in its region, or the other region's newest.
     fn versions(survey: &Survey) -> [Option<(usize, usize)>; 2] {
@@ -816,6 +844,8 @@ impl<F: NorFlash> Machine<NorSlots<F>> for NorCommit<'_> {
         let region = slots.start(self.target);
         let start = region + self.at as u32;
         let whole = self.data.len() / w * w;
+        // One staging unit for the tail and the header.
+        let mut unit = [0xffu8; MAX_UNIT];
         match self.state {
             State::Inspect => {
                 if self.data.len() > slots.capacity() {
@@ -824,26 +854,16 @@ impl<F: NorFlash> Machine<NorSlots<F>> for NorCommit<'_> {
                         capacity: slots.capacity(),
                     });
                 }
-                let (scans, newest) = match slots.survey() {
-                    Ok((scans, order)) => (scans, order[0]),
-                    // Two regions whose newest records do not order
-                    // (damage): overwrite `b`, the one a load blames.
-                    Err(Fault::Corrupt { .. }) => {
-                        let a = slots.scan(0)?;
-                        self.target = 1;
-                        self.at = 0;
-                        self.generation = a.last.map_or(0, |r| r.generation.wrapping_add(1));
-                        return Ok(State::Erase);
-                    }
-                    Err(e) => return Err(e),
-                };
-                let last = newest.and_then(|r| scans.get(r).and_then(|s| s.last));
+                // The newest record, its region, and where the free space
+                // after it starts.
+                let (newest, free) = slots.newest()?;
+                let last = newest.map(|(_, r)| r);
                 self.generation = last.map_or(0, |r| r.generation.wrapping_add(1));
+                let newest = newest.map(|(i, _)| i);
                 // Append after the newest record while its region has room
                 // that reads erased; else erase the other region and start
                 // it.
                 let need = NorSlots::<F>::span(self.data.len());
-                let free = newest.and_then(|r| scans.get(r).and_then(|s| s.free));
                 if let (Some(r), Some(free), Some(_)) = (newest, free, last)
                     && free + need <= slots.region_len as usize
                     && slots.erased(r, free, need)?
@@ -882,7 +902,6 @@ impl<F: NorFlash> Machine<NorSlots<F>> for NorCommit<'_> {
                 })
             }
             State::ProgramTail => {
-                let mut unit = [0xffu8; MAX_UNIT];
                 let rest = self.data.get(whole..).unwrap_or_default();
                 if let Some(dst) = unit.get_mut(..rest.len()) {
                     dst.copy_from_slice(rest);
@@ -900,7 +919,6 @@ impl<F: NorFlash> Machine<NorSlots<F>> for NorCommit<'_> {
             }
             State::ProgramHeader => {
                 let capacity = u32::try_from(slots.capacity()).unwrap_or(u32::MAX);
-                let mut unit = [0xffu8; MAX_UNIT];
                 if let Some(dst) = unit.get_mut(..HEADER_LEN) {
                     dst.copy_from_slice(&encode_header(capacity, self.generation, self.data));
                 }
