@@ -275,6 +275,10 @@ struct Scan {
     damage: Option<usize>,
 }
 
+/// The newest record and its region, and where the free space after it
+/// starts.
+type Newest = (Option<(usize, Record)>, Option<usize>);
+
 /// Both regions, and the indices of those with a valid record, newest
 /// first.
 type Survey = ([Scan; 2], [Option<usize>; 2]);
@@ -570,7 +574,7 @@ impl<F: NorFlash> NorSlots<F> {
     /// that the commit overwrites b, the one a load blames. Scans one
     /// region at a time, keeping only this much of each.
     #[inline(never)]
-    fn newest(&mut self) -> Result<(Option<(usize, Record)>, Option<usize>), Fault<F::Error>> {
+    fn newest(&mut self) -> Result<Newest, Fault<F::Error>> {
         let a = self.scan(0)?;
         let (a_last, a_free) = (a.last, a.free);
         let b = self.scan(1)?;
