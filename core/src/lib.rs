@@ -18,10 +18,12 @@
 //! ```
 //!
 //! On a microcontroller with no filesystem, two sectors of NOR flash keep
-//! a settings struct the same way (feature `nor`, module `fsatomic::nor`,
-//! whose documentation compiles this example):
+//! a settings struct the same way (feature `nor`, module `fsatomic::nor`):
 //!
-//! ```ignore
+//! ```
+//! # #[cfg(feature = "nor")]
+//! # fn demo<F: embedded_storage::nor_flash::NorFlash>(flash: F)
+//! #     -> Result<(), fsatomic::Error<fsatomic::nor::Flash<F::Error>>> {
 //! #[derive(serde::Serialize, serde::Deserialize, Default)]
 //! struct Settings { volume: u8, muted: bool }
 //!
@@ -31,6 +33,7 @@
 //! let mut s: Settings = store.load_value(&mut buf)?.unwrap_or_default();
 //! s.volume += 1;
 //! store.save(&mut buf, &s)?; // durable on return; a power cut keeps old or new
+//! # Ok(()) }
 //! ```
 //!
 //! # Layers
