@@ -144,7 +144,7 @@ pub fn plan<E>(
 }
 
 /// Read the whole companion file `file` into `buf`: its length, or `None`.
-pub(crate) fn read_file<D: Dir>(
+fn read_file<D: Dir>(
     dir: &mut D,
     file: &str,
     buf: &mut [u8],
@@ -171,12 +171,22 @@ pub fn read_current<D: Dir>(
     name: &str,
     buf: &mut [u8],
 ) -> Result<Option<usize>, LoadError<D::Error>> {
+    Ok(read_current_file(dir, name, buf)?.map(|(len, _)| len))
+}
+
+/// [`read_current`], saying which file it read: whether the length is
+/// the tentative version's (for errors that name the file).
+pub(crate) fn read_current_file<D: Dir>(
+    dir: &mut D,
+    name: &str,
+    buf: &mut [u8],
+) -> Result<Option<(usize, bool)>, LoadError<D::Error>> {
     checked(name)?;
     let tentative = layout::file_name(name, Role::Tentative);
     if let Some(n) = read_file(dir, &tentative, buf)? {
-        return Ok(Some(n));
+        return Ok(Some((n, true)));
     }
-    read_file(dir, name, buf)
+    Ok(read_file(dir, name, buf)?.map(|n| (n, false)))
 }
 
 /// Read the previous version of the Replace state `name` into `buf`: the
@@ -191,11 +201,7 @@ pub fn read_previous<D: Dir>(
 ) -> Result<Option<usize>, LoadError<D::Error>> {
     checked(name)?;
     let tentative = layout::file_name(name, Role::Tentative);
-    if dir
-        .exists(&tentative)
-        .map_err(|e| IoError::new(Op::Open, &tentative, e))?
-        && !same_files(dir, &tentative, name)?
-    {
+    if pending(dir, name)? && !same_files(dir, &tentative, name)? {
         // (Equal to `NAME`: a confirmation's rename landed and its source
         // survived; `NAME` is then current, its previous version below.)
         return read_file(dir, name, buf);

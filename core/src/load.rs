@@ -91,19 +91,18 @@ pub fn read_json<D: Dir>(
     name: &str,
     buf: &mut [u8],
 ) -> Result<Option<usize>, LoadError<D::Error>> {
-    crate::name::validate(name).map_err(|error| LoadError::Name {
-        file: crate::name::owned(name),
-        error,
-    })?;
-    let tentative = crate::layout::file_name(name, crate::layout::Role::Tentative);
-    let (file, len) = match crate::history::read_file(dir, &tentative, buf)? {
-        Some(len) => (tentative.as_str(), len),
-        None => match read(dir, name, buf)? {
-            Some(len) => (name, len),
-            None => return Ok(None),
-        },
+    let Some((len, tentative)) = crate::history::read_current_file(dir, name, buf)? else {
+        return Ok(None);
     };
-    check_document(file, buf.get(..len).unwrap_or_default())?;
+    let text = buf.get(..len).unwrap_or_default();
+    if tentative {
+        check_document(
+            &crate::layout::file_name(name, crate::layout::Role::Tentative),
+            text,
+        )?;
+    } else {
+        check_document(name, text)?;
+    }
     Ok(Some(len))
 }
 
