@@ -31,14 +31,8 @@ use fsatomic::Protocol;
 pub const SPEC: Spec = Spec {
     command: "append",
     options: &[
-        Opt {
-            name: "--mode",
-            takes_value: true,
-        },
-        Opt {
-            name: "--mkdir",
-            takes_value: false,
-        },
+        Opt::with_value("--mode"),
+        Opt::flag("--mkdir"),
         stored::PROTOCOL_OPTION,
         args::TIMEOUT_OPTION,
         args::NOWAIT_OPTION,

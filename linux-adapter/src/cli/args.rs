@@ -19,6 +19,24 @@ pub struct Opt {
     pub takes_value: bool,
 }
 
+impl Opt {
+    /// An option without a value, `--mkdir`.
+    pub const fn flag(name: &'static str) -> Opt {
+        Opt {
+            name,
+            takes_value: false,
+        }
+    }
+
+    /// An option with a value, `--mode 0644`.
+    pub const fn with_value(name: &'static str) -> Opt {
+        Opt {
+            name,
+            takes_value: true,
+        }
+    }
+}
+
 /// What a command accepts.
 #[derive(Debug, Clone, Copy)]
 pub struct Spec {
@@ -93,17 +111,11 @@ impl Parsed {
 
 /// `--timeout SECONDS`: give up waiting for the writers' lock after that
 /// long (fractions allowed), with exit code 8.
-pub const TIMEOUT_OPTION: Opt = Opt {
-    name: "--timeout",
-    takes_value: true,
-};
+pub const TIMEOUT_OPTION: Opt = Opt::with_value("--timeout");
 
 /// `-n`: do not wait for the writers' lock at all (`flock -n`); exit code
 /// 8 if another writer holds it.
-pub const NOWAIT_OPTION: Opt = Opt {
-    name: "-n",
-    takes_value: false,
-};
+pub const NOWAIT_OPTION: Opt = Opt::flag("-n");
 
 impl Parsed {
     /// The value of the option `name` as whole seconds on a clock
@@ -227,16 +239,7 @@ mod tests {
 
     const SPEC: Spec = Spec {
         command: "update",
-        options: &[
-            Opt {
-                name: "--mode",
-                takes_value: true,
-            },
-            Opt {
-                name: "--mkdir",
-                takes_value: false,
-            },
-        ],
+        options: &[Opt::with_value("--mode"), Opt::flag("--mkdir")],
         takes_command: true,
     };
 

@@ -32,18 +32,9 @@ use super::target::{self, Target};
 pub const SPEC: Spec = Spec {
     command: "check",
     options: &[
-        Opt {
-            name: "--repair",
-            takes_value: false,
-        },
-        Opt {
-            name: "--json",
-            takes_value: false,
-        },
-        Opt {
-            name: "--now",
-            takes_value: true,
-        },
+        Opt::flag("--repair"),
+        Opt::flag("--json"),
+        Opt::with_value("--now"),
     ],
     takes_command: false,
 };

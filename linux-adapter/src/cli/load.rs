@@ -20,10 +20,7 @@ use fsatomic::Protocol;
 /// What `load` accepts.
 pub const SPEC: Spec = Spec {
     command: "load",
-    options: &[Opt {
-        name: "--previous",
-        takes_value: false,
-    }],
+    options: &[Opt::flag("--previous")],
     takes_command: false,
 };
 

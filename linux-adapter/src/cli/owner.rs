@@ -18,20 +18,11 @@ use super::failure::Failure;
 use super::target::{Target, lossy};
 
 /// `--owner USER|UID`.
-pub const OWNER_OPTION: Opt = Opt {
-    name: "--owner",
-    takes_value: true,
-};
+pub const OWNER_OPTION: Opt = Opt::with_value("--owner");
 /// `--group GROUP|GID`.
-pub const GROUP_OPTION: Opt = Opt {
-    name: "--group",
-    takes_value: true,
-};
+pub const GROUP_OPTION: Opt = Opt::with_value("--group");
 /// `--preserve`: keep the existing state's owner, group and mode.
-pub const PRESERVE_OPTION: Opt = Opt {
-    name: "--preserve",
-    takes_value: false,
-};
+pub const PRESERVE_OPTION: Opt = Opt::flag("--preserve");
 
 /// What the command line asks for, names already resolved.
 #[derive(Debug, Clone, Copy, Default)]

@@ -23,14 +23,8 @@ use fsatomic::Protocol;
 pub const SPEC: Spec = Spec {
     command: "save",
     options: &[
-        Opt {
-            name: "--mode",
-            takes_value: true,
-        },
-        Opt {
-            name: "--mkdir",
-            takes_value: false,
-        },
+        Opt::with_value("--mode"),
+        Opt::flag("--mkdir"),
         stored::PROTOCOL_OPTION,
         args::TIMEOUT_OPTION,
         args::NOWAIT_OPTION,
@@ -38,24 +32,15 @@ pub const SPEC: Spec = Spec {
         owner::GROUP_OPTION,
         owner::PRESERVE_OPTION,
         KEEP_PREVIOUS_OPTION,
-        Opt {
-            name: "--tentative",
-            takes_value: false,
-        },
-        Opt {
-            name: "--until",
-            takes_value: true,
-        },
+        Opt::flag("--tentative"),
+        Opt::with_value("--until"),
     ],
     takes_command: false,
 };
 
 /// `--keep-previous` of `save`, `update` and `confirm`: keep the replaced
 /// version for `load --previous` (sticky: once kept, always kept).
-pub const KEEP_PREVIOUS_OPTION: Opt = Opt {
-    name: "--keep-previous",
-    takes_value: false,
-};
+pub const KEEP_PREVIOUS_OPTION: Opt = Opt::flag("--keep-previous");
 
 /// How a commit keeps its state's history.
 #[derive(Clone, Copy, Debug, Default)]

@@ -30,10 +30,7 @@ use super::failure::{EXIT_USAGE, Failure};
 use super::target::{Target, lossy};
 
 /// The `--protocol` option of `save`, `update` and `append`.
-pub const PROTOCOL_OPTION: Opt = Opt {
-    name: "--protocol",
-    takes_value: true,
-};
+pub const PROTOCOL_OPTION: Opt = Opt::with_value("--protocol");
 
 /// Room for a new Slots state's documents: each slot file holds at least
 /// this much (more if the first document is larger), so a document can

@@ -20,18 +20,9 @@ use super::target::Target;
 pub const SPEC: Spec = Spec {
     command: "update",
     options: &[
-        Opt {
-            name: "--mode",
-            takes_value: true,
-        },
-        Opt {
-            name: "--init",
-            takes_value: true,
-        },
-        Opt {
-            name: "--mkdir",
-            takes_value: false,
-        },
+        Opt::with_value("--mode"),
+        Opt::with_value("--init"),
+        Opt::flag("--mkdir"),
         stored::PROTOCOL_OPTION,
         args::TIMEOUT_OPTION,
         args::NOWAIT_OPTION,
