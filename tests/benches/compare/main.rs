@@ -43,7 +43,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use commit::{Committer, Kind, Size};
+use commit::{Kind, Size};
 use stats::Samples;
 
 /// Counts heap allocations (including reallocations) of the whole process.
@@ -249,7 +249,7 @@ fn proc_io() -> (u64, u64) {
 
 /// Per-commit comparison, round-robin over every (kind, size).
 fn run_commits(root: &Path, plan: &Plan, companion: &Companion) -> io::Result<Vec<CommitResult>> {
-    let mut configs: Vec<(Kind, Size, Box<dyn Committer>)> = Vec::new();
+    let mut configs = Vec::new();
     for size in Size::ALL {
         for kind in Kind::ALL {
             configs.push((kind, size, commit::setup(kind, size, root)?));
@@ -620,6 +620,11 @@ pub struct Run {
     pub group: Option<group::Group>,
     /// Load.
     pub load: Vec<load::StoreLoad>,
+}
+
+/// Any error as an `io::Error`, with its message.
+pub fn err(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
 }
 
 /// The repository root (the testkit is `tests/` in it).
