@@ -59,6 +59,17 @@ fn esc(s: &str) -> String {
 
 const FONT: &str = r#"font-family="sans-serif" font-size="12""#;
 
+/// The opening of a `width` × `height` plot: white ground, title, note.
+fn header(width: f64, height: f64, title: &str, note: &str) -> String {
+    format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}">
+<rect width="100%" height="100%" fill="white"/><text x="10" y="20" font-family="sans-serif" font-size="15" font-weight="bold">{}</text><text x="10" y="36" {FONT} fill="#555">{}</text>
+"##,
+        esc(title),
+        esc(note)
+    )
+}
+
 /// Horizontal bars, one panel per size, values formatted by `fmt`.
 pub fn bars(title: &str, note: &str, panels: &[Panel], fmt: impl Fn(f64) -> String) -> String {
     let width = 820.0;
@@ -120,17 +131,7 @@ pub fn bars(title: &str, note: &str, panels: &[Panel], fmt: impl Fn(f64) -> Stri
         y += 12.0;
     }
     let height = y + 16.0;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}">"#
-    );
-    let _ = writeln!(
-        s,
-        r##"<rect width="100%" height="100%" fill="white"/><text x="10" y="20" font-family="sans-serif" font-size="15" font-weight="bold">{}</text><text x="10" y="36" {FONT} fill="#555">{}</text>"##,
-        esc(title),
-        esc(note)
-    );
+    let mut s = header(width, height, title, note);
     s.push_str(&body);
     s.push_str("</svg>\n");
     s
@@ -158,14 +159,14 @@ pub struct Axis {
     pub ticks: Vec<f64>,
 }
 
-/// A line chart; tick labels formatted by `fmt_x` / `fmt_y`.
+/// A line chart; x ticks are whole numbers, y tick labels formatted by
+/// `fmt_y`.
 pub fn lines(
     title: &str,
     note: &str,
     x: &Axis,
     y: &Axis,
     series: &[Series],
-    fmt_x: impl Fn(f64) -> String,
     fmt_y: impl Fn(f64) -> String,
 ) -> String {
     let (width, height) = (820.0, 440.0);
@@ -182,17 +183,7 @@ pub fn lines(
         };
         t.clamp(-0.05, 1.05) * len
     };
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}">"#
-    );
-    let _ = writeln!(
-        s,
-        r##"<rect width="100%" height="100%" fill="white"/><text x="10" y="20" font-family="sans-serif" font-size="15" font-weight="bold">{}</text><text x="10" y="36" {FONT} fill="#555">{}</text>"##,
-        esc(title),
-        esc(note)
-    );
+    let mut s = header(width, height, title, note);
     for &t in &x.ticks {
         let px = left + map(x, t, pw);
         let _ = writeln!(
@@ -200,7 +191,7 @@ pub fn lines(
             r##"<line x1="{px:.1}" y1="{top:.1}" x2="{px:.1}" y2="{:.1}" stroke="#ddd"/><text x="{px:.1}" y="{:.1}" {FONT} text-anchor="middle">{}</text>"##,
             top + ph,
             top + ph + 16.0,
-            esc(&fmt_x(t))
+            esc(&format!("{t:.0}"))
         );
     }
     for &t in &y.ticks {
@@ -276,6 +267,15 @@ pub fn lines(
     }
     s.push_str("</svg>\n");
     s
+}
+
+/// The smallest and the largest y of `series` (the largest at least 0).
+pub fn y_range(series: &[Series]) -> (f64, f64) {
+    let ys = series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+    (
+        ys.clone().fold(f64::INFINITY, f64::min),
+        ys.fold(0.0, f64::max),
+    )
 }
 
 /// Log-scale ticks 1, 2, 5 × 10^k, from the last at or below `lo` to the
