@@ -23,8 +23,9 @@ use crate::err;
 use crate::svg::Role;
 
 /// Who commits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Kind {
+    #[default]
     /// `fsatomic::replace::commit` on `LinuxDir`: temp, fsync, rename,
     /// fsync dir.
     Replace,
@@ -141,8 +142,9 @@ impl Kind {
 }
 
 /// The two documents.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Size {
+    #[default]
     /// One user: about 200 bytes.
     Small,
     /// Enough users for just under 64 KiB.
