@@ -7,7 +7,7 @@
 //! configuration's directory flushes never carry another's entries.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -18,8 +18,8 @@ use fsatomic_linux::nas::{User, Users};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::Result;
 use crate::db::{Db, Engine};
-use crate::err;
 use crate::svg::Role;
 
 /// Who commits.
@@ -236,20 +236,20 @@ pub fn open_journal<S, R>(
     name: &'static str,
     mode: Mode,
     buf: &mut [u8],
-) -> io::Result<(LinuxDir, JournalStore<'static, S, R>)>
+) -> Result<(LinuxDir, JournalStore<'static, S, R>)>
 where
     S: Fold<R> + Serialize + DeserializeOwned + Default,
     R: Serialize + DeserializeOwned,
 {
     let mut d = LinuxDir::open(dir)?;
-    let mut store = JournalStore::new(name, mode).map_err(err)?;
-    store.open(&mut d, buf).map_err(err)?;
+    let mut store = JournalStore::new(name, mode)?;
+    store.open(&mut d, buf)?;
     Ok((d, store))
 }
 
 /// The Go package's `SaveJSON(dir/name, v, 0600)`, step by step, with `v`
 /// already marshalled into `data`: three flushes.
-pub fn save_json(dir: &Path, name: &str, data: &[u8]) -> io::Result<()> {
+pub fn save_json(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
     fs::create_dir_all(dir)?; // MkdirAll(dir, 0770)
     let tmp = dir.join(format!("{name}.tmp"));
     let mut f = OpenOptions::new()
@@ -263,7 +263,7 @@ pub fn save_json(dir: &Path, name: &str, data: &[u8]) -> io::Result<()> {
     drop(f);
     File::open(dir)?.sync_all()?;
     fs::rename(&tmp, dir.join(name))?;
-    File::open(dir)?.sync_all()
+    Ok(File::open(dir)?.sync_all()?)
 }
 
 const NAME: &str = "users.json";
@@ -297,17 +297,15 @@ pub struct Committer {
 
 impl Committer {
     /// One durable commit of the document.
-    pub fn commit(&mut self) -> io::Result<()> {
+    pub fn commit(&mut self) -> Result<()> {
         let (data, buf, doc) = (&self.data, &mut self.buf, &self.doc);
         match (&mut self.handle, self.kind) {
-            (Handle::Ours(dir, Some(journal)), _) => {
-                journal.append(dir, buf, doc).map(drop).map_err(err)
-            }
+            (Handle::Ours(dir, Some(journal)), _) => drop(journal.append(dir, buf, doc)?),
             (Handle::Ours(dir, _), Kind::Replace) => {
-                replace::commit(dir, NAME, data, Mode::PRIVATE).map_err(err)
+                replace::commit(dir, NAME, data, Mode::PRIVATE)?
             }
             (Handle::Ours(dir, _), Kind::Slots) => {
-                slots::commit(dir, NAME, data, Mode::PRIVATE, data.len()).map_err(err)
+                slots::commit(dir, NAME, data, Mode::PRIVATE, data.len())?
             }
             (Handle::Ours(dir, _), kind) => {
                 let store: Store<Users> = Store::new(NAME, Mode::PRIVATE);
@@ -316,34 +314,34 @@ impl Committer {
                 } else {
                     store
                 };
-                store.save(dir, buf, doc).map_err(err)
+                store.save(dir, buf, doc)?
             }
-            (Handle::Db(db), _) => db.put(NAME, data),
-            (Handle::File(dir), Kind::TwoBarrier) => two_barrier(dir, data),
+            (Handle::Db(db), _) => db.put(NAME, data)?,
+            (Handle::File(dir), Kind::TwoBarrier) => two_barrier(dir, data)?,
             (Handle::File(log), _) => {
                 log.write_all(data)?;
-                log.sync_data()
+                log.sync_data()?
             }
-            (Handle::Path, Kind::Original) => save_json(&self.dir, NAME, data),
+            (Handle::Path, Kind::Original) => save_json(&self.dir, NAME, data)?,
             (Handle::Path, Kind::AtomicWrites) => {
                 atomicwrites::AtomicFile::new(&self.path, atomicwrites::AllowOverwrite)
-                    .write(|f| f.write_all(data))
-                    .map_err(err)
+                    .write(|f| f.write_all(data))?
             }
             (Handle::Path, Kind::AtomicWriteFile) => {
                 let mut f = atomic_write_file::AtomicWriteFile::open(&self.path)?;
                 f.write_all(data)?;
-                f.commit()
+                f.commit()?
             }
             (Handle::Path, _) => {
                 // tempfile: the directory is ours to flush.
                 let mut t = tempfile::NamedTempFile::new_in(&self.dir)?;
                 t.write_all(data)?;
                 t.as_file().sync_all()?;
-                t.persist(&self.path).map_err(|e| e.error)?;
-                File::open(&self.dir)?.sync_all()
+                t.persist(&self.path)?;
+                File::open(&self.dir)?.sync_all()?
             }
         }
+        Ok(())
     }
 
     /// Flush barriers counted by our own adapter so far (ours only).
@@ -356,7 +354,7 @@ impl Committer {
 
     /// Between batches, outside the timed region: keeps the raw append's
     /// log from growing without bound.
-    pub fn maintain(&mut self) -> io::Result<()> {
+    pub fn maintain(&mut self) -> Result<()> {
         if let Handle::File(log) = &mut self.handle
             && self.kind == Kind::RawAppend
             && log.metadata()?.len() > 32 << 20
@@ -370,31 +368,27 @@ impl Committer {
     /// Read the committed document back and parse it into [`Users`]
     /// (`None`: not measured for this configuration). Handles stay open,
     /// as a daemon keeps its directory or its database connection.
-    pub fn load(&mut self) -> Option<io::Result<Users>> {
-        match &mut self.handle {
+    pub fn load(&mut self) -> Result<Option<Users>> {
+        let users = match &mut self.handle {
             Handle::Ours(dir, None) => {
                 let store: Store<Users> = Store::new(NAME, Mode::PRIVATE);
-                let buf = &mut self.buf;
-                buf.resize(buf.len().max(256 << 10), 0);
-                Some(
-                    store
-                        .load(dir, buf)
-                        .map_err(err)
-                        .and_then(|users| users.ok_or_else(|| err("no document"))),
-                )
+                self.buf.resize(self.buf.len().max(256 << 10), 0);
+                store.load(dir, &mut self.buf)?
             }
-            Handle::Db(db) => Some(db.get(NAME).and_then(|body| {
-                serde_json::from_slice(&body.ok_or_else(|| err("no document"))?).map_err(err)
-            })),
-            _ => None,
-        }
+            Handle::Db(db) => db
+                .get(NAME)?
+                .map(|b| serde_json::from_slice(&b))
+                .transpose()?,
+            _ => return Ok(None),
+        };
+        Ok(Some(users.ok_or("no document")?))
     }
 }
 
 /// The floor of a replace, by hand on an open directory descriptor, as our
 /// adapter works: no path lookups beyond the two names, no lock, no
 /// checks.
-fn two_barrier(dir: &File, data: &[u8]) -> io::Result<()> {
+fn two_barrier(dir: &File, data: &[u8]) -> Result<()> {
     use rustix::fs::{Mode as RMode, OFlags, openat, renameat};
     const TMP: &str = "users.json.tmp";
     let fd = openat(
@@ -408,13 +402,13 @@ fn two_barrier(dir: &File, data: &[u8]) -> io::Result<()> {
     f.sync_all()?;
     drop(f);
     renameat(dir, TMP, dir, NAME)?;
-    dir.sync_all()
+    Ok(dir.sync_all()?)
 }
 
 /// Set up `kind` committing the `size` document in a fresh subdirectory of
 /// `root`, and warm it up with two commits (files created, slots
 /// formatted) so that only steady-state commits are measured.
-pub fn setup(kind: Kind, size: Size, root: &Path) -> io::Result<Committer> {
+pub fn setup(kind: Kind, size: Size, root: &Path) -> Result<Committer> {
     let dir = root.join(format!("commit-{}-{}", kind.key(), size.key()));
     fs::create_dir_all(&dir)?;
     let doc = size.users();

@@ -8,7 +8,6 @@
 //! file, one transaction per append.
 
 use std::fs;
-use std::io;
 use std::path::Path;
 use std::sync::Barrier;
 use std::time::Instant;
@@ -18,7 +17,7 @@ use fsatomic_linux::nas::{Hit, Journaled, RateLimit};
 
 use crate::commit::open_journal;
 use crate::db::{Db, Engine};
-use crate::{Companion, err};
+use crate::{Companion, Result};
 
 fn hit(writer: usize, i: usize) -> Hit {
     Hit {
@@ -54,16 +53,16 @@ pub struct Group {
 fn timed<T: Send>(
     each: &mut [T],
     per_writer: usize,
-    f: impl Fn(&mut T, usize, usize) -> io::Result<()> + Sync,
-) -> io::Result<f64> {
+    f: impl Fn(&mut T, usize, usize) -> Result<()> + Sync,
+) -> Result<f64> {
     let barrier = Barrier::new(each.len() + 1);
-    std::thread::scope(|s| -> io::Result<f64> {
+    std::thread::scope(|s| -> Result<f64> {
         let handles: Vec<_> = each
             .iter_mut()
             .enumerate()
             .map(|(w, x)| {
                 let (barrier, f) = (&barrier, &f);
-                s.spawn(move || -> io::Result<()> {
+                s.spawn(move || -> Result<()> {
                     barrier.wait();
                     (0..per_writer).try_for_each(|k| f(x, w, k))
                 })
@@ -86,7 +85,7 @@ pub fn run(
     rounds: usize,
     per_writer: usize,
     companion: &Companion,
-) -> io::Result<Group> {
+) -> Result<Group> {
     let mut grouped = Vec::new();
     let mut independent = Vec::new();
     let mut sqlite = Vec::new();
@@ -95,14 +94,17 @@ pub fn run(
         sqlite.push(
             (0..n)
                 .map(|_| Db::open(Engine::SqliteWal, &dir))
-                .collect::<io::Result<Vec<Db>>>()?,
+                .collect::<Result<Vec<Db>>>()?,
         );
         let dir = root.join(format!("group-{n}"));
         fs::create_dir_all(&dir)?;
         let path = dir.join("ratelimit.json");
         let dir_mode = Mode::new(0o755).expect("mode");
-        grouped
-            .push(Journaled::<RateLimit, Hit>::open(path, Mode::PRIVATE, dir_mode).map_err(err)?);
+        grouped.push(Journaled::<RateLimit, Hit>::open(
+            path,
+            Mode::PRIVATE,
+            dir_mode,
+        )?);
         // Each independent appender: its directory handle, store and buffer.
         let dir = root.join(format!("independent-{n}"));
         fs::create_dir_all(&dir)?;
@@ -135,7 +137,8 @@ pub fn run(
             let store = &grouped[i];
             let grouped_round = || {
                 timed(&mut vec![(); n], per_writer, |_, w, k| {
-                    store.append(hit(w, k)).map(drop).map_err(err)
+                    store.append(hit(w, k))?;
+                    Ok(())
                 })
             };
             if companion.enabled() {
@@ -150,14 +153,15 @@ pub fn run(
             let each = &mut independent[i];
             let before: u64 = each.iter().map(|x| x.0.flush_count()).sum();
             let elapsed = timed(each, per_writer, |(dir, store, buf), w, k| {
-                store.append(dir, buf, &hit(w, k)).map(drop).map_err(err)
+                store.append(dir, buf, &hit(w, k))?;
+                Ok(())
             })?;
             g.independent[i].push(per_second(elapsed));
             let after: u64 = each.iter().map(|x| x.0.flush_count()).sum();
             flushes[i].1 += after - before;
 
             let elapsed = timed(&mut sqlite[i], per_writer, |db, w, k| {
-                db.append(&serde_json::to_vec(&hit(w, k)).map_err(err)?)
+                db.append(&serde_json::to_vec(&hit(w, k))?)
             })?;
             g.sqlite[i].push(per_second(elapsed));
         }

@@ -23,9 +23,9 @@ use std::time::Instant;
 use fsatomic::Mode;
 use fsatomic_linux::nas::{Journaled, SnapDb, Transaction};
 
+use crate::Result;
 use crate::commit::{indented, open_journal, save_json};
 use crate::db::{Db, Engine};
-use crate::err;
 use crate::stats::Samples;
 
 /// A plausible snapshot transaction.
@@ -43,7 +43,7 @@ pub fn transaction(i: usize) -> Transaction {
 
 /// The original pattern: `WithLock(path, func() { LoadJSON; append;
 /// SaveJSON })` on `dir/index.json`.
-fn original_append(dir: &Path, tx: &Transaction) -> io::Result<()> {
+fn original_append(dir: &Path, tx: &Transaction) -> Result<()> {
     let lock = OpenOptions::new()
         .create(true)
         .read(true)
@@ -55,10 +55,10 @@ fn original_append(dir: &Path, tx: &Transaction) -> io::Result<()> {
     // LoadJSON removes the temporary file, then reads and parses.
     let _ = fs::remove_file(dir.join("index.json.tmp"));
     let mut all: Vec<Transaction> = match fs::read(dir.join("index.json")) {
-        Ok(b) if !b.is_empty() => serde_json::from_slice(&b).map_err(err)?,
+        Ok(b) if !b.is_empty() => serde_json::from_slice(&b)?,
         Ok(_) => Vec::new(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     all.push(tx.clone());
     save_json(dir, "index.json", &indented(&all))
@@ -108,7 +108,7 @@ const SNAPDB: &str = "snapdb.json";
 /// Run the growth comparison in `root`: `rounds` rounds, each making
 /// `per_round` appends per size and pattern (interleaved) and one
 /// compaction.
-pub fn run(root: &Path, sizes: &[usize], rounds: usize, per_round: usize) -> io::Result<Growth> {
+pub fn run(root: &Path, sizes: &[usize], rounds: usize, per_round: usize) -> Result<Growth> {
     let blank = vec![Samples::default(); sizes.len()];
     let mut g = Growth {
         sizes: sizes.to_vec(),
@@ -146,18 +146,17 @@ pub fn run(root: &Path, sizes: &[usize], rounds: usize, per_round: usize) -> io:
         let (mut d, mut store) =
             open_journal::<SnapDb, Transaction>(&dir, SNAPDB, Mode::PUBLIC_READ, &mut buf)?;
         for chunk in history.chunks(64) {
-            store.append_batch(&mut d, &mut buf, chunk).map_err(err)?;
+            store.append_batch(&mut d, &mut buf, chunk)?;
         }
-        store.compact(&mut d, &mut buf).map_err(err)?;
+        store.compact(&mut d, &mut buf)?;
         drop((d, store));
         let path = dir.join(SNAPDB);
         let dir_mode = Mode::new(0o755).expect("mode");
         let store =
-            Journaled::<SnapDb, Transaction>::open(path.clone(), Mode::PUBLIC_READ, dir_mode)
-                .map_err(err)?;
+            Journaled::<SnapDb, Transaction>::open(path.clone(), Mode::PUBLIC_READ, dir_mode)?;
         let snapshot = fs::metadata(&path)?.len();
         g.snapshot_bytes.push(snapshot);
-        let record = 20 + serde_json::to_vec(&transaction(n)).map_err(err)?.len();
+        let record = 20 + serde_json::to_vec(&transaction(n))?.len();
         g.appends_per_compaction
             .push((snapshot.max(64 * 1024)) as f64 / record as f64);
         ours.push((store, 0u64));
@@ -165,8 +164,8 @@ pub fn run(root: &Path, sizes: &[usize], rounds: usize, per_round: usize) -> io:
         // The databases: the same history, 64 events per transaction.
         let bodies: Vec<Vec<u8>> = history
             .iter()
-            .map(|t| serde_json::to_vec(t).map_err(err))
-            .collect::<io::Result<_>>()?;
+            .map(serde_json::to_vec)
+            .collect::<Result<_, _>>()?;
         let mut each = Vec::new();
         for engine in Engine::ALL {
             let mut db = Db::open(engine, &db_dir(root, engine, n))?;
@@ -198,7 +197,7 @@ pub fn run(root: &Path, sizes: &[usize], rounds: usize, per_round: usize) -> io:
                         let (store, flushes) = &mut ours[i];
                         let before = store.flush_count();
                         let t = Instant::now();
-                        store.append(tx).map_err(err)?;
+                        store.append(tx)?;
                         g.ours[i].push(round, t.elapsed());
                         *flushes += store.flush_count() - before;
                     }
@@ -206,12 +205,12 @@ pub fn run(root: &Path, sizes: &[usize], rounds: usize, per_round: usize) -> io:
                 settle();
             }
             let t = Instant::now();
-            ours[i].0.compact().map_err(err)?;
+            ours[i].0.compact()?;
             g.compaction[i].push(round, t.elapsed());
             settle();
             for (db, samples) in dbs[i].iter_mut().zip(&mut g.db) {
                 for k in 0..per_round {
-                    let body = serde_json::to_vec(&next(k)).map_err(err)?;
+                    let body = serde_json::to_vec(&next(k))?;
                     let t = Instant::now();
                     db.append(&body)?;
                     samples[i].push(round, t.elapsed());
@@ -246,8 +245,8 @@ pub fn run(root: &Path, sizes: &[usize], rounds: usize, per_round: usize) -> io:
                 let events: Vec<Transaction> = db
                     .events()?
                     .iter()
-                    .map(|b| serde_json::from_slice(b).map_err(err))
-                    .collect::<io::Result<_>>()?;
+                    .map(|b| serde_json::from_slice(b))
+                    .collect::<Result<_, _>>()?;
                 g.db_load[e][i].push(round, t.elapsed());
                 check_count(engine.label(), n, events.len(), want)?;
             }
@@ -266,12 +265,10 @@ fn db_dir(root: &Path, engine: Engine, n: usize) -> PathBuf {
 
 /// A load that does not hold every event appended is a broken
 /// configuration, not a result.
-fn check_count(who: &str, n: usize, got: usize, want: usize) -> io::Result<()> {
+fn check_count(who: &str, n: usize, got: usize, want: usize) -> Result<()> {
     if got == want {
         Ok(())
     } else {
-        Err(err(format!(
-            "{who}: the history of {n} loaded {got} events, not {want}"
-        )))
+        Err(format!("{who}: the history of {n} loaded {got} events, not {want}").into())
     }
 }

@@ -10,7 +10,6 @@
 
 use std::any::Any;
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -23,8 +22,8 @@ use fsatomic_linux::nas::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::Result;
 use crate::commit::{indented, open_journal, user};
-use crate::err;
 use crate::growth::transaction;
 use crate::stats::Samples;
 
@@ -73,7 +72,7 @@ pub struct StoreLoad {
 }
 
 /// A timed load; what it returns is dropped after the clock stops.
-type Loader = Box<dyn Fn() -> io::Result<Box<dyn Any>>>;
+type Loader = Box<dyn Fn() -> Result<Box<dyn Any>>>;
 
 const DIR_MODE: Mode = Mode::new(0o755).expect("mode");
 
@@ -94,15 +93,12 @@ impl Stores {
         files: &[&Path],
         ours: Loader,
         state: &T,
-    ) -> io::Result<()> {
+    ) -> Result<()> {
         let path = self.original.join(files[0].file_name().expect("a file"));
         let data = indented(state);
         fs::write(&path, &data)?;
-        let original: Loader = Box::new(move || {
-            Ok(Box::new(
-                serde_json::from_slice::<T>(&fs::read(&path)?).map_err(err)?,
-            ))
-        });
+        let original: Loader =
+            Box::new(move || Ok(Box::new(serde_json::from_slice::<T>(&fs::read(&path)?)?)));
         let bytes = files
             .iter()
             .filter_map(|p| fs::metadata(p).ok())
@@ -128,14 +124,12 @@ impl Stores {
         path: &Path,
         mode: Mode,
         state: &T,
-    ) -> io::Result<()> {
-        DocStore::<T>::open(path.into(), mode, DIR_MODE)
-            .and_then(|s| s.save(state))
-            .map_err(err)?;
+    ) -> Result<()> {
+        DocStore::<T>::open(path.into(), mode, DIR_MODE).and_then(|s| s.save(state))?;
         let p = path.to_path_buf();
         let ours: Loader = Box::new(move || {
-            let store = DocStore::<T>::open(p.clone(), mode, DIR_MODE).map_err(err)?;
-            Ok(Box::new(store.load().map_err(err)?))
+            let store = DocStore::<T>::open(p.clone(), mode, DIR_MODE)?;
+            Ok(Box::new(store.load()?))
         });
         self.add((store, holds, "replace"), &[path], ours, state)
     }
@@ -149,7 +143,7 @@ impl Stores {
         path: &Path,
         mode: Mode,
         records: &[R],
-    ) -> io::Result<S>
+    ) -> Result<S>
     where
         S: Fold<R> + Serialize + DeserializeOwned + Default + Clone + 'static,
         R: Serialize + DeserializeOwned + 'static,
@@ -161,13 +155,15 @@ impl Stores {
         let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
         let (mut d, mut journal) = open_journal::<S, R>(dir, name, mode, &mut buf)?;
         for chunk in records.chunks(64) {
-            journal.append_batch(&mut d, &mut buf, chunk).map_err(err)?;
+            journal.append_batch(&mut d, &mut buf, chunk)?;
         }
         let p = path.to_path_buf();
         let ours: Loader = Box::new(move || {
-            Ok(Box::new(
-                Journaled::<S, R>::open(p.clone(), mode, DIR_MODE).map_err(err)?,
-            ))
+            Ok(Box::new(Journaled::<S, R>::open(
+                p.clone(),
+                mode,
+                DIR_MODE,
+            )?))
         });
         let state = journal.state().clone();
         let mut journal_path = path.as_os_str().to_owned();
@@ -180,7 +176,7 @@ impl Stores {
 
 /// Populate the seven stores under `root` at `sizes`, then load each
 /// `rounds` times, interleaved.
-pub fn run(root: &Path, sizes: &Sizes, rounds: usize) -> io::Result<Vec<StoreLoad>> {
+pub fn run(root: &Path, sizes: &Sizes, rounds: usize) -> Result<Vec<StoreLoad>> {
     let paths = NasPaths::with_shares(root.join("nas"), None);
     let mut s = Stores {
         original: root.join("nas-original"),

@@ -37,7 +37,6 @@ mod svg;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -98,7 +97,7 @@ pub struct Companion {
 
 impl Companion {
     /// Start it (paused), unless `enabled` is false.
-    fn start(enabled: bool) -> io::Result<Companion> {
+    fn start(enabled: bool) -> Result<Companion> {
         let child = if enabled {
             Some(
                 Command::new("nice")
@@ -237,7 +236,7 @@ fn proc_io() -> (u64, u64) {
 }
 
 /// Per-commit comparison, round-robin over every (kind, size).
-fn run_commits(root: &Path, plan: &Plan, companion: &Companion) -> io::Result<Vec<CommitResult>> {
+fn run_commits(root: &Path, plan: &Plan, companion: &Companion) -> Result<Vec<CommitResult>> {
     // Every configuration, with the number of users its document holds.
     let (mut configs, mut results) = (Vec::new(), Vec::new());
     for size in Size::ALL {
@@ -252,7 +251,7 @@ fn run_commits(root: &Path, plan: &Plan, companion: &Companion) -> io::Result<Ve
             });
         }
     }
-    let batch = |c: &mut Committer, s: &mut Samples, round| -> io::Result<()> {
+    let batch = |c: &mut Committer, s: &mut Samples, round| -> Result<()> {
         for _ in 0..plan.commit_batch {
             let t = Instant::now();
             c.commit()?;
@@ -297,12 +296,12 @@ fn run_commits(root: &Path, plan: &Plan, companion: &Companion) -> io::Result<Ve
             let (c, want) = &mut configs[i];
             for _ in 0..plan.commit_batch {
                 let t = Instant::now();
-                let Some(users) = c.load() else { break };
+                let Some(users) = c.load()? else { break };
                 let elapsed = t.elapsed();
-                let got = users?.users.len();
+                let got = users.users.len();
                 if got != *want {
                     let kind = results[i].kind.label();
-                    return Err(err(format!("{kind}: loaded {got} users, committed {want}")));
+                    return Err(format!("{kind}: loaded {got} users, committed {want}").into());
                 }
                 results[i].load.push(round, elapsed);
             }
@@ -355,7 +354,7 @@ fn have_strace() -> bool {
 
 /// Re-run `kind`/`size` under strace with 0 and `n` commits after the
 /// warm-up; the difference over `n` is the count per commit.
-fn probe(root: &Path, kind: Kind, size: Size, n: usize) -> io::Result<Traced> {
+fn probe(root: &Path, kind: Kind, size: Size, n: usize) -> Result<Traced> {
     let exe = std::env::current_exe()?;
     let mut counts = Vec::new();
     for commits in [0, n] {
@@ -371,7 +370,7 @@ fn probe(root: &Path, kind: Kind, size: Size, n: usize) -> io::Result<Traced> {
             .arg(&dir)
             .status()?;
         if !status.success() {
-            return Err(err(format!("strace probe of {} failed", kind.key())));
+            return Err(format!("strace probe of {} failed", kind.key()).into());
         }
         counts.push(parse_strace(&fs::read_to_string(&out)?));
     }
@@ -383,13 +382,13 @@ fn probe(root: &Path, kind: Kind, size: Size, n: usize) -> io::Result<Traced> {
 }
 
 /// The child of [`probe`]: set up, warm up, `n` commits, exit.
-fn probe_child(args: &[String]) -> io::Result<()> {
+fn probe_child(args: &[String]) -> Result<()> {
     let [kind, size, n, dir] = args else {
-        return Err(io::Error::other("--probe KIND SIZE N DIR"));
+        return Err("--probe KIND SIZE N DIR".into());
     };
-    let kind = Kind::from_key(kind).ok_or_else(|| io::Error::other("kind"))?;
-    let size = Size::from_key(size).ok_or_else(|| io::Error::other("size"))?;
-    let n: usize = n.parse().map_err(io::Error::other)?;
+    let kind = Kind::from_key(kind).ok_or("kind")?;
+    let size = Size::from_key(size).ok_or("size")?;
+    let n: usize = n.parse()?;
     let mut c = commit::setup(kind, size, Path::new(dir))?;
     for _ in 0..n {
         c.commit()?;
@@ -471,7 +470,7 @@ fn mount_of(dir: &Path) -> String {
 /// Median latency of a 200-byte append + `fdatasync` in `dir`, alone or
 /// beside a [`Companion`]: the two side by side tell which regime the run
 /// was in (see there).
-fn wake_probe(dir: &Path, companion: bool) -> io::Result<f64> {
+fn wake_probe(dir: &Path, companion: bool) -> Result<f64> {
     use std::io::Write as _;
     let busy = Companion::start(companion)?;
     busy.set(true);
@@ -523,7 +522,7 @@ fn storage(mount: &str) -> String {
     format!("{dev}: {journal}; {cache}")
 }
 
-fn machine(dir: &Path, quick: bool) -> io::Result<Machine> {
+fn machine(dir: &Path, quick: bool) -> Result<Machine> {
     let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu = cpuinfo
         .lines()
@@ -570,10 +569,9 @@ pub struct Run {
     pub load: Vec<load::StoreLoad>,
 }
 
-/// Any error as an `io::Error`, with its message.
-pub fn err(e: impl std::fmt::Display) -> io::Error {
-    io::Error::other(e.to_string())
-}
+/// Any error, for its message: the bench reports errors, it does not
+/// handle them.
+pub type Result<T, E = Box<dyn std::error::Error + Send + Sync>> = std::result::Result<T, E>;
 
 /// The repository root (the testkit is `tests/` in it).
 pub fn repo_root() -> PathBuf {
@@ -644,7 +642,7 @@ fn main() {
     }
 }
 
-fn run(options: Options) -> io::Result<()> {
+fn run(options: Options) -> Result<()> {
     let started = Instant::now();
     let plan = Plan::new(options.quick);
     // The default directory is a temporary one on the working tree's
@@ -755,7 +753,7 @@ fn run(options: Options) -> io::Result<()> {
     }
     if options.write_docs {
         if options.only.is_some() {
-            return Err(err("--write-docs needs every section (no --only)"));
+            return Err("--write-docs needs every section (no --only)".into());
         }
         report::write_docs(&run, &blocks)?;
         eprintln!("compare: wrote docs/performance.md and docs/perf/*.svg");

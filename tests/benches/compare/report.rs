@@ -4,7 +4,6 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io;
 use std::path::Path;
 
 use crate::commit::{Kind, Size};
@@ -13,7 +12,7 @@ use crate::group::Group;
 use crate::growth::Growth;
 use crate::stats::{Samples, bytes, ms, quantile, rate, times};
 use crate::svg::{self, Axis, Bar, Panel, Role, Series};
-use crate::{CommitResult, Run, repo_root};
+use crate::{CommitResult, Result, Run, repo_root};
 
 fn find(run: &Run, kind: Kind, size: Size) -> &CommitResult {
     run.commits
@@ -653,7 +652,7 @@ fn group_svg(run: &Run, g: &Group) -> String {
 
 /// Replace the generated blocks of `docs/performance.md` and write the
 /// plots to `docs/perf/`.
-pub fn write_docs(run: &Run, blocks: &[(String, String)]) -> io::Result<()> {
+pub fn write_docs(run: &Run, blocks: &[(String, String)]) -> Result<()> {
     let root = repo_root();
     let doc_path = root.join("docs/performance.md");
     let mut doc = fs::read_to_string(&doc_path)?;
@@ -661,9 +660,7 @@ pub fn write_docs(run: &Run, blocks: &[(String, String)]) -> io::Result<()> {
         let begin = format!("<!-- BEGIN GENERATED {name} -->");
         let end = format!("<!-- END GENERATED {name} -->");
         let (Some(b), Some(e)) = (doc.find(&begin), doc.find(&end)) else {
-            return Err(io::Error::other(format!(
-                "docs/performance.md lacks the markers of block {name}"
-            )));
+            return Err(format!("docs/performance.md lacks the markers of block {name}").into());
         };
         let from = b + begin.len();
         doc.replace_range(from..e, &format!("\n{text}"));
