@@ -12,6 +12,7 @@
 use std::path::Path;
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use rusqlite::OptionalExtension;
 
 use crate::Result;
 
@@ -80,8 +81,7 @@ impl Db {
                     "PRAGMA synchronous=FULL;
                      CREATE TABLE IF NOT EXISTS docs (name TEXT PRIMARY KEY, body BLOB NOT NULL);
                      CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, body BLOB NOT NULL);",
-                )
-                ?;
+                )?;
                 Handle::Sqlite(conn)
             }
             Engine::Redb => {
@@ -119,11 +119,7 @@ impl Db {
         match &mut self.handle {
             Handle::Sqlite(conn) => {
                 let mut s = conn.prepare_cached("SELECT body FROM docs WHERE name = ?1")?;
-                let mut rows = s.query([name])?;
-                match rows.next()? {
-                    Some(row) => Ok(Some(row.get(0)?)),
-                    None => Ok(None),
-                }
+                Ok(s.query_row([name], |r| r.get(0)).optional()?)
             }
             Handle::Redb(db) => {
                 let txn = db.begin_read()?;
@@ -181,11 +177,8 @@ impl Db {
             Handle::Redb(db) => {
                 let txn = db.begin_read()?;
                 let table = txn.open_table(EVENTS)?;
-                let mut out = Vec::new();
-                for entry in table.iter()? {
-                    out.push(entry?.1.value().to_vec());
-                }
-                Ok(out)
+                let events = table.iter()?.map(|e| Ok(e?.1.value().to_vec()));
+                events.collect()
             }
         }
     }

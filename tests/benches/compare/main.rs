@@ -421,8 +421,6 @@ pub struct Machine {
     pub rustc: String,
     /// Wall time of the run.
     pub seconds: f64,
-    /// Quick or full.
-    pub quick: bool,
     /// Whether a `nice 19` companion kept a CPU busy (see [`Companion`]).
     pub companion: bool,
 }
@@ -522,7 +520,8 @@ fn storage(mount: &str) -> String {
     format!("{dev}: {journal}; {cache}")
 }
 
-fn machine(dir: &Path, quick: bool) -> Result<Machine> {
+/// The machine, its load and its wake-up latency now.
+fn machine(dir: &Path) -> Result<Machine> {
     let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu = cpuinfo
         .lines()
@@ -541,13 +540,13 @@ fn machine(dir: &Path, quick: bool) -> Result<Machine> {
         fs: fsname.to_string(),
         mount: mount_of(dir),
         storage: storage(&mount_of(dir)),
-        wake: (0.0, 0.0, 0.0),
         load: (loadavg(), String::new()),
         date: cmd("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
         rustc: cmd("rustc", &["-V"]),
         seconds: 0.0,
-        quick,
         companion: false,
+        // Probed last: the load average above is the one before them.
+        wake: (wake_probe(dir, false)?, wake_probe(dir, true)?, 0.0),
     })
 }
 
@@ -656,9 +655,7 @@ fn run(options: Options) -> Result<()> {
         .prefix("fsatomic-bench-")
         .tempdir_in(&base)?;
     let root = tmp.path();
-    let mut machine = machine(root, options.quick)?;
-    machine.wake.0 = wake_probe(root, false)?;
-    machine.wake.1 = wake_probe(root, true)?;
+    let mut machine = machine(root)?;
     let companion = Companion::start(!options.no_companion)?;
     machine.companion = companion.enabled();
     eprintln!(
@@ -682,11 +679,10 @@ fn run(options: Options) -> Result<()> {
             .as_ref()
             .is_none_or(|o| o.iter().any(|x| x == s))
     };
-    let mut commits = if wants("commit") {
-        run_commits(root, &plan, &companion)?
-    } else {
-        Vec::new()
-    };
+    let mut commits = wants("commit")
+        .then(|| run_commits(root, &plan, &companion))
+        .transpose()?
+        .unwrap_or_default();
     let traced = have_strace();
     if commits.is_empty() {
         // --only without commit: nothing to probe.
@@ -718,21 +714,17 @@ fn run(options: Options) -> Result<()> {
         .transpose()?;
     companion.set(true);
     eprintln!("compare: loading the seven stores");
-    let load = if wants("load") {
-        load::run(root, &load::REALISTIC, plan.load_rounds)?
-    } else {
-        Vec::new()
-    };
+    let load = wants("load")
+        .then(|| load::run(root, &load::REALISTIC, plan.load_rounds))
+        .transpose()?
+        .unwrap_or_default();
     companion.set(false);
     if wants("siblings") {
         let (rounds, per) = if plan.quick { (2, 3) } else { (20, 10) };
         let (alone, crowded) = siblings::run(root, rounds, per)?;
+        let (n, ratio) = (siblings::SIBLINGS, crowded / alone);
         println!(
-            "\n## A commit beside {} other files\n\nStore::save of the 200 B users document (median, {} rounds x {per} commits each, interleaved): {alone:.0} µs alone, {crowded:.0} µs beside {} files — {:.2}x (target <= 1.10x)",
-            siblings::SIBLINGS,
-            rounds,
-            siblings::SIBLINGS,
-            crowded / alone
+            "\n## A commit beside {n} other files\n\nStore::save of the 200 B users document (median, {rounds} rounds x {per} commits each, interleaved): {alone:.0} µs alone, {crowded:.0} µs beside {n} files — {ratio:.2}x (target <= 1.10x)"
         );
     }
     machine.load.1 = loadavg();

@@ -38,7 +38,7 @@ fn row(s: &mut String, cells: &[String]) {
 
 fn machine(run: &Run) -> String {
     let (m, p) = (&run.machine, &run.plan);
-    let mode = if m.quick {
+    let mode = if p.quick {
         "quick (smoke: too few samples for conclusions)"
     } else {
         "full"
