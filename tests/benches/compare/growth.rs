@@ -131,7 +131,7 @@ pub fn run(root: &Path, sizes: &[usize], rounds: usize, per_round: usize) -> Res
     let mut dbs: Vec<Vec<Db>> = Vec::new();
     for &n in sizes {
         // The original: one file of n transactions, written as it would be.
-        let dir = root.join(format!("growth-original-{n}"));
+        let dir = history_dir(root, "original", n);
         let history: Vec<Transaction> = (0..n).map(transaction).collect();
         let data = indented(&history);
         save_json(&dir, "index.json", &data)?;
@@ -140,7 +140,7 @@ pub fn run(root: &Path, sizes: &[usize], rounds: usize, per_round: usize) -> Res
 
         // Ours: the same history through the journal, in batches of 64,
         // then compacted, as a daemon that ran for a while leaves it.
-        let dir = ours_dir(root, n);
+        let dir = history_dir(root, "ours", n);
         fs::create_dir_all(&dir)?;
         let mut buf = vec![0u8; 4 * data.len() + (1 << 20)];
         let (mut d, mut store) =
@@ -168,7 +168,7 @@ pub fn run(root: &Path, sizes: &[usize], rounds: usize, per_round: usize) -> Res
             .collect::<Result<_, _>>()?;
         let mut each = Vec::new();
         for engine in Engine::ALL {
-            let mut db = Db::open(engine, &db_dir(root, engine, n))?;
+            let mut db = Db::open(engine, &history_dir(root, &format!("{engine:?}"), n))?;
             for chunk in bodies.chunks(64) {
                 let chunk: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
                 db.append_all(&chunk)?;
@@ -232,7 +232,7 @@ pub fn run(root: &Path, sizes: &[usize], rounds: usize, per_round: usize) -> Res
             let want = n + g.appends;
             let t = Instant::now();
             let (_dir, store) = open_journal::<SnapDb, Transaction>(
-                &ours_dir(root, n),
+                &history_dir(root, "ours", n),
                 SNAPDB,
                 Mode::PUBLIC_READ,
                 &mut buf,
@@ -241,7 +241,7 @@ pub fn run(root: &Path, sizes: &[usize], rounds: usize, per_round: usize) -> Res
             check_count("fsatomic", n, store.state().transactions.len(), want)?;
             for (e, engine) in Engine::ALL.into_iter().enumerate() {
                 let t = Instant::now();
-                let mut db = Db::open(engine, &db_dir(root, engine, n))?;
+                let mut db = Db::open(engine, &history_dir(root, &format!("{engine:?}"), n))?;
                 let events: Vec<Transaction> = db
                     .events()?
                     .iter()
@@ -255,12 +255,9 @@ pub fn run(root: &Path, sizes: &[usize], rounds: usize, per_round: usize) -> Res
     Ok(g)
 }
 
-fn ours_dir(root: &Path, n: usize) -> PathBuf {
-    root.join(format!("growth-ours-{n}"))
-}
-
-fn db_dir(root: &Path, engine: Engine, n: usize) -> PathBuf {
-    root.join(format!("growth-{engine:?}-{n}"))
+/// The directory of `who`'s history of `n` (a pattern, or an [`Engine`]).
+fn history_dir(root: &Path, who: &str, n: usize) -> PathBuf {
+    root.join(format!("growth-{who}-{n}"))
 }
 
 /// A load that does not hold every event appended is a broken

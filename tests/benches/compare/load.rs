@@ -151,19 +151,16 @@ impl Stores {
         let dir = path.parent().expect("parent");
         fs::create_dir_all(dir)?;
         let name = path.file_name().and_then(|n| n.to_str()).expect("name");
-        let mut buf = vec![0u8; 8 << 20];
         let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
+        let mut buf = vec![0u8; 8 << 20];
         let (mut d, mut journal) = open_journal::<S, R>(dir, name, mode, &mut buf)?;
         for chunk in records.chunks(64) {
             journal.append_batch(&mut d, &mut buf, chunk)?;
         }
         let p = path.to_path_buf();
         let ours: Loader = Box::new(move || {
-            Ok(Box::new(Journaled::<S, R>::open(
-                p.clone(),
-                mode,
-                DIR_MODE,
-            )?))
+            let store = Journaled::<S, R>::open(p.clone(), mode, DIR_MODE)?;
+            Ok(Box::new(store))
         });
         let state = journal.state().clone();
         let mut journal_path = path.as_os_str().to_owned();
