@@ -295,24 +295,10 @@ fn footprint(run: &Run, alloc_log: Option<&Path>) -> String {
     s
 }
 
-/// One goal of `docs/performance.md`: what was measured, and whether it
-/// was met.
-struct Verdict {
-    goal: String,
-    measured: String,
-    met: bool,
-}
-
-/// `kind` against the fastest of `others` at `size`: met if its time is
-/// within `limit` times theirs (the per-round ratio of medians).
-fn against(
-    run: &Run,
-    size: Size,
-    kind: Kind,
-    others: &[Kind],
-    goal: String,
-    limit: f64,
-) -> Verdict {
+/// `kind` against the fastest of `others` at `size`: what was measured,
+/// and whether its time is within `limit` times theirs (the per-round
+/// ratio of medians).
+fn against(run: &Run, size: Size, kind: Kind, others: &[Kind], limit: f64) -> (String, bool) {
     let r = find(run, kind, size);
     let best = others
         .iter()
@@ -320,79 +306,69 @@ fn against(
         .min_by(|a, b| a.samples.median().total_cmp(&b.samples.median()))
         .unwrap_or(r);
     let ratio = r.samples.ratio_to(&best.samples);
-    Verdict {
-        goal,
-        measured: format!(
-            "{} vs {} ({}): {}",
-            ms(r.samples.median()),
-            ms(best.samples.median()),
-            best.kind.label(),
-            times(ratio)
-        ),
-        met: ratio <= limit,
-    }
+    let (ours, theirs) = (ms(r.samples.median()), ms(best.samples.median()));
+    let (label, ratio_x) = (best.kind.label(), times(ratio));
+    (
+        format!("{ours} vs {theirs} ({label}): {ratio_x}"),
+        ratio <= limit,
+    )
 }
 
-fn verdicts(run: &Run) -> Vec<Verdict> {
-    let mut v = Vec::new();
+/// The goals of `docs/performance.md`: what this run measured for each,
+/// and whether it was met.
+fn targets(run: &Run) -> String {
+    let mut s = String::from("| goal | measured in this run | |\n|---|---|---|\n");
+    let mut goal = |goal: &str, measured: String, met: bool| {
+        let met = if met { "met" } else { "**missed**" };
+        row(&mut s, &[goal.into(), measured, met.into()]);
+    };
     if !run.commits.is_empty() {
         let peers = [Kind::AtomicWrites, Kind::AtomicWriteFile, Kind::Tempfile];
         for size in Size::ALL {
-            let goal = format!(
-                "Replace no slower than the best peer, at two flushes ({})",
-                size.label()
+            let doc = size.label();
+            let (measured, met) = against(run, size, Kind::Replace, &peers, 1.05);
+            let fl = find(run, Kind::Replace, size).own_flushes;
+            let fl = fl.unwrap_or(f64::NAN);
+            goal(
+                &format!("Replace no slower than the best peer, at two flushes ({doc})"),
+                format!("{measured}, {fl:.2} flushes/commit"),
+                met && (fl - 2.0).abs() < 0.01,
             );
-            let mut verdict = against(run, size, Kind::Replace, &peers, goal, 1.05);
-            let fl = find(run, Kind::Replace, size)
-                .own_flushes
-                .unwrap_or(f64::NAN);
-            verdict.measured = format!("{}, {fl:.2} flushes/commit", verdict.measured);
-            verdict.met &= (fl - 2.0).abs() < 0.01;
-            v.push(verdict);
         }
         let journal = &find(run, Kind::Journal, Size::Small).samples;
         let original = &find(run, Kind::Original, Size::Small).samples;
         let raw = &find(run, Kind::RawAppend, Size::Small).samples;
-        let speed = 1.0 / journal.ratio_to(original);
-        v.push(Verdict {
-            goal: "Journal update ≥ 3× faster than the original protocol (200 B)".into(),
-            measured: format!(
-                "{} vs {}: {} faster",
-                ms(journal.median()),
-                ms(original.median()),
-                times(speed)
-            ),
-            met: speed >= 3.0,
-        });
-        let floor = journal.ratio_to(raw);
-        v.push(Verdict {
-            goal: "Journal update within 1.2× of raw append + fdatasync (200 B)".into(),
-            measured: format!(
-                "{} vs {}: {}",
-                ms(journal.median()),
-                ms(raw.median()),
-                times(floor)
-            ),
-            met: floor <= 1.2,
-        });
+        let (j, o, r) = (journal.median(), original.median(), raw.median());
+        let (j, o, r) = (ms(j), ms(o), ms(r));
+        let (speed, floor) = (1.0 / journal.ratio_to(original), journal.ratio_to(raw));
+        let (speed_x, floor_x) = (times(speed), times(floor));
+        goal(
+            "Journal update ≥ 3× faster than the original protocol (200 B)",
+            format!("{j} vs {o}: {speed_x} faster"),
+            speed >= 3.0,
+        );
+        goal(
+            "Journal update within 1.2× of raw append + fdatasync (200 B)",
+            format!("{j} vs {r}: {floor_x}"),
+            floor <= 1.2,
+        );
         for size in Size::ALL {
             let doc = size.label();
-            v.push(against(
-                run,
-                size,
-                Kind::StoreSave,
-                &[Kind::TwoBarrier],
-                format!("`Store::save` (Replace) within 1.1× of the hand-written two-barrier replace ({doc})"),
-                1.1,
-            ));
-            v.push(against(
-                run,
-                size,
-                Kind::Slots,
-                &[Kind::SqliteWal, Kind::Redb],
-                format!("Slots commit no slower than the faster of SQLite WAL and redb ({doc})"),
-                1.0,
-            ));
+            let (measured, met) = against(run, size, Kind::StoreSave, &[Kind::TwoBarrier], 1.1);
+            goal(
+                &format!(
+                    "`Store::save` (Replace) within 1.1× of the hand-written two-barrier replace ({doc})"
+                ),
+                measured,
+                met,
+            );
+            let dbs = [Kind::SqliteWal, Kind::Redb];
+            let (measured, met) = against(run, size, Kind::Slots, &dbs, 1.0);
+            goal(
+                &format!("Slots commit no slower than the faster of SQLite WAL and redb ({doc})"),
+                measured,
+                met,
+            );
         }
     }
     if let Some(g) = &run.group
@@ -400,91 +376,59 @@ fn verdicts(run: &Run) -> Vec<Verdict> {
     {
         let (ours, sqlite) = (median(&g.grouped[i8]), median(&g.sqlite[i8]));
         let sc = scaling(&g.grouped, i8);
-        v.push(Verdict {
-            goal: "8 concurrent appenders ≥ 5× the throughput of one".into(),
-            measured: format!(
-                "{} vs {} updates/s: {}, {:.2} flushes/update",
-                rate(ours),
-                rate(median(&g.grouped[0])),
-                times(sc),
-                g.grouped_flushes[i8]
-            ),
-            met: sc >= 5.0,
-        });
-        v.push(Verdict {
-            goal: "8 concurrent appenders ≥ the throughput of 8 threads with a SQLite WAL connection each".into(),
-            measured: format!(
-                "{} vs {} updates/s: {}",
-                rate(ours),
-                rate(sqlite),
-                times(ours / sqlite)
-            ),
-            met: ours >= sqlite,
-        });
+        let (eight, one, db) = (rate(ours), rate(median(&g.grouped[0])), rate(sqlite));
+        let (sc_x, flushes, vs_db) = (times(sc), g.grouped_flushes[i8], times(ours / sqlite));
+        goal(
+            "8 concurrent appenders ≥ 5× the throughput of one",
+            format!("{eight} vs {one} updates/s: {sc_x}, {flushes:.2} flushes/update"),
+            sc >= 5.0,
+        );
+        goal(
+            "8 concurrent appenders ≥ the throughput of 8 threads with a SQLite WAL connection each",
+            format!("{eight} vs {db} updates/s: {vs_db}"),
+            ours >= sqlite,
+        );
     }
-    let Some(gr) = &run.growth else { return v };
+    let Some(gr) = &run.growth else { return s };
     // The databases: SQLite WAL and redb ([`Engine::ALL`] order).
     let (wal, redb) = (&gr.db[0], &gr.db[2]);
     if let Some(i) = gr.sizes.iter().position(|&n| n == 5_000) {
         let sp = gr.original[i].median() / gr.ours_total(i);
-        v.push(Verdict {
-            goal:
-                "Snapshot-database append at 5,000 entries ≥ 100× faster than the original pattern"
-                    .into(),
-            measured: format!(
-                "{} vs {} (incl. compaction): {} faster",
-                ms(gr.original[i].median()),
-                ms(gr.ours_total(i)),
-                times(sp)
-            ),
-            met: sp >= 100.0,
-        });
+        let (theirs, ours, sp_x) = (ms(gr.original[i].median()), ms(gr.ours_total(i)), times(sp));
+        goal(
+            "Snapshot-database append at 5,000 entries ≥ 100× faster than the original pattern",
+            format!("{theirs} vs {ours} (incl. compaction): {sp_x} faster"),
+            sp >= 100.0,
+        );
     }
     let last = gr.sizes.len() - 1;
+    let (small, large) = (gr.sizes[0], gr.sizes[last]);
     let flat = gr.ours_total(last) / gr.ours_total(0);
     let growth = |s: &[Samples]| times(s[last].median() / s[0].median());
-    v.push(Verdict {
-        goal: "…and flat as history grows (cost at the largest size ≤ 1.1× the smallest)".into(),
-        measured: format!(
-            "{} entries / {} entries: {} incl. compaction, {} for the append alone (SQLite WAL {}, redb {})",
-            gr.sizes[last],
-            gr.sizes[0],
-            times(flat),
-            growth(&gr.ours),
-            growth(wal),
-            growth(redb),
+    let (flat_x, append, wal_x, redb_x) =
+        (times(flat), growth(&gr.ours), growth(wal), growth(redb));
+    goal(
+        "…and flat as history grows (cost at the largest size ≤ 1.1× the smallest)",
+        format!(
+            "{large} entries / {small} entries: {flat_x} incl. compaction, {append} for the append alone (SQLite WAL {wal_x}, redb {redb_x})"
         ),
-        met: flat <= 1.1,
-    });
+        flat <= 1.1,
+    );
     // The journal against the faster database at every history size; the
     // worst ratio is the verdict.
     let (worst, at) = (0..gr.sizes.len())
         .map(|i| (gr.ours_total(i) / wal[i].median().min(redb[i].median()), i))
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .unwrap_or((f64::NAN, 0));
-    v.push(Verdict {
-        goal:
-            "Journal append no slower than the faster of SQLite WAL and redb, at every history size"
-                .into(),
-        measured: format!(
-            "worst at {} entries: {} (incl. compaction) vs SQLite WAL {}, redb {}: {}",
-            gr.sizes[at],
-            ms(gr.ours_total(at)),
-            ms(wal[at].median()),
-            ms(redb[at].median()),
-            times(worst)
+    let (n, ours, worst_x) = (gr.sizes[at], ms(gr.ours_total(at)), times(worst));
+    let (w, r) = (ms(wal[at].median()), ms(redb[at].median()));
+    goal(
+        "Journal append no slower than the faster of SQLite WAL and redb, at every history size",
+        format!(
+            "worst at {n} entries: {ours} (incl. compaction) vs SQLite WAL {w}, redb {r}: {worst_x}"
         ),
-        met: worst <= 1.0,
-    });
-    v
-}
-
-fn targets(run: &Run) -> String {
-    let mut s = String::from("| goal | measured in this run | |\n|---|---|---|\n");
-    for v in verdicts(run) {
-        let met = if v.met { "met" } else { "**missed**" };
-        row(&mut s, &[v.goal, v.measured, met.into()]);
-    }
+        worst <= 1.0,
+    );
     s
 }
 
