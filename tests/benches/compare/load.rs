@@ -27,31 +27,15 @@ use crate::commit::{indented, open_journal, user};
 use crate::growth::transaction;
 use crate::stats::Samples;
 
-/// How many of each the stores hold.
-pub struct Sizes {
-    /// Accounts.
-    pub users: usize,
-    /// Live sessions.
-    pub sessions: usize,
-    /// Rate-limit hits within the window.
-    pub hits: usize,
-    /// Updates in the index.
-    pub updates: usize,
-    /// Snapshot transactions.
-    pub transactions: usize,
-    /// Shares.
-    pub shares: usize,
-}
-
-/// The sizes of a busy appliance.
-pub const REALISTIC: Sizes = Sizes {
-    users: 50,
-    sessions: 1_000,
-    hits: 10_000,
-    updates: 100,
-    transactions: 5_000,
-    shares: 200,
-};
+// How many of each the stores hold, as on a busy appliance: accounts,
+// live sessions, rate-limit hits within the window, updates in the index,
+// snapshot transactions, shares.
+const USERS: usize = 50;
+const SESSIONS: usize = 1_000;
+const HITS: usize = 10_000;
+const UPDATES: usize = 100;
+const TRANSACTIONS: usize = 5_000;
+const SHARES: usize = 200;
 
 /// One store's load measurements.
 pub struct StoreLoad {
@@ -171,9 +155,9 @@ impl Stores {
     }
 }
 
-/// Populate the seven stores under `root` at `sizes`, then load each
-/// `rounds` times, interleaved.
-pub fn run(root: &Path, sizes: &Sizes, rounds: usize) -> Result<Vec<StoreLoad>> {
+/// Populate the seven stores under `root`, then load each `rounds` times,
+/// interleaved.
+pub fn run(root: &Path, rounds: usize) -> Result<Vec<StoreLoad>> {
     let paths = NasPaths::with_shares(root.join("nas"), None);
     let mut s = Stores {
         original: root.join("nas-original"),
@@ -184,9 +168,9 @@ pub fn run(root: &Path, sizes: &Sizes, rounds: usize) -> Result<Vec<StoreLoad>> 
     let now = 1_700_000_000u64;
 
     let users = Users {
-        users: (0..sizes.users).map(user).collect(),
+        users: (0..USERS).map(user).collect(),
     };
-    let holds = format!("{} accounts", sizes.users);
+    let holds = format!("{USERS} accounts");
     s.doc(("users", holds), &paths.users, private, &users)?;
     let firstboot = FirstBoot {
         completed: true,
@@ -198,7 +182,7 @@ pub fn run(root: &Path, sizes: &Sizes, rounds: usize) -> Result<Vec<StoreLoad>> 
         private,
         &firstboot,
     )?;
-    let events: Vec<SessionEvent> = (0..sizes.sessions)
+    let events: Vec<SessionEvent> = (0..SESSIONS)
         .map(|i| {
             SessionEvent::create(
                 &format!("{i:08x}c0ffee{i:016x}deadbeef{i:08x}"),
@@ -208,23 +192,23 @@ pub fn run(root: &Path, sizes: &Sizes, rounds: usize) -> Result<Vec<StoreLoad>> 
             )
         })
         .collect();
-    let holds = format!("{} live sessions", sizes.sessions);
+    let holds = format!("{SESSIONS} live sessions");
     let sessions: Sessions = s.journal(("sessions", holds), &paths.sessions, private, &events)?;
-    assert_eq!(sessions.sessions.len(), sizes.sessions, "sessions filled");
-    let hits: Vec<Hit> = (0..sizes.hits)
+    assert_eq!(sessions.sessions.len(), SESSIONS, "sessions filled");
+    let hits: Vec<Hit> = (0..HITS)
         .map(|i| Hit {
             key: format!("login:10.0.{}.{}", (i / 256) % 256, i % 256),
             at: now + (i as u64) / 20,
         })
         .collect();
-    let holds = format!("{} hits", sizes.hits);
+    let holds = format!("{HITS} hits");
     s.journal::<RateLimit, _>(("ratelimit", holds), &paths.ratelimit, private, &hits)?;
     let updates = UpdatesIndex {
-        updates: (0..sizes.updates)
+        updates: (0..UPDATES)
             .map(|i| UpdateEntry {
                 version: format!("4.{}.{}", i / 10, i % 10),
                 channel: "stable".into(),
-                state: if i + 1 == sizes.updates {
+                state: if i + 1 == UPDATES {
                     "staged"
                 } else {
                     "installed"
@@ -235,18 +219,14 @@ pub fn run(root: &Path, sizes: &Sizes, rounds: usize) -> Result<Vec<StoreLoad>> 
             })
             .collect(),
     };
-    let holds = format!("{} updates", sizes.updates);
+    let holds = format!("{UPDATES} updates");
     s.doc(("updates index", holds), &paths.updates, public, &updates)?;
-    let txs: Vec<Transaction> = (0..sizes.transactions).map(transaction).collect();
-    let holds = format!("{} transactions", sizes.transactions);
+    let txs: Vec<Transaction> = (0..TRANSACTIONS).map(transaction).collect();
+    let holds = format!("{TRANSACTIONS} transactions");
     let snapdb: SnapDb = s.journal(("snapshot db", holds), &paths.snapdb, public, &txs)?;
-    assert_eq!(
-        snapdb.transactions.len(),
-        sizes.transactions,
-        "snapdb filled"
-    );
+    assert_eq!(snapdb.transactions.len(), TRANSACTIONS, "snapdb filled");
     let shares = Shares {
-        shares: (0..sizes.shares)
+        shares: (0..SHARES)
             .map(|i| Share {
                 name: format!("share{i:03}"),
                 path: format!("/tank/shares/share{i:03}"),
@@ -256,7 +236,7 @@ pub fn run(root: &Path, sizes: &Sizes, rounds: usize) -> Result<Vec<StoreLoad>> 
             })
             .collect(),
     };
-    let holds = format!("{} shares", sizes.shares);
+    let holds = format!("{SHARES} shares");
     s.doc(("shares", holds), &paths.shares, private, &shares)?;
 
     for round in 0..rounds {

@@ -715,7 +715,7 @@ fn run(options: Options) -> Result<()> {
     companion.set(true);
     eprintln!("compare: loading the seven stores");
     let load = wants("load")
-        .then(|| load::run(root, &load::REALISTIC, plan.load_rounds))
+        .then(|| load::run(root, plan.load_rounds))
         .transpose()?
         .unwrap_or_default();
     companion.set(false);
