@@ -229,6 +229,9 @@ impl Fold<Users> for LastUsers {
     }
 }
 
+/// The permissions of the directories the stores create (`rwxr-xr-x`).
+pub const DIR_MODE: Mode = Mode::new(0o755).expect("mode");
+
 /// The journaled store `name` in `dir`, opened (recovered and replayed)
 /// through `buf`, with its directory handle.
 pub fn open_journal<S, R>(

@@ -15,7 +15,7 @@ use std::time::Instant;
 use fsatomic::Mode;
 use fsatomic_linux::nas::{Hit, Journaled, RateLimit};
 
-use crate::commit::open_journal;
+use crate::commit::{DIR_MODE, open_journal};
 use crate::db::{Db, Engine};
 use crate::{Companion, Result};
 
@@ -99,11 +99,10 @@ pub fn run(
         let dir = root.join(format!("group-{n}"));
         fs::create_dir_all(&dir)?;
         let path = dir.join("ratelimit.json");
-        let dir_mode = Mode::new(0o755).expect("mode");
         grouped.push(Journaled::<RateLimit, Hit>::open(
             path,
             Mode::PRIVATE,
-            dir_mode,
+            DIR_MODE,
         )?);
         // Each independent appender: its directory handle, store and buffer.
         let dir = root.join(format!("independent-{n}"));

@@ -24,7 +24,7 @@ use fsatomic::Mode;
 use fsatomic_linux::nas::{Journaled, SnapDb, Transaction};
 
 use crate::Result;
-use crate::commit::{indented, open_journal, save_json};
+use crate::commit::{DIR_MODE, indented, open_journal, save_json};
 use crate::db::{Db, Engine};
 use crate::stats::Samples;
 
@@ -151,9 +151,8 @@ pub fn run(root: &Path, sizes: &[usize], rounds: usize, per_round: usize) -> Res
         store.compact(&mut d, &mut buf)?;
         drop((d, store));
         let path = dir.join(SNAPDB);
-        let dir_mode = Mode::new(0o755).expect("mode");
         let store =
-            Journaled::<SnapDb, Transaction>::open(path.clone(), Mode::PUBLIC_READ, dir_mode)?;
+            Journaled::<SnapDb, Transaction>::open(path.clone(), Mode::PUBLIC_READ, DIR_MODE)?;
         let snapshot = fs::metadata(&path)?.len();
         g.snapshot_bytes.push(snapshot);
         let record = 20 + serde_json::to_vec(&transaction(n))?.len();

@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::Result;
-use crate::commit::{indented, open_journal, user};
+use crate::commit::{DIR_MODE, indented, open_journal, user};
 use crate::growth::transaction;
 use crate::stats::Samples;
 
@@ -57,8 +57,6 @@ pub struct StoreLoad {
 
 /// A timed load; what it returns is dropped after the clock stops.
 type Loader = Box<dyn Fn() -> Result<Box<dyn Any>>>;
-
-const DIR_MODE: Mode = Mode::new(0o755).expect("mode");
 
 /// The stores being set up, each with its two loaders (ours, original).
 struct Stores {
