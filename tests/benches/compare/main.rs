@@ -558,8 +558,6 @@ pub struct Run {
     pub plan: Plan,
     /// Per-commit results.
     pub commits: Vec<CommitResult>,
-    /// Whether strace counted the flushes.
-    pub traced: bool,
     /// Growth.
     pub growth: Option<growth::Growth>,
     /// Group commit.
@@ -683,10 +681,9 @@ fn run(options: Options) -> Result<()> {
         .then(|| run_commits(root, &plan, &companion))
         .transpose()?
         .unwrap_or_default();
-    let traced = have_strace();
     if commits.is_empty() {
         // --only without commit: nothing to probe.
-    } else if traced {
+    } else if have_strace() {
         eprintln!("compare: counting flushes and syscalls under strace");
         for r in &mut commits {
             r.traced = Some(probe(root, r.kind, r.size, plan.probe_commits)?);
@@ -734,7 +731,6 @@ fn run(options: Options) -> Result<()> {
         machine,
         plan,
         commits,
-        traced,
         growth,
         group,
         load,
