@@ -7,7 +7,7 @@
 //! configuration's directory flushes never carry another's entries.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -15,14 +15,17 @@ use fsatomic::store::Fold;
 use fsatomic::{JournalStore, Mode, Store, replace, slots};
 use fsatomic_linux::LinuxDir;
 use fsatomic_linux::nas::{User, Users};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::Result;
 use crate::db::{Db, Engine};
 use crate::svg::Role;
 
 /// Who commits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Kind {
+    #[default]
     /// `fsatomic::replace::commit` on `LinuxDir`: temp, fsync, rename,
     /// fsync dir.
     Replace,
@@ -82,44 +85,35 @@ impl Kind {
         Kind::RawAppend,
     ];
 
+    /// Stable key (probe arguments, directory names) and the name in
+    /// tables and plots.
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::Replace => ("replace", "fsatomic Replace"),
+            Kind::StoreSave => ("store-save", "fsatomic Store::save"),
+            Kind::StorePrevious => ("store-previous", "fsatomic Store::save, previous kept"),
+            Kind::Journal => ("journal", "fsatomic Journal append"),
+            Kind::Slots => ("slots", "fsatomic Slots"),
+            Kind::Original => ("original", "original (Go SaveJSON)"),
+            Kind::AtomicWrites => ("atomicwrites", "atomicwrites 0.4"),
+            Kind::AtomicWriteFile => ("atomic-write-file", "atomic-write-file 0.3"),
+            Kind::Tempfile => ("tempfile", "tempfile 3 + manual fsyncs"),
+            Kind::SqliteWal => ("sqlite-wal", Engine::SqliteWal.label()),
+            Kind::SqliteRollback => ("sqlite-rollback", Engine::SqliteRollback.label()),
+            Kind::Redb => ("redb", Engine::Redb.label()),
+            Kind::TwoBarrier => ("two-barrier", "hand-written two-barrier replace"),
+            Kind::RawAppend => ("raw-append", "raw append + fdatasync"),
+        }
+    }
+
     /// Stable key, for probe arguments and directory names.
     pub fn key(self) -> &'static str {
-        match self {
-            Kind::Replace => "replace",
-            Kind::StoreSave => "store-save",
-            Kind::StorePrevious => "store-previous",
-            Kind::Journal => "journal",
-            Kind::Slots => "slots",
-            Kind::Original => "original",
-            Kind::AtomicWrites => "atomicwrites",
-            Kind::AtomicWriteFile => "atomic-write-file",
-            Kind::Tempfile => "tempfile",
-            Kind::SqliteWal => "sqlite-wal",
-            Kind::SqliteRollback => "sqlite-rollback",
-            Kind::Redb => "redb",
-            Kind::TwoBarrier => "two-barrier",
-            Kind::RawAppend => "raw-append",
-        }
+        self.names().0
     }
 
     /// The name in tables and plots.
     pub fn label(self) -> &'static str {
-        match self {
-            Kind::Replace => "fsatomic Replace",
-            Kind::StoreSave => "fsatomic Store::save",
-            Kind::StorePrevious => "fsatomic Store::save, previous kept",
-            Kind::Journal => "fsatomic Journal append",
-            Kind::Slots => "fsatomic Slots",
-            Kind::Original => "original (Go SaveJSON)",
-            Kind::AtomicWrites => "atomicwrites 0.4",
-            Kind::AtomicWriteFile => "atomic-write-file 0.3",
-            Kind::Tempfile => "tempfile 3 + manual fsyncs",
-            Kind::SqliteWal => Engine::SqliteWal.label(),
-            Kind::SqliteRollback => Engine::SqliteRollback.label(),
-            Kind::Redb => Engine::Redb.label(),
-            Kind::TwoBarrier => "hand-written two-barrier replace",
-            Kind::RawAppend => "raw append + fdatasync",
-        }
+        self.names().1
     }
 
     /// Colour role in plots.
@@ -141,16 +135,6 @@ impl Kind {
         self.role() == Role::Ours
     }
 
-    /// The database engine behind this kind, if it is one.
-    pub fn engine(self) -> Option<Engine> {
-        match self {
-            Kind::SqliteWal => Some(Engine::SqliteWal),
-            Kind::SqliteRollback => Some(Engine::SqliteRollback),
-            Kind::Redb => Some(Engine::Redb),
-            _ => None,
-        }
-    }
-
     /// The kind with key `key`.
     pub fn from_key(key: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.key() == key)
@@ -158,8 +142,9 @@ impl Kind {
 }
 
 /// The two documents.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Size {
+    #[default]
     /// One user: about 200 bytes.
     Small,
     /// Enough users for just under 64 KiB.
@@ -178,23 +163,26 @@ impl Size {
         }
     }
 
+    /// The size in the goals of the report.
+    pub fn label(self) -> &'static str {
+        match self {
+            Size::Small => "200 B",
+            Size::Large => "64 KiB",
+        }
+    }
+
     /// The users document of this size.
     pub fn users(self) -> Users {
-        match self {
-            Size::Small => Users {
-                users: vec![user(0)],
-            },
-            Size::Large => {
-                let mut doc = Users { users: Vec::new() };
-                loop {
-                    doc.users.push(user(doc.users.len()));
-                    if indented(&doc).len() > 64 * 1024 {
-                        doc.users.pop();
-                        return doc;
-                    }
-                }
-            }
+        let mut doc = Users {
+            users: vec![user(0)],
+        };
+        while self == Size::Large && indented(&doc).len() <= 64 * 1024 {
+            doc.users.push(user(doc.users.len()));
         }
+        if self == Size::Large {
+            doc.users.pop();
+        }
+        doc
     }
 
     /// Its size from `Size::key`.
@@ -219,9 +207,10 @@ pub fn user(i: usize) -> User {
     }
 }
 
-/// Indented JSON with a trailing newline: what every configuration writes.
-pub fn indented(users: &Users) -> Vec<u8> {
-    let mut v = serde_json::to_vec_pretty(users).expect("users encode");
+/// Indented JSON with a trailing newline: what every configuration writes,
+/// and the original's files.
+pub fn indented<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut v = serde_json::to_vec_pretty(value).expect("state encodes");
     v.push(b'\n');
     v
 }
@@ -240,353 +229,229 @@ impl Fold<Users> for LastUsers {
     }
 }
 
-/// One configuration, set up and ready to commit.
-pub trait Committer {
-    /// One durable commit of the document.
-    fn commit(&mut self) -> io::Result<()>;
-    /// Flush barriers counted by our own adapter so far, if it counts.
-    fn flushes(&self) -> Option<u64> {
-        None
-    }
-    /// Between batches, outside the timed region (keeps the floor's file
-    /// from growing without bound).
-    fn maintain(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-    /// Read the committed document back and parse it into [`Users`]
-    /// (`None`: not measured for this configuration). Handles stay open,
-    /// as a daemon keeps its directory or its database connection.
-    fn load(&mut self) -> Option<io::Result<Users>> {
-        None
-    }
+/// The permissions of the directories the stores create (`rwxr-xr-x`).
+pub const DIR_MODE: Mode = Mode::new(0o755).expect("mode");
+
+/// The journaled store `name` in `dir`, opened (recovered and replayed)
+/// through `buf`, with its directory handle.
+pub fn open_journal<S, R>(
+    dir: &Path,
+    name: &'static str,
+    mode: Mode,
+    buf: &mut [u8],
+) -> Result<(LinuxDir, JournalStore<'static, S, R>)>
+where
+    S: Fold<R> + Serialize + DeserializeOwned + Default,
+    R: Serialize + DeserializeOwned,
+{
+    let mut d = LinuxDir::open(dir)?;
+    let mut store = JournalStore::new(name, mode)?;
+    store.open(&mut d, buf)?;
+    Ok((d, store))
 }
 
-/// `Store::<Users>::load` in `dir`, whatever protocol the state is on.
-fn store_load(dir: &mut LinuxDir, buf: &mut Vec<u8>) -> io::Result<Users> {
-    let store: Store<Users> = Store::new(NAME, Mode::PRIVATE);
-    buf.resize(buf.len().max(256 << 10), 0);
-    store
-        .load(dir, buf)
-        .map_err(io_err)?
-        .ok_or_else(|| io_err("no document"))
+/// The Go package's `SaveJSON(dir/name, v, 0600)`, step by step, with `v`
+/// already marshalled into `data`: three flushes.
+pub fn save_json(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
+    fs::create_dir_all(dir)?; // MkdirAll(dir, 0770)
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    drop(f);
+    File::open(dir)?.sync_all()?;
+    fs::rename(&tmp, dir.join(name))?;
+    Ok(File::open(dir)?.sync_all()?)
 }
 
 const NAME: &str = "users.json";
 
-fn io_err(e: impl std::fmt::Display) -> io::Error {
-    io::Error::other(e.to_string())
+/// What a configuration keeps open between commits.
+enum Handle {
+    /// fsatomic's protocols: our adapter's directory, and the store for
+    /// Journal.
+    Ours(
+        LinuxDir,
+        Option<Box<JournalStore<'static, LastUsers, Users>>>,
+    ),
+    /// A database connection.
+    Db(Db),
+    /// TwoBarrier: the directory; RawAppend: the log, open with `O_APPEND`.
+    File(File),
+    /// The original and the peer crates open by path at every commit.
+    Path,
 }
 
-struct ReplaceC {
-    dir: LinuxDir,
-    data: Vec<u8>,
-    buf: Vec<u8>,
-}
-
-impl Committer for ReplaceC {
-    fn commit(&mut self) -> io::Result<()> {
-        replace::commit(&mut self.dir, NAME, &self.data, Mode::PRIVATE).map_err(io_err)
-    }
-    fn flushes(&self) -> Option<u64> {
-        Some(self.dir.flush_count())
-    }
-    fn load(&mut self) -> Option<io::Result<Users>> {
-        Some(store_load(&mut self.dir, &mut self.buf))
-    }
-}
-
-struct StoreC {
-    dir: LinuxDir,
-    doc: Users,
-    buf: Vec<u8>,
-    previous: bool,
-}
-
-impl Committer for StoreC {
-    fn commit(&mut self) -> io::Result<()> {
-        let store: Store<Users> = Store::new(NAME, Mode::PRIVATE);
-        let store = if self.previous {
-            store.with_previous()
-        } else {
-            store
-        };
-        store
-            .save(&mut self.dir, &mut self.buf, &self.doc)
-            .map_err(io_err)
-    }
-    fn flushes(&self) -> Option<u64> {
-        Some(self.dir.flush_count())
-    }
-    fn load(&mut self) -> Option<io::Result<Users>> {
-        Some(store_load(&mut self.dir, &mut self.buf))
-    }
-}
-
-struct SlotsC {
-    dir: LinuxDir,
-    data: Vec<u8>,
-    buf: Vec<u8>,
-}
-
-impl Committer for SlotsC {
-    fn commit(&mut self) -> io::Result<()> {
-        slots::commit(
-            &mut self.dir,
-            NAME,
-            &self.data,
-            Mode::PRIVATE,
-            self.data.len(),
-        )
-        .map_err(io_err)
-    }
-    fn flushes(&self) -> Option<u64> {
-        Some(self.dir.flush_count())
-    }
-    fn load(&mut self) -> Option<io::Result<Users>> {
-        Some(store_load(&mut self.dir, &mut self.buf))
-    }
-}
-
-struct JournalC {
-    dir: LinuxDir,
-    store: JournalStore<'static, LastUsers, Users>,
-    doc: Users,
-    buf: Vec<u8>,
-}
-
-impl Committer for JournalC {
-    fn commit(&mut self) -> io::Result<()> {
-        self.store
-            .append(&mut self.dir, &mut self.buf, &self.doc)
-            .map(drop)
-            .map_err(io_err)
-    }
-    fn flushes(&self) -> Option<u64> {
-        Some(self.dir.flush_count())
-    }
-}
-
-/// The original package's `SaveJSON`, step by step, with the flushes it
-/// issues counted at the call sites (it is our re-implementation, so the
-/// count is exact: three per commit).
-pub struct Original {
-    /// The directory.
-    pub dir: PathBuf,
-    /// Flushes issued so far.
-    pub flushes: u64,
-}
-
-impl Original {
-    /// `SaveJSON(path, v, 0600)` with `v` already marshalled into `data`.
-    pub fn save(&mut self, name: &str, data: &[u8]) -> io::Result<()> {
-        fs::create_dir_all(&self.dir)?; // MkdirAll(dir, 0770)
-        let path = self.dir.join(name);
-        let tmp = self.dir.join(format!("{name}.tmp"));
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        self.flushes += 1;
-        drop(f);
-        self.sync_dir()?;
-        fs::rename(&tmp, &path)?;
-        self.sync_dir()
-    }
-
-    fn sync_dir(&mut self) -> io::Result<()> {
-        File::open(&self.dir)?.sync_all()?;
-        self.flushes += 1;
-        Ok(())
-    }
-}
-
-struct OriginalC {
-    original: Original,
-    data: Vec<u8>,
-}
-
-impl Committer for OriginalC {
-    fn commit(&mut self) -> io::Result<()> {
-        self.original.save(NAME, &self.data)
-    }
-}
-
-struct AtomicWritesC {
-    path: PathBuf,
-    data: Vec<u8>,
-}
-
-impl Committer for AtomicWritesC {
-    fn commit(&mut self) -> io::Result<()> {
-        atomicwrites::AtomicFile::new(&self.path, atomicwrites::AllowOverwrite)
-            .write(|f| f.write_all(&self.data))
-            .map_err(io_err)
-    }
-}
-
-struct AtomicWriteFileC {
-    path: PathBuf,
-    data: Vec<u8>,
-}
-
-impl Committer for AtomicWriteFileC {
-    fn commit(&mut self) -> io::Result<()> {
-        let mut f = atomic_write_file::AtomicWriteFile::open(&self.path)?;
-        f.write_all(&self.data)?;
-        f.commit()
-    }
-}
-
-struct TempfileC {
+/// One configuration, set up and ready to commit.
+pub struct Committer {
+    kind: Kind,
     dir: PathBuf,
     path: PathBuf,
+    doc: Users,
     data: Vec<u8>,
+    buf: Vec<u8>,
+    handle: Handle,
 }
 
-impl Committer for TempfileC {
-    fn commit(&mut self) -> io::Result<()> {
-        let mut t = tempfile::NamedTempFile::new_in(&self.dir)?;
-        t.write_all(&self.data)?;
-        t.as_file().sync_all()?;
-        t.persist(&self.path).map_err(|e| e.error)?;
-        File::open(&self.dir)?.sync_all()
+impl Committer {
+    /// One durable commit of the document.
+    pub fn commit(&mut self) -> Result<()> {
+        let (data, buf, doc) = (&self.data, &mut self.buf, &self.doc);
+        match (&mut self.handle, self.kind) {
+            (Handle::Ours(dir, Some(journal)), _) => drop(journal.append(dir, buf, doc)?),
+            (Handle::Ours(dir, _), Kind::Replace) => {
+                replace::commit(dir, NAME, data, Mode::PRIVATE)?
+            }
+            (Handle::Ours(dir, _), Kind::Slots) => {
+                slots::commit(dir, NAME, data, Mode::PRIVATE, data.len())?
+            }
+            (Handle::Ours(dir, _), kind) => {
+                let store: Store<Users> = Store::new(NAME, Mode::PRIVATE);
+                let store = if kind == Kind::StorePrevious {
+                    store.with_previous()
+                } else {
+                    store
+                };
+                store.save(dir, buf, doc)?
+            }
+            (Handle::Db(db), _) => db.put(NAME, data)?,
+            (Handle::File(dir), Kind::TwoBarrier) => two_barrier(dir, data)?,
+            (Handle::File(log), _) => {
+                log.write_all(data)?;
+                log.sync_data()?
+            }
+            (Handle::Path, Kind::Original) => save_json(&self.dir, NAME, data)?,
+            (Handle::Path, Kind::AtomicWrites) => {
+                atomicwrites::AtomicFile::new(&self.path, atomicwrites::AllowOverwrite)
+                    .write(|f| f.write_all(data))?
+            }
+            (Handle::Path, Kind::AtomicWriteFile) => {
+                let mut f = atomic_write_file::AtomicWriteFile::open(&self.path)?;
+                f.write_all(data)?;
+                f.commit()?
+            }
+            (Handle::Path, _) => {
+                // tempfile: the directory is ours to flush.
+                let mut t = tempfile::NamedTempFile::new_in(&self.dir)?;
+                t.write_all(data)?;
+                t.as_file().sync_all()?;
+                t.persist(&self.path)?;
+                File::open(&self.dir)?.sync_all()?
+            }
+        }
+        Ok(())
     }
-}
 
-struct DbC {
-    db: Db,
-    data: Vec<u8>,
-}
-
-impl Committer for DbC {
-    fn commit(&mut self) -> io::Result<()> {
-        self.db.put(NAME, &self.data)
+    /// Flush barriers counted by our own adapter so far (ours only).
+    pub fn flushes(&self) -> Option<u64> {
+        match &self.handle {
+            Handle::Ours(dir, _) => Some(dir.flush_count()),
+            _ => None,
+        }
     }
-    fn load(&mut self) -> Option<io::Result<Users>> {
-        Some(self.db.get(NAME).and_then(|body| {
-            serde_json::from_slice(&body.ok_or_else(|| io_err("no document"))?).map_err(io_err)
-        }))
+
+    /// Between batches, outside the timed region: keeps the raw append's
+    /// log from growing without bound.
+    pub fn maintain(&mut self) -> Result<()> {
+        if let Handle::File(log) = &mut self.handle
+            && self.kind == Kind::RawAppend
+            && log.metadata()?.len() > 32 << 20
+        {
+            log.set_len(0)?;
+            log.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// Read the committed document back and parse it into [`Users`]
+    /// (`None`: not measured for this configuration). Handles stay open,
+    /// as a daemon keeps its directory or its database connection.
+    pub fn load(&mut self) -> Result<Option<Users>> {
+        let users = match &mut self.handle {
+            Handle::Ours(dir, None) => {
+                let store: Store<Users> = Store::new(NAME, Mode::PRIVATE);
+                self.buf.resize(self.buf.len().max(256 << 10), 0);
+                store.load(dir, &mut self.buf)?
+            }
+            Handle::Db(db) => db
+                .get(NAME)?
+                .map(|b| serde_json::from_slice(&b))
+                .transpose()?,
+            _ => return Ok(None),
+        };
+        Ok(Some(users.ok_or("no document")?))
     }
 }
 
 /// The floor of a replace, by hand on an open directory descriptor, as our
 /// adapter works: no path lookups beyond the two names, no lock, no
 /// checks.
-struct TwoBarrierC {
-    dir: File,
-    data: Vec<u8>,
-}
-
-impl Committer for TwoBarrierC {
-    fn commit(&mut self) -> io::Result<()> {
-        use rustix::fs::{Mode as RMode, OFlags, openat, renameat};
-        const TMP: &str = "users.json.tmp";
-        let fd = openat(
-            &self.dir,
-            TMP,
-            OFlags::CREATE | OFlags::WRONLY | OFlags::TRUNC | OFlags::CLOEXEC,
-            RMode::from_raw_mode(0o600),
-        )?;
-        let mut f = File::from(fd);
-        f.write_all(&self.data)?;
-        f.sync_all()?;
-        drop(f);
-        renameat(&self.dir, TMP, &self.dir, NAME)?;
-        self.dir.sync_all()
-    }
-}
-
-struct RawAppendC {
-    file: File,
-    data: Vec<u8>,
-}
-
-impl Committer for RawAppendC {
-    fn commit(&mut self) -> io::Result<()> {
-        self.file.write_all(&self.data)?;
-        self.file.sync_data()
-    }
-    fn maintain(&mut self) -> io::Result<()> {
-        if self.file.metadata()?.len() > 32 << 20 {
-            self.file.set_len(0)?;
-            self.file.sync_all()?;
-        }
-        Ok(())
-    }
+fn two_barrier(dir: &File, data: &[u8]) -> Result<()> {
+    use rustix::fs::{Mode as RMode, OFlags, openat, renameat};
+    const TMP: &str = "users.json.tmp";
+    let fd = openat(
+        dir,
+        TMP,
+        OFlags::CREATE | OFlags::WRONLY | OFlags::TRUNC | OFlags::CLOEXEC,
+        RMode::from_raw_mode(0o600),
+    )?;
+    let mut f = File::from(fd);
+    f.write_all(data)?;
+    f.sync_all()?;
+    drop(f);
+    renameat(dir, TMP, dir, NAME)?;
+    Ok(dir.sync_all()?)
 }
 
 /// Set up `kind` committing the `size` document in a fresh subdirectory of
 /// `root`, and warm it up with two commits (files created, slots
 /// formatted) so that only steady-state commits are measured.
-pub fn setup(kind: Kind, size: Size, root: &Path) -> io::Result<Box<dyn Committer>> {
+pub fn setup(kind: Kind, size: Size, root: &Path) -> Result<Committer> {
     let dir = root.join(format!("commit-{}-{}", kind.key(), size.key()));
     fs::create_dir_all(&dir)?;
     let doc = size.users();
     let data = indented(&doc);
-    let path = dir.join(NAME);
-    let mut c: Box<dyn Committer> = match kind {
-        Kind::Replace => Box::new(ReplaceC {
-            dir: LinuxDir::open(&dir)?,
-            data,
-            buf: Vec::new(),
-        }),
-        Kind::StoreSave | Kind::StorePrevious => Box::new(StoreC {
-            dir: LinuxDir::open(&dir)?,
-            doc,
-            buf: vec![0; 2 * data.len() + 4096],
-            previous: kind == Kind::StorePrevious,
-        }),
-        Kind::Slots => Box::new(SlotsC {
-            dir: LinuxDir::open(&dir)?,
-            data,
-            buf: Vec::new(),
-        }),
-        Kind::Journal => {
-            let mut d = LinuxDir::open(&dir)?;
-            let mut buf = vec![0; 8 * data.len() + 64 * 1024];
-            let mut store = JournalStore::new(NAME, Mode::PRIVATE).map_err(io_err)?;
-            store.open(&mut d, &mut buf).map_err(io_err)?;
-            Box::new(JournalC {
-                dir: d,
-                store,
-                doc,
-                buf,
-            })
+    let mut buf = match kind {
+        Kind::StoreSave | Kind::StorePrevious => vec![0; 2 * data.len() + 4096],
+        Kind::Journal => vec![0; 8 * data.len() + 64 * 1024],
+        _ => Vec::new(),
+    };
+    let handle = match kind {
+        Kind::Replace | Kind::StoreSave | Kind::StorePrevious | Kind::Slots => {
+            Handle::Ours(LinuxDir::open(&dir)?, None)
         }
-        Kind::Original => Box::new(OriginalC {
-            original: Original {
-                dir: dir.clone(),
-                flushes: 0,
-            },
-            data,
-        }),
-        Kind::AtomicWrites => Box::new(AtomicWritesC { path, data }),
-        Kind::AtomicWriteFile => Box::new(AtomicWriteFileC { path, data }),
-        Kind::Tempfile => Box::new(TempfileC {
-            dir: dir.clone(),
-            path,
-            data,
-        }),
-        Kind::SqliteWal | Kind::SqliteRollback | Kind::Redb => Box::new(DbC {
-            db: Db::open(kind.engine().expect("a database kind"), &dir)?,
-            data,
-        }),
-        Kind::TwoBarrier => Box::new(TwoBarrierC {
-            dir: File::open(&dir)?,
-            data,
-        }),
-        Kind::RawAppend => Box::new(RawAppendC {
-            file: OpenOptions::new()
+        Kind::Journal => {
+            let (d, store) = open_journal(&dir, NAME, Mode::PRIVATE, &mut buf)?;
+            Handle::Ours(d, Some(Box::new(store)))
+        }
+        Kind::Original | Kind::AtomicWrites | Kind::AtomicWriteFile | Kind::Tempfile => {
+            Handle::Path
+        }
+        Kind::SqliteWal => Handle::Db(Db::open(Engine::SqliteWal, &dir)?),
+        Kind::SqliteRollback => Handle::Db(Db::open(Engine::SqliteRollback, &dir)?),
+        Kind::Redb => Handle::Db(Db::open(Engine::Redb, &dir)?),
+        Kind::TwoBarrier => Handle::File(File::open(&dir)?),
+        Kind::RawAppend => Handle::File(
+            OpenOptions::new()
                 .append(true)
                 .create(true)
                 .mode(0o600)
                 .open(dir.join("raw.log"))?,
-            data,
-        }),
+        ),
+    };
+    let mut c = Committer {
+        kind,
+        path: dir.join(NAME),
+        dir,
+        doc,
+        data,
+        buf,
+        handle,
     };
     c.commit()?;
     c.commit()?;

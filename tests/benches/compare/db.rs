@@ -9,10 +9,12 @@
 //! transaction per append). Loading reads the rows back and parses them
 //! with `serde_json`, as a daemon would.
 
-use std::io;
 use std::path::Path;
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use rusqlite::OptionalExtension;
+
+use crate::Result;
 
 /// Which database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,46 +57,39 @@ pub struct Db {
     next: u64,
 }
 
-fn err(e: impl std::fmt::Display) -> io::Error {
-    io::Error::other(e.to_string())
-}
-
 impl Db {
     /// Create (or open) `engine`'s database in the directory `dir`.
-    pub fn open(engine: Engine, dir: &Path) -> io::Result<Db> {
+    pub fn open(engine: Engine, dir: &Path) -> Result<Db> {
         std::fs::create_dir_all(dir)?;
         let handle = match engine {
             Engine::SqliteWal | Engine::SqliteRollback => {
-                let conn = rusqlite::Connection::open(dir.join("state.sqlite")).map_err(err)?;
+                let conn = rusqlite::Connection::open(dir.join("state.sqlite"))?;
                 let mode = if engine == Engine::SqliteWal {
                     "WAL"
                 } else {
                     "DELETE"
                 };
-                let set: String = conn
-                    .query_row(&format!("PRAGMA journal_mode={mode}"), [], |r| r.get(0))
-                    .map_err(err)?;
+                let set: String =
+                    conn.query_row(&format!("PRAGMA journal_mode={mode}"), [], |r| r.get(0))?;
                 if !set.eq_ignore_ascii_case(mode) {
-                    return Err(err(format!("SQLite kept journal_mode {set}, not {mode}")));
+                    return Err(format!("SQLite kept journal_mode {set}, not {mode}").into());
                 }
                 // Other connections (the group-commit run's threads) may
                 // hold the write lock for a moment: wait, as a daemon would.
-                conn.busy_timeout(std::time::Duration::from_secs(30))
-                    .map_err(err)?;
+                conn.busy_timeout(std::time::Duration::from_secs(30))?;
                 conn.execute_batch(
                     "PRAGMA synchronous=FULL;
                      CREATE TABLE IF NOT EXISTS docs (name TEXT PRIMARY KEY, body BLOB NOT NULL);
                      CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, body BLOB NOT NULL);",
-                )
-                .map_err(err)?;
+                )?;
                 Handle::Sqlite(conn)
             }
             Engine::Redb => {
-                let db = redb::Database::create(dir.join("state.redb")).map_err(err)?;
-                let txn = db.begin_write().map_err(err)?;
-                txn.open_table(DOCS).map_err(err)?;
-                txn.open_table(EVENTS).map_err(err)?;
-                txn.commit().map_err(err)?;
+                let db = redb::Database::create(dir.join("state.redb"))?;
+                let txn = db.begin_write()?;
+                txn.open_table(DOCS)?;
+                txn.open_table(EVENTS)?;
+                txn.commit()?;
                 Handle::Redb(db)
             }
         };
@@ -104,79 +99,67 @@ impl Db {
     }
 
     /// Replace the document `name` with `body`: one durable transaction.
-    pub fn put(&mut self, name: &str, body: &[u8]) -> io::Result<()> {
+    pub fn put(&mut self, name: &str, body: &[u8]) -> Result<()> {
         match &mut self.handle {
             Handle::Sqlite(conn) => {
                 conn.prepare_cached("INSERT OR REPLACE INTO docs (name, body) VALUES (?1, ?2)")
-                    .and_then(|mut s| s.execute(rusqlite::params![name, body]))
-                    .map_err(err)?;
+                    .and_then(|mut s| s.execute(rusqlite::params![name, body]))?;
             }
             Handle::Redb(db) => {
-                let txn = db.begin_write().map_err(err)?;
-                txn.open_table(DOCS)
-                    .map_err(err)?
-                    .insert(name, body)
-                    .map_err(err)?;
-                txn.commit().map_err(err)?;
+                let txn = db.begin_write()?;
+                txn.open_table(DOCS)?.insert(name, body)?;
+                txn.commit()?;
             }
         }
         Ok(())
     }
 
     /// The document `name`, if there is one.
-    pub fn get(&mut self, name: &str) -> io::Result<Option<Vec<u8>>> {
+    pub fn get(&mut self, name: &str) -> Result<Option<Vec<u8>>> {
         match &mut self.handle {
             Handle::Sqlite(conn) => {
-                let mut s = conn
-                    .prepare_cached("SELECT body FROM docs WHERE name = ?1")
-                    .map_err(err)?;
-                let mut rows = s.query([name]).map_err(err)?;
-                match rows.next().map_err(err)? {
-                    Some(row) => Ok(Some(row.get(0).map_err(err)?)),
-                    None => Ok(None),
-                }
+                let mut s = conn.prepare_cached("SELECT body FROM docs WHERE name = ?1")?;
+                Ok(s.query_row([name], |r| r.get(0)).optional()?)
             }
             Handle::Redb(db) => {
-                let txn = db.begin_read().map_err(err)?;
-                let table = txn.open_table(DOCS).map_err(err)?;
-                Ok(table.get(name).map_err(err)?.map(|v| v.value().to_vec()))
+                let txn = db.begin_read()?;
+                let table = txn.open_table(DOCS)?;
+                Ok(table.get(name)?.map(|v| v.value().to_vec()))
             }
         }
     }
 
     /// Append `body` as the next event: one durable transaction.
-    pub fn append(&mut self, body: &[u8]) -> io::Result<()> {
+    pub fn append(&mut self, body: &[u8]) -> Result<()> {
         self.append_all(std::slice::from_ref(&body))
     }
 
     /// Append every body of `bodies`, in order, in one durable transaction
     /// (used to fill histories outside the timed region).
-    pub fn append_all(&mut self, bodies: &[&[u8]]) -> io::Result<()> {
+    pub fn append_all(&mut self, bodies: &[&[u8]]) -> Result<()> {
         let first = self.next;
         match &mut self.handle {
             Handle::Sqlite(conn) => {
-                let txn = conn.transaction().map_err(err)?;
+                let txn = conn.transaction()?;
                 {
                     // The row id numbers the events: connections of other
                     // threads append to the same table.
-                    let mut s = txn
-                        .prepare_cached("INSERT INTO events (body) VALUES (?1)")
-                        .map_err(err)?;
+                    let mut s = txn.prepare_cached("INSERT INTO events (body) VALUES (?1)")?;
                     for body in bodies {
-                        s.execute([body]).map_err(err)?;
+                        s.execute([body])?;
                     }
                 }
-                txn.commit().map_err(err)?;
+                txn.commit()?;
             }
             Handle::Redb(db) => {
-                let txn = db.begin_write().map_err(err)?;
+                let txn = db.begin_write()?;
                 {
-                    let mut t = txn.open_table(EVENTS).map_err(err)?;
+                    let mut t = txn.open_table(EVENTS)?;
                     for (i, body) in bodies.iter().enumerate() {
-                        t.insert(first + i as u64, *body).map_err(err)?;
+                        t.insert(first + i as u64, *body)?;
                     }
                 }
-                txn.commit().map_err(err)?;
+                txn.commit()?;
             }
         }
         self.next = first + bodies.len() as u64;
@@ -184,23 +167,18 @@ impl Db {
     }
 
     /// Every event, in order.
-    pub fn events(&mut self) -> io::Result<Vec<Vec<u8>>> {
+    pub fn events(&mut self) -> Result<Vec<Vec<u8>>> {
         match &mut self.handle {
             Handle::Sqlite(conn) => {
-                let mut s = conn
-                    .prepare_cached("SELECT body FROM events ORDER BY seq")
-                    .map_err(err)?;
-                let rows = s.query_map([], |r| r.get(0)).map_err(err)?;
-                rows.collect::<Result<_, _>>().map_err(err)
+                let mut s = conn.prepare_cached("SELECT body FROM events ORDER BY seq")?;
+                let rows = s.query_map([], |r| r.get(0))?;
+                Ok(rows.collect::<Result<_, _>>()?)
             }
             Handle::Redb(db) => {
-                let txn = db.begin_read().map_err(err)?;
-                let table = txn.open_table(EVENTS).map_err(err)?;
-                let mut out = Vec::new();
-                for entry in table.iter().map_err(err)? {
-                    out.push(entry.map_err(err)?.1.value().to_vec());
-                }
-                Ok(out)
+                let txn = db.begin_read()?;
+                let table = txn.open_table(EVENTS)?;
+                let events = table.iter()?.map(|e| Ok(e?.1.value().to_vec()));
+                events.collect()
             }
         }
     }

@@ -8,17 +8,16 @@
 //! file, one transaction per append.
 
 use std::fs;
-use std::io;
 use std::path::Path;
 use std::sync::Barrier;
 use std::time::Instant;
 
-use fsatomic::{JournalStore, Mode};
-use fsatomic_linux::LinuxDir;
+use fsatomic::Mode;
 use fsatomic_linux::nas::{Hit, Journaled, RateLimit};
 
-use crate::Companion;
+use crate::commit::{DIR_MODE, open_journal};
 use crate::db::{Db, Engine};
+use crate::{Companion, Result};
 
 fn hit(writer: usize, i: usize) -> Hit {
     Hit {
@@ -54,16 +53,16 @@ pub struct Group {
 fn timed<T: Send>(
     each: &mut [T],
     per_writer: usize,
-    f: impl Fn(&mut T, usize, usize) -> io::Result<()> + Sync,
-) -> io::Result<f64> {
+    f: impl Fn(&mut T, usize, usize) -> Result<()> + Sync,
+) -> Result<f64> {
     let barrier = Barrier::new(each.len() + 1);
-    std::thread::scope(|s| -> io::Result<f64> {
+    std::thread::scope(|s| -> Result<f64> {
         let handles: Vec<_> = each
             .iter_mut()
             .enumerate()
             .map(|(w, x)| {
                 let (barrier, f) = (&barrier, &f);
-                s.spawn(move || -> io::Result<()> {
+                s.spawn(move || -> Result<()> {
                     barrier.wait();
                     (0..per_writer).try_for_each(|k| f(x, w, k))
                 })
@@ -78,23 +77,6 @@ fn timed<T: Send>(
     })
 }
 
-/// `n` threads append `per_writer` records each through `store`.
-fn grouped_round(
-    store: &Journaled<RateLimit, Hit>,
-    n: usize,
-    per_writer: usize,
-) -> io::Result<f64> {
-    timed(&mut vec![(); n], per_writer, |_, w, k| {
-        store.append(hit(w, k)).map(drop).map_err(io::Error::other)
-    })
-}
-
-struct Independent {
-    dir: LinuxDir,
-    store: JournalStore<'static, RateLimit, Hit>,
-    buf: Vec<u8>,
-}
-
 /// Run `rounds` rounds; in each, for every writer count, the grouped and
 /// the independent appenders each make `per_writer` appends per writer.
 pub fn run(
@@ -103,7 +85,7 @@ pub fn run(
     rounds: usize,
     per_writer: usize,
     companion: &Companion,
-) -> io::Result<Group> {
+) -> Result<Group> {
     let mut grouped = Vec::new();
     let mut independent = Vec::new();
     let mut sqlite = Vec::new();
@@ -112,78 +94,81 @@ pub fn run(
         sqlite.push(
             (0..n)
                 .map(|_| Db::open(Engine::SqliteWal, &dir))
-                .collect::<io::Result<Vec<Db>>>()?,
+                .collect::<Result<Vec<Db>>>()?,
         );
         let dir = root.join(format!("group-{n}"));
         fs::create_dir_all(&dir)?;
-        grouped.push(
-            Journaled::<RateLimit, Hit>::open(
-                dir.join("ratelimit.json"),
-                Mode::PRIVATE,
-                Mode::new(0o755).expect("mode"),
-            )
-            .map_err(io::Error::other)?,
-        );
+        let path = dir.join("ratelimit.json");
+        grouped.push(Journaled::<RateLimit, Hit>::open(
+            path,
+            Mode::PRIVATE,
+            DIR_MODE,
+        )?);
+        // Each independent appender: its directory handle, store and buffer.
         let dir = root.join(format!("independent-{n}"));
         fs::create_dir_all(&dir)?;
         let mut each = Vec::new();
         for _ in 0..n {
-            let mut d = LinuxDir::open(&dir)?;
             let mut buf = vec![0u8; 1 << 20];
-            let mut store =
-                JournalStore::new("ratelimit.json", Mode::PRIVATE).map_err(io::Error::other)?;
-            store.open(&mut d, &mut buf).map_err(io::Error::other)?;
-            each.push(Independent { dir: d, store, buf });
+            let (d, store) =
+                open_journal::<RateLimit, Hit>(&dir, "ratelimit.json", Mode::PRIVATE, &mut buf)?;
+            each.push((d, store, buf));
         }
         independent.push(each);
     }
+    let rates = vec![Vec::new(); writers.len()];
     let mut g = Group {
         writers: writers.to_vec(),
         per_writer,
-        grouped: vec![Vec::new(); writers.len()],
-        grouped_flushes: vec![0.0; writers.len()],
-        grouped_contended: vec![Vec::new(); writers.len()],
-        independent: vec![Vec::new(); writers.len()],
-        independent_flushes: vec![0.0; writers.len()],
-        sqlite: vec![Vec::new(); writers.len()],
+        grouped: rates.clone(),
+        grouped_flushes: Vec::new(),
+        grouped_contended: rates.clone(),
+        independent: rates.clone(),
+        independent_flushes: Vec::new(),
+        sqlite: rates,
     };
     let mut flushes = vec![(0u64, 0u64); writers.len()];
     for _ in 0..rounds {
         for (i, &n) in writers.iter().enumerate() {
+            let per_second = |elapsed: f64| (n * per_writer) as f64 / elapsed;
+            // `n` threads append `per_writer` records each through the
+            // grouped store.
             let store = &grouped[i];
+            let grouped_round = || {
+                timed(&mut vec![(); n], per_writer, |_, w, k| {
+                    store.append(hit(w, k))?;
+                    Ok(())
+                })
+            };
             if companion.enabled() {
                 companion.set(false);
-                let elapsed = grouped_round(store, n, per_writer)?;
-                g.grouped_contended[i].push((n * per_writer) as f64 / elapsed);
+                g.grouped_contended[i].push(per_second(grouped_round()?));
                 companion.set(true);
             }
             let before = store.flush_count();
-            let elapsed = grouped_round(store, n, per_writer)?;
-            g.grouped[i].push((n * per_writer) as f64 / elapsed);
+            g.grouped[i].push(per_second(grouped_round()?));
             flushes[i].0 += store.flush_count() - before;
 
             let each = &mut independent[i];
-            let before: u64 = each.iter().map(|x| x.dir.flush_count()).sum();
-            let elapsed = timed(each, per_writer, |x, w, k| {
-                x.store
-                    .append(&mut x.dir, &mut x.buf, &hit(w, k))
-                    .map(drop)
-                    .map_err(io::Error::other)
+            let before: u64 = each.iter().map(|x| x.0.flush_count()).sum();
+            let elapsed = timed(each, per_writer, |(dir, store, buf), w, k| {
+                store.append(dir, buf, &hit(w, k))?;
+                Ok(())
             })?;
-            g.independent[i].push((n * per_writer) as f64 / elapsed);
-            let after: u64 = each.iter().map(|x| x.dir.flush_count()).sum();
+            g.independent[i].push(per_second(elapsed));
+            let after: u64 = each.iter().map(|x| x.0.flush_count()).sum();
             flushes[i].1 += after - before;
 
             let elapsed = timed(&mut sqlite[i], per_writer, |db, w, k| {
-                db.append(&serde_json::to_vec(&hit(w, k)).map_err(io::Error::other)?)
+                db.append(&serde_json::to_vec(&hit(w, k))?)
             })?;
-            g.sqlite[i].push((n * per_writer) as f64 / elapsed);
+            g.sqlite[i].push(per_second(elapsed));
         }
     }
-    for (i, &n) in writers.iter().enumerate() {
+    for (&(grouped, independent), &n) in flushes.iter().zip(writers) {
         let updates = (rounds * n * per_writer) as f64;
-        g.grouped_flushes[i] = flushes[i].0 as f64 / updates;
-        g.independent_flushes[i] = flushes[i].1 as f64 / updates;
+        g.grouped_flushes.push(grouped as f64 / updates);
+        g.independent_flushes.push(independent as f64 / updates);
     }
     Ok(g)
 }

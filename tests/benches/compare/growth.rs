@@ -17,14 +17,14 @@
 use std::fs::{self, OpenOptions};
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use fsatomic::{JournalStore, Mode};
-use fsatomic_linux::LinuxDir;
+use fsatomic::Mode;
 use fsatomic_linux::nas::{Journaled, SnapDb, Transaction};
 
-use crate::commit::Original;
+use crate::Result;
+use crate::commit::{DIR_MODE, indented, open_journal, save_json};
 use crate::db::{Db, Engine};
 use crate::stats::Samples;
 
@@ -41,39 +41,27 @@ pub fn transaction(i: usize) -> Transaction {
     }
 }
 
-/// The original pattern's file and lock, with its flush counter.
-struct OriginalDb {
-    original: Original,
-    next: usize,
-}
-
-impl OriginalDb {
-    /// `WithLock(path, func() { LoadJSON; append; SaveJSON })`.
-    fn append(&mut self, tx: &Transaction) -> io::Result<()> {
-        let dir = self.original.dir.clone();
-        let lock = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .write(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(dir.join("index.json.lock"))?;
-        lock.lock()?;
-        // LoadJSON removes the temporary file, then reads and parses.
-        let _ = fs::remove_file(dir.join("index.json.tmp"));
-        let mut all: Vec<Transaction> = match fs::read(dir.join("index.json")) {
-            Ok(b) if !b.is_empty() => serde_json::from_slice(&b).map_err(io::Error::other)?,
-            Ok(_) => Vec::new(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e),
-        };
-        all.push(tx.clone());
-        let mut data = serde_json::to_vec_pretty(&all).map_err(io::Error::other)?;
-        data.push(b'\n');
-        self.original.save("index.json", &data)?;
-        drop(lock);
-        Ok(())
-    }
+/// The original pattern: `WithLock(path, func() { LoadJSON; append;
+/// SaveJSON })` on `dir/index.json`.
+fn original_append(dir: &Path, tx: &Transaction) -> Result<()> {
+    let lock = OpenOptions::new()
+        .create(true)
+        .read(true)
+        .write(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(dir.join("index.json.lock"))?;
+    lock.lock()?;
+    // LoadJSON removes the temporary file, then reads and parses.
+    let _ = fs::remove_file(dir.join("index.json.tmp"));
+    let mut all: Vec<Transaction> = match fs::read(dir.join("index.json")) {
+        Ok(b) if !b.is_empty() => serde_json::from_slice(&b)?,
+        Ok(_) => Vec::new(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    all.push(tx.clone());
+    save_json(dir, "index.json", &indented(&all))
 }
 
 /// What the growth run measured, one entry per history size.
@@ -115,90 +103,78 @@ impl Growth {
     }
 }
 
+const SNAPDB: &str = "snapdb.json";
+
 /// Run the growth comparison in `root`: `rounds` rounds, each making
 /// `per_round` appends per size and pattern (interleaved) and one
 /// compaction.
-pub fn run(root: &Path, sizes: &[usize], rounds: usize, per_round: usize) -> io::Result<Growth> {
-    let mut originals = Vec::new();
-    let mut ours = Vec::new();
+pub fn run(root: &Path, sizes: &[usize], rounds: usize, per_round: usize) -> Result<Growth> {
+    let blank = vec![Samples::default(); sizes.len()];
     let mut g = Growth {
         sizes: sizes.to_vec(),
         appends: rounds * per_round,
-        original: vec![Samples::default(); sizes.len()],
+        original: blank.clone(),
         original_bytes: Vec::new(),
-        ours: vec![Samples::default(); sizes.len()],
+        ours: blank.clone(),
         ours_flushes: Vec::new(),
-        compaction: vec![Samples::default(); sizes.len()],
+        compaction: blank.clone(),
         snapshot_bytes: Vec::new(),
         appends_per_compaction: Vec::new(),
-        db: vec![vec![Samples::default(); sizes.len()]; Engine::ALL.len()],
-        ours_load: vec![Samples::default(); sizes.len()],
-        db_load: vec![vec![Samples::default(); sizes.len()]; Engine::ALL.len()],
+        db: vec![blank.clone(); Engine::ALL.len()],
+        ours_load: blank.clone(),
+        db_load: vec![blank; Engine::ALL.len()],
     };
-    let mut dbs: Vec<Vec<Db>> = Engine::ALL.iter().map(|_| Vec::new()).collect();
+    // Per size: the original's directory, ours (store, flushes), the
+    // databases.
+    let mut originals = Vec::new();
+    let mut ours = Vec::new();
+    let mut dbs: Vec<Vec<Db>> = Vec::new();
     for &n in sizes {
         // The original: one file of n transactions, written as it would be.
-        let dir = root.join(format!("growth-original-{n}"));
-        fs::create_dir_all(&dir)?;
+        let dir = history_dir(root, "original", n);
         let history: Vec<Transaction> = (0..n).map(transaction).collect();
-        let mut data = serde_json::to_vec_pretty(&history).map_err(io::Error::other)?;
-        data.push(b'\n');
-        let mut original = Original {
-            dir: dir.clone(),
-            flushes: 0,
-        };
-        original.save("index.json", &data)?;
+        let data = indented(&history);
+        save_json(&dir, "index.json", &data)?;
         g.original_bytes.push(data.len() as u64);
-        originals.push(OriginalDb { original, next: n });
+        originals.push(dir);
 
         // Ours: the same history through the journal, in batches of 64,
         // then compacted, as a daemon that ran for a while leaves it.
-        let dir = root.join(format!("growth-ours-{n}"));
+        let dir = history_dir(root, "ours", n);
         fs::create_dir_all(&dir)?;
-        {
-            let mut d = LinuxDir::open(&dir)?;
-            let mut buf = vec![0u8; 4 * data.len() + (1 << 20)];
-            let mut store =
-                JournalStore::<SnapDb, Transaction>::new("snapdb.json", Mode::PUBLIC_READ)
-                    .map_err(io::Error::other)?;
-            store.open(&mut d, &mut buf).map_err(io::Error::other)?;
-            for chunk in history.chunks(64) {
-                store
-                    .append_batch(&mut d, &mut buf, chunk)
-                    .map_err(io::Error::other)?;
-            }
-            store.compact(&mut d, &mut buf).map_err(io::Error::other)?;
+        let mut buf = vec![0u8; 4 * data.len() + (1 << 20)];
+        let (mut d, mut store) =
+            open_journal::<SnapDb, Transaction>(&dir, SNAPDB, Mode::PUBLIC_READ, &mut buf)?;
+        for chunk in history.chunks(64) {
+            store.append_batch(&mut d, &mut buf, chunk)?;
         }
-        let path = dir.join("snapdb.json");
-        let store = Journaled::<SnapDb, Transaction>::open(
-            path.clone(),
-            Mode::PUBLIC_READ,
-            Mode::new(0o755).expect("mode"),
-        )
-        .map_err(io::Error::other)?;
+        store.compact(&mut d, &mut buf)?;
+        drop((d, store));
+        let path = dir.join(SNAPDB);
+        let store =
+            Journaled::<SnapDb, Transaction>::open(path.clone(), Mode::PUBLIC_READ, DIR_MODE)?;
         let snapshot = fs::metadata(&path)?.len();
         g.snapshot_bytes.push(snapshot);
-        let record = 20
-            + serde_json::to_vec(&transaction(n))
-                .map_err(io::Error::other)?
-                .len();
+        let record = 20 + serde_json::to_vec(&transaction(n))?.len();
         g.appends_per_compaction
             .push((snapshot.max(64 * 1024)) as f64 / record as f64);
-        ours.push((store, n, 0u64));
+        ours.push((store, 0u64));
 
         // The databases: the same history, 64 events per transaction.
         let bodies: Vec<Vec<u8>> = history
             .iter()
-            .map(|t| serde_json::to_vec(t).map_err(io::Error::other))
-            .collect::<io::Result<_>>()?;
-        for (e, engine) in Engine::ALL.into_iter().enumerate() {
-            let mut db = Db::open(engine, &db_dir(root, engine, n))?;
+            .map(serde_json::to_vec)
+            .collect::<Result<_, _>>()?;
+        let mut each = Vec::new();
+        for engine in Engine::ALL {
+            let mut db = Db::open(engine, &history_dir(root, &format!("{engine:?}"), n))?;
             for chunk in bodies.chunks(64) {
                 let chunk: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
                 db.append_all(&chunk)?;
             }
-            dbs[e].push(db);
+            each.push(db);
         }
+        dbs.push(each);
     }
     // A rewrite of a large file leaves work behind it (freed blocks are
     // discarded, on a `discard` mount, after the old inode goes): pause
@@ -206,41 +182,34 @@ pub fn run(root: &Path, sizes: &[usize], rounds: usize, per_round: usize) -> io:
     // which pattern goes first, so that neither pays for the other.
     let settle = || std::thread::sleep(std::time::Duration::from_millis(30));
     for round in 0..rounds {
-        for i in 0..sizes.len() {
+        for (i, &n) in sizes.iter().enumerate() {
+            // The next transaction of every pattern: the same sequence.
+            let next = |k: usize| transaction(n + round * per_round + k);
             for pattern in [round % 2, 1 - round % 2] {
-                if pattern == 0 {
-                    let o = &mut originals[i];
-                    for _ in 0..per_round {
-                        let tx = transaction(o.next);
-                        o.next += 1;
+                for k in 0..per_round {
+                    let tx = next(k);
+                    if pattern == 0 {
                         let t = Instant::now();
-                        o.append(&tx)?;
+                        original_append(&originals[i], &tx)?;
                         g.original[i].push(round, t.elapsed());
-                    }
-                } else {
-                    let (store, next, flushes) = &mut ours[i];
-                    for _ in 0..per_round {
-                        let tx = transaction(*next);
-                        *next += 1;
+                    } else {
+                        let (store, flushes) = &mut ours[i];
                         let before = store.flush_count();
                         let t = Instant::now();
-                        store.append(tx).map_err(io::Error::other)?;
+                        store.append(tx)?;
                         g.ours[i].push(round, t.elapsed());
                         *flushes += store.flush_count() - before;
                     }
                 }
                 settle();
             }
-            let store = &ours[i].0;
             let t = Instant::now();
-            store.compact().map_err(io::Error::other)?;
+            ours[i].0.compact()?;
             g.compaction[i].push(round, t.elapsed());
             settle();
-            for (e, samples) in g.db.iter_mut().enumerate() {
-                let db = &mut dbs[e][i];
+            for (db, samples) in dbs[i].iter_mut().zip(&mut g.db) {
                 for k in 0..per_round {
-                    let body = serde_json::to_vec(&transaction(sizes[i] + round * per_round + k))
-                        .map_err(io::Error::other)?;
+                    let body = serde_json::to_vec(&next(k))?;
                     let t = Instant::now();
                     db.append(&body)?;
                     samples[i].push(round, t.elapsed());
@@ -249,54 +218,53 @@ pub fn run(root: &Path, sizes: &[usize], rounds: usize, per_round: usize) -> io:
             }
         }
     }
-    for (_, _, flushes) in &ours {
+    for (_, flushes) in &ours {
         g.ours_flushes.push(*flushes as f64 / g.appends as f64);
     }
 
     // Loads, each state closed first (redb allows one open handle).
     drop(ours);
     drop(dbs);
-    let expected: Vec<usize> = sizes.iter().map(|n| n + g.appends).collect();
     let mut buf = vec![0u8; 16 << 20];
     for round in 0..rounds {
         for (i, &n) in sizes.iter().enumerate() {
-            let dir = root.join(format!("growth-ours-{n}"));
+            let want = n + g.appends;
             let t = Instant::now();
-            let mut d = LinuxDir::open(&dir)?;
-            let mut store =
-                JournalStore::<SnapDb, Transaction>::new("snapdb.json", Mode::PUBLIC_READ)
-                    .map_err(io::Error::other)?;
-            store.open(&mut d, &mut buf).map_err(io::Error::other)?;
+            let (_dir, store) = open_journal::<SnapDb, Transaction>(
+                &history_dir(root, "ours", n),
+                SNAPDB,
+                Mode::PUBLIC_READ,
+                &mut buf,
+            )?;
             g.ours_load[i].push(round, t.elapsed());
-            check_count("fsatomic", n, store.state().transactions.len(), expected[i])?;
+            check_count("fsatomic", n, store.state().transactions.len(), want)?;
             for (e, engine) in Engine::ALL.into_iter().enumerate() {
                 let t = Instant::now();
-                let mut db = Db::open(engine, &db_dir(root, engine, n))?;
+                let mut db = Db::open(engine, &history_dir(root, &format!("{engine:?}"), n))?;
                 let events: Vec<Transaction> = db
                     .events()?
                     .iter()
-                    .map(|b| serde_json::from_slice(b).map_err(io::Error::other))
-                    .collect::<io::Result<_>>()?;
+                    .map(|b| serde_json::from_slice(b))
+                    .collect::<Result<_, _>>()?;
                 g.db_load[e][i].push(round, t.elapsed());
-                check_count(engine.label(), n, events.len(), expected[i])?;
+                check_count(engine.label(), n, events.len(), want)?;
             }
         }
     }
     Ok(g)
 }
 
-fn db_dir(root: &Path, engine: Engine, n: usize) -> std::path::PathBuf {
-    root.join(format!("growth-{engine:?}-{n}"))
+/// The directory of `who`'s history of `n` (a pattern, or an [`Engine`]).
+fn history_dir(root: &Path, who: &str, n: usize) -> PathBuf {
+    root.join(format!("growth-{who}-{n}"))
 }
 
 /// A load that does not hold every event appended is a broken
 /// configuration, not a result.
-fn check_count(who: &str, n: usize, got: usize, want: usize) -> io::Result<()> {
+fn check_count(who: &str, n: usize, got: usize, want: usize) -> Result<()> {
     if got == want {
         Ok(())
     } else {
-        Err(io::Error::other(format!(
-            "{who}: the history of {n} loaded {got} events, not {want}"
-        )))
+        Err(format!("{who}: the history of {n} loaded {got} events, not {want}").into())
     }
 }

@@ -37,7 +37,6 @@ mod svg;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -98,7 +97,7 @@ pub struct Companion {
 
 impl Companion {
     /// Start it (paused), unless `enabled` is false.
-    fn start(enabled: bool) -> io::Result<Companion> {
+    fn start(enabled: bool) -> Result<Companion> {
         let child = if enabled {
             Some(
                 Command::new("nice")
@@ -150,17 +149,17 @@ impl Drop for Companion {
 pub struct Plan {
     /// `--quick`: a smoke run of a few seconds.
     pub quick: bool,
-    /// Commit rounds, and commits per configuration per round.
+    /// Commit rounds.
     pub commit_rounds: usize,
     /// Commits per configuration per round.
     pub commit_batch: usize,
     /// Commits per strace probe.
     pub probe_commits: usize,
-    /// Growth: rounds, appends per size per round.
+    /// Growth rounds.
     pub growth_rounds: usize,
     /// Growth appends per size and pattern per round.
     pub growth_batch: usize,
-    /// Group commit: rounds, appends per writer per round.
+    /// Group commit rounds.
     pub group_rounds: usize,
     /// Group appends per writer per round.
     pub group_per_writer: usize,
@@ -170,35 +169,24 @@ pub struct Plan {
 
 impl Plan {
     fn new(quick: bool) -> Plan {
-        if quick {
-            Plan {
-                quick,
-                commit_rounds: 3,
-                commit_batch: 3,
-                probe_commits: 5,
-                growth_rounds: 1,
-                growth_batch: 2,
-                group_rounds: 1,
-                group_per_writer: 4,
-                load_rounds: 2,
-            }
-        } else {
-            Plan {
-                quick,
-                commit_rounds: 40,
-                commit_batch: 10,
-                probe_commits: 20,
-                growth_rounds: 16,
-                growth_batch: 5,
-                group_rounds: 30,
-                group_per_writer: 32,
-                load_rounds: 20,
-            }
+        // Each number: quick, full.
+        let pick = |q, f| if quick { q } else { f };
+        Plan {
+            quick,
+            commit_rounds: pick(3, 40),
+            commit_batch: pick(3, 10),
+            probe_commits: pick(5, 20),
+            growth_rounds: pick(1, 16),
+            growth_batch: pick(2, 5),
+            group_rounds: pick(1, 30),
+            group_per_writer: pick(4, 32),
+            load_rounds: pick(2, 20),
         }
     }
 }
 
 /// One configuration's per-commit results.
+#[derive(Default)]
 pub struct CommitResult {
     /// Who.
     pub kind: Kind,
@@ -248,99 +236,85 @@ fn proc_io() -> (u64, u64) {
 }
 
 /// Per-commit comparison, round-robin over every (kind, size).
-fn run_commits(root: &Path, plan: &Plan, companion: &Companion) -> io::Result<Vec<CommitResult>> {
-    let mut configs: Vec<(Kind, Size, Box<dyn Committer>)> = Vec::new();
+fn run_commits(root: &Path, plan: &Plan, companion: &Companion) -> Result<Vec<CommitResult>> {
+    // Every configuration, with the number of users its document holds.
+    let (mut configs, mut results) = (Vec::new(), Vec::new());
     for size in Size::ALL {
+        let users = size.users();
         for kind in Kind::ALL {
-            configs.push((kind, size, commit::setup(kind, size, root)?));
+            configs.push((commit::setup(kind, size, root)?, users.users.len()));
+            results.push(CommitResult {
+                kind,
+                size,
+                doc_bytes: commit::indented(&users).len(),
+                ..CommitResult::default()
+            });
         }
     }
-    let mut results: Vec<CommitResult> = configs
-        .iter()
-        .map(|(kind, size, _)| CommitResult {
-            kind: *kind,
-            size: *size,
-            doc_bytes: commit::indented(&size.users()).len(),
-            samples: Samples::default(),
-            contended: Samples::default(),
-            own_flushes: None,
-            traced: None,
-            wchar: 0.0,
-            dirtied: 0.0,
-            allocs: 0.0,
-            load: Samples::default(),
-        })
-        .collect();
-    let mut totals = vec![(0u64, 0u64, 0u64, 0u64); configs.len()];
+    let batch = |c: &mut Committer, s: &mut Samples, round| -> Result<()> {
+        for _ in 0..plan.commit_batch {
+            let t = Instant::now();
+            c.commit()?;
+            s.push(round, t.elapsed());
+        }
+        Ok(())
+    };
     let n = configs.len();
     for round in 0..plan.commit_rounds {
         // Rotate the starting configuration every round.
         for j in 0..n {
             let i = (j + round) % n;
-            let (_, _, c) = &mut configs[i];
+            let ((c, _), r) = (&mut configs[i], &mut results[i]);
             if companion.enabled() {
                 // The same configuration with the CPUs contended, right
                 // before: same round, same conditions otherwise.
                 companion.set(false);
                 c.maintain()?;
-                for _ in 0..plan.commit_batch {
-                    let t = Instant::now();
-                    c.commit()?;
-                    results[i].contended.push(round, t.elapsed());
-                }
+                batch(c, &mut r.contended, round)?;
                 companion.set(true);
             }
             c.maintain()?;
             let flushes0 = c.flushes();
             let (w0, d0) = proc_io();
             let a0 = allocations();
-            for _ in 0..plan.commit_batch {
-                let t = Instant::now();
-                c.commit()?;
-                results[i].samples.push(round, t.elapsed());
-            }
+            batch(c, &mut r.samples, round)?;
             let a1 = allocations();
             let (w1, d1) = proc_io();
-            let t = &mut totals[i];
-            t.0 += w1 - w0;
-            t.1 += d1 - d0;
-            t.2 += a1 - a0;
+            r.wchar += (w1 - w0) as f64;
+            r.dirtied += (d1 - d0) as f64;
+            r.allocs += (a1 - a0) as f64;
             if let (Some(f0), Some(f1)) = (flushes0, c.flushes()) {
-                t.3 += f1 - f0;
+                *r.own_flushes.get_or_insert(0.0) += (f1 - f0) as f64;
             }
         }
     }
     companion.set(false);
     // Loads of what was committed, interleaved the same way.
-    let wants: Vec<usize> = Size::ALL.iter().map(|s| s.users().users.len()).collect();
-    let want = |size: Size| wants[Size::ALL.iter().position(|&s| s == size).unwrap_or(0)];
     for round in 0..plan.commit_rounds {
         for j in 0..n {
             let i = (j + round) % n;
-            let (kind, size, c) = &mut configs[i];
+            let (c, want) = &mut configs[i];
             for _ in 0..plan.commit_batch {
                 let t = Instant::now();
-                let Some(users) = c.load() else { break };
+                let Some(users) = c.load()? else { break };
                 let elapsed = t.elapsed();
-                let got = users?.users.len();
-                if got != want(*size) {
-                    return Err(io::Error::other(format!(
-                        "{}: loaded {got} users, committed {}",
-                        kind.label(),
-                        want(*size)
-                    )));
+                let got = users.users.len();
+                if got != *want {
+                    let kind = results[i].kind.label();
+                    return Err(format!("{kind}: loaded {got} users, committed {want}").into());
                 }
                 results[i].load.push(round, elapsed);
             }
         }
     }
+    // Totals per commit.
     let commits = (plan.commit_rounds * plan.commit_batch) as f64;
-    for (r, t) in results.iter_mut().zip(&totals) {
-        r.wchar = t.0 as f64 / commits;
-        r.dirtied = t.1 as f64 / commits;
-        r.allocs = t.2 as f64 / commits;
-        if r.kind.self_counting() {
-            r.own_flushes = Some(t.3 as f64 / commits);
+    for r in &mut results {
+        r.wchar /= commits;
+        r.dirtied /= commits;
+        r.allocs /= commits;
+        if let Some(f) = &mut r.own_flushes {
+            *f /= commits;
         }
     }
     Ok(results)
@@ -380,17 +354,14 @@ fn have_strace() -> bool {
 
 /// Re-run `kind`/`size` under strace with 0 and `n` commits after the
 /// warm-up; the difference over `n` is the count per commit.
-fn probe(root: &Path, kind: Kind, size: Size, n: usize) -> io::Result<Traced> {
+fn probe(root: &Path, kind: Kind, size: Size, n: usize) -> Result<Traced> {
     let exe = std::env::current_exe()?;
     let mut counts = Vec::new();
     for commits in [0, n] {
-        let dir = root.join(format!("probe-{}-{}-{commits}", kind.key(), size.key()));
+        let tag = format!("{}-{}-{commits}", kind.key(), size.key());
+        let dir = root.join(format!("probe-{tag}"));
         fs::create_dir_all(&dir)?;
-        let out = root.join(format!(
-            "strace-{}-{}-{commits}.txt",
-            kind.key(),
-            size.key()
-        ));
+        let out = root.join(format!("strace-{tag}.txt"));
         let status = Command::new("strace")
             .args(["-f", "-c", "-o"])
             .arg(&out)
@@ -399,10 +370,7 @@ fn probe(root: &Path, kind: Kind, size: Size, n: usize) -> io::Result<Traced> {
             .arg(&dir)
             .status()?;
         if !status.success() {
-            return Err(io::Error::other(format!(
-                "strace probe of {} failed",
-                kind.key()
-            )));
+            return Err(format!("strace probe of {} failed", kind.key()).into());
         }
         counts.push(parse_strace(&fs::read_to_string(&out)?));
     }
@@ -414,13 +382,13 @@ fn probe(root: &Path, kind: Kind, size: Size, n: usize) -> io::Result<Traced> {
 }
 
 /// The child of [`probe`]: set up, warm up, `n` commits, exit.
-fn probe_child(args: &[String]) -> io::Result<()> {
+fn probe_child(args: &[String]) -> Result<()> {
     let [kind, size, n, dir] = args else {
-        return Err(io::Error::other("--probe KIND SIZE N DIR"));
+        return Err("--probe KIND SIZE N DIR".into());
     };
-    let kind = Kind::from_key(kind).ok_or_else(|| io::Error::other("kind"))?;
-    let size = Size::from_key(size).ok_or_else(|| io::Error::other("size"))?;
-    let n: usize = n.parse().map_err(io::Error::other)?;
+    let kind = Kind::from_key(kind).ok_or("kind")?;
+    let size = Size::from_key(size).ok_or("size")?;
+    let n: usize = n.parse()?;
     let mut c = commit::setup(kind, size, Path::new(dir))?;
     for _ in 0..n {
         c.commit()?;
@@ -453,10 +421,6 @@ pub struct Machine {
     pub rustc: String,
     /// Wall time of the run.
     pub seconds: f64,
-    /// The bench directory.
-    pub dir: PathBuf,
-    /// Quick or full.
-    pub quick: bool,
     /// Whether a `nice 19` companion kept a CPU busy (see [`Companion`]).
     pub companion: bool,
 }
@@ -502,45 +466,27 @@ fn mount_of(dir: &Path) -> String {
 }
 
 /// Median latency of a 200-byte append + `fdatasync` in `dir`, alone or
-/// beside a busy `nice 19` process.
-///
-/// On a shared machine whose CPUs are busy, a thread woken by an I/O
-/// completion may wait for the next scheduler tick before it runs again;
-/// then every synchronous wait of a commit costs a tick, whatever the
-/// device did. A lowest-priority busy process beside the probe changes
-/// where the woken thread lands and lets it preempt at once. The two
-/// medians side by side tell which regime the run was in.
-fn wake_probe(dir: &Path, companion: bool) -> io::Result<f64> {
+/// beside a [`Companion`]: the two side by side tell which regime the run
+/// was in (see there).
+fn wake_probe(dir: &Path, companion: bool) -> Result<f64> {
     use std::io::Write as _;
-    let mut child = if companion {
-        let c = Command::new("nice")
-            .args(["-n", "19", "sh", "-c", "while :; do :; done"])
-            .spawn()?;
+    let busy = Companion::start(companion)?;
+    busy.set(true);
+    if busy.enabled() {
         std::thread::sleep(std::time::Duration::from_millis(200));
-        Some(c)
-    } else {
-        None
-    };
+    }
     let path = dir.join("wake-probe.log");
     let mut f = fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&path)?;
     let mut s = Samples::default();
-    let result = (|| -> io::Result<()> {
-        for _ in 0..40 {
-            let t = Instant::now();
-            f.write_all(&[b'x'; 200])?;
-            f.sync_data()?;
-            s.push(0, t.elapsed());
-        }
-        Ok(())
-    })();
-    if let Some(c) = child.as_mut() {
-        let _ = c.kill();
-        let _ = c.wait();
+    for _ in 0..40 {
+        let t = Instant::now();
+        f.write_all(&[b'x'; 200])?;
+        f.sync_data()?;
+        s.push(0, t.elapsed());
     }
-    result?;
     fs::remove_file(&path)?;
     Ok(s.median())
 }
@@ -574,7 +520,8 @@ fn storage(mount: &str) -> String {
     format!("{dev}: {journal}; {cache}")
 }
 
-fn machine(dir: &Path, quick: bool) -> io::Result<Machine> {
+/// The machine, its load and its wake-up latency now.
+fn machine(dir: &Path) -> Result<Machine> {
     let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu = cpuinfo
         .lines()
@@ -593,14 +540,13 @@ fn machine(dir: &Path, quick: bool) -> io::Result<Machine> {
         fs: fsname.to_string(),
         mount: mount_of(dir),
         storage: storage(&mount_of(dir)),
-        wake: (0.0, 0.0, 0.0),
         load: (loadavg(), String::new()),
         date: cmd("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
         rustc: cmd("rustc", &["-V"]),
         seconds: 0.0,
-        dir: dir.to_path_buf(),
-        quick,
         companion: false,
+        // Probed last: the load average above is the one before them.
+        wake: (wake_probe(dir, false)?, wake_probe(dir, true)?, 0.0),
     })
 }
 
@@ -612,8 +558,6 @@ pub struct Run {
     pub plan: Plan,
     /// Per-commit results.
     pub commits: Vec<CommitResult>,
-    /// Whether strace counted the flushes.
-    pub traced: bool,
     /// Growth.
     pub growth: Option<growth::Growth>,
     /// Group commit.
@@ -621,6 +565,10 @@ pub struct Run {
     /// Load.
     pub load: Vec<load::StoreLoad>,
 }
+
+/// Any error, for its message: the bench reports errors, it does not
+/// handle them.
+pub type Result<T, E = Box<dyn std::error::Error + Send + Sync>> = std::result::Result<T, E>;
 
 /// The repository root (the testkit is `tests/` in it).
 pub fn repo_root() -> PathBuf {
@@ -630,6 +578,7 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+#[derive(Default)]
 struct Options {
     dir: Option<PathBuf>,
     quick: bool,
@@ -640,14 +589,7 @@ struct Options {
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
-    let mut o = Options {
-        dir: None,
-        quick: false,
-        write_docs: false,
-        alloc_log: None,
-        only: None,
-        no_companion: false,
-    };
+    let mut o = Options::default();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -697,7 +639,7 @@ fn main() {
     }
 }
 
-fn run(options: Options) -> io::Result<()> {
+fn run(options: Options) -> Result<()> {
     let started = Instant::now();
     let plan = Plan::new(options.quick);
     // The default directory is a temporary one on the working tree's
@@ -711,9 +653,7 @@ fn run(options: Options) -> io::Result<()> {
         .prefix("fsatomic-bench-")
         .tempdir_in(&base)?;
     let root = tmp.path();
-    let mut machine = machine(root, options.quick)?;
-    machine.wake.0 = wake_probe(root, false)?;
-    machine.wake.1 = wake_probe(root, true)?;
+    let mut machine = machine(root)?;
     let companion = Companion::start(!options.no_companion)?;
     machine.companion = companion.enabled();
     eprintln!(
@@ -737,15 +677,13 @@ fn run(options: Options) -> io::Result<()> {
             .as_ref()
             .is_none_or(|o| o.iter().any(|x| x == s))
     };
-    let mut commits = if wants("commit") {
-        run_commits(root, &plan, &companion)?
-    } else {
-        Vec::new()
-    };
-    let traced = have_strace();
+    let mut commits = wants("commit")
+        .then(|| run_commits(root, &plan, &companion))
+        .transpose()?
+        .unwrap_or_default();
     if commits.is_empty() {
         // --only without commit: nothing to probe.
-    } else if traced {
+    } else if have_strace() {
         eprintln!("compare: counting flushes and syscalls under strace");
         for r in &mut commits {
             r.traced = Some(probe(root, r.kind, r.size, plan.probe_commits)?);
@@ -773,21 +711,17 @@ fn run(options: Options) -> io::Result<()> {
         .transpose()?;
     companion.set(true);
     eprintln!("compare: loading the seven stores");
-    let load = if wants("load") {
-        load::run(root, &load::REALISTIC, plan.load_rounds)?
-    } else {
-        Vec::new()
-    };
+    let load = wants("load")
+        .then(|| load::run(root, plan.load_rounds))
+        .transpose()?
+        .unwrap_or_default();
     companion.set(false);
     if wants("siblings") {
         let (rounds, per) = if plan.quick { (2, 3) } else { (20, 10) };
         let (alone, crowded) = siblings::run(root, rounds, per)?;
+        let (n, ratio) = (siblings::SIBLINGS, crowded / alone);
         println!(
-            "\n## A commit beside {} other files\n\nStore::save of the 200 B users document (median, {} rounds x {per} commits each, interleaved): {alone:.0} µs alone, {crowded:.0} µs beside {} files — {:.2}x (target <= 1.10x)",
-            siblings::SIBLINGS,
-            rounds,
-            siblings::SIBLINGS,
-            crowded / alone
+            "\n## A commit beside {n} other files\n\nStore::save of the 200 B users document (median, {rounds} rounds x {per} commits each, interleaved): {alone:.0} µs alone, {crowded:.0} µs beside {n} files — {ratio:.2}x (target <= 1.10x)"
         );
     }
     machine.load.1 = loadavg();
@@ -797,7 +731,6 @@ fn run(options: Options) -> io::Result<()> {
         machine,
         plan,
         commits,
-        traced,
         growth,
         group,
         load,
@@ -808,9 +741,7 @@ fn run(options: Options) -> io::Result<()> {
     }
     if options.write_docs {
         if options.only.is_some() {
-            return Err(io::Error::other(
-                "--write-docs needs every section (no --only)",
-            ));
+            return Err("--write-docs needs every section (no --only)".into());
         }
         report::write_docs(&run, &blocks)?;
         eprintln!("compare: wrote docs/performance.md and docs/perf/*.svg");

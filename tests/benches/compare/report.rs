@@ -4,16 +4,15 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io;
 use std::path::Path;
 
 use crate::commit::{Kind, Size};
 use crate::db::Engine;
 use crate::group::Group;
 use crate::growth::Growth;
-use crate::stats::{bytes, ms, quantile, rate, times};
+use crate::stats::{Samples, bytes, ms, quantile, rate, times};
 use crate::svg::{self, Axis, Bar, Panel, Role, Series};
-use crate::{CommitResult, Run, repo_root};
+use crate::{CommitResult, Result, Run, repo_root};
 
 fn find(run: &Run, kind: Kind, size: Size) -> &CommitResult {
     run.commits
@@ -22,64 +21,56 @@ fn find(run: &Run, kind: Kind, size: Size) -> &CommitResult {
         .expect("every configuration ran")
 }
 
-fn flushes(v: Option<f64>) -> String {
-    v.map_or("–".into(), |f| format!("{f:.2}"))
+/// `f` of `v`, or a dash where nothing was measured.
+fn dash<T>(v: Option<T>, f: impl FnOnce(T) -> String) -> String {
+    v.map_or("–".into(), f)
+}
+
+/// The median of `s`, or a dash without samples.
+fn median_or_dash(s: &Samples) -> String {
+    dash((s.len() > 0).then_some(s), |s| ms(s.median()))
+}
+
+/// One table row of `cells`.
+fn row(s: &mut String, cells: &[String]) {
+    let _ = writeln!(s, "| {} |", cells.join(" | "));
 }
 
 fn machine(run: &Run) -> String {
-    let m = &run.machine;
-    let p = &run.plan;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "- **When:** {}, {} mode, {:.0} s wall time",
+    let (m, p) = (&run.machine, &run.plan);
+    let mode = if p.quick {
+        "quick (smoke: too few samples for conclusions)"
+    } else {
+        "full"
+    };
+    let companion = if m.companion {
+        "a `nice 19` busy process ran beside the measurements (paused for the \"CPUs contended\" columns); see \"Reading these numbers\""
+    } else {
+        "none (`--no-companion`): every number is in the contended regime if the CPUs were busy"
+    };
+    format!(
+        "- **When:** {}, {mode} mode, {:.0} s wall time\n\
+         - **CPU:** {} × {} logical CPUs (a VM shared with other engineers' builds: the load average below says how busy it was)\n\
+         - **Load average** (1/5/15 min): {} at the start, {} at the end\n\
+         - **Kernel:** Linux {}; **compiler:** {}, `cargo bench` profile (release, debug = 1)\n\
+         - **Filesystem** of the bench directory: {} (`statfs` through `LinuxDir::filesystem()`); mount: `{}`; {}\n\
+         - **Wake-up probe** (200-byte append + `fdatasync`, 40 each, median): {} alone at the start, {} with a `nice 19` busy process beside it; {} alone at the end. See \"Reading these numbers\".\n\
+         - **Companion:** {companion}\n\
+         - **Samples:** per-commit {} rounds × {} commits per configuration, interleaved; growth {} rounds × {} appends per size and pattern; group commit {} rounds × {} appends per writer; load {} rounds\n",
         m.date,
-        if m.quick {
-            "quick (smoke: too few samples for conclusions)"
-        } else {
-            "full"
-        },
-        m.seconds
-    );
-    let _ = writeln!(
-        s,
-        "- **CPU:** {} × {} logical CPUs (a VM shared with other engineers' builds: the load average below says how busy it was)",
-        m.cpu, m.cores
-    );
-    let _ = writeln!(
-        s,
-        "- **Load average** (1/5/15 min): {} at the start, {} at the end",
-        m.load.0, m.load.1
-    );
-    let _ = writeln!(
-        s,
-        "- **Kernel:** Linux {}; **compiler:** {}, `cargo bench` profile (release, debug = 1)",
-        m.kernel, m.rustc
-    );
-    let _ = writeln!(
-        s,
-        "- **Filesystem** of the bench directory: {} (`statfs` through `LinuxDir::filesystem()`); mount: `{}`; {}",
-        m.fs, m.mount, m.storage
-    );
-    let _ = writeln!(
-        s,
-        "- **Wake-up probe** (200-byte append + `fdatasync`, 40 each, median): {} alone at the start, {} with a `nice 19` busy process beside it; {} alone at the end. See \"Reading these numbers\".",
+        m.seconds,
+        m.cpu,
+        m.cores,
+        m.load.0,
+        m.load.1,
+        m.kernel,
+        m.rustc,
+        m.fs,
+        m.mount,
+        m.storage,
         ms(m.wake.0),
         ms(m.wake.1),
-        ms(m.wake.2)
-    );
-    let _ = writeln!(
-        s,
-        "- **Companion:** {}",
-        if m.companion {
-            "a `nice 19` busy process ran beside the measurements (paused for the \"CPUs contended\" columns); see \"Reading these numbers\""
-        } else {
-            "none (`--no-companion`): every number is in the contended regime if the CPUs were busy"
-        }
-    );
-    let _ = writeln!(
-        s,
-        "- **Samples:** per-commit {} rounds × {} commits per configuration, interleaved; growth {} rounds × {} appends per size and pattern; group commit {} rounds × {} appends per writer; load {} rounds",
+        ms(m.wake.2),
         p.commit_rounds,
         p.commit_batch,
         p.growth_rounds,
@@ -87,106 +78,89 @@ fn machine(run: &Run) -> String {
         p.group_rounds,
         p.group_per_writer,
         p.load_rounds
-    );
-    s
+    )
 }
 
 fn commit_table(run: &Run, size: Size) -> String {
     let base = &find(run, Kind::Original, size).samples;
-    let mut s = String::new();
     let doc = find(run, Kind::Replace, size).doc_bytes;
-    let _ = writeln!(s, "Document: {doc} bytes of indented JSON.\n");
+    let mut s = format!("Document: {doc} bytes of indented JSON.\n\n");
     s.push_str("| configuration | median | p99 | commits/s | time vs original | median, CPUs contended | flushes/commit (adapter) | flushes/commit (strace) | syscalls/commit | bytes to `write`/commit | page cache dirtied/commit | heap allocations/commit | load: read + parse (median) |\n");
     s.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
     for kind in Kind::ALL {
         let r = find(run, kind, size);
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} |",
-            kind.label(),
-            ms(r.samples.median()),
-            ms(r.samples.p99()),
-            rate(r.samples.per_second()),
-            times(r.samples.ratio_to(base)),
-            if r.contended.len() > 0 {
-                ms(r.contended.median())
-            } else {
-                "–".into()
-            },
-            flushes(r.own_flushes),
-            flushes(r.traced.map(|t| t.flushes)),
-            r.traced
-                .map_or("–".into(), |t| format!("{:.1}", t.syscalls)),
-            bytes(r.wchar),
-            bytes(r.dirtied),
-            r.allocs,
-            if r.load.len() > 0 {
-                ms(r.load.median())
-            } else {
-                "–".into()
-            },
+        let flushes = |f: f64| format!("{f:.2}");
+        row(
+            &mut s,
+            &[
+                kind.label().into(),
+                ms(r.samples.median()),
+                ms(r.samples.p99()),
+                rate(r.samples.per_second()),
+                times(r.samples.ratio_to(base)),
+                median_or_dash(&r.contended),
+                dash(r.own_flushes, flushes),
+                dash(r.traced, |t| flushes(t.flushes)),
+                dash(r.traced, |t| format!("{:.1}", t.syscalls)),
+                bytes(r.wchar),
+                bytes(r.dirtied),
+                format!("{:.1}", r.allocs),
+                median_or_dash(&r.load),
+            ],
         );
     }
     s
 }
 
 fn growth_table(g: &Growth) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "{} appends per size and pattern; the history grows by that many during the measurement.\n",
+    let mut s = format!(
+        "{} appends per size and pattern; the history grows by that many during the measurement.\n\n",
         g.appends
     );
     s.push_str("| entries | original: file | original: append (median / p99) | ours: snapshot | ours: append (median / p99) | ours: compaction, once per | ours: per append incl. compaction | speed-up | ours: flushes/append |\n");
     s.push_str("|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
     for (i, n) in g.sizes.iter().enumerate() {
         let total = g.ours_total(i);
-        let _ = writeln!(
-            s,
-            "| {n} | {} | {} / {} | {} | {} / {} | {} per {:.0} appends | {} | {} | {:.2} |",
-            bytes(g.original_bytes[i] as f64),
-            ms(g.original[i].median()),
-            ms(g.original[i].p99()),
-            bytes(g.snapshot_bytes[i] as f64),
-            ms(g.ours[i].median()),
-            ms(g.ours[i].p99()),
-            ms(g.compaction[i].median()),
-            g.appends_per_compaction[i],
-            ms(total),
-            times(g.original[i].median() / total),
-            g.ours_flushes[i],
+        let (original, ours) = (&g.original[i], &g.ours[i]);
+        row(
+            &mut s,
+            &[
+                n.to_string(),
+                bytes(g.original_bytes[i] as f64),
+                format!("{} / {}", ms(original.median()), ms(original.p99())),
+                bytes(g.snapshot_bytes[i] as f64),
+                format!("{} / {}", ms(ours.median()), ms(ours.p99())),
+                format!(
+                    "{} per {:.0} appends",
+                    ms(g.compaction[i].median()),
+                    g.appends_per_compaction[i]
+                ),
+                ms(total),
+                times(original.median() / total),
+                format!("{:.2}", g.ours_flushes[i]),
+            ],
         );
     }
     s
 }
 
 fn growth_db_table(g: &Growth) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "One event appended per durable transaction (medians; ours incl. its compaction share), and the state loaded after the appends: opened and parsed into its events.\n"
+    let mut s = String::from(
+        "One event appended per durable transaction (medians; ours incl. its compaction share), and the state loaded after the appends: opened and parsed into its events.\n\n",
     );
-    s.push_str("| entries | fsatomic journal |");
-    for e in Engine::ALL {
-        let _ = write!(s, " {} |", e.label());
-    }
-    s.push_str(" fsatomic: load |");
-    for e in Engine::ALL {
-        let _ = write!(s, " {}: load |", e.label());
-    }
-    s.push_str("\n|--:|--:|");
-    s.push_str(&"--:|".repeat(2 * Engine::ALL.len() + 1));
-    s.push('\n');
+    let engines = Engine::ALL.map(Engine::label);
+    let mut head = vec!["entries".to_string(), "fsatomic journal".into()];
+    head.extend(engines.iter().map(|e| e.to_string()));
+    head.push("fsatomic: load".into());
+    head.extend(engines.iter().map(|e| format!("{e}: load")));
+    row(&mut s, &head);
+    let _ = writeln!(s, "|--:|--:|{}", "--:|".repeat(2 * engines.len() + 1));
     for (i, n) in g.sizes.iter().enumerate() {
-        let _ = write!(s, "| {n} | {} |", ms(g.ours_total(i)));
-        for e in 0..Engine::ALL.len() {
-            let _ = write!(s, " {} |", ms(g.db[e][i].median()));
-        }
-        let _ = write!(s, " {} |", ms(g.ours_load[i].median()));
-        for e in 0..Engine::ALL.len() {
-            let _ = write!(s, " {} |", ms(g.db_load[e][i].median()));
-        }
-        s.push('\n');
+        let mut cells = vec![n.to_string(), ms(g.ours_total(i))];
+        cells.extend(g.db.iter().map(|db| ms(db[i].median())));
+        cells.push(ms(g.ours_load[i].median()));
+        cells.extend(g.db_load.iter().map(|db| ms(db[i].median())));
+        row(&mut s, &cells);
     }
     s
 }
@@ -202,36 +176,40 @@ fn scaling(v: &[Vec<f64>], i: usize) -> f64 {
 }
 
 fn group_table(g: &Group) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "Each writer appends {} rate-limit hits per round (`nas` rate-limit store); updates/s is the median over rounds.\n",
+    let mut s = format!(
+        "Each writer appends {} rate-limit hits per round (`nas` rate-limit store); updates/s is the median over rounds.\n\n",
         g.per_writer
     );
     s.push_str("| writers | grouped (`GroupJournal`): updates/s | vs 1 writer | flushes/update | grouped, CPUs contended: updates/s | vs 1 writer | independent appenders: updates/s | vs 1 writer | flushes/update | SQLite WAL, a connection per thread: updates/s | vs 1 writer |\n");
     s.push_str("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
     for (i, n) in g.writers.iter().enumerate() {
-        let _ = writeln!(
-            s,
-            "| {n} | {} | {} | {:.2} | {} | {} | {} | {} | {:.2} | {} | {} |",
-            rate(median(&g.grouped[i])),
-            times(scaling(&g.grouped, i)),
-            g.grouped_flushes[i],
-            if g.grouped_contended[i].is_empty() {
-                "–".into()
+        // Updates/s and the scaling against one writer, or dashes.
+        let rates = |v: &[Vec<f64>]| {
+            if v[i].is_empty() {
+                ["–".to_string(), "–".into()]
             } else {
-                rate(median(&g.grouped_contended[i]))
-            },
-            if g.grouped_contended[i].is_empty() {
-                "–".into()
-            } else {
-                times(scaling(&g.grouped_contended, i))
-            },
-            rate(median(&g.independent[i])),
-            times(scaling(&g.independent, i)),
-            g.independent_flushes[i],
-            rate(median(&g.sqlite[i])),
-            times(scaling(&g.sqlite, i)),
+                [rate(median(&v[i])), times(scaling(v, i))]
+            }
+        };
+        let [grouped, grouped_x] = rates(&g.grouped);
+        let [contended, contended_x] = rates(&g.grouped_contended);
+        let [independent, independent_x] = rates(&g.independent);
+        let [sqlite, sqlite_x] = rates(&g.sqlite);
+        row(
+            &mut s,
+            &[
+                n.to_string(),
+                grouped,
+                grouped_x,
+                format!("{:.2}", g.grouped_flushes[i]),
+                contended,
+                contended_x,
+                independent,
+                independent_x,
+                format!("{:.2}", g.independent_flushes[i]),
+                sqlite,
+                sqlite_x,
+            ],
         );
     }
     s
@@ -242,17 +220,17 @@ fn load_table(run: &Run) -> String {
     s.push_str("| store | holds | protocol | on disk | fsatomic: open + load (median / p99) | original: one JSON file | read + parse (median) |\n");
     s.push_str("|---|---|---|--:|--:|--:|--:|\n");
     for l in &run.load {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {} / {} | {} | {} |",
-            l.store,
-            l.holds,
-            l.protocol,
-            bytes(l.bytes as f64),
-            ms(l.ours.median()),
-            ms(l.ours.p99()),
-            bytes(l.original_bytes as f64),
-            ms(l.original.median()),
+        row(
+            &mut s,
+            &[
+                l.store.into(),
+                l.holds.clone(),
+                l.protocol.into(),
+                bytes(l.bytes as f64),
+                format!("{} / {}", ms(l.ours.median()), ms(l.ours.p99())),
+                bytes(l.original_bytes as f64),
+                ms(l.original.median()),
+            ],
         );
     }
     let total: f64 = run.load.iter().map(|l| l.ours.median()).sum();
@@ -317,22 +295,10 @@ fn footprint(run: &Run, alloc_log: Option<&Path>) -> String {
     s
 }
 
-struct Verdict {
-    goal: String,
-    measured: String,
-    met: bool,
-}
-
-/// `kind` against the fastest of `others` at `size`: met if its time is
-/// within `limit` times theirs (the per-round ratio of medians).
-fn against(
-    run: &Run,
-    size: Size,
-    kind: Kind,
-    others: &[Kind],
-    goal: String,
-    limit: f64,
-) -> Verdict {
+/// `kind` against the fastest of `others` at `size`: what was measured,
+/// and whether its time is within `limit` times theirs (the per-round
+/// ratio of medians).
+fn against(run: &Run, size: Size, kind: Kind, others: &[Kind], limit: f64) -> (String, bool) {
     let r = find(run, kind, size);
     let best = others
         .iter()
@@ -340,196 +306,129 @@ fn against(
         .min_by(|a, b| a.samples.median().total_cmp(&b.samples.median()))
         .unwrap_or(r);
     let ratio = r.samples.ratio_to(&best.samples);
-    Verdict {
-        goal,
-        measured: format!(
-            "{} vs {} ({}): {}",
-            ms(r.samples.median()),
-            ms(best.samples.median()),
-            best.kind.label(),
-            times(ratio)
-        ),
-        met: ratio <= limit,
-    }
+    let (ours, theirs) = (ms(r.samples.median()), ms(best.samples.median()));
+    let (label, ratio_x) = (best.kind.label(), times(ratio));
+    (
+        format!("{ours} vs {theirs} ({label}): {ratio_x}"),
+        ratio <= limit,
+    )
 }
 
-fn verdicts(run: &Run) -> Vec<Verdict> {
-    let mut v = Vec::new();
-    let peers = [Kind::AtomicWrites, Kind::AtomicWriteFile, Kind::Tempfile];
-    let sizes: &[Size] = if run.commits.is_empty() {
-        &[]
-    } else {
-        &Size::ALL
+/// The goals of `docs/performance.md`: what this run measured for each,
+/// and whether it was met.
+fn targets(run: &Run) -> String {
+    let mut s = String::from("| goal | measured in this run | |\n|---|---|---|\n");
+    let mut goal = |goal: &str, measured: String, met: bool| {
+        let met = if met { "met" } else { "**missed**" };
+        row(&mut s, &[goal.into(), measured, met.into()]);
     };
-    for &size in sizes {
-        let doc = if size == Size::Small {
-            "200 B"
-        } else {
-            "64 KiB"
-        };
-        let mut verdict = against(
-            run,
-            size,
-            Kind::Replace,
-            &peers,
-            format!("Replace no slower than the best peer, at two flushes ({doc})"),
-            1.05,
-        );
-        let fl = find(run, Kind::Replace, size)
-            .own_flushes
-            .unwrap_or(f64::NAN);
-        verdict.measured = format!("{}, {fl:.2} flushes/commit", verdict.measured);
-        verdict.met &= (fl - 2.0).abs() < 0.01;
-        v.push(verdict);
-    }
     if !run.commits.is_empty() {
-        let journal = find(run, Kind::Journal, Size::Small);
-        let original = find(run, Kind::Original, Size::Small);
-        let raw = find(run, Kind::RawAppend, Size::Small);
-        let speed = 1.0 / journal.samples.ratio_to(&original.samples);
-        v.push(Verdict {
-            goal: "Journal update ≥ 3× faster than the original protocol (200 B)".into(),
-            measured: format!(
-                "{} vs {}: {} faster",
-                ms(journal.samples.median()),
-                ms(original.samples.median()),
-                times(speed)
-            ),
-            met: speed >= 3.0,
-        });
-        let floor = journal.samples.ratio_to(&raw.samples);
-        v.push(Verdict {
-            goal: "Journal update within 1.2× of raw append + fdatasync (200 B)".into(),
-            measured: format!(
-                "{} vs {}: {}",
-                ms(journal.samples.median()),
-                ms(raw.samples.median()),
-                times(floor)
-            ),
-            met: floor <= 1.2,
-        });
+        let peers = [Kind::AtomicWrites, Kind::AtomicWriteFile, Kind::Tempfile];
         for size in Size::ALL {
-            let doc = if size == Size::Small {
-                "200 B"
-            } else {
-                "64 KiB"
-            };
-            v.push(against(
-                run,
-                size,
-                Kind::StoreSave,
-                &[Kind::TwoBarrier],
-                format!("`Store::save` (Replace) within 1.1× of the hand-written two-barrier replace ({doc})"),
-                1.1,
-            ));
-            v.push(against(
-                run,
-                size,
-                Kind::Slots,
-                &[Kind::SqliteWal, Kind::Redb],
-                format!("Slots commit no slower than the faster of SQLite WAL and redb ({doc})"),
-                1.0,
-            ));
+            let doc = size.label();
+            let (measured, met) = against(run, size, Kind::Replace, &peers, 1.05);
+            let fl = find(run, Kind::Replace, size).own_flushes;
+            let fl = fl.unwrap_or(f64::NAN);
+            goal(
+                &format!("Replace no slower than the best peer, at two flushes ({doc})"),
+                format!("{measured}, {fl:.2} flushes/commit"),
+                met && (fl - 2.0).abs() < 0.01,
+            );
+        }
+        let journal = &find(run, Kind::Journal, Size::Small).samples;
+        let original = &find(run, Kind::Original, Size::Small).samples;
+        let raw = &find(run, Kind::RawAppend, Size::Small).samples;
+        let (j, o, r) = (journal.median(), original.median(), raw.median());
+        let (j, o, r) = (ms(j), ms(o), ms(r));
+        let (speed, floor) = (1.0 / journal.ratio_to(original), journal.ratio_to(raw));
+        let (speed_x, floor_x) = (times(speed), times(floor));
+        goal(
+            "Journal update ≥ 3× faster than the original protocol (200 B)",
+            format!("{j} vs {o}: {speed_x} faster"),
+            speed >= 3.0,
+        );
+        goal(
+            "Journal update within 1.2× of raw append + fdatasync (200 B)",
+            format!("{j} vs {r}: {floor_x}"),
+            floor <= 1.2,
+        );
+        for size in Size::ALL {
+            let doc = size.label();
+            let (measured, met) = against(run, size, Kind::StoreSave, &[Kind::TwoBarrier], 1.1);
+            goal(
+                &format!(
+                    "`Store::save` (Replace) within 1.1× of the hand-written two-barrier replace ({doc})"
+                ),
+                measured,
+                met,
+            );
+            let dbs = [Kind::SqliteWal, Kind::Redb];
+            let (measured, met) = against(run, size, Kind::Slots, &dbs, 1.0);
+            goal(
+                &format!("Slots commit no slower than the faster of SQLite WAL and redb ({doc})"),
+                measured,
+                met,
+            );
         }
     }
     if let Some(g) = &run.group
         && let Some(i8) = g.writers.iter().position(|&n| n == 8)
     {
+        let (ours, sqlite) = (median(&g.grouped[i8]), median(&g.sqlite[i8]));
         let sc = scaling(&g.grouped, i8);
-        v.push(Verdict {
-            goal: "8 concurrent appenders ≥ 5× the throughput of one".into(),
-            measured: format!(
-                "{} vs {} updates/s: {}, {:.2} flushes/update",
-                rate(median(&g.grouped[i8])),
-                rate(median(&g.grouped[0])),
-                times(sc),
-                g.grouped_flushes[i8]
-            ),
-            met: sc >= 5.0,
-        });
-        let ours = median(&g.grouped[i8]);
-        let sqlite = median(&g.sqlite[i8]);
-        v.push(Verdict {
-            goal: "8 concurrent appenders ≥ the throughput of 8 threads with a SQLite WAL connection each".into(),
-            measured: format!(
-                "{} vs {} updates/s: {}",
-                rate(ours),
-                rate(sqlite),
-                times(ours / sqlite)
-            ),
-            met: ours >= sqlite,
-        });
+        let (eight, one, db) = (rate(ours), rate(median(&g.grouped[0])), rate(sqlite));
+        let (sc_x, flushes, vs_db) = (times(sc), g.grouped_flushes[i8], times(ours / sqlite));
+        goal(
+            "8 concurrent appenders ≥ 5× the throughput of one",
+            format!("{eight} vs {one} updates/s: {sc_x}, {flushes:.2} flushes/update"),
+            sc >= 5.0,
+        );
+        goal(
+            "8 concurrent appenders ≥ the throughput of 8 threads with a SQLite WAL connection each",
+            format!("{eight} vs {db} updates/s: {vs_db}"),
+            ours >= sqlite,
+        );
     }
-    let Some(gr) = &run.growth else { return v };
+    let Some(gr) = &run.growth else { return s };
+    // The databases: SQLite WAL and redb ([`Engine::ALL`] order).
+    let (wal, redb) = (&gr.db[0], &gr.db[2]);
     if let Some(i) = gr.sizes.iter().position(|&n| n == 5_000) {
         let sp = gr.original[i].median() / gr.ours_total(i);
-        v.push(Verdict {
-            goal:
-                "Snapshot-database append at 5,000 entries ≥ 100× faster than the original pattern"
-                    .into(),
-            measured: format!(
-                "{} vs {} (incl. compaction): {} faster",
-                ms(gr.original[i].median()),
-                ms(gr.ours_total(i)),
-                times(sp)
-            ),
-            met: sp >= 100.0,
-        });
+        let (theirs, ours, sp_x) = (ms(gr.original[i].median()), ms(gr.ours_total(i)), times(sp));
+        goal(
+            "Snapshot-database append at 5,000 entries ≥ 100× faster than the original pattern",
+            format!("{theirs} vs {ours} (incl. compaction): {sp_x} faster"),
+            sp >= 100.0,
+        );
     }
     let last = gr.sizes.len() - 1;
+    let (small, large) = (gr.sizes[0], gr.sizes[last]);
     let flat = gr.ours_total(last) / gr.ours_total(0);
-    let flat_append = gr.ours[last].median() / gr.ours[0].median();
-    let db_flat = |e: usize| gr.db[e][last].median() / gr.db[e][0].median();
-    v.push(Verdict {
-        goal: "…and flat as history grows (cost at the largest size ≤ 1.1× the smallest)".into(),
-        measured: format!(
-            "{} entries / {} entries: {} incl. compaction, {} for the append alone (SQLite WAL {}, redb {})",
-            gr.sizes[last],
-            gr.sizes[0],
-            times(flat),
-            times(flat_append),
-            times(db_flat(0)),
-            times(db_flat(2)),
+    let growth = |s: &[Samples]| times(s[last].median() / s[0].median());
+    let (flat_x, append, wal_x, redb_x) =
+        (times(flat), growth(&gr.ours), growth(wal), growth(redb));
+    goal(
+        "…and flat as history grows (cost at the largest size ≤ 1.1× the smallest)",
+        format!(
+            "{large} entries / {small} entries: {flat_x} incl. compaction, {append} for the append alone (SQLite WAL {wal_x}, redb {redb_x})"
         ),
-        met: flat <= 1.1,
-    });
+        flat <= 1.1,
+    );
     // The journal against the faster database at every history size; the
     // worst ratio is the verdict.
     let (worst, at) = (0..gr.sizes.len())
-        .map(|i| {
-            let best = gr.db[0][i].median().min(gr.db[2][i].median());
-            (gr.ours_total(i) / best, i)
-        })
+        .map(|i| (gr.ours_total(i) / wal[i].median().min(redb[i].median()), i))
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .unwrap_or((f64::NAN, 0));
-    v.push(Verdict {
-        goal:
-            "Journal append no slower than the faster of SQLite WAL and redb, at every history size"
-                .into(),
-        measured: format!(
-            "worst at {} entries: {} (incl. compaction) vs SQLite WAL {}, redb {}: {}",
-            gr.sizes[at],
-            ms(gr.ours_total(at)),
-            ms(gr.db[0][at].median()),
-            ms(gr.db[2][at].median()),
-            times(worst)
+    let (n, ours, worst_x) = (gr.sizes[at], ms(gr.ours_total(at)), times(worst));
+    let (w, r) = (ms(wal[at].median()), ms(redb[at].median()));
+    goal(
+        "Journal append no slower than the faster of SQLite WAL and redb, at every history size",
+        format!(
+            "worst at {n} entries: {ours} (incl. compaction) vs SQLite WAL {w}, redb {r}: {worst_x}"
         ),
-        met: worst <= 1.0,
-    });
-    v
-}
-
-fn targets(run: &Run) -> String {
-    let mut s = String::from("| goal | measured in this run | |\n|---|---|---|\n");
-    for v in verdicts(run) {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} |",
-            v.goal,
-            v.measured,
-            if v.met { "met" } else { "**missed**" }
-        );
-    }
+        worst <= 1.0,
+    );
     s
 }
 
@@ -559,6 +458,12 @@ pub fn blocks(run: &Run, alloc_log: Option<&Path>) -> Vec<(String, String)> {
     b
 }
 
+/// The note under a plot's title: `what`, and where and when.
+fn note(run: &Run, what: &str) -> String {
+    let m = &run.machine;
+    format!("{what}; {} on {}, {}", m.fs, m.cpu, m.date)
+}
+
 fn latency_svg(run: &Run) -> String {
     let panels: Vec<Panel> = Size::ALL
         .iter()
@@ -586,66 +491,42 @@ fn latency_svg(run: &Run) -> String {
                 .collect(),
         })
         .collect();
-    svg::bars(
-        "Latency of one durable commit",
-        &format!(
-            "bar: median, whisker: p99; {} on {}, {}",
-            run.machine.fs, run.machine.cpu, run.machine.date
-        ),
-        &panels,
-        ms,
-    )
+    let note = note(run, "bar: median, whisker: p99");
+    svg::bars("Latency of one durable commit", &note, &panels, ms)
 }
 
 fn growth_svg(run: &Run, g: &Growth) -> String {
     let xs: Vec<f64> = g.sizes.iter().map(|&n| n as f64).collect();
-    let pts = |f: &dyn Fn(usize) -> f64| -> Vec<(f64, f64)> {
-        xs.iter().enumerate().map(|(i, &x)| (x, f(i))).collect()
+    let line = |name: &str, role, dashed, y: &dyn Fn(usize) -> f64| Series {
+        name: name.into(),
+        points: xs.iter().enumerate().map(|(i, &x)| (x, y(i))).collect(),
+        role,
+        dashed,
     };
-    let series = vec![
-        Series {
-            name: "original: read all, rewrite all".into(),
-            points: pts(&|i| g.original[i].median()),
-            role: Role::Original,
-            dashed: false,
-        },
-        Series {
-            name: "fsatomic journal: append".into(),
-            points: pts(&|i| g.ours[i].median()),
-            role: Role::Ours,
-            dashed: false,
-        },
-        Series {
-            name: "… incl. compaction share".into(),
-            points: pts(&|i| g.ours_total(i)),
-            role: Role::Ours,
-            dashed: true,
-        },
-        Series {
-            name: Engine::SqliteWal.label().into(),
-            points: pts(&|i| g.db[0][i].median()),
-            role: Role::Database,
-            dashed: false,
-        },
-        Series {
-            name: Engine::Redb.label().into(),
-            points: pts(&|i| g.db[2][i].median()),
-            role: Role::Database,
-            dashed: true,
-        },
+    let series = [
+        line(
+            "original: read all, rewrite all",
+            Role::Original,
+            false,
+            &|i| g.original[i].median(),
+        ),
+        line("fsatomic journal: append", Role::Ours, false, &|i| {
+            g.ours[i].median()
+        }),
+        line("… incl. compaction share", Role::Ours, true, &|i| {
+            g.ours_total(i)
+        }),
+        line(Engine::SqliteWal.label(), Role::Database, false, &|i| {
+            g.db[0][i].median()
+        }),
+        line(Engine::Redb.label(), Role::Database, true, &|i| {
+            g.db[2][i].median()
+        }),
     ];
-    let all: Vec<f64> = series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.1))
-        .collect();
-    let lo = all.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = all.iter().copied().fold(0.0, f64::max);
+    let (lo, hi) = svg::y_range(&series);
     svg::lines(
         "Cost of one snapshot-database append against history size",
-        &format!(
-            "median per append; {} on {}, {}",
-            run.machine.fs, run.machine.cpu, run.machine.date
-        ),
+        &note(run, "median per append"),
         &Axis {
             label: "entries in the history".into(),
             log: true,
@@ -657,56 +538,47 @@ fn growth_svg(run: &Run, g: &Growth) -> String {
             ticks: svg::log_ticks(lo, hi),
         },
         &series,
-        |x| format!("{x:.0}"),
         ms,
     )
 }
 
 fn group_svg(run: &Run, g: &Group) -> String {
-    let pts = |v: &[Vec<f64>]| -> Vec<(f64, f64)> {
-        g.writers
+    let line = |name: &str, role, dashed, v: &[Vec<f64>]| Series {
+        name: name.into(),
+        points: g
+            .writers
             .iter()
             .zip(v)
             .map(|(&n, r)| (n as f64, median(r)))
-            .collect()
+            .collect(),
+        role,
+        dashed,
     };
     let mut series = vec![
-        Series {
-            name: "GroupJournal (shared flushes)".into(),
-            points: pts(&g.grouped),
-            role: Role::Ours,
-            dashed: false,
-        },
-        Series {
-            name: "GroupJournal, CPUs contended".into(),
-            points: pts(&g.grouped_contended),
-            role: Role::Ours,
-            dashed: true,
-        },
-        Series {
-            name: "independent appenders".into(),
-            points: pts(&g.independent),
-            role: Role::Peer,
-            dashed: true,
-        },
-        Series {
-            name: "SQLite WAL, a connection per thread".into(),
-            points: pts(&g.sqlite),
-            role: Role::Database,
-            dashed: false,
-        },
+        line(
+            "GroupJournal (shared flushes)",
+            Role::Ours,
+            false,
+            &g.grouped,
+        ),
+        line(
+            "GroupJournal, CPUs contended",
+            Role::Ours,
+            true,
+            &g.grouped_contended,
+        ),
+        line("independent appenders", Role::Peer, true, &g.independent),
+        line(
+            "SQLite WAL, a connection per thread",
+            Role::Database,
+            false,
+            &g.sqlite,
+        ),
     ];
     series.retain(|s| s.points.iter().all(|p| p.1 > 0.0));
-    let hi = series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.1))
-        .fold(0.0, f64::max);
     svg::lines(
         "Journal throughput against concurrent writers",
-        &format!(
-            "median updates/s over rounds; {} on {}, {}",
-            run.machine.fs, run.machine.cpu, run.machine.date
-        ),
+        &note(run, "median updates/s over rounds"),
         &Axis {
             label: "concurrent appenders (threads)".into(),
             log: true,
@@ -715,17 +587,16 @@ fn group_svg(run: &Run, g: &Group) -> String {
         &Axis {
             label: "durable updates per second".into(),
             log: false,
-            ticks: svg::linear_ticks(hi),
+            ticks: svg::linear_ticks(svg::y_range(&series).1),
         },
         &series,
-        |x| format!("{x:.0}"),
         |y| format!("{y:.0}"),
     )
 }
 
 /// Replace the generated blocks of `docs/performance.md` and write the
 /// plots to `docs/perf/`.
-pub fn write_docs(run: &Run, blocks: &[(String, String)]) -> io::Result<()> {
+pub fn write_docs(run: &Run, blocks: &[(String, String)]) -> Result<()> {
     let root = repo_root();
     let doc_path = root.join("docs/performance.md");
     let mut doc = fs::read_to_string(&doc_path)?;
@@ -733,9 +604,7 @@ pub fn write_docs(run: &Run, blocks: &[(String, String)]) -> io::Result<()> {
         let begin = format!("<!-- BEGIN GENERATED {name} -->");
         let end = format!("<!-- END GENERATED {name} -->");
         let (Some(b), Some(e)) = (doc.find(&begin), doc.find(&end)) else {
-            return Err(io::Error::other(format!(
-                "docs/performance.md lacks the markers of block {name}"
-            )));
+            return Err(format!("docs/performance.md lacks the markers of block {name}").into());
         };
         let from = b + begin.len();
         doc.replace_range(from..e, &format!("\n{text}"));

@@ -5,13 +5,13 @@
 //! old) costs O(files); the target is a ratio ≤ 1.1.
 
 use std::fs;
-use std::io;
 use std::path::Path;
 use std::time::Instant;
 
 use fsatomic::{Mode, Store};
 use fsatomic_linux::LinuxDir;
 
+use crate::Result;
 use crate::commit::Size;
 use crate::stats::Samples;
 
@@ -19,7 +19,7 @@ use crate::stats::Samples;
 pub const SIBLINGS: usize = 10_000;
 
 /// Medians in µs: (empty directory, crowded directory).
-pub fn run(root: &Path, rounds: usize, per_round: usize) -> io::Result<(f64, f64)> {
+pub fn run(root: &Path, rounds: usize, per_round: usize) -> Result<(f64, f64)> {
     let empty = root.join("siblings-0");
     let crowded = root.join("siblings-10000");
     for d in [&empty, &crowded] {
@@ -38,9 +38,7 @@ pub fn run(root: &Path, rounds: usize, per_round: usize) -> io::Result<(f64, f64
         for (dir, s) in dirs.iter_mut().zip(samples.iter_mut()) {
             for _ in 0..per_round {
                 let t = Instant::now();
-                store
-                    .save(dir, &mut buf, &users)
-                    .map_err(|e| io::Error::other(e.to_string()))?;
+                store.save(dir, &mut buf, &users)?;
                 s.push(round, t.elapsed());
             }
         }

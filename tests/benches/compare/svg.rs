@@ -59,13 +59,20 @@ fn esc(s: &str) -> String {
 
 const FONT: &str = r#"font-family="sans-serif" font-size="12""#;
 
+/// The opening of a `width` × `height` plot: white ground, title, note.
+fn header(width: f64, height: f64, title: &str, note: &str) -> String {
+    format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}">
+<rect width="100%" height="100%" fill="white"/><text x="10" y="20" font-family="sans-serif" font-size="15" font-weight="bold">{}</text><text x="10" y="36" {FONT} fill="#555">{}</text>
+"##,
+        esc(title),
+        esc(note)
+    )
+}
+
 /// Horizontal bars, one panel per size, values formatted by `fmt`.
 pub fn bars(title: &str, note: &str, panels: &[Panel], fmt: impl Fn(f64) -> String) -> String {
-    let width = 820.0;
-    let left = 190.0;
-    let right = 120.0;
-    let bar_h = 16.0;
-    let gap = 6.0;
+    let (width, left, right, bar_h, gap) = (820.0, 190.0, 120.0, 16.0, 6.0);
     let mut y = 44.0;
     let mut body = String::new();
     for panel in panels {
@@ -76,61 +83,38 @@ pub fn bars(title: &str, note: &str, panels: &[Panel], fmt: impl Fn(f64) -> Stri
             .fold(0.0, f64::max)
             .max(f64::MIN_POSITIVE);
         let scale = (width - left - right) / max;
+        let (ty, title) = (y + 4.0, esc(&panel.title));
         let _ = writeln!(
             body,
-            r#"<text x="10" y="{:.1}" {FONT} font-weight="bold">{}</text>"#,
-            y + 4.0,
-            esc(&panel.title)
+            r#"<text x="10" y="{ty:.1}" {FONT} font-weight="bold">{title}</text>"#
         );
         y += 14.0;
         for b in &panel.bars {
             let w = (b.value * scale).max(1.0);
-            let wx = left + b.whisker * scale;
-            let cy = y + bar_h / 2.0;
+            let (end, wx, cy) = (left + w, left + b.whisker * scale, y + bar_h / 2.0);
+            let (lx, ty, vx) = (left - 6.0, cy + 4.0, wx.max(end) + 6.0);
+            let (label, value, colour) = (esc(&b.label), esc(&fmt(b.value)), b.role.colour());
             let _ = writeln!(
                 body,
-                r#"<text x="{:.1}" y="{:.1}" {FONT} text-anchor="end">{}</text>"#,
-                left - 6.0,
-                cy + 4.0,
-                esc(&b.label)
-            );
-            let _ = writeln!(
-                body,
-                r#"<rect x="{left:.1}" y="{y:.1}" width="{w:.1}" height="{bar_h:.1}" fill="{}"/>"#,
-                b.role.colour()
+                r#"<text x="{lx:.1}" y="{ty:.1}" {FONT} text-anchor="end">{label}</text>
+<rect x="{left:.1}" y="{y:.1}" width="{w:.1}" height="{bar_h:.1}" fill="{colour}"/>"#
             );
             if b.whisker > b.value {
+                let (y0, y1) = (cy - 4.0, cy + 4.0);
                 let _ = writeln!(
                     body,
-                    r##"<line x1="{:.1}" y1="{cy:.1}" x2="{wx:.1}" y2="{cy:.1}" stroke="#333" stroke-width="1"/><line x1="{wx:.1}" y1="{:.1}" x2="{wx:.1}" y2="{:.1}" stroke="#333" stroke-width="1"/>"##,
-                    left + w,
-                    cy - 4.0,
-                    cy + 4.0
+                    r##"<line x1="{end:.1}" y1="{cy:.1}" x2="{wx:.1}" y2="{cy:.1}" stroke="#333" stroke-width="1"/><line x1="{wx:.1}" y1="{y0:.1}" x2="{wx:.1}" y2="{y1:.1}" stroke="#333" stroke-width="1"/>"##
                 );
             }
             let _ = writeln!(
                 body,
-                r#"<text x="{:.1}" y="{:.1}" {FONT}>{}</text>"#,
-                wx.max(left + w) + 6.0,
-                cy + 4.0,
-                esc(&fmt(b.value))
+                r#"<text x="{vx:.1}" y="{ty:.1}" {FONT}>{value}</text>"#
             );
             y += bar_h + gap;
         }
         y += 12.0;
     }
-    let height = y + 16.0;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}">"#
-    );
-    let _ = writeln!(
-        s,
-        r##"<rect width="100%" height="100%" fill="white"/><text x="10" y="20" font-family="sans-serif" font-size="15" font-weight="bold">{}</text><text x="10" y="36" {FONT} fill="#555">{}</text>"##,
-        esc(title),
-        esc(note)
-    );
+    let mut s = header(width, y + 16.0, title, note);
     s.push_str(&body);
     s.push_str("</svg>\n");
     s
@@ -158,14 +142,14 @@ pub struct Axis {
     pub ticks: Vec<f64>,
 }
 
-/// A line chart; tick labels formatted by `fmt_x` / `fmt_y`.
+/// A line chart; x ticks are whole numbers, y tick labels formatted by
+/// `fmt_y`.
 pub fn lines(
     title: &str,
     note: &str,
     x: &Axis,
     y: &Axis,
     series: &[Series],
-    fmt_x: impl Fn(f64) -> String,
     fmt_y: impl Fn(f64) -> String,
 ) -> String {
     let (width, height) = (820.0, 440.0);
@@ -182,55 +166,32 @@ pub fn lines(
         };
         t.clamp(-0.05, 1.05) * len
     };
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}">"#
-    );
-    let _ = writeln!(
-        s,
-        r##"<rect width="100%" height="100%" fill="white"/><text x="10" y="20" font-family="sans-serif" font-size="15" font-weight="bold">{}</text><text x="10" y="36" {FONT} fill="#555">{}</text>"##,
-        esc(title),
-        esc(note)
-    );
+    // Where a point of the data lands in the picture.
+    let at = |(vx, vy): (f64, f64)| (left + map(x, vx, pw), top + ph - map(y, vy, ph));
+    let (bottom, end) = (top + ph, left + pw);
+    let mut s = header(width, height, title, note);
     for &t in &x.ticks {
-        let px = left + map(x, t, pw);
+        let (px, ly, label) = (at((t, 0.0)).0, bottom + 16.0, esc(&format!("{t:.0}")));
         let _ = writeln!(
             s,
-            r##"<line x1="{px:.1}" y1="{top:.1}" x2="{px:.1}" y2="{:.1}" stroke="#ddd"/><text x="{px:.1}" y="{:.1}" {FONT} text-anchor="middle">{}</text>"##,
-            top + ph,
-            top + ph + 16.0,
-            esc(&fmt_x(t))
+            r##"<line x1="{px:.1}" y1="{top:.1}" x2="{px:.1}" y2="{bottom:.1}" stroke="#ddd"/><text x="{px:.1}" y="{ly:.1}" {FONT} text-anchor="middle">{label}</text>"##
         );
     }
     for &t in &y.ticks {
-        let py = top + ph - map(y, t, ph);
+        let (py, lx, label) = (at((0.0, t)).1, left - 6.0, esc(&fmt_y(t)));
+        let ty = py + 4.0;
         let _ = writeln!(
             s,
-            r##"<line x1="{left:.1}" y1="{py:.1}" x2="{:.1}" y2="{py:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" {FONT} text-anchor="end">{}</text>"##,
-            left + pw,
-            left - 6.0,
-            py + 4.0,
-            esc(&fmt_y(t))
+            r##"<line x1="{left:.1}" y1="{py:.1}" x2="{end:.1}" y2="{py:.1}" stroke="#ddd"/><text x="{lx:.1}" y="{ty:.1}" {FONT} text-anchor="end">{label}</text>"##
         );
     }
+    let (mx, my, ly) = (left + pw / 2.0, top + ph / 2.0, height - 12.0);
+    let (xl, yl) = (esc(&x.label), esc(&y.label));
     let _ = writeln!(
         s,
-        r##"<rect x="{left:.1}" y="{top:.1}" width="{pw:.1}" height="{ph:.1}" fill="none" stroke="#333"/>"##
-    );
-    let _ = writeln!(
-        s,
-        r#"<text x="{:.1}" y="{:.1}" {FONT} text-anchor="middle">{}</text>"#,
-        left + pw / 2.0,
-        height - 12.0,
-        esc(&x.label)
-    );
-    let _ = writeln!(
-        s,
-        r#"<text x="16" y="{:.1}" {FONT} text-anchor="middle" transform="rotate(-90 16 {:.1})">{}</text>"#,
-        top + ph / 2.0,
-        top + ph / 2.0,
-        esc(&y.label)
+        r##"<rect x="{left:.1}" y="{top:.1}" width="{pw:.1}" height="{ph:.1}" fill="none" stroke="#333"/>
+<text x="{mx:.1}" y="{ly:.1}" {FONT} text-anchor="middle">{xl}</text>
+<text x="16" y="{my:.1}" {FONT} text-anchor="middle" transform="rotate(-90 16 {my:.1})">{yl}</text>"##
     );
     for (i, line) in series.iter().enumerate() {
         let colour = line.role.colour();
@@ -239,43 +200,37 @@ pub fn lines(
         } else {
             ""
         };
-        let pts: Vec<String> = line
-            .points
-            .iter()
-            .map(|&(px, py)| {
-                format!(
-                    "{:.1},{:.1}",
-                    left + map(x, px, pw),
-                    top + ph - map(y, py, ph)
-                )
-            })
-            .collect();
+        let pts: Vec<(f64, f64)> = line.points.iter().map(|&p| at(p)).collect();
+        let path: Vec<String> = pts.iter().map(|(a, b)| format!("{a:.1},{b:.1}")).collect();
+        let path = path.join(" ");
         let _ = writeln!(
             s,
-            r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>"#,
-            pts.join(" ")
+            r#"<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>"#
         );
-        for &(px, py) in &line.points {
+        for (cx, cy) in pts {
             let _ = writeln!(
                 s,
-                r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{colour}"/>"#,
-                left + map(x, px, pw),
-                top + ph - map(y, py, ph)
+                r#"<circle cx="{cx:.1}" cy="{cy:.1}" r="3" fill="{colour}"/>"#
             );
         }
-        let ly = top + 10.0 + 20.0 * i as f64;
-        let lx = left + pw + 14.0;
+        let (lx, ly) = (end + 14.0, top + 10.0 + 20.0 * i as f64);
+        let (lx2, tx, ty, name) = (lx + 24.0, lx + 30.0, ly + 4.0, esc(&line.name));
         let _ = writeln!(
             s,
-            r#"<line x1="{lx:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{colour}" stroke-width="2"{dash}/><text x="{:.1}" y="{:.1}" {FONT}>{}</text>"#,
-            lx + 24.0,
-            lx + 30.0,
-            ly + 4.0,
-            esc(&line.name)
+            r#"<line x1="{lx:.1}" y1="{ly:.1}" x2="{lx2:.1}" y2="{ly:.1}" stroke="{colour}" stroke-width="2"{dash}/><text x="{tx:.1}" y="{ty:.1}" {FONT}>{name}</text>"#
         );
     }
     s.push_str("</svg>\n");
     s
+}
+
+/// The smallest and the largest y of `series` (the largest at least 0).
+pub fn y_range(series: &[Series]) -> (f64, f64) {
+    let ys = series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+    (
+        ys.clone().fold(f64::INFINITY, f64::min),
+        ys.fold(0.0, f64::max),
+    )
 }
 
 /// Log-scale ticks 1, 2, 5 × 10^k, from the last at or below `lo` to the
