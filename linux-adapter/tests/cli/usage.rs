@@ -1,23 +1,18 @@
 //! `--help`, `--version`, and usage errors (exit 2).
 
-use crate::support::{Scratch, assert_code, assert_fails, fsatomic};
+use crate::support::{Scratch, assert_fails, assert_has, fsatomic, ok};
 
 const COMMANDS: [&str; 5] = ["save", "load", "update", "lock", "check"];
 
 #[test]
 fn help_for_the_tool_and_each_command_goes_to_stdout_with_exit_0() {
     for args in [vec!["--help"], vec!["-h"], vec!["help"]] {
-        let out = fsatomic(&args, b"");
-        assert_code(&out, 0);
-        let text = out.text();
-        assert!(text.contains("Usage:"), "{text}");
+        let text = ok(&args, b"").text();
+        assert_has(&text, "Usage:");
         for command in COMMANDS {
-            assert!(
-                text.contains(&format!("fsatomic {command} ")),
-                "{command}: {text}"
-            );
+            assert_has(&text, &format!("fsatomic {command} "));
         }
-        assert!(text.contains("Exit codes:"), "{text}");
+        assert_has(&text, "Exit codes:");
     }
     for command in COMMANDS {
         for args in [
@@ -27,8 +22,7 @@ fn help_for_the_tool_and_each_command_goes_to_stdout_with_exit_0() {
             // Help wins over everything else on the line.
             vec![command, "/nonexistent/dir/x.json", "--help"],
         ] {
-            let out = fsatomic(&args, b"");
-            assert_code(&out, 0);
+            let out = ok(&args, b"");
             assert!(
                 out.text().starts_with(&format!("fsatomic {command} ")),
                 "{args:?}: {}",
@@ -41,12 +35,8 @@ fn help_for_the_tool_and_each_command_goes_to_stdout_with_exit_0() {
 #[test]
 fn version_prints_the_crate_version() {
     for flag in ["--version", "-V", "version"] {
-        let out = fsatomic([flag], b"");
-        assert_code(&out, 0);
-        assert_eq!(
-            out.text(),
-            format!("fsatomic {}\n", env!("CARGO_PKG_VERSION"))
-        );
+        let version = format!("fsatomic {}\n", env!("CARGO_PKG_VERSION"));
+        assert_eq!(ok([flag], b"").text(), version, "{flag}");
     }
 }
 
