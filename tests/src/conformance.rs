@@ -231,6 +231,27 @@ impl Fixture {
         self.outside.join(name)
     }
 
+    /// The bytes of `dir/NAME`, read out of band.
+    pub fn read(&self, name: &str) -> Vec<u8> {
+        let path = self.path(name);
+        fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+    }
+
+    /// The permission bits of `dir/NAME` (the link itself if it is one).
+    pub fn mode(&self, name: &str) -> u32 {
+        mode_of(&self.path(name))
+    }
+
+    /// A [`Snapshot`] of `dir/NAME`.
+    pub fn snap(&self, name: &str) -> Snapshot {
+        Snapshot::of(&self.path(name))
+    }
+
+    /// A [`Snapshot`] of `outside/NAME`.
+    pub fn snap_outside(&self, name: &str) -> Snapshot {
+        Snapshot::of(&self.outside(name))
+    }
+
     /// A new handle of adapter `A` on the directory under test.
     pub fn open<A: Adapter>(&self) -> A::Dir {
         A::open(&self.dir)
@@ -258,6 +279,11 @@ impl Drop for Fixture {
             let _ = fs::remove_dir_all(&self.root);
         }
     }
+}
+
+/// `names` as a set, to compare with [`Fixture::names`].
+pub fn set<const N: usize>(names: [&str; N]) -> BTreeSet<String> {
+    names.into_iter().map(str::to_owned).collect()
 }
 
 /// Every name in `dir`, read with `std::fs`.
@@ -456,6 +482,35 @@ impl fsatomic::store::Fold<Hit> for Hits {
         self.sum += u64::from(record.ip);
         self.last_seq = seq;
     }
+}
+
+/// `store.save` of `Counter::at(hits)` through `dir`, which must succeed.
+#[track_caller]
+pub fn save_at<D: Dir<Error = io::Error>>(
+    store: &fsatomic::Store<Counter>,
+    dir: &mut D,
+    hits: u64,
+) {
+    let saved = store.save(dir, &mut [0u8; BUF], &Counter::at(hits));
+    saved.unwrap_or_else(|e| panic!("save {hits}: {e}"));
+}
+
+/// `store.load` through `dir`, which must succeed.
+#[track_caller]
+pub fn load_of<D: Dir<Error = io::Error>>(
+    store: &fsatomic::Store<Counter>,
+    dir: &mut D,
+) -> Option<Counter> {
+    let loaded = store.load(dir, &mut [0u8; BUF]);
+    loaded.unwrap_or_else(|e| panic!("load: {e}"))
+}
+
+/// `store.update` with [`Counter::bump`] through `dir`, which must
+/// succeed: the new count.
+#[track_caller]
+pub fn bump<D: Dir<Error = io::Error>>(store: &fsatomic::Store<Counter>, dir: &mut D) -> u64 {
+    let bumped = store.update(dir, &mut [0u8; BUF], Counter::bump);
+    bumped.unwrap_or_else(|e| panic!("update: {e}"))
 }
 
 /// The bytes a commit of `value` puts on disk.

@@ -11,8 +11,8 @@ use std::time::Duration;
 use fsatomic::{Dir, JournalStore, Mode};
 
 use super::{
-    Adapter, BUF, COUNTER, Counter, Fixture, Hit, Hits, child_done, child_role, finish_child,
-    mode_of, spawn_child, wait_for,
+    Adapter, BUF, COUNTER, Counter, Fixture, Hit, Hits, bump, child_done, child_role, finish_child,
+    load_of, spawn_child, wait_for,
 };
 use crate::wrap::{Call, Counting};
 
@@ -52,10 +52,7 @@ fn update_many<A: Adapter>(fx: &Fixture, n: u64) {
 }
 
 fn final_count<A: Adapter>(fx: &Fixture) -> Counter {
-    COUNTER
-        .load(&mut fx.open::<A>(), &mut [0u8; BUF])
-        .expect("load")
-        .expect("present")
+    load_of(&COUNTER, &mut fx.open::<A>()).expect("present")
 }
 
 /// Two threads, each with its own directory handle, each updating one
@@ -76,7 +73,7 @@ pub fn threads_updating_one_counter_lose_nothing<A: Adapter>(test: &str) {
     assert!(end.is_whole());
     assert_eq!(end.hits, 2 * UPDATES);
     assert!(fx.temp_names().is_empty());
-    assert_eq!(mode_of(&fx.path("counter.json")), 0o600);
+    assert_eq!(fx.mode("counter.json"), 0o600);
 }
 
 /// Load in a tight loop until `stop`; every load must see a whole document
@@ -314,9 +311,7 @@ pub fn a_lock_wait_gives_up_at_its_limit<A: Adapter>(test: &str) {
     }
     child.kill().expect("kill child");
     child.wait().expect("reap child");
-    COUNTER
-        .update(&mut dir, &mut [0u8; BUF], Counter::bump)
-        .expect("update once the holder is gone");
+    bump(&COUNTER, &mut dir);
     assert_eq!(final_count::<A>(&fx).hits, 2);
 }
 

@@ -1,7 +1,6 @@
 //! Durability: the flush barriers of a commit, failed flushes, and corrupt
 //! files.
 
-use std::collections::BTreeSet;
 use std::fs;
 
 use fsatomic::fs::Op;
@@ -10,7 +9,7 @@ use fsatomic::{
     json::JsonErrorKind, replace, slots,
 };
 
-use super::{Adapter, BUF, Counter, Fixture, Hit, Hits, Snapshot, encoded, mode_of, plant_file};
+use super::{Adapter, BUF, Counter, Fixture, Hit, Hits, bump, encoded, plant_file, save_at, set};
 use crate::wrap::{Call, Counting, Event, FaultPoint, Faulty};
 
 /// This area's checks, in order: [`conformance_tests!`](crate::conformance_tests)
@@ -119,14 +118,9 @@ pub fn commit_has_two_flushes_in_order<A: Adapter>(test: &str) {
     check_commit_sequence(&log.events(), "doc.json").unwrap_or_else(|e| panic!("{e}"));
     log.clear();
     let store: Store<Counter> = Store::new("counter.json", Mode::PRIVATE);
-    let mut buf = [0u8; BUF];
-    store
-        .save(&mut dir, &mut buf, &Counter::at(1))
-        .expect("save");
+    save_at(&store, &mut dir, 1);
     log.clear();
-    store
-        .update(&mut dir, &mut buf, Counter::bump)
-        .expect("update");
+    bump(&store, &mut dir);
     println!("{} Store::update: {:?}", A::NAME, log.summary());
     let events = log.events();
     check_commit_sequence(&events, "counter.json").unwrap_or_else(|e| panic!("{e}"));
@@ -154,7 +148,7 @@ fn io_error_of(err: &CommitError<std::io::Error>) -> (Op, Option<i32>) {
 pub fn eio_on_file_flush_fails_the_commit_and_keeps_the_old_content<A: Adapter>(test: &str) {
     let fx = Fixture::new::<A>(test);
     let old = old_content::<A>(&fx);
-    let before = Snapshot::of(&fx.path("doc.json"));
+    let before = fx.snap("doc.json");
     let mut dir = Counting::new(Faulty::eio(fx.open::<A>(), FaultPoint::SyncFile, 1));
     let log = dir.log();
     let new = encoded(&Counter::at(2));
@@ -162,8 +156,8 @@ pub fn eio_on_file_flush_fails_the_commit_and_keeps_the_old_content<A: Adapter>(
     assert_eq!(io_error_of(&err), (Op::SyncFile, Some(5)), "{err}");
     assert_eq!(log.count(Call::is_flush), 1, "retried: {:?}", log.summary());
     assert_eq!(log.count(|c| c == Call::Rename), 0);
-    assert_eq!(Snapshot::of(&fx.path("doc.json")), before);
-    assert_eq!(fs::read(fx.path("doc.json")).expect("read"), old);
+    assert_eq!(fx.snap("doc.json"), before);
+    assert_eq!(fx.read("doc.json"), old);
     assert!(
         fx.temp_names().is_empty(),
         "temp left: {:?}",
@@ -181,8 +175,8 @@ pub fn eio_on_directory_flush_is_reported_as_such<A: Adapter>(test: &str) {
     let err = replace::commit(&mut dir, "doc.json", &new, Mode::PRIVATE).unwrap_err();
     assert_eq!(io_error_of(&err), (Op::SyncDir, Some(5)), "{err}");
     assert!(dir.fired());
-    assert_eq!(fs::read(fx.path("doc.json")).expect("read"), new);
-    assert_eq!(mode_of(&fx.path("doc.json")), 0o600);
+    assert_eq!(fx.read("doc.json"), new);
+    assert_eq!(fx.mode("doc.json"), 0o600);
     assert!(fx.temp_names().is_empty());
 }
 
@@ -198,12 +192,12 @@ pub fn eio_before_the_rename_keeps_the_old_content<A: Adapter>(test: &str) {
         (FaultPoint::Write, Op::Write),
         (FaultPoint::Rename, Op::Rename),
     ] {
-        let before = Snapshot::of(&fx.path("doc.json"));
+        let before = fx.snap("doc.json");
         let mut dir = Faulty::eio(fx.open::<A>(), point, 1);
         let err = replace::commit(&mut dir, "doc.json", &new, Mode::PRIVATE).unwrap_err();
         assert_eq!(io_error_of(&err), (op, Some(5)), "{point:?}: {err}");
-        assert_eq!(Snapshot::of(&fx.path("doc.json")), before, "{point:?}");
-        assert_eq!(fs::read(fx.path("doc.json")).expect("read"), old);
+        assert_eq!(fx.snap("doc.json"), before, "{point:?}");
+        assert_eq!(fx.read("doc.json"), old);
         assert!(
             fx.temp_names().is_empty(),
             "{point:?}: {:?}",
@@ -228,9 +222,7 @@ pub fn failed_commit_releases_the_lock<A: Adapter>(test: &str) {
     let probe = fs::File::open(fx.path("doc.json.lock")).expect("lock file");
     probe.try_lock().expect("the failed writer kept the lock");
     drop(probe);
-    let hits = store
-        .update(&mut fx.open::<A>(), &mut buf, Counter::bump)
-        .expect("next writer");
+    let hits = bump(&store, &mut fx.open::<A>());
     assert_eq!(hits, 1);
 }
 
@@ -267,8 +259,8 @@ pub fn eio_on_slot_flush_spares_the_last_acknowledged_slot<A: Adapter>(test: &st
         .find(|s| holds(s.as_str(), 2))
         .expect("a slot holds commit 2")
         .as_str();
-    let acked_before = Snapshot::of(&fx.path(acked));
-    let acked_bytes = fs::read(fx.path(acked)).expect("read");
+    let acked_before = fx.snap(acked);
+    let acked_bytes = fx.read(acked);
 
     let mut dir = Faulty::eio(fx.open::<A>(), FaultPoint::SyncFile, 1);
     let err = commit(&mut dir, 3).unwrap_err();
@@ -285,11 +277,11 @@ pub fn eio_on_slot_flush_spares_the_last_acknowledged_slot<A: Adapter>(test: &st
 
     commit(&mut fx.open::<A>(), 4).expect("commit 4");
     assert_eq!(
-        fs::read(fx.path(acked)).expect("read"),
+        fx.read(acked),
         acked_bytes,
         "the commit after the failed one overwrote {acked}, the last acknowledged slot"
     );
-    assert_eq!(Snapshot::of(&fx.path(acked)), acked_before);
+    assert_eq!(fx.snap(acked), acked_before);
     let n = slots::load(&mut fx.open::<A>(), "doc.json", &mut buf)
         .expect("load")
         .expect("present");
@@ -362,12 +354,12 @@ fn corrupt_is_reported_and_left_alone<A: Adapter>(
     let store: Store<Counter> = Store::new("doc.json", Mode::PRIVATE);
     let mut buf = [0u8; BUF];
     let expected = Corrupt::new("doc.json", offset, kind);
-    let before = Snapshot::of(&fx.path("doc.json"));
+    let before = fx.snap("doc.json");
     let mut dir = fx.open::<A>();
 
     let err = store.load(&mut dir, &mut buf).unwrap_err();
     assert_eq!(corrupt_of(&err), &expected, "load");
-    assert_eq!(Snapshot::of(&fx.path("doc.json")), before, "after load");
+    assert_eq!(fx.snap("doc.json"), before, "after load");
 
     let mut ran = false;
     let err = store
@@ -378,14 +370,11 @@ fn corrupt_is_reported_and_left_alone<A: Adapter>(
         .unwrap_err();
     assert_eq!(corrupt_of(&err), &expected, "update");
     assert!(!ran, "update ran its closure on a corrupt file");
-    assert_eq!(Snapshot::of(&fx.path("doc.json")), before, "after update");
+    assert_eq!(fx.snap("doc.json"), before, "after update");
 
     fsatomic::recover::recover(&mut dir, "doc.json", Mode::PRIVATE).expect("recover");
-    assert_eq!(Snapshot::of(&fx.path("doc.json")), before, "after recover");
-    assert_eq!(
-        fx.names(),
-        BTreeSet::from(["doc.json".to_owned(), "doc.json.lock".to_owned()])
-    );
+    assert_eq!(fx.snap("doc.json"), before, "after recover");
+    assert_eq!(fx.names(), set(["doc.json", "doc.json.lock"]));
 }
 
 /// A zero-length file — the mark of a torn write — is `Corrupt` at byte 0,
@@ -442,7 +431,7 @@ pub fn garbage_file_is_corrupt_where_it_breaks_and_left_alone<A: Adapter>(test: 
     let err_shape = b"{\"hits\": \"three\"}\n";
     let fx = Fixture::new::<A>(test);
     plant_file(&fx.path("doc.json"), err_shape, 0o600);
-    let before = Snapshot::of(&fx.path("doc.json"));
+    let before = fx.snap("doc.json");
     let store: Store<Counter> = Store::new("doc.json", Mode::PRIVATE);
     let err = store
         .load(&mut fx.open::<A>(), &mut [0u8; BUF])
@@ -457,7 +446,7 @@ pub fn garbage_file_is_corrupt_where_it_breaks_and_left_alone<A: Adapter>(test: 
         ),
         "{err:?}"
     );
-    assert_eq!(Snapshot::of(&fx.path("doc.json")), before);
+    assert_eq!(fx.snap("doc.json"), before);
 }
 
 #[cfg(test)]
