@@ -252,6 +252,14 @@ impl Fixture {
         Snapshot::of(&self.outside(name))
     }
 
+    /// A fresh scratch tree, as [`Fixture::new`], and a handle of adapter
+    /// `A` on its directory under test.
+    pub fn with<A: Adapter>(label: &str) -> (Fixture, A::Dir) {
+        let fixture = Fixture::new::<A>(label);
+        let dir = fixture.open::<A>();
+        (fixture, dir)
+    }
+
     /// A new handle of adapter `A` on the directory under test.
     pub fn open<A: Adapter>(&self) -> A::Dir {
         A::open(&self.dir)
@@ -511,6 +519,23 @@ pub fn load_of<D: Dir<Error = io::Error>>(
 pub fn bump<D: Dir<Error = io::Error>>(store: &fsatomic::Store<Counter>, dir: &mut D) -> u64 {
     let bumped = store.update(dir, &mut [0u8; BUF], Counter::bump);
     bumped.unwrap_or_else(|e| panic!("update: {e}"))
+}
+
+/// The journal of [`Hit`]s, `hits.json`, that the journal checks use.
+pub fn hits_journal(mode: Mode) -> fsatomic::JournalStore<'static, Hits, Hit> {
+    fsatomic::JournalStore::new("hits.json", mode).expect("name")
+}
+
+/// `journal.append` of a hit from `ip` through `dir`, which must succeed:
+/// its sequence number.
+#[track_caller]
+pub fn append_hit<D: Dir<Error = io::Error>>(
+    journal: &mut fsatomic::JournalStore<Hits, Hit>,
+    dir: &mut D,
+    ip: u32,
+) -> u64 {
+    let appended = journal.append(dir, &mut [0u8; BUF], &Hit { ip });
+    appended.unwrap_or_else(|e| panic!("append {ip}: {e}"))
 }
 
 /// The bytes a commit of `value` puts on disk.

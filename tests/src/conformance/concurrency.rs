@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use fsatomic::{Dir, JournalStore, Mode};
+use fsatomic::{Dir, Mode};
 
 use super::{
-    Adapter, BUF, COUNTER, Counter, Fixture, Hit, Hits, bump, child_done, child_role, finish_child,
-    load_of, spawn_child, wait_for,
+    Adapter, BUF, COUNTER, Counter, Fixture, Hit, bump, child_done, child_role, finish_child,
+    hits_journal, load_of, spawn_child, wait_for,
 };
 use crate::wrap::{Call, Counting};
 
@@ -164,11 +164,7 @@ pub fn processes_updating_one_counter_lose_nothing<A: Adapter>(test: &str) {
 /// process's appends), end with every record folded in exactly once, in
 /// sequence.
 pub fn processes_appending_to_one_journal_lose_nothing<A: Adapter>(test: &str) {
-    let journal = || {
-        JournalStore::<Hits, Hit>::new("hits.json", Mode::PRIVATE)
-            .expect("name")
-            .compact_after(2048)
-    };
+    let journal = || hits_journal(Mode::PRIVATE).compact_after(2048);
     if let Some((role, fx)) = child_role(test) {
         let base: u32 = if role == "appender-1" { 0 } else { 1_000_000 };
         let mut dir = fx.open::<A>();

@@ -5,11 +5,14 @@ use std::fs;
 
 use fsatomic::fs::Op;
 use fsatomic::{
-    CommitError, Corrupt, CorruptKind, JournalStore, LoadError, Mode, Store, StoreError,
-    json::JsonErrorKind, replace, slots,
+    CommitError, Corrupt, CorruptKind, LoadError, Mode, Store, StoreError, json::JsonErrorKind,
+    replace, slots,
 };
 
-use super::{Adapter, BUF, Counter, Fixture, Hit, Hits, bump, encoded, plant_file, save_at, set};
+use super::{
+    Adapter, BUF, Counter, Fixture, Hit, append_hit, bump, encoded, hits_journal, plant_file,
+    save_at, set,
+};
 use crate::wrap::{Call, Counting, Event, FaultPoint, Faulty};
 
 /// This area's checks, in order: [`conformance_tests!`](crate::conformance_tests)
@@ -296,16 +299,11 @@ pub fn eio_on_slot_flush_spares_the_last_acknowledged_slot<A: Adapter>(test: &st
 /// the last acknowledged record, with no gap in the sequence numbers.
 pub fn eio_on_journal_flush_cuts_the_failed_records<A: Adapter>(test: &str) {
     let fx = Fixture::new::<A>(test);
-    let mut store = JournalStore::<Hits, Hit>::new("hits.json", Mode::PRIVATE).expect("name");
+    let mut store = hits_journal(Mode::PRIVATE);
     let mut buf = vec![0u8; BUF];
     let mut dir = fx.open::<A>();
     store.open(&mut dir, &mut buf).expect("open");
-    assert_eq!(
-        store
-            .append(&mut dir, &mut buf, &Hit { ip: 0 })
-            .expect("append"),
-        1
-    );
+    assert_eq!(append_hit(&mut store, &mut dir, 0), 1);
     let journal = fx.path(store.journal().journal_name());
     let len = fs::metadata(&journal).expect("journal").len();
 
@@ -322,12 +320,7 @@ pub fn eio_on_journal_flush_cuts_the_failed_records<A: Adapter>(test: &str) {
         len,
         "the failed record is still in the journal"
     );
-    assert_eq!(
-        store
-            .append(&mut dir, &mut buf, &Hit { ip: 2 })
-            .expect("append"),
-        2
-    );
+    assert_eq!(append_hit(&mut store, &mut dir, 2), 2);
     let state = store.read(&mut fx.open::<A>(), &mut buf).expect("read");
     assert_eq!((state.count, state.sum, state.gaps), (2, 2, 0), "{state:?}");
 }

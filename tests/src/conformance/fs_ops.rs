@@ -78,8 +78,7 @@ fn write_all<F: File<Error = io::Error>>(file: &mut F, mut data: &[u8]) {
 /// `create_new` gives a new, empty, read-write file with exactly the mode
 /// asked, whatever the process's umask narrows.
 pub fn create_new_gives_exact_mode<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     for bits in [0o600, 0o644, 0o640, 0o604, 0o400, 0o755, 0o666] {
         let name = format!("m{bits:o}");
         let mut file = dir.create_new(&name, mode(bits)).expect("create_new");
@@ -97,8 +96,7 @@ pub fn create_new_gives_exact_mode<A: Adapter>(test: &str) {
 /// directory, a symbolic link (dangling or not), a hard link — and changes
 /// nothing, in particular creates nothing where a link points.
 pub fn create_new_refuses_every_existing_name<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     plant_file(&fx.path("file"), b"precious", 0o640);
     plant_file(&fx.outside("victim"), b"victim", 0o600);
     fs::create_dir(fx.path("subdir")).expect("mkdir");
@@ -125,8 +123,7 @@ pub fn create_new_refuses_every_existing_name<A: Adapter>(test: &str) {
 
 /// `open_read` and `open_write` of a missing name are `Ok(None)`.
 pub fn open_read_of_missing_is_none<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     assert!(dir.open_read("missing").expect("open_read").is_none());
     assert!(
         dir.open_write("missing", Mode::PRIVATE)
@@ -139,8 +136,7 @@ pub fn open_read_of_missing_is_none<A: Adapter>(test: &str) {
 /// `open_read` reads the bytes and seeks, and changes nothing on disk (not
 /// even the modification or change time).
 pub fn open_read_reads_and_seeks_and_changes_nothing<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     plant_file(&fx.path("f"), b"hello, world", 0o640);
     let before = fx.snap("f");
     let mut file = dir.open_read("f").expect("open_read").expect("exists");
@@ -197,8 +193,7 @@ pub fn open_read_refuses_links_and_special_files<A: Adapter>(test: &str) {
 /// `open_write` opens at the start without truncating; writes land in
 /// place.
 pub fn open_write_writes_in_place<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     plant_file(&fx.path("slot"), b"abcdef", 0o600);
     let inode = fx.snap("slot").inode;
     let mut file = dir
@@ -219,8 +214,7 @@ pub fn open_write_writes_in_place<A: Adapter>(test: &str) {
 /// `open_write` refuses a symbolic link and a file with a second hard link
 /// (writing through it would change a file elsewhere).
 pub fn open_write_refuses_links<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     plant_file(&fx.outside("victim"), b"secret", 0o644);
     plant_symlink(&fx.outside("victim"), &fx.path("link"));
     fs::hard_link(fx.outside("victim"), fx.path("hard")).expect("link");
@@ -246,8 +240,7 @@ pub fn open_write_refuses_links<A: Adapter>(test: &str) {
 /// owned by another user (planted, world-writable, in a shared directory),
 /// and leaves it exactly as it was: owner, mode, bytes.
 pub fn open_write_refuses_a_file_of_another_user<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     plant_file(&fx.path("planted"), b"bait", 0o666);
     if !super::give_away(&fx.path("planted")) {
         return;
@@ -271,8 +264,7 @@ pub fn open_write_refuses_a_file_of_another_user<A: Adapter>(test: &str) {
 /// `open_write` narrows a mode wider than asked before returning the file
 /// (bytes and inode kept), and never widens one.
 pub fn open_write_narrows_a_wider_mode<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     for (planted, asked, after) in [
         (0o644, 0o600, 0o600),
         (0o666, 0o644, 0o644),
@@ -295,8 +287,7 @@ pub fn open_write_narrows_a_wider_mode<A: Adapter>(test: &str) {
 
 /// `set_len` cuts and extends with zeros.
 pub fn set_len_cuts_and_extends<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     let mut file = dir.create_new("f", Mode::PRIVATE).expect("create_new");
     write_all(&mut file, b"0123456789");
     file.set_len(4).expect("set_len");
@@ -309,8 +300,7 @@ pub fn set_len_cuts_and_extends<A: Adapter>(test: &str) {
 /// `rename` gives the file the new name, replacing what had it, and the
 /// old name is gone.
 pub fn rename_replaces_the_target<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     plant_file(&fx.path("old"), b"old", 0o644);
     plant_file(&fx.path("new"), b"new", 0o600);
     let new_inode = fx.snap("new").inode;
@@ -326,8 +316,7 @@ pub fn rename_replaces_the_target<A: Adapter>(test: &str) {
 /// Renaming over a symbolic link replaces the link, never the file it
 /// points at.
 pub fn rename_replaces_a_symlink_not_its_target<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     plant_file(&fx.outside("victim"), b"secret", 0o600);
     plant_symlink(&fx.outside("victim"), &fx.path("target"));
     plant_file(&fx.path("tmp"), b"mine", 0o600);
@@ -346,8 +335,7 @@ pub fn rename_replaces_a_symlink_not_its_target<A: Adapter>(test: &str) {
 /// that exists (file or symbolic link, which keeps what it had) and a
 /// missing source, and links a symbolic link as itself.
 pub fn link_adds_a_name_and_never_replaces_one<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     plant_file(&fx.path("doc"), b"v1", 0o600);
     dir.link("doc", "doc.replaced").expect("link");
     assert_eq!(fx.snap("doc.replaced").inode, fx.snap("doc").inode);
@@ -376,8 +364,7 @@ pub fn link_adds_a_name_and_never_replaces_one<A: Adapter>(test: &str) {
 /// `remove` of a missing name succeeds; a link is removed, not its target;
 /// a directory is refused.
 pub fn remove_takes_names_not_targets<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     dir.remove("missing").expect("remove of a missing name");
     plant_file(&fx.outside("victim"), b"secret", 0o600);
     plant_symlink(&fx.outside("victim"), &fx.path("link"));
@@ -397,8 +384,7 @@ pub fn remove_takes_names_not_targets<A: Adapter>(test: &str) {
 /// Every flush succeeds on a healthy disk: file data, file metadata, the
 /// directory.
 pub fn flushes_succeed<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (_fx, mut dir) = Fixture::with::<A>(test);
     let mut file = dir.create_new("f", Mode::PRIVATE).expect("create_new");
     write_all(&mut file, b"data");
     file.sync_data().expect("sync_data");
@@ -417,8 +403,7 @@ pub fn flushes_succeed<A: Adapter>(test: &str) {
 /// `for_each_entry` visits every name once (dot files and non-ASCII names
 /// included, `.` and `..` excluded) and stops at `Break`.
 pub fn for_each_entry_lists_every_name<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     for name in [
         "a.json",
         ".hidden",
@@ -478,8 +463,7 @@ pub fn unique_tokens_do_not_repeat<A: Adapter>(test: &str) {
 
 /// A new lock file gets exactly the mode asked, and stays empty.
 pub fn lock_file_gets_the_lock_mode<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     for bits in [0o600, 0o644, 0o640] {
         let name = format!("l{bits:o}.lock");
         let lock = dir.lock(&name, mode(bits)).expect("lock");
@@ -504,8 +488,7 @@ pub fn lock_file_gets_the_lock_mode<A: Adapter>(test: &str) {
 /// and is visible to `std::fs::File::try_lock` on the same file (so the
 /// adapters, and the Go daemon's `flock`, exclude each other).
 pub fn lock_excludes_every_other_holder<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     let name = "x.json.lock";
     let held = dir.lock(name, Mode::PRIVATE).expect("lock");
     let probe = fs::File::open(fx.path(name)).expect("open lock file");
@@ -547,8 +530,7 @@ pub fn lock_excludes_every_other_holder<A: Adapter>(test: &str) {
 /// and inode kept); one owned by another user (a writer sharing the state
 /// through a group) is used as it is.
 pub fn lock_never_writes_an_existing_lock_file<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     plant_file(&fx.path("a.lock"), b"pid 1234\n", 0o664);
     let before = fx.snap("a.lock");
     drop(dir.lock("a.lock", Mode::PRIVATE).expect("lock"));

@@ -2,11 +2,11 @@
 
 use std::collections::BTreeSet;
 
-use fsatomic::{CommitError, Dir, JournalStore, Mode, Protocol, Store, replace};
+use fsatomic::{CommitError, Dir, Mode, Protocol, Store, replace};
 
 use super::{
-    Adapter, BUF, Counter, Fixture, Hit, Hits, bump, encoded, load_of, mode_of, plant_file,
-    save_at, set,
+    Adapter, BUF, Counter, Fixture, append_hit, bump, encoded, hits_journal, load_of, mode_of,
+    plant_file, save_at, set,
 };
 use crate::wrap::{Call, Counting};
 
@@ -35,8 +35,7 @@ macro_rules! __conformance_protocol {
 /// A Replace commit creates the file, a second one replaces it (a new
 /// inode), each with exactly the mode asked, and leaves no temporary file.
 pub fn replace_creates_then_replaces<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     replace::commit(&mut dir, "doc.json", b"{\"v\": 1}\n", Mode::PUBLIC_READ).expect("commit 1");
     assert_eq!(fx.read("doc.json"), b"{\"v\": 1}\n");
     assert_eq!(fx.mode("doc.json"), 0o644);
@@ -64,8 +63,7 @@ pub fn replace_refuses_an_empty_document_before_io<A: Adapter>(test: &str) {
 /// file is the indented JSON the codec makes, with exactly the store's
 /// mode; `update` reads, modifies and writes.
 pub fn store_round_trips<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     let store: Store<Counter> = Store::new("counter.json", Mode::new(0o640).expect("mode"));
     assert_eq!(load_of(&store, &mut dir), None);
     save_at(&store, &mut dir, 41);
@@ -85,8 +83,7 @@ pub fn store_round_trips<A: Adapter>(test: &str) {
 
 /// `update` of an absent file starts from `Default`.
 pub fn store_update_starts_from_default<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     let store: Store<Counter> = Store::new("fresh.json", Mode::PRIVATE);
     let mut buf = [0u8; BUF];
     let seen = store
@@ -163,8 +160,7 @@ pub fn store_save_leaves_orphans_to_recover<A: Adapter>(test: &str) {
 /// orphans, not the Go package's fixed `NAME.tmp`, not the lock, not the
 /// file itself.
 pub fn recover_sweeps_only_its_own_orphans<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     let mine = [
         ".a.json.0123456789abcdef.tmp",
         ".a.json.ffffffffffffffff.tmp",
@@ -240,15 +236,11 @@ pub fn journal_store_round_trips_with_one_flush_per_append<A: Adapter>(test: &st
     let mut buf = [0u8; BUF];
     let mut dir = Counting::new(fx.open::<A>());
     let log = dir.log();
-    let mut store = JournalStore::<Hits, Hit>::new("hits.json", Mode::PRIVATE)
-        .expect("name")
-        .compact_after(1 << 20);
+    let mut store = hits_journal(Mode::PRIVATE).compact_after(1 << 20);
     store.open(&mut dir, &mut buf).expect("open");
     for ip in 0..50 {
         log.clear();
-        store
-            .append(&mut dir, &mut buf, &Hit { ip })
-            .expect("append");
+        append_hit(&mut store, &mut dir, ip);
         assert_eq!(log.count(Call::is_flush), 1, "{:?}", log.summary());
         assert_eq!(log.count(|c| c == Call::Rename), 0);
     }
@@ -256,16 +248,14 @@ pub fn journal_store_round_trips_with_one_flush_per_append<A: Adapter>(test: &st
     assert!(store.state().is(0..50), "{:?}", store.state());
     assert_eq!(fx.mode("hits.json.journal"), 0o600);
     let mut other = fx.open::<A>();
-    let reader = JournalStore::<Hits, Hit>::new("hits.json", Mode::PRIVATE).expect("name");
+    let reader = hits_journal(Mode::PRIVATE);
     let read = reader.read(&mut other, &mut buf).expect("read");
     assert!(read.is(0..50), "{read:?}");
     store.compact(&mut dir, &mut buf).expect("compact");
-    store
-        .append(&mut dir, &mut buf, &Hit { ip: 50 })
-        .expect("append after compaction");
+    append_hit(&mut store, &mut dir, 50);
     let read = reader.read(&mut other, &mut buf).expect("read");
     assert!(read.is(0..51), "{read:?}");
-    let mut reopened = JournalStore::<Hits, Hit>::new("hits.json", Mode::PRIVATE).expect("name");
+    let mut reopened = hits_journal(Mode::PRIVATE);
     reopened.open(&mut other, &mut buf).expect("reopen");
     assert!(reopened.state().is(0..51), "{:?}", reopened.state());
     assert_eq!(fx.mode("hits.json"), 0o600);
@@ -276,8 +266,7 @@ pub fn journal_store_round_trips_with_one_flush_per_append<A: Adapter>(test: &st
 /// as opposed to the trait calls the `Counting` wrapper sees: two per
 /// Replace commit, one per Slots commit once set up, none for a load.
 pub fn adapter_counts_two_flushes_per_replace_and_one_per_slot_commit<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (_fx, mut dir) = Fixture::with::<A>(test);
     let replace: Store<Counter> = Store::new("replace.json", Mode::PRIVATE);
     let start = A::flush_count(&dir);
     for i in 1..=10 {
@@ -310,8 +299,7 @@ pub fn adapter_counts_two_flushes_per_replace_and_one_per_slot_commit<A: Adapter
 /// elsewhere), and recovery rolls back a tentative version that was not
 /// confirmed.
 pub fn the_previous_version_and_a_tentative_one_on_real_files<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     let mut buf = [0u8; BUF];
     let store: Store<Counter> = Store::new("net.json", Mode::PUBLIC_READ).with_previous();
     save_at(&store, &mut dir, 1);

@@ -10,13 +10,13 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use fsatomic::fs::Op;
 use fsatomic::name::temp_name;
 use fsatomic::{
-    CommitError, JournalStore, LoadError, Mode, Protocol, RecoverError, Store, StoreError, load,
-    recover, replace,
+    CommitError, LoadError, Mode, Protocol, RecoverError, Store, StoreError, load, recover, replace,
 };
 
 use super::{
-    Adapter, BUF, Counter, Fixture, Hit, Hits, OTHER_UID, Snapshot, bump, encoded, finish_child,
-    give_away, load_of, mode_of, plant_file, plant_symlink, save_at, uid_of,
+    Adapter, BUF, Counter, Fixture, Hit, OTHER_UID, Snapshot, append_hit, bump, encoded,
+    finish_child, give_away, hits_journal, load_of, mode_of, plant_file, plant_symlink, save_at,
+    uid_of,
 };
 use crate::wrap::{Call, Counting, PresetTokens};
 
@@ -398,18 +398,16 @@ pub fn planted_slot_of_another_user_receives_nothing<A: Adapter>(test: &str) {
 pub fn planted_journal_of_another_user_receives_nothing<A: Adapter>(test: &str) {
     let fx = Fixture::new::<A>(test);
     let mut buf = vec![0u8; BUF];
-    let mut store = JournalStore::<Hits, Hit>::new("hits.json", Mode::PRIVATE).expect("name");
+    let mut store = hits_journal(Mode::PRIVATE);
     store.open(&mut fx.open::<A>(), &mut buf).expect("open");
-    store
-        .append(&mut fx.open::<A>(), &mut buf, &Hit { ip: 1 })
-        .expect("append");
+    append_hit(&mut store, &mut fx.open::<A>(), 1);
     let journal = fx.path("hits.json.journal");
     fs::set_permissions(&journal, fs::Permissions::from_mode(0o666)).expect("chmod");
     if !give_away(&journal) {
         return;
     }
     let before = Snapshot::of(&journal);
-    let mut store = JournalStore::<Hits, Hit>::new("hits.json", Mode::PRIVATE).expect("name");
+    let mut store = hits_journal(Mode::PRIVATE);
     let mut dir = fx.open::<A>();
     let result = store
         .open(&mut dir, &mut buf)
@@ -477,18 +475,14 @@ pub fn in_place_files_narrow_to_the_mode_asked<A: Adapter>(test: &str) {
 
     let mut buf = vec![0u8; BUF];
     let journal = fx.path("hits.json.journal");
-    let mut public = JournalStore::<Hits, Hit>::new("hits.json", Mode::PUBLIC_READ).expect("name");
+    let mut public = hits_journal(Mode::PUBLIC_READ);
     public.open(&mut fx.open::<A>(), &mut buf).expect("open");
-    public
-        .append(&mut fx.open::<A>(), &mut buf, &Hit { ip: 0 })
-        .expect("append 0644");
+    append_hit(&mut public, &mut fx.open::<A>(), 0);
     assert_eq!(mode_of(&journal), 0o644);
-    let mut private = JournalStore::<Hits, Hit>::new("hits.json", Mode::PRIVATE).expect("name");
+    let mut private = hits_journal(Mode::PRIVATE);
     let mut dir = fx.open::<A>();
     private.open(&mut dir, &mut buf).expect("open");
-    private
-        .append(&mut dir, &mut buf, &Hit { ip: 1 })
-        .expect("append 0600");
+    append_hit(&mut private, &mut dir, 1);
     assert_eq!(mode_of(&journal), 0o600, "the journal after a 0600 append");
     assert!(private.state().is(0..2));
 }
@@ -569,12 +563,10 @@ pub fn files_are_given_to_the_owner_asked_for<A: Adapter>(test: &str) {
     bump(&doc, &mut dir);
     assert_eq!(owned("doc.json"), (OTHER_UID, OTHER_UID, 0o640));
     assert_eq!(owned("doc.json.lock").0, OTHER_UID, "the lock file");
-    let mut journal = JournalStore::<Hits, Hit>::new("hits.json", mode).expect("name");
+    let mut journal = hits_journal(mode);
     let mut buf = vec![0u8; BUF];
     journal.open(&mut dir, &mut buf).expect("open");
-    journal
-        .append(&mut dir, &mut buf, &Hit { ip: 1 })
-        .expect("append");
+    append_hit(&mut journal, &mut dir, 1);
     assert_eq!(owned("hits.json.journal"), (OTHER_UID, OTHER_UID, 0o640));
     let slots: Store<Counter> = Store::new("st.json", mode).with_protocol(Protocol::Slots);
     save_at(&slots, &mut dir, 7);
