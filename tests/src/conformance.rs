@@ -630,6 +630,15 @@ pub(crate) fn finish_child(child: Child, role: &str, fixture: &Fixture) -> Strin
     report.unwrap_or_default()
 }
 
+/// Run `test` in a child process for each of `roles`, all at once, and
+/// [`finish_child`] each.
+pub(crate) fn run_children(test: &str, roles: [&str; 2], fixture: &Fixture) {
+    let children = roles.map(|role| (role, spawn_child(test, role, fixture, None)));
+    for (role, child) in children {
+        finish_child(child, role, fixture);
+    }
+}
+
 /// In a child: leave the marker `done-ROLE` with `report`.
 pub(crate) fn child_done(fixture: &Fixture, role: &str, report: &str) {
     fs::write(fixture.root().join(format!("done-{role}")), report).expect("write child marker");

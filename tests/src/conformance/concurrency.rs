@@ -12,7 +12,7 @@ use fsatomic::{Dir, Mode};
 
 use super::{
     Adapter, BUF, COUNTER, Counter, Fixture, Hit, bump, child_done, child_role, finish_child,
-    hits_journal, load_of, spawn_child, wait_for,
+    hits_journal, load_of, run_children, spawn_child, wait_for,
 };
 use crate::wrap::{Call, Counting};
 
@@ -146,13 +146,7 @@ pub fn processes_updating_one_counter_lose_nothing<A: Adapter>(test: &str) {
         return;
     }
     let fx = Fixture::new::<A>(test);
-    let children: Vec<_> = ["writer-1", "writer-2"]
-        .into_iter()
-        .map(|role| (role, spawn_child(test, role, &fx, None)))
-        .collect();
-    for (role, child) in children {
-        finish_child(child, role, &fx);
-    }
+    run_children(test, ["writer-1", "writer-2"], &fx);
     let end = final_count::<A>(&fx);
     assert!(end.is_whole());
     assert_eq!(end.hits, 2 * UPDATES);
@@ -180,13 +174,7 @@ pub fn processes_appending_to_one_journal_lose_nothing<A: Adapter>(test: &str) {
         return;
     }
     let fx = Fixture::new::<A>(test);
-    let children: Vec<_> = ["appender-1", "appender-2"]
-        .into_iter()
-        .map(|role| (role, spawn_child(test, role, &fx, None)))
-        .collect();
-    for (role, child) in children {
-        finish_child(child, role, &fx);
-    }
+    run_children(test, ["appender-1", "appender-2"], &fx);
     let state = journal()
         .read(&mut fx.open::<A>(), &mut [0u8; BUF])
         .expect("read");
