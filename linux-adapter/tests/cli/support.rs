@@ -111,6 +111,8 @@ impl Drop for Scratch {
 /// What a run of the binary gave.
 #[derive(Debug)]
 pub struct Out {
+    /// The command line, runner and all.
+    pub args: Vec<String>,
     /// The exit code (`None` if killed by a signal).
     pub code: Option<i32>,
     /// Standard output, as bytes.
@@ -192,6 +194,9 @@ impl Run {
 
     /// Run to the end.
     pub fn run(mut self) -> Out {
+        let program = std::iter::once(self.command.get_program());
+        let args = program.chain(self.command.get_args());
+        let args = args.map(|a| a.to_string_lossy().into_owned()).collect();
         let mut child = self
             .command
             .stdin(Stdio::piped())
@@ -207,6 +212,7 @@ impl Run {
         let out = child.wait_with_output().unwrap();
         feeder.join().unwrap();
         Out {
+            args,
             code: out.status.code(),
             stdout: out.stdout,
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -259,7 +265,8 @@ pub fn assert_code(out: &Out, code: i32) {
     assert_eq!(
         out.code,
         Some(code),
-        "expected exit {code}; stdout: {:?}; stderr: {}",
+        "{:?}: expected exit {code}; stdout: {:?}; stderr: {}",
+        out.args,
         out.text(),
         out.stderr
     );
@@ -272,13 +279,15 @@ pub fn assert_fails(out: &Out, code: i32, needles: &[&str]) {
     assert_code(out, code);
     assert!(
         out.stderr.starts_with("fsatomic: "),
-        "stderr does not start with 'fsatomic: ': {}",
+        "{:?}: stderr does not start with 'fsatomic: ': {}",
+        out.args,
         out.stderr
     );
     for needle in needles {
         assert!(
             out.stderr.contains(needle),
-            "stderr lacks {needle:?}: {}",
+            "{:?}: stderr lacks {needle:?}: {}",
+            out.args,
             out.stderr
         );
     }
