@@ -4,9 +4,9 @@
 use std::fs;
 
 use fsatomic::fs::Op;
+use fsatomic::json::JsonErrorKind::{TrailingData, UnexpectedByte, UnexpectedEnd};
 use fsatomic::{
-    CommitError, Corrupt, CorruptKind, LoadError, Mode, Store, StoreError, json::JsonErrorKind,
-    replace, slots,
+    CommitError, Corrupt, CorruptKind, LoadError, Mode, Store, StoreError, replace, slots,
 };
 
 use super::{
@@ -332,48 +332,49 @@ fn corrupt_of(err: &StoreError<std::io::Error>) -> &Corrupt {
     }
 }
 
-/// Plant `bytes` as `doc.json` (and a lock file), then check that `load`,
-/// `update` and `recover` all report `Corrupt` at `offset` with `kind`, that
-/// `update` never runs its closure, and that the file stays byte for byte
-/// (inode, mode, times) as it was.
+/// For each case `(bytes, offset, kind)`: plant `bytes` as `doc.json` (and
+/// a lock file), then check that `load`, `update` and `recover` all report
+/// `Corrupt` at `offset` with `kind`, that `update` never runs its closure,
+/// and that the file stays byte for byte (inode, mode, times) as it was.
 fn corrupt_is_reported_and_left_alone<A: Adapter>(
     test: &str,
-    bytes: &[u8],
-    offset: u64,
-    kind: CorruptKind,
+    cases: &[(&[u8], usize, CorruptKind)],
 ) {
-    let fx = Fixture::new::<A>(test);
-    plant_file(&fx.path("doc.json"), bytes, 0o600);
-    let store: Store<Counter> = Store::new("doc.json", Mode::PRIVATE);
-    let mut buf = [0u8; BUF];
-    let expected = Corrupt::new("doc.json", offset, kind);
-    let before = fx.snap("doc.json");
-    let mut dir = fx.open::<A>();
+    for (bytes, offset, kind) in cases {
+        let case = format!("{kind:?} at {offset}");
+        let fx = Fixture::new::<A>(test);
+        plant_file(&fx.path("doc.json"), bytes, 0o600);
+        let store: Store<Counter> = Store::new("doc.json", Mode::PRIVATE);
+        let mut buf = [0u8; BUF];
+        let expected = Corrupt::new("doc.json", *offset as u64, *kind);
+        let before = fx.snap("doc.json");
+        let mut dir = fx.open::<A>();
 
-    let err = store.load(&mut dir, &mut buf).unwrap_err();
-    assert_eq!(corrupt_of(&err), &expected, "load");
-    assert_eq!(fx.snap("doc.json"), before, "after load");
+        let err = store.load(&mut dir, &mut buf).unwrap_err();
+        assert_eq!(corrupt_of(&err), &expected, "{case}: load");
+        assert_eq!(fx.snap("doc.json"), before, "{case}: after load");
 
-    let mut ran = false;
-    let err = store
-        .update(&mut dir, &mut buf, |c| {
-            ran = true;
-            c.bump()
-        })
-        .unwrap_err();
-    assert_eq!(corrupt_of(&err), &expected, "update");
-    assert!(!ran, "update ran its closure on a corrupt file");
-    assert_eq!(fx.snap("doc.json"), before, "after update");
+        let mut ran = false;
+        let err = store
+            .update(&mut dir, &mut buf, |c| {
+                ran = true;
+                c.bump()
+            })
+            .unwrap_err();
+        assert_eq!(corrupt_of(&err), &expected, "{case}: update");
+        assert!(!ran, "{case}: update ran its closure on a corrupt file");
+        assert_eq!(fx.snap("doc.json"), before, "{case}: after update");
 
-    fsatomic::recover::recover(&mut dir, "doc.json", Mode::PRIVATE).expect("recover");
-    assert_eq!(fx.snap("doc.json"), before, "after recover");
-    assert_eq!(fx.names(), set(["doc.json", "doc.json.lock"]));
+        fsatomic::recover::recover(&mut dir, "doc.json", Mode::PRIVATE).expect("recover");
+        assert_eq!(fx.snap("doc.json"), before, "{case}: after recover");
+        assert_eq!(fx.names(), set(["doc.json", "doc.json.lock"]), "{case}");
+    }
 }
 
 /// A zero-length file — the mark of a torn write — is `Corrupt` at byte 0,
 /// never empty state, and is left alone.
 pub fn empty_file_is_corrupt_and_left_alone<A: Adapter>(test: &str) {
-    corrupt_is_reported_and_left_alone::<A>(test, b"", 0, CorruptKind::Empty);
+    corrupt_is_reported_and_left_alone::<A>(test, &[(b"", 0, CorruptKind::Empty)]);
 }
 
 /// A document cut short is `Corrupt` at the offset where it ends, for
@@ -384,42 +385,30 @@ pub fn truncated_file_is_corrupt_at_its_end_and_left_alone<A: Adapter>(test: &st
     // brace (the trailing newline is optional whitespace, so cutting only
     // it leaves a valid document).
     let last_brace = whole.iter().rposition(|&b| b == b'}').expect("brace");
-    for cut in [1, 5, whole.len() / 2, last_brace] {
-        corrupt_is_reported_and_left_alone::<A>(
-            test,
-            &whole[..cut],
-            cut as u64,
-            CorruptKind::Json(JsonErrorKind::UnexpectedEnd),
-        );
-    }
+    let cuts = [1, 5, whole.len() / 2, last_brace];
+    let cases = cuts.map(|cut| (&whole[..cut], cut, CorruptKind::Json(UnexpectedEnd)));
+    corrupt_is_reported_and_left_alone::<A>(test, &cases);
 }
 
 /// Garbage is `Corrupt` at the first byte that is wrong: binary noise at 0,
 /// data after a complete document where it starts, a wrong shape at 0.
 pub fn garbage_file_is_corrupt_where_it_breaks_and_left_alone<A: Adapter>(test: &str) {
+    let whole = encoded(&Counter::at(3));
+    let trailing = [&whole[..], b"xyz"].concat();
+    let mut wrong = whole.clone();
+    let digit = wrong.iter().position(|&b| b == b'3').expect("digit");
+    wrong[digit] = b'@';
     corrupt_is_reported_and_left_alone::<A>(
         test,
-        b"\0\x13\xffgarbage",
-        0,
-        CorruptKind::Json(JsonErrorKind::UnexpectedByte(0)),
-    );
-    let mut doc = encoded(&Counter::at(3));
-    let at = doc.len();
-    doc.extend_from_slice(b"xyz");
-    corrupt_is_reported_and_left_alone::<A>(
-        test,
-        &doc,
-        at as u64,
-        CorruptKind::Json(JsonErrorKind::TrailingData),
-    );
-    let mut doc = encoded(&Counter::at(3));
-    let at = doc.iter().position(|&b| b == b'3').expect("digit");
-    doc[at] = b'@';
-    corrupt_is_reported_and_left_alone::<A>(
-        test,
-        &doc,
-        at as u64,
-        CorruptKind::Json(JsonErrorKind::UnexpectedByte(b'@')),
+        &[
+            (
+                b"\0\x13\xffgarbage",
+                0,
+                CorruptKind::Json(UnexpectedByte(0)),
+            ),
+            (&trailing, whole.len(), CorruptKind::Json(TrailingData)),
+            (&wrong, digit, CorruptKind::Json(UnexpectedByte(b'@'))),
+        ],
     );
     let err_shape = b"{\"hits\": \"three\"}\n";
     let fx = Fixture::new::<A>(test);
