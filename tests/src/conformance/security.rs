@@ -444,32 +444,18 @@ pub fn hard_linked_slot_receives_nothing<A: Adapter>(test: &str) {
 /// wrote: the older slot still holds its document).
 pub fn in_place_files_narrow_to_the_mode_asked<A: Adapter>(test: &str) {
     let fx = Fixture::new::<A>(test);
-    let mut buf = [0u8; BUF];
     let slots = |mode| Store::<Counter>::new("st.json", mode).with_protocol(Protocol::Slots);
     for i in 0..2 {
-        slots(Mode::PUBLIC_READ)
-            .save(&mut fx.open::<A>(), &mut buf, &Counter::at(i))
-            .expect("save 0644");
+        save_at(&slots(Mode::PUBLIC_READ), &mut fx.open::<A>(), i);
     }
-    for slot in ["st.json.a", "st.json.b"] {
-        assert_eq!(fx.mode(slot), 0o644, "{slot}");
-    }
-    slots(Mode::PRIVATE)
-        .save(&mut fx.open::<A>(), &mut buf, &Counter::at(2))
-        .expect("save 0600");
-    for slot in ["st.json.a", "st.json.b"] {
-        assert_eq!(fx.mode(slot), 0o600, "{slot} after a 0600 save");
-    }
-    slots(Mode::PUBLIC_READ)
-        .save(&mut fx.open::<A>(), &mut buf, &Counter::at(3))
-        .expect("save 0644 again");
-    for slot in ["st.json.a", "st.json.b"] {
-        assert_eq!(fx.mode(slot), 0o600, "{slot} widened");
-    }
+    let slot_modes = || ["st.json.a", "st.json.b"].map(|slot| fx.mode(slot));
+    assert_eq!(slot_modes(), [0o644; 2]);
+    save_at(&slots(Mode::PRIVATE), &mut fx.open::<A>(), 2);
+    assert_eq!(slot_modes(), [0o600; 2], "after a 0600 save");
+    save_at(&slots(Mode::PUBLIC_READ), &mut fx.open::<A>(), 3);
+    assert_eq!(slot_modes(), [0o600; 2], "widened");
     assert_eq!(
-        slots(Mode::PRIVATE)
-            .load(&mut fx.open::<A>(), &mut buf)
-            .expect("load"),
+        load_of(&slots(Mode::PRIVATE), &mut fx.open::<A>()),
         Some(Counter::at(3))
     );
 
@@ -494,7 +480,6 @@ pub fn in_place_files_narrow_to_the_mode_asked<A: Adapter>(test: &str) {
 /// writer, its bytes and inode kept.
 pub fn lock_file_is_openable_only_by_writers<A: Adapter>(test: &str) {
     let fx = Fixture::new::<A>(test);
-    let mut buf = [0u8; BUF];
     for (bits, lock) in [
         (0o644, 0o600),
         (0o664, 0o640),
@@ -503,17 +488,17 @@ pub fn lock_file_is_openable_only_by_writers<A: Adapter>(test: &str) {
     ] {
         let name = format!("s{bits:o}.json");
         let mode = Mode::new(bits).expect("mode");
-        Store::<Counter>::new(&name, mode)
-            .save(&mut fx.open::<A>(), &mut buf, &Counter::at(1))
-            .expect("save");
+        save_at(&Store::<Counter>::new(&name, mode), &mut fx.open::<A>(), 1);
         assert_eq!(fx.mode(&name), bits);
         assert_eq!(fx.mode(&format!("{name}.lock")), lock, "{name}");
     }
     plant_file(&fx.path("old.json.lock"), b"", 0o644);
     let before = fx.snap("old.json.lock");
-    Store::<Counter>::new("old.json", Mode::PUBLIC_READ)
-        .save(&mut fx.open::<A>(), &mut buf, &Counter::at(1))
-        .expect("save");
+    save_at(
+        &Store::<Counter>::new("old.json", Mode::PUBLIC_READ),
+        &mut fx.open::<A>(),
+        1,
+    );
     let after = fx.snap("old.json.lock");
     assert_eq!(after.mode & 0o7777, 0o600, "an old lock file kept its mode");
     assert_eq!((after.bytes, after.inode), (before.bytes, before.inode));
