@@ -3,14 +3,13 @@
 //! what a torn or damaged journal does to `load`, `check` and `append`.
 
 use std::collections::BTreeSet;
-use std::process::Stdio;
 
 use fsatomic::Mode;
 use fsatomic::journal::{Entry, HEADER_LEN, Journal, RECORD_HEADER_LEN};
 use fsatomic_linux::LinuxDir;
 
 use crate::support::{
-    BIN, Scratch, assert_code, assert_fails, assert_has, assert_lacks, fails, fsatomic, ok,
+    Scratch, assert_code, assert_fails, assert_has, assert_lacks, fails, fsatomic, in_parallel, ok,
 };
 
 /// The journal of `name` in `dir` as the core reads it: the snapshot's
@@ -109,29 +108,10 @@ fn eight_processes_times_50_appends_lose_nothing_and_leave_no_gaps() {
     const ROUNDS: usize = 50;
     let dir = Scratch::new("append-race");
     let path = dir.file("log.json");
-    let writers: Vec<_> = (0..PROCESSES)
-        .map(|w| {
-            let path = path.clone();
-            std::thread::spawn(move || {
-                for i in 0..ROUNDS {
-                    let mut child = fsatomic_testkit::runner::command(BIN)
-                        .args(["append", &path])
-                        .stdin(Stdio::piped())
-                        .spawn()
-                        .unwrap();
-                    use std::io::Write;
-                    let mut stdin = child.stdin.take().unwrap();
-                    write!(stdin, "\"w{w}-{i:02}\"").unwrap();
-                    drop(stdin);
-                    let status = child.wait().unwrap();
-                    assert!(status.success(), "writer {w}, append {i}: {status}");
-                }
-            })
-        })
-        .collect();
-    for writer in writers {
-        writer.join().unwrap();
-    }
+    in_parallel(PROCESSES, ROUNDS, |w, i| {
+        let out = fsatomic(["append", &path], format!("\"w{w}-{i:02}\"").as_bytes());
+        assert_eq!(out.code, Some(0), "writer {w}, append {i}: {out:?}");
+    });
     let values = strings(&path);
     assert_eq!(values.len(), PROCESSES * ROUNDS, "{values:?}");
     let distinct: BTreeSet<&String> = values.iter().collect();

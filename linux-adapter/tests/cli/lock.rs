@@ -1,6 +1,8 @@
 //! `lock`: critical sections never overlap; the command's status is ours.
 
-use crate::support::{BIN, Background, Scratch, assert_code, assert_fails, fsatomic, ok, wait_for};
+use crate::support::{
+    BIN, Background, Scratch, assert_code, assert_fails, fsatomic, in_parallel, ok, wait_for,
+};
 
 /// 4 processes × 10 locked sections: no section starts inside another.
 #[test]
@@ -13,23 +15,13 @@ fn critical_sections_never_overlap() {
     // Each section logs its entry and exit, and dawdles in between so that
     // an unlocked section would be caught inside another.
     let section = format!("echo \"in $$\" >> '{log}'; sleep 0.02; echo \"out $$\" >> '{log}'");
-    let workers: Vec<_> = (0..PROCESSES)
-        .map(|_| {
-            let (path, section) = (path.clone(), section.clone());
-            std::thread::spawn(move || {
-                for _ in 0..ROUNDS {
-                    let status = fsatomic_testkit::runner::command(BIN)
-                        .args(["lock", &path, "--", "sh", "-c", &section])
-                        .status()
-                        .unwrap();
-                    assert!(status.success());
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.join().unwrap();
-    }
+    in_parallel(PROCESSES, ROUNDS, |_, _| {
+        let status = fsatomic_testkit::runner::command(BIN)
+            .args(["lock", &path, "--", "sh", "-c", &section])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    });
     let log = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<&str> = log.lines().collect();
     assert_eq!(lines.len(), 2 * PROCESSES * ROUNDS);

@@ -334,3 +334,14 @@ pub fn wait_for(mut ready: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Run `round(worker, i)` for `rounds` rounds on each of `workers` threads
+/// at once, and wait for them all (a panic in one fails the test).
+pub fn in_parallel(workers: usize, rounds: usize, round: impl Fn(usize, usize) + Sync) {
+    std::thread::scope(|scope| {
+        for worker in 0..workers {
+            let round = &round;
+            scope.spawn(move || (0..rounds).for_each(|i| round(worker, i)));
+        }
+    });
+}

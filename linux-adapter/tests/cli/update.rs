@@ -3,7 +3,9 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{BIN, Background, Scratch, assert_code, fails, fsatomic, ok, wait_for};
+use crate::support::{
+    BIN, Background, Scratch, assert_code, fails, fsatomic, in_parallel, ok, wait_for,
+};
 
 const INCREMENT: &str = "read n; echo $((n+1))";
 
@@ -15,24 +17,14 @@ fn eight_processes_times_200_increments_end_at_exactly_1600() {
     let dir = Scratch::new("counter");
     let path = dir.file("counter.json");
     let started = Instant::now();
-    let workers: Vec<_> = (0..PROCESSES)
-        .map(|_| {
-            let path = path.clone();
-            std::thread::spawn(move || {
-                for round in 0..ROUNDS {
-                    let status = fsatomic_testkit::runner::command(BIN)
-                        .args(["update", &path, "--init", "0", "--", "sh", "-c", INCREMENT])
-                        .stdin(Stdio::null())
-                        .status()
-                        .unwrap();
-                    assert!(status.success(), "round {round}: {status}");
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.join().unwrap();
-    }
+    in_parallel(PROCESSES, ROUNDS, |_, round| {
+        let status = fsatomic_testkit::runner::command(BIN)
+            .args(["update", &path, "--init", "0", "--", "sh", "-c", INCREMENT])
+            .stdin(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "round {round}: {status}");
+    });
     eprintln!(
         "note: {} concurrent updates took {:.1?}",
         PROCESSES * ROUNDS,
