@@ -57,8 +57,7 @@ fn slots_and_journals_give_their_previous_version_without_asking() {
     assert_eq!(load(&events, &["--previous"]), "[\n  1,\n  2\n]\n");
 }
 
-/// A tentative version is current at once, blocks plain writes, and is
-/// rolled back by the boot's repair unless confirmed (or by `rollback`).
+/// A tentative version blocks plain writes and is rolled back unless confirmed.
 #[test]
 fn a_tentative_version_is_rolled_back_at_boot_unless_confirmed() {
     let dir = Scratch::new("tentative");

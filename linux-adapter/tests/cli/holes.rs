@@ -106,8 +106,7 @@ fn with_stderr_closed(args: &[&str], stdin: &[u8]) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
-/// With stderr closed, neither a save (`--mkdir`) nor an append's
-/// conversion panics or stops half way, and failures keep their code.
+/// With stderr closed, save and an append conversion still commit.
 #[test]
 fn a_closed_stderr_neither_panics_nor_stops_a_commit() {
     let dir = Scratch::new("stderr-closed");

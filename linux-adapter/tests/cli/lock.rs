@@ -87,8 +87,7 @@ fn a_missing_command_is_a_usage_error() {
     assert!(dir.entries().is_empty());
 }
 
-/// Against a held lock, `-n` and `--timeout` give up with exit 8 and touch
-/// nothing; bad values are usage errors.
+/// Against a held lock, `-n`/`--timeout` exit 8 and touch nothing.
 #[test]
 fn a_held_lock_times_out_with_exit_8() {
     let dir = Scratch::new("locktimeout");

@@ -114,8 +114,7 @@ fn append_with_slots_rewrites_the_whole_array_in_place() {
     );
 }
 
-/// A protocol that contradicts the form on disk, or is unknown to the
-/// command, is a usage error that changes nothing; agreeing is fine.
+/// A contradicting or unknown `--protocol` is a usage error; nothing changes.
 #[test]
 fn a_protocol_that_contradicts_the_files_on_disk_is_a_usage_error() {
     let dir = Scratch::new("contradict");

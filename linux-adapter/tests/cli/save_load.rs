@@ -75,8 +75,7 @@ fn mode_is_0600_by_default_and_exactly_as_asked_whatever_the_umask() {
     assert_eq!(dir.mode("secret.json"), 0o600);
 }
 
-/// Load of an absent file exits 3 and creates nothing; of a file in a
-/// missing directory, it fails with 1.
+/// Load of an absent file exits 3; of a missing directory, 1.
 #[test]
 fn load_of_an_absent_file_exits_3() {
     let dir = Scratch::new("absent");

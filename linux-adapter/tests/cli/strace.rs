@@ -178,8 +178,7 @@ fn save_with_fault(dir: &Scratch, inject: &str) -> Option<(Option<i32>, String)>
     Some((out.status.code(), stderr))
 }
 
-/// A failed listing (injected EIO) is named as such, with no advice to
-/// remove an orphan that does not exist.
+/// A failed listing (injected EIO) is named, with no orphan advice.
 #[test]
 fn a_failed_listing_does_not_advise_removing_an_orphan() {
     let dir = Scratch::new("list-eio");
@@ -192,11 +191,11 @@ fn a_failed_listing_does_not_advise_removing_an_orphan() {
     assert!(!dir.join("s.json").exists());
 }
 
-/// A failed `fchmod` (injected EPERM on the second, after the lock file's)
-/// is reported as such and leaves no temporary file.
+/// A failed `fchmod` (injected EPERM) says so and leaves no temporary file.
 #[test]
 fn a_failed_fchmod_says_so_and_leaves_nothing() {
     let dir = Scratch::new("fchmod-eperm");
+    // The first `fchmod` is the lock file's: fail the second.
     let Some((code, stderr)) = save_with_fault(&dir, "inject=fchmod:error=EPERM:when=2") else {
         return;
     };

@@ -35,8 +35,7 @@ fn eight_processes_times_200_increments_end_at_exactly_1600() {
     assert_eq!(dir.entries(), ["counter.json", "counter.json.lock"]);
 }
 
-/// The command reads the document (or `--init`, or null); its output is
-/// saved indented.
+/// The command reads the document, `--init` or null; its output is indented.
 #[test]
 fn the_command_sees_the_current_document_or_init_and_its_output_is_indented() {
     let dir = Scratch::new("feed");

@@ -4,6 +4,7 @@ use crate::support::{Scratch, assert_fails, assert_has, fsatomic, ok};
 
 const COMMANDS: [&str; 5] = ["save", "load", "update", "lock", "check"];
 
+/// Every form of help prints the right usage on stdout, exit 0.
 #[test]
 fn help_for_the_tool_and_each_command_goes_to_stdout_with_exit_0() {
     for args in [vec!["--help"], vec!["-h"], vec!["help"]] {
@@ -32,6 +33,7 @@ fn help_for_the_tool_and_each_command_goes_to_stdout_with_exit_0() {
     }
 }
 
+/// Every form of version prints the crate version.
 #[test]
 fn version_prints_the_crate_version() {
     for flag in ["--version", "-V", "version"] {
@@ -40,6 +42,7 @@ fn version_prints_the_crate_version() {
     }
 }
 
+/// Usage errors exit 2, point to --help, print and create nothing.
 #[test]
 fn usage_errors_exit_2_and_point_to_the_help() {
     let dir = Scratch::new("usage");
