@@ -231,6 +231,35 @@ impl Fixture {
         self.outside.join(name)
     }
 
+    /// The bytes of `dir/NAME`, read out of band.
+    pub fn read(&self, name: &str) -> Vec<u8> {
+        let path = self.path(name);
+        fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+    }
+
+    /// The permission bits of `dir/NAME` (the link itself if it is one).
+    pub fn mode(&self, name: &str) -> u32 {
+        mode_of(&self.path(name))
+    }
+
+    /// A [`Snapshot`] of `dir/NAME`.
+    pub fn snap(&self, name: &str) -> Snapshot {
+        Snapshot::of(&self.path(name))
+    }
+
+    /// A [`Snapshot`] of `outside/NAME`.
+    pub fn snap_outside(&self, name: &str) -> Snapshot {
+        Snapshot::of(&self.outside(name))
+    }
+
+    /// A fresh scratch tree, as [`Fixture::new`], and a handle of adapter
+    /// `A` on its directory under test.
+    pub fn with<A: Adapter>(label: &str) -> (Fixture, A::Dir) {
+        let fixture = Fixture::new::<A>(label);
+        let dir = fixture.open::<A>();
+        (fixture, dir)
+    }
+
     /// A new handle of adapter `A` on the directory under test.
     pub fn open<A: Adapter>(&self) -> A::Dir {
         A::open(&self.dir)
@@ -258,6 +287,11 @@ impl Drop for Fixture {
             let _ = fs::remove_dir_all(&self.root);
         }
     }
+}
+
+/// `names` as a set, to compare with [`Fixture::names`].
+pub fn set<const N: usize>(names: [&str; N]) -> BTreeSet<String> {
+    names.into_iter().map(str::to_owned).collect()
 }
 
 /// Every name in `dir`, read with `std::fs`.
@@ -458,6 +492,52 @@ impl fsatomic::store::Fold<Hit> for Hits {
     }
 }
 
+/// `store.save` of `Counter::at(hits)` through `dir`, which must succeed.
+#[track_caller]
+pub fn save_at<D: Dir<Error = io::Error>>(
+    store: &fsatomic::Store<Counter>,
+    dir: &mut D,
+    hits: u64,
+) {
+    let saved = store.save(dir, &mut [0u8; BUF], &Counter::at(hits));
+    saved.unwrap_or_else(|e| panic!("save {hits}: {e}"));
+}
+
+/// `store.load` through `dir`, which must succeed.
+#[track_caller]
+pub fn load_of<D: Dir<Error = io::Error>>(
+    store: &fsatomic::Store<Counter>,
+    dir: &mut D,
+) -> Option<Counter> {
+    let loaded = store.load(dir, &mut [0u8; BUF]);
+    loaded.unwrap_or_else(|e| panic!("load: {e}"))
+}
+
+/// `store.update` with [`Counter::bump`] through `dir`, which must
+/// succeed: the new count.
+#[track_caller]
+pub fn bump<D: Dir<Error = io::Error>>(store: &fsatomic::Store<Counter>, dir: &mut D) -> u64 {
+    let bumped = store.update(dir, &mut [0u8; BUF], Counter::bump);
+    bumped.unwrap_or_else(|e| panic!("update: {e}"))
+}
+
+/// The journal of [`Hit`]s, `hits.json`, that the journal checks use.
+pub fn hits_journal(mode: Mode) -> fsatomic::JournalStore<'static, Hits, Hit> {
+    fsatomic::JournalStore::new("hits.json", mode).expect("name")
+}
+
+/// `journal.append` of a hit from `ip` through `dir`, which must succeed:
+/// its sequence number.
+#[track_caller]
+pub fn append_hit<D: Dir<Error = io::Error>>(
+    journal: &mut fsatomic::JournalStore<Hits, Hit>,
+    dir: &mut D,
+    ip: u32,
+) -> u64 {
+    let appended = journal.append(dir, &mut [0u8; BUF], &Hit { ip });
+    appended.unwrap_or_else(|e| panic!("append {ip}: {e}"))
+}
+
 /// The bytes a commit of `value` puts on disk.
 pub fn encoded<T: Serialize>(value: &T) -> Vec<u8> {
     let mut buf = vec![0u8; BUF];
@@ -548,6 +628,15 @@ pub(crate) fn finish_child(child: Child, role: &str, fixture: &Fixture) -> Strin
         String::from_utf8_lossy(&out.stderr)
     );
     report.unwrap_or_default()
+}
+
+/// Run `test` in a child process for each of `roles`, all at once, and
+/// [`finish_child`] each.
+pub(crate) fn run_children(test: &str, roles: [&str; 2], fixture: &Fixture) {
+    let children = roles.map(|role| (role, spawn_child(test, role, fixture, None)));
+    for (role, child) in children {
+        finish_child(child, role, fixture);
+    }
 }
 
 /// In a child: leave the marker `done-ROLE` with `report`.

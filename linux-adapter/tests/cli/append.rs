@@ -3,13 +3,14 @@
 //! what a torn or damaged journal does to `load`, `check` and `append`.
 
 use std::collections::BTreeSet;
-use std::process::Stdio;
 
 use fsatomic::Mode;
 use fsatomic::journal::{Entry, HEADER_LEN, Journal, RECORD_HEADER_LEN};
 use fsatomic_linux::LinuxDir;
 
-use crate::support::{BIN, Scratch, assert_code, assert_fails, fsatomic};
+use crate::support::{
+    Scratch, assert_code, assert_fails, assert_has, assert_lacks, fails, fsatomic, in_parallel, ok,
+};
 
 /// The journal of `name` in `dir` as the core reads it: the snapshot's
 /// sequence number (if any) and the sequence number of every record after
@@ -37,9 +38,7 @@ fn sequence(dir: &Scratch, name: &str) -> (Option<u64>, Vec<u64>) {
 
 /// `fsatomic load PATH`, which must succeed; its lines.
 fn load_lines(path: &str) -> Vec<String> {
-    let out = fsatomic(["load", path], b"");
-    assert_code(&out, 0);
-    out.text().lines().map(str::to_string).collect()
+    ok(["load", path], b"").lines()
 }
 
 /// The string elements of a loaded array of strings, in order.
@@ -52,20 +51,18 @@ fn strings(path: &str) -> Vec<String> {
         .collect()
 }
 
+/// Each append adds one compact record, silently; load prints the array.
 #[test]
 fn appends_grow_the_array_in_order_one_record_each() {
     let dir = Scratch::new("append");
     let path = dir.file("events.json");
     for value in [&b"1"[..], b" \"two\" ", b"{\"x\": [1, 2]}\n", b"null"] {
-        let out = fsatomic(["append", &path], value);
-        assert_code(&out, 0);
+        let out = ok(["append", &path], value);
         assert!(out.stdout.is_empty(), "append printed {:?}", out.text());
         assert!(out.stderr.is_empty(), "append printed {:?}", out.stderr);
     }
-    let out = fsatomic(["load", &path], b"");
-    assert_code(&out, 0);
     assert_eq!(
-        out.text(),
+        ok(["load", &path], b"").text(),
         "[\n  1,\n  \"two\",\n  {\n    \"x\": [\n      1,\n      2\n    ]\n  },\n  null\n]\n"
     );
     // A journal and its lock; no snapshot until the first compaction.
@@ -82,6 +79,7 @@ fn appends_grow_the_array_in_order_one_record_each() {
     assert_eq!(dir.size("events.json.journal"), expected as u64);
 }
 
+/// Empty or invalid input, or a missing directory, appends nothing.
 #[test]
 fn invalid_input_is_refused_and_nothing_is_created() {
     let dir = Scratch::new("append-bad");
@@ -98,41 +96,22 @@ fn invalid_input_is_refused_and_nothing_is_created() {
     assert!(dir.entries().is_empty(), "{:?}", dir.entries());
     let out = fsatomic(["append", &dir.file("no/such/dir/x.json")], b"1");
     assert_fails(&out, 1, &["does not exist"]);
-    let out = fsatomic(["append", &dir.file("made/x.json"), "--mkdir"], b"1");
-    assert_code(&out, 0);
+    ok(["append", &dir.file("made/x.json"), "--mkdir"], b"1");
     assert_eq!(strings(&dir.file("made/x.json")).len(), 0);
     assert_eq!(load_lines(&dir.file("made/x.json")), ["[", "  1", "]"]);
 }
 
+/// 400 concurrent appends from 8 processes: all kept, in order, no gaps.
 #[test]
 fn eight_processes_times_50_appends_lose_nothing_and_leave_no_gaps() {
     const PROCESSES: usize = 8;
     const ROUNDS: usize = 50;
     let dir = Scratch::new("append-race");
     let path = dir.file("log.json");
-    let writers: Vec<_> = (0..PROCESSES)
-        .map(|w| {
-            let path = path.clone();
-            std::thread::spawn(move || {
-                for i in 0..ROUNDS {
-                    let mut child = fsatomic_testkit::runner::command(BIN)
-                        .args(["append", &path])
-                        .stdin(Stdio::piped())
-                        .spawn()
-                        .unwrap();
-                    use std::io::Write;
-                    let mut stdin = child.stdin.take().unwrap();
-                    write!(stdin, "\"w{w}-{i:02}\"").unwrap();
-                    drop(stdin);
-                    let status = child.wait().unwrap();
-                    assert!(status.success(), "writer {w}, append {i}: {status}");
-                }
-            })
-        })
-        .collect();
-    for writer in writers {
-        writer.join().unwrap();
-    }
+    in_parallel(PROCESSES, ROUNDS, |w, i| {
+        let out = fsatomic(["append", &path], format!("\"w{w}-{i:02}\"").as_bytes());
+        assert_eq!(out.code, Some(0), "writer {w}, append {i}: {out:?}");
+    });
     let values = strings(&path);
     assert_eq!(values.len(), PROCESSES * ROUNDS, "{values:?}");
     let distinct: BTreeSet<&String> = values.iter().collect();
@@ -154,6 +133,7 @@ fn eight_processes_times_50_appends_lose_nothing_and_leave_no_gaps() {
     assert_eq!(seqs, expected);
 }
 
+/// Compaction bounds the journal, keeps every value and the mode asked.
 #[test]
 fn a_growing_journal_is_compacted_into_the_snapshot_and_nothing_is_lost() {
     let dir = Scratch::new("append-compact");
@@ -161,11 +141,8 @@ fn a_growing_journal_is_compacted_into_the_snapshot_and_nothing_is_lost() {
     let value = |i: usize| format!("{i:03}-{}", "x".repeat(8000));
     let mut snapshots = Vec::new();
     for i in 0..40 {
-        let out = fsatomic(
-            ["append", &path, "--mode", "0640"],
-            format!("\"{}\"", value(i)).as_bytes(),
-        );
-        assert_code(&out, 0);
+        let doc = format!("\"{}\"", value(i));
+        ok(["append", &path, "--mode", "0640"], doc.as_bytes());
         let (snapshot, seqs) = sequence(&dir, "big.json");
         // Snapshot and records always cover 1..=i+1 exactly.
         let first = snapshot.unwrap_or(0) + 1;
@@ -193,21 +170,20 @@ fn a_growing_journal_is_compacted_into_the_snapshot_and_nothing_is_lost() {
     assert_eq!(values, (0..40).map(value).collect::<Vec<_>>());
     assert_eq!(dir.mode("big.json"), 0o640);
     assert_eq!(dir.mode("big.json.journal"), 0o640);
-    let out = fsatomic(["check", &path], b"");
-    assert_code(&out, 0);
+    let out = ok(["check", &path], b"");
     let (snapshot, seqs) = sequence(&dir, "big.json");
-    assert!(
-        out.text().contains(&format!(
-            "big.json: ok (journal, {} record{} after the snapshot at seq {};",
+    let plural = if seqs.len() == 1 { "" } else { "s" };
+    assert_has(
+        &out.text(),
+        &format!(
+            "big.json: ok (journal, {} record{plural} after the snapshot at seq {};",
             seqs.len(),
-            if seqs.len() == 1 { "" } else { "s" },
             snapshot.unwrap()
-        )),
-        "{}",
-        out.text()
+        ),
     );
 }
 
+/// A plain array, foreign or saved, becomes a journal once, mode kept.
 #[test]
 fn a_plain_array_file_is_converted_once_and_keeps_its_mode() {
     let dir = Scratch::new("append-convert");
@@ -219,8 +195,7 @@ fn a_plain_array_file_is_converted_once_and_keeps_its_mode() {
     )
     .unwrap();
     let path = dir.file("users.json");
-    let out = fsatomic(["append", &path], b"\"alice\"");
-    assert_code(&out, 0);
+    let out = ok(["append", &path], b"\"alice\"");
     assert!(
         out.stderr.starts_with("fsatomic: converted ")
             && out.stderr.contains("a plain JSON array of 2 elements"),
@@ -236,20 +211,19 @@ fn a_plain_array_file_is_converted_once_and_keeps_its_mode() {
     assert_eq!(dir.mode("users.json"), 0o644);
     assert_eq!(dir.mode("users.json.journal"), 0o644);
     // Once: the next append says nothing.
-    let out = fsatomic(["append", &path], b"\"bob\"");
-    assert_code(&out, 0);
+    let out = ok(["append", &path], b"\"bob\"");
     assert!(out.stderr.is_empty(), "{}", out.stderr);
     assert_eq!(strings(&path), ["root", "admin", "alice", "bob"]);
     assert_eq!(sequence(&dir, "users.json"), (Some(0), vec![1, 2]));
 
     // A file saved by `fsatomic save` converts the same way.
-    assert_code(&fsatomic(["save", &dir.file("list.json")], b"[]"), 0);
-    let out = fsatomic(["append", &dir.file("list.json")], b"7");
-    assert_code(&out, 0);
-    assert!(out.stderr.contains("of 0 elements"), "{}", out.stderr);
+    ok(["save", &dir.file("list.json")], b"[]");
+    let out = ok(["append", &dir.file("list.json")], b"7");
+    assert_has(&out.stderr, "of 0 elements");
     assert_eq!(load_lines(&dir.file("list.json")), ["[", "  7", "]"]);
 }
 
+/// A non-array document, or a corrupt one, is refused and left as it was.
 #[test]
 fn a_document_that_is_not_an_array_is_refused_and_left_alone() {
     let dir = Scratch::new("append-refuse");
@@ -260,7 +234,7 @@ fn a_document_that_is_not_an_array_is_refused_and_left_alone() {
         (b"null", "holds null"),
     ] {
         let path = dir.file("doc.json");
-        assert_code(&fsatomic(["save", &path], doc), 0);
+        ok(["save", &path], doc);
         let before = dir.read("doc.json");
         let out = fsatomic(["append", &path], b"1");
         assert_fails(&out, 1, &[&path, kind, "append adds to arrays only"]);
@@ -274,12 +248,13 @@ fn a_document_that_is_not_an_array_is_refused_and_left_alone() {
     assert_eq!(dir.read("torn.json"), b"[1, 2");
 }
 
+/// A torn last record: load skips it, check reports it, repair cuts it.
 #[test]
 fn a_torn_tail_is_ignored_by_load_reported_by_check_and_cut_by_repair() {
     let dir = Scratch::new("append-torn");
     let path = dir.file("hits.json");
     for v in ["1", "2", "3"] {
-        assert_code(&fsatomic(["append", &path], v.as_bytes()), 0);
+        ok(["append", &path], v.as_bytes());
     }
     let clean = dir.size("hits.json.journal");
     // A power cut during the fourth append: half a record header.
@@ -287,55 +262,42 @@ fn a_torn_tail_is_ignored_by_load_reported_by_check_and_cut_by_repair() {
     let torn = dir.read("hits.json.journal");
 
     assert_eq!(load_lines(&path), ["[", "  1,", "  2,", "  3", "]"]);
-    let out = fsatomic(["check", dir.path().to_str().unwrap()], b"");
-    assert_code(&out, 0);
-    assert!(
-        out.text().contains(&format!(
+    let text = ok(["check", dir.dir()], b"").text();
+    assert_has(
+        &text,
+        &format!(
             "{path}: ok (journal, 3 records, no snapshot yet; a torn record at byte {clean} of hits.json.journal is ignored"
-        )),
-        "{}",
-        out.text()
+        ),
     );
-    assert!(
-        out.text()
-            .ends_with("; 1 torn journal record (check --repair cuts it)\n"),
-        "{}",
-        out.text()
-    );
+    let summary = "; 1 torn journal record (check --repair cuts it)\n";
+    assert!(text.ends_with(summary), "{text}");
     assert_eq!(
         dir.read("hits.json.journal"),
         torn,
         "readers change nothing"
     );
 
-    let out = fsatomic(["check", &path, "--repair"], b"");
-    assert_code(&out, 0);
-    assert!(
-        out.text().contains(&format!(
-            "{path}: cut the torn record at byte {clean} off hits.json.journal\n"
-        )),
-        "{}",
-        out.text()
-    );
-    assert!(out.text().ends_with(", 1 cut\n"), "{}", out.text());
+    let text = ok(["check", &path, "--repair"], b"").text();
+    let cut = format!("{path}: cut the torn record at byte {clean} off hits.json.journal\n");
+    assert_has(&text, &cut);
+    assert!(text.ends_with(", 1 cut\n"), "{text}");
     assert_eq!(dir.size("hits.json.journal"), clean);
-    let out = fsatomic(["check", &path, "--repair"], b"");
-    assert_code(&out, 0);
-    assert!(!out.text().contains("torn record"), "{}", out.text());
+    assert_lacks(&ok(["check", &path, "--repair"], b"").text(), "torn record");
 
     // An append after a torn tail cuts it itself and continues the sequence.
     dir.append("hits.json.journal", &[0u8; 40]);
-    assert_code(&fsatomic(["append", &path], b"4"), 0);
+    ok(["append", &path], b"4");
     assert_eq!(sequence(&dir, "hits.json"), (None, vec![1, 2, 3, 4]));
     assert_eq!(load_lines(&path).len(), 6);
 }
 
+/// A bit flipped mid-journal is corrupt (exit 4) for every command.
 #[test]
 fn a_damaged_record_in_the_middle_is_corrupt_with_the_file_and_offset() {
     let dir = Scratch::new("append-crc");
     let path = dir.file("snapdb.json");
     for v in ["\"first\"", "\"second\"", "\"third\""] {
-        assert_code(&fsatomic(["append", &path], v.as_bytes()), 0);
+        ok(["append", &path], v.as_bytes());
     }
     let mut bytes = dir.read("snapdb.json.journal");
     let second = HEADER_LEN + RECORD_HEADER_LEN + "\"first\"".len();
@@ -343,32 +305,18 @@ fn a_damaged_record_in_the_middle_is_corrupt_with_the_file_and_offset() {
     dir.write("snapdb.json.journal", &bytes);
     let journal = dir.file("snapdb.json.journal");
 
-    let out = fsatomic(["load", &path], b"");
-    assert_fails(
-        &out,
-        4,
-        &[
-            &format!("{journal} is corrupt at byte {second}: checksum mismatch"),
-            "left untouched",
-        ],
-    );
+    let corrupt = format!("{journal} is corrupt at byte {second}");
+    let mismatch = format!("{corrupt}: checksum mismatch");
+    let out = fails(["load", &path], b"", 4, &[&mismatch, "left untouched"]);
     assert!(out.stdout.is_empty());
     let out = fsatomic(["check", &path], b"");
     assert_code(&out, 4);
-    assert!(
-        out.text().contains(&format!(
-            "{path}: corrupt at byte {second}: checksum mismatch (journal: {journal})\n"
-        )),
-        "{}",
-        out.text()
+    assert_has(
+        &out.text(),
+        &format!("{path}: corrupt at byte {second}: checksum mismatch (journal: {journal})\n"),
     );
     // Neither append nor repair touches it.
-    let out = fsatomic(["append", &path], b"\"fourth\"");
-    assert_fails(
-        &out,
-        4,
-        &[&format!("{journal} is corrupt at byte {second}")],
-    );
+    fails(["append", &path], b"\"fourth\"", 4, &[&corrupt]);
     let out = fsatomic(["check", &path, "--repair"], b"");
     assert_code(&out, 4);
     assert_eq!(dir.read("snapdb.json.journal"), bytes);

@@ -1,7 +1,7 @@
 //! `check`: reports every state file and orphan; `--repair` removes
 //! orphans and only orphans.
 
-use crate::support::{Out, Scratch, assert_code, assert_fails, fsatomic};
+use crate::support::{Scratch, assert_code, assert_fails, assert_has, fsatomic, ok};
 
 const ORPHAN_OK: &str = ".ok.json.0123456789abcdef.tmp";
 const ORPHAN_GONE: &str = ".gone.json.fedcba9876543210.tmp";
@@ -13,8 +13,9 @@ const LOOKALIKES: [&str; 4] = [
     ".ok.json.0123456789abcde.tmp",
 ];
 
+/// One state of each kind, two orphans and some look-alikes.
 fn populate(dir: &Scratch) {
-    assert_code(&fsatomic(["save", &dir.file("ok.json")], b"{\"a\":1}"), 0);
+    ok(["save", &dir.file("ok.json")], b"{\"a\":1}");
     dir.write("empty.json", b"");
     dir.write("torn.json", b"{\"users\": [");
     dir.write("readme.txt", b"not state");
@@ -25,18 +26,15 @@ fn populate(dir: &Scratch) {
     }
 }
 
-fn lines(out: &Out) -> Vec<String> {
-    out.text().lines().map(str::to_string).collect()
-}
-
+/// A directory check lists every state and orphan, exits 4, changes nothing.
 #[test]
 fn reports_ok_corrupt_absent_and_orphans_and_changes_nothing() {
     let dir = Scratch::new("check");
     populate(&dir);
     let before = dir.entries();
-    let out = fsatomic(["check", dir.path().to_str().unwrap()], b"");
+    let out = fsatomic(["check", dir.dir()], b"");
     assert_fails(&out, 4, &["2 corrupt files", "left untouched"]);
-    let lines = lines(&out);
+    let lines = out.lines();
     assert!(lines[0].starts_with("filesystem: "), "{lines:?}");
     assert!(lines[1].starts_with("mount: "), "{lines:?}");
     assert_eq!(
@@ -58,28 +56,19 @@ fn reports_ok_corrupt_absent_and_orphans_and_changes_nothing() {
     assert_eq!(dir.entries(), before);
 }
 
+/// `--repair` removes the orphans, never a state file or a look-alike.
 #[test]
 fn repair_removes_orphans_and_only_orphans() {
     let dir = Scratch::new("repair");
     populate(&dir);
-    let out = fsatomic(["check", dir.path().to_str().unwrap(), "--repair"], b"");
+    let out = fsatomic(["check", dir.dir(), "--repair"], b"");
     // Still corrupt: repair never touches a state file.
     assert_fails(&out, 4, &["corrupt"]);
     let text = out.text();
-    assert!(
-        text.contains(&format!(
-            "{}: removed 1 orphaned temporary file\n",
-            dir.file("gone.json")
-        )),
-        "{text}"
-    );
-    assert!(
-        text.contains(&format!(
-            "{}: removed 1 orphaned temporary file\n",
-            dir.file("ok.json")
-        )),
-        "{text}"
-    );
+    for state in ["gone.json", "ok.json"] {
+        let removed = format!("{}: removed 1 orphaned temporary file\n", dir.file(state));
+        assert_has(&text, &removed);
+    }
     assert!(
         text.ends_with("; 2 orphaned temporary files, 2 removed\n"),
         "{text}"
@@ -101,25 +90,22 @@ fn repair_removes_orphans_and_only_orphans() {
     // With the corrupt files dealt with by a person, all is well.
     std::fs::remove_file(dir.join("empty.json")).unwrap();
     std::fs::remove_file(dir.join("torn.json")).unwrap();
-    let out = fsatomic(["check", dir.path().to_str().unwrap(), "--repair"], b"");
-    assert_code(&out, 0);
+    let text = ok(["check", dir.dir(), "--repair"], b"").text();
     assert!(
-        out.text().ends_with("summary: 1 state file: 1 ok, 0 corrupt, 0 absent; 0 orphaned temporary files, 0 removed\n"),
-        "{}",
-        out.text()
+        text.ends_with("summary: 1 state file: 1 ok, 0 corrupt, 0 absent; 0 orphaned temporary files, 0 removed\n"),
+        "{text}"
     );
 }
 
+/// A check of one path reports that state only, by any name.
 #[test]
 fn checks_one_file_by_path_whatever_its_name() {
     let dir = Scratch::new("checkone");
-    assert_code(&fsatomic(["save", &dir.file("counter")], b"3"), 0);
+    ok(["save", &dir.file("counter")], b"3");
     dir.write(".counter.0000000000000001.tmp", b"");
     dir.write("other.json", b"broken");
-    let out = fsatomic(["check", &dir.file("counter")], b"");
-    assert_code(&out, 0);
     assert_eq!(
-        lines(&out)[2..],
+        ok(["check", &dir.file("counter")], b"").lines()[2..],
         [
             format!("{}: ok (replace; 2 flushes per commit; the previous version is not kept)", dir.file("counter")),
             format!("{}: orphaned temporary file of counter", dir.file(".counter.0000000000000001.tmp")),
@@ -128,34 +114,25 @@ fn checks_one_file_by_path_whatever_its_name() {
     );
     let out = fsatomic(["check", &dir.file("other.json")], b"");
     assert_code(&out, 4);
-    assert!(
-        out.text()
-            .contains("other.json: corrupt at byte 0: invalid JSON"),
-        "{}",
-        out.text()
-    );
-    let out = fsatomic(["check", &dir.file("nothing.json")], b"");
-    assert_code(&out, 0);
-    assert!(
-        out.text().contains("nothing.json: absent"),
-        "{}",
-        out.text()
-    );
-    let out = fsatomic(["check", &dir.file("counter"), "--repair"], b"");
-    assert_code(&out, 0);
+    assert_has(&out.text(), "other.json: corrupt at byte 0: invalid JSON");
+    let out = ok(["check", &dir.file("nothing.json")], b"");
+    assert_has(&out.text(), "nothing.json: absent");
+    ok(["check", &dir.file("counter"), "--repair"], b"");
     assert!(!dir.join(".counter.0000000000000001.tmp").exists());
     assert!(dir.join("other.json").exists());
 }
 
+/// A missing directory, named alone or as a file's, fails with exit 1.
 #[test]
 fn a_missing_directory_fails_with_exit_1() {
     let dir = Scratch::new("checknodir");
-    let out = fsatomic(["check", &dir.file("nowhere/")], b"");
-    assert_fails(&out, 1, &["does not exist"]);
-    let out = fsatomic(["check", &dir.file("nowhere/x.json")], b"");
-    assert_fails(&out, 1, &["does not exist"]);
+    for path in ["nowhere/", "nowhere/x.json"] {
+        let out = fsatomic(["check", &dir.file(path)], b"");
+        assert_fails(&out, 1, &["does not exist"]);
+    }
 }
 
+/// A repair that cannot lock is reported apart and removes nothing.
 #[test]
 fn a_failed_repair_is_counted_apart_not_as_a_second_state() {
     let dir = Scratch::new("repair-fails");
@@ -163,55 +140,41 @@ fn a_failed_repair_is_counted_apart_not_as_a_second_state() {
     dir.write(".x.json.0123456789abcdef.tmp", b"{\"torn");
     // The lock cannot be taken: a directory stands at the lock file's name.
     std::fs::create_dir(dir.join("x.json.lock")).unwrap();
-    let out = fsatomic(["check", dir.path().to_str().unwrap(), "--repair"], b"");
+    let out = fsatomic(["check", dir.dir(), "--repair"], b"");
     assert_fails(&out, 1, &["could not be checked or repaired"]);
     let text = out.text();
-    assert!(
-        text.contains(&format!("{}: repair failed: ", dir.file("x.json"))),
-        "{text}"
-    );
-    assert!(
-        text.contains("summary: 1 state file: 1 ok, 0 corrupt, 0 absent; 1 repair failed;"),
-        "{text}"
+    assert_has(&text, &format!("{}: repair failed: ", dir.file("x.json")));
+    assert_has(
+        &text,
+        "summary: 1 state file: 1 ok, 0 corrupt, 0 absent; 1 repair failed;",
     );
     assert!(dir.join(".x.json.0123456789abcdef.tmp").exists());
 }
 
-/// `check --json`: one object per state, on one line each, with the
-/// receipt's fields; the exit status is the human check's.
+/// The fields every `check --json` receipt carries.
+const FIELDS: &str = "status protocol protocol_why filesystem atomic_rename mount \
+    device_write_cache flushes_per_commit generation sequence previous_version orphans \
+    corrupt error";
+
+/// `check --json`: one line per state with every receipt field; same exit.
 #[test]
 fn json_prints_one_receipt_per_state() {
     let dir = Scratch::new("checkjson");
     populate(&dir);
     let log = dir.file("log.json");
-    assert_code(&fsatomic(["append", &log], b"1"), 0);
-    assert_code(&fsatomic(["append", &log], b"2"), 0);
-    let out = fsatomic(["check", dir.path().to_str().unwrap(), "--json"], b"");
+    ok(["append", &log], b"1");
+    ok(["append", &log], b"2");
+    let out = fsatomic(["check", dir.dir(), "--json"], b"");
     assert_code(&out, 4);
-    let lines = lines(&out);
+    let lines = out.lines();
     assert_eq!(lines.len(), 5, "{lines:?}");
     for line in &lines {
         assert!(
             line.starts_with("{\"path\":") && line.ends_with('}'),
             "{line}"
         );
-        for field in [
-            "\"status\":",
-            "\"protocol\":",
-            "\"protocol_why\":",
-            "\"filesystem\":",
-            "\"atomic_rename\":",
-            "\"mount\":",
-            "\"device_write_cache\":",
-            "\"flushes_per_commit\":",
-            "\"generation\":",
-            "\"sequence\":",
-            "\"previous_version\":",
-            "\"orphans\":",
-            "\"corrupt\":",
-            "\"error\":",
-        ] {
-            assert!(line.contains(field), "{field} missing: {line}");
+        for field in FIELDS.split_whitespace() {
+            assert_has(line, &format!("\"{field}\":"));
         }
     }
     let of = |name: &str| {
@@ -222,28 +185,20 @@ fn json_prints_one_receipt_per_state() {
             .unwrap_or_else(|| panic!("{name}: {lines:?}"))
             .clone()
     };
-    let ok = of("ok.json");
-    assert!(
-        ok.contains("\"status\":\"ok\",\"protocol\":\"replace\""),
-        "{ok}"
-    );
-    assert!(ok.contains("\"flushes_per_commit\":2"), "{ok}");
-    assert!(
-        ok.contains(&format!("\"orphans\":[\"{ORPHAN_OK}\"]")),
-        "{ok}"
-    );
-    let journal = of("log.json");
-    assert!(journal.contains("\"protocol\":\"journal\""), "{journal}");
-    assert!(
-        journal.contains("\"sequence\":2,\"previous_version\":true"),
-        "{journal}"
-    );
-    let empty = of("empty.json");
-    assert!(empty.contains("\"status\":\"corrupt\""), "{empty}");
-    assert!(empty.contains("\"corrupt\":{\"offset\":0,"), "{empty}");
-    let gone = of("gone.json");
-    assert!(
-        gone.contains("\"status\":\"absent\",\"protocol\":\"replace\""),
-        "{gone}"
-    );
+    let orphans = format!("\"orphans\":[\"{ORPHAN_OK}\"]");
+    for (name, field) in [
+        ("ok.json", "\"status\":\"ok\",\"protocol\":\"replace\""),
+        ("ok.json", "\"flushes_per_commit\":2"),
+        ("ok.json", &orphans),
+        ("log.json", "\"protocol\":\"journal\""),
+        ("log.json", "\"sequence\":2,\"previous_version\":true"),
+        ("empty.json", "\"status\":\"corrupt\""),
+        ("empty.json", "\"corrupt\":{\"offset\":0,"),
+        (
+            "gone.json",
+            "\"status\":\"absent\",\"protocol\":\"replace\"",
+        ),
+    ] {
+        assert_has(&of(name), field);
+    }
 }

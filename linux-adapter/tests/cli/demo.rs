@@ -1,7 +1,7 @@
 //! `demo`: the seven NAS stores committed for real, with the flushes of
 //! each store's last commit measured, and modes read back from the files.
 
-use crate::support::{Out, Run, Scratch, assert_code, fsatomic};
+use crate::support::{Out, Run, Scratch, assert_code, assert_has, assert_lacks, fsatomic, ok};
 
 /// The expected rows: file (relative to the demo's directory), protocol,
 /// mode, flushes per commit.
@@ -32,24 +32,23 @@ fn row(out: &Out, file: &str) -> (String, String, String, String) {
     )
 }
 
+/// `fsatomic demo DIR`, which must succeed.
 fn demo(dir: &Scratch) -> Out {
-    let out = Run::new(["demo", dir.path().to_str().unwrap()])
+    let out = Run::new(["demo", dir.dir()])
         .env_remove("NOS_SHARES_PATH")
         .run();
     assert_code(&out, 0);
     out
 }
 
+/// The demo commits every store with its protocol, mode and flush count.
 #[test]
 fn demo_commits_to_all_seven_stores_and_measures_their_flushes() {
     let dir = Scratch::new("demo");
     let out = demo(&dir);
     let text = out.text();
-    assert!(text.contains("filesystem: "), "{text}");
-    assert!(
-        text.contains(&format!("check {}/var/lib/nos", dir.path().display())),
-        "{text}"
-    );
+    assert_has(&text, "filesystem: ");
+    assert_has(&text, &format!("check {}/var/lib/nos", dir.dir()));
     for (file, protocol, mode, flushes) in ROWS {
         let (p, m, f, _) = row(&out, file);
         assert_eq!(
@@ -72,29 +71,24 @@ fn demo_commits_to_all_seven_stores_and_measures_their_flushes() {
         "reboot, never confirmed: rolled back -> current 10.0.0.2",
         "save --tentative 10.0.0.3, confirm, reboot: kept -> current 10.0.0.3, previous 10.0.0.2",
     ] {
-        assert!(text.contains(line), "{line}:\n{text}");
+        assert_has(&text, line);
     }
     assert_eq!(
         dir.read("etc/nos/network.json"),
         b"{\n  \"address\": \"10.0.0.3\"\n}\n"
     );
-    let last = |file| row(&out, file).3;
-    assert_eq!(last("etc/nos/users.json"), "2 users (admin, alice)");
-    assert_eq!(
-        last("var/lib/nos/state/firstboot.json"),
-        "completed at 1700000120"
+    assert_last_values(
+        &out,
+        &[
+            "etc/nos/users.json: 2 users (admin, alice)",
+            "var/lib/nos/state/firstboot.json: completed at 1700000120",
+            "var/lib/nos/sessions.json: 2 live sessions",
+            "var/lib/nos/ratelimit.json: 10 hits on login:10.0.0.7",
+            "var/lib/nos/snapshots/index.json: 1.2.0 installed",
+            "var/lib/nos/snapshots/snapdb.json: 3 transactions, latest tx-0003",
+            "var/lib/nos/shares.json: media -> /srv/media (smb)",
+        ],
     );
-    assert_eq!(last("var/lib/nos/sessions.json"), "2 live sessions");
-    assert_eq!(
-        last("var/lib/nos/ratelimit.json"),
-        "10 hits on login:10.0.0.7"
-    );
-    assert_eq!(last("var/lib/nos/snapshots/index.json"), "1.2.0 installed");
-    assert_eq!(
-        last("var/lib/nos/snapshots/snapdb.json"),
-        "3 transactions, latest tx-0003"
-    );
-    assert_eq!(last("var/lib/nos/shares.json"), "media -> /srv/media (smb)");
 
     // What it wrote, the command reads: check finds every state ok, and
     // load prints the snapshot database's records.
@@ -104,50 +98,34 @@ fn demo_commits_to_all_seven_stores_and_measures_their_flushes() {
         "var/lib/nos/snapshots",
         "var/lib/nos/state",
     ] {
-        let out = fsatomic(["check", dir.join(sub).to_str().unwrap()], b"");
-        assert_code(&out, 0);
-        assert!(!out.text().contains(": corrupt"), "{}", out.text());
+        assert_lacks(&ok(["check", &dir.file(sub)], b"").text(), ": corrupt");
     }
-    let out = fsatomic(["check", dir.join("var/lib/nos").to_str().unwrap()], b"");
-    assert!(
-        out.text()
-            .contains("ratelimit.json: ok (journal, 10 records, no snapshot yet; 1 flush per append; the previous version is the state before the last append)"),
-        "{}",
-        out.text()
+    let out = fsatomic(["check", &dir.file("var/lib/nos")], b"");
+    assert_has(
+        &out.text(),
+        "ratelimit.json: ok (journal, 10 records, no snapshot yet; 1 flush per append; the previous version is the state before the last append)",
     );
-    let out = fsatomic(
-        [
-            "load",
-            dir.join("var/lib/nos/snapshots/snapdb.json")
-                .to_str()
-                .unwrap(),
-        ],
-        b"",
-    );
-    assert_code(&out, 0);
+    let snapdb = dir.file("var/lib/nos/snapshots/snapdb.json");
+    let out = ok(["load", &snapdb], b"");
     assert_eq!(out.text().matches("\"tx\": \"tx-").count(), 3);
 
     // Again: documents stay as they are, journals keep appending.
     let out = demo(&dir);
-    let last = |file| row(&out, file).3;
-    assert_eq!(last("etc/nos/users.json"), "2 users (admin, alice)");
-    assert_eq!(
-        last("var/lib/nos/state/firstboot.json"),
-        "completed at 1700000120"
-    );
-    assert_eq!(
-        last("var/lib/nos/ratelimit.json"),
-        "20 hits on login:10.0.0.7"
-    );
-    assert_eq!(
-        last("var/lib/nos/snapshots/snapdb.json"),
-        "6 transactions, latest tx-0006"
+    assert_last_values(
+        &out,
+        &[
+            "etc/nos/users.json: 2 users (admin, alice)",
+            "var/lib/nos/state/firstboot.json: completed at 1700000120",
+            "var/lib/nos/ratelimit.json: 20 hits on login:10.0.0.7",
+            "var/lib/nos/snapshots/snapdb.json: 6 transactions, latest tx-0006",
+        ],
     );
     for (file, _, _, flushes) in ROWS {
         assert_eq!(row(&out, file).2, flushes, "{file}");
     }
 }
 
+/// Without a directory the demo uses ./nas-state, and honours NOS_SHARES_PATH.
 #[test]
 fn demo_defaults_to_nas_state_and_follows_nos_shares_path() {
     let dir = Scratch::new("demo-default");
@@ -156,11 +134,19 @@ fn demo_defaults_to_nas_state_and_follows_nos_shares_path() {
         .env("NOS_SHARES_PATH", "srv/shares.json")
         .run();
     assert_code(&out, 0);
-    assert!(out.text().contains("under ./nas-state"), "{}", out.text());
+    assert_has(&out.text(), "under ./nas-state");
     assert!(dir.join("nas-state/etc/nos/users.json").exists());
     assert!(dir.join("nas-state/srv/shares.json").exists());
     assert!(!dir.join("nas-state/var/lib/nos/shares.json").exists());
     assert_eq!(row(&out, "srv/shares.json").0, "replace");
-    let out = fsatomic(["demo", "a", "b"], b"");
-    assert_code(&out, 2);
+    assert_code(&fsatomic(["demo", "a", "b"], b""), 2);
+}
+
+/// Assert each `"FILE: VALUE"`: VALUE is the last column of FILE's row.
+#[track_caller]
+fn assert_last_values(out: &Out, rows: &[&str]) {
+    for file_value in rows {
+        let (file, value) = file_value.split_once(": ").unwrap();
+        assert_eq!(row(out, file).3, value, "{file}");
+    }
 }

@@ -1,7 +1,7 @@
 //! Holes found in review, one test each: an input or a state that a later
 //! change must not reopen.
 
-use crate::support::{Scratch, assert_code, assert_fails, fsatomic};
+use crate::support::{Scratch, assert_fails, assert_has, assert_lacks, fails, fsatomic, ok};
 
 /// Valid JSON, `levels` arrays deep: `[[[ ... [0] ... ]]]`.
 fn nested(levels: usize) -> Vec<u8> {
@@ -11,6 +11,7 @@ fn nested(levels: usize) -> Vec<u8> {
     doc
 }
 
+/// JSON deeper than 128 levels is unsupported, not corrupt, for every command.
 #[test]
 fn json_nested_deeper_than_supported_is_not_reported_corrupt() {
     let dir = Scratch::new("deep");
@@ -28,12 +29,12 @@ fn json_nested_deeper_than_supported_is_not_reported_corrupt() {
             "from byte 128",
         ],
     );
-    assert!(!out.stderr.contains("corrupt at"), "{}", out.stderr);
+    assert_lacks(&out.stderr, "corrupt at");
     assert_eq!(dir.read("deep.json"), deep, "left untouched");
 
     // `update` refuses it the same way, before running its command.
-    let out = fsatomic(["update", &path, "--", "false"], b"");
-    assert_fails(&out, 1, &["nested deeper than 128 levels"]);
+    let too_deep = "nested deeper than 128 levels";
+    fails(["update", &path, "--", "false"], b"", 1, &[too_deep]);
 
     // `save` refuses such input plainly, not as "invalid JSON".
     let other = dir.file("other.json");
@@ -46,13 +47,13 @@ fn json_nested_deeper_than_supported_is_not_reported_corrupt() {
             "nested deeper than 128 levels, which fsatomic does not support",
         ],
     );
-    assert!(!out.stderr.contains("not valid JSON"), "{}", out.stderr);
+    assert_lacks(&out.stderr, "not valid JSON");
 
     // 128 levels is fine.
-    let out = fsatomic(["save", &other], &nested(128));
-    assert_code(&out, 0);
+    ok(["save", &other], &nested(128));
 }
 
+/// A leading zero is named as such, at its byte.
 #[test]
 fn a_leading_zero_is_reported_as_one() {
     let dir = Scratch::new("zero");
@@ -60,6 +61,7 @@ fn a_leading_zero_is_reported_as_one() {
     assert_fails(&out, 1, &["at byte 4", "leading zero"]);
 }
 
+/// `--mkdir` through a symbolic link makes directories in its target only.
 #[test]
 fn mkdir_follows_a_symbolic_link_to_a_directory_as_a_plain_save_does() {
     let dir = Scratch::new("mkdir-link");
@@ -67,21 +69,16 @@ fn mkdir_follows_a_symbolic_link_to_a_directory_as_a_plain_save_does() {
     // `/var/run` -> `/run`.
     std::os::unix::fs::symlink(dir.join("run"), dir.join("link")).unwrap();
     let plain = dir.file("link/plain.json");
-    assert_code(&fsatomic(["save", &plain], b"1"), 0);
+    ok(["save", &plain], b"1");
     let made = dir.file("link/x.json");
-    let out = fsatomic(["save", &made, "--mkdir"], b"2");
-    assert_code(&out, 0);
+    let out = ok(["save", &made, "--mkdir"], b"2");
     assert!(out.stderr.is_empty(), "nothing was created: {}", out.stderr);
-    assert_eq!(std::fs::read(dir.join("run/x.json")).unwrap(), b"2\n");
+    assert_eq!(dir.read("run/x.json"), b"2\n");
     // Through the link, a missing directory is made in its target.
     let deeper = dir.file("link/nos/state/y.json");
-    let out = fsatomic(["save", &deeper, "--mkdir"], b"3");
-    assert_code(&out, 0);
-    assert_eq!(
-        std::fs::read(dir.join("run/nos/state/y.json")).unwrap(),
-        b"3\n"
-    );
-    assert!(out.stderr.contains("created directory"), "{}", out.stderr);
+    let out = ok(["save", &deeper, "--mkdir"], b"3");
+    assert_eq!(dir.read("run/nos/state/y.json"), b"3\n");
+    assert_has(&out.stderr, "created directory");
     // A dangling link is not made into a directory.
     std::os::unix::fs::symlink(dir.join("gone"), dir.join("dangling")).unwrap();
     let out = fsatomic(["save", &dir.file("dangling/z.json"), "--mkdir"], b"4");
@@ -109,33 +106,15 @@ fn with_stderr_closed(args: &[&str], stdin: &[u8]) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
-fn save_with_stderr_closed(path: &str, stdin: &[u8]) -> std::process::Output {
-    with_stderr_closed(&["save", path, "--mkdir"], stdin)
-}
-
-#[test]
-fn a_closed_stderr_does_not_stop_a_conversion_half_way() {
-    let dir = Scratch::new("stderr-closed-append");
-    dir.write("events.json", b"[1]");
-    // The conversion commits, then notes it on stderr: with stderr closed,
-    // the directory opened first had taken descriptor 2.
-    let out = with_stderr_closed(&["append", &dir.file("events.json")], b"2");
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let load = fsatomic(["load", &dir.file("events.json")], b"");
-    assert_code(&load, 0);
-    assert_eq!(load.text(), "[\n  1,\n  2\n]\n");
-}
-
+/// With stderr closed, save and an append conversion still commit.
 #[test]
 fn a_closed_stderr_neither_panics_nor_stops_a_commit() {
     let dir = Scratch::new("stderr-closed");
     // --mkdir makes a directory and says so on the closed stderr.
-    let out = save_with_stderr_closed(&dir.file("made/deeper/x.json"), b"[1]");
+    let made = dir.file("made/deeper/x.json");
+    let out = with_stderr_closed(&["save", &made, "--mkdir"], b"[1]");
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(
-        std::fs::read(dir.join("made/deeper/x.json")).unwrap(),
-        b"[\n  1\n]\n"
-    );
+    assert_eq!(dir.read("made/deeper/x.json"), b"[\n  1\n]\n");
     // Nothing fsatomic meant for stderr landed in a file or directory that
     // took its descriptor number.
     let mut names: Vec<_> = std::fs::read_dir(dir.join("made/deeper"))
@@ -146,10 +125,19 @@ fn a_closed_stderr_neither_panics_nor_stops_a_commit() {
     assert_eq!(names, ["x.json", "x.json.lock"]);
     assert!(dir.read("made/deeper/x.json.lock").is_empty());
     // A failure with stderr closed keeps its exit code.
-    let out = save_with_stderr_closed(&dir.file("made/y.json"), b"{");
+    let out = with_stderr_closed(&["save", &dir.file("made/y.json"), "--mkdir"], b"{");
     assert_eq!(out.status.code(), Some(1), "{out:?}");
+
+    // The conversion commits, then notes it on stderr: with stderr closed,
+    // the directory opened first had taken descriptor 2.
+    dir.write("events.json", b"[1]");
+    let out = with_stderr_closed(&["append", &dir.file("events.json")], b"2");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let load = ok(["load", &dir.file("events.json")], b"");
+    assert_eq!(load.text(), "[\n  1,\n  2\n]\n");
 }
 
+/// With stderr a broken pipe (EPIPE), a save still commits.
 #[test]
 fn a_broken_stderr_neither_panics_nor_stops_a_commit() {
     use std::io::Write;
@@ -172,11 +160,12 @@ fn a_broken_stderr_neither_panics_nor_stops_a_commit() {
     assert_eq!(dir.read("made/x.json"), b"7\n");
 }
 
+/// A journal record too deep to read is unsupported, not corrupt.
 #[test]
 fn a_journal_record_nested_deeper_than_supported_is_not_reported_corrupt() {
     let dir = Scratch::new("deep-record");
     let path = dir.file("events.json");
-    assert_code(&fsatomic(["append", &path], b"1"), 0);
+    ok(["append", &path], b"1");
     // Another tool appends a record nested deeper than fsatomic reads.
     let mut d = fsatomic_linux::LinuxDir::open(dir.path()).unwrap();
     let j = fsatomic::journal::Journal::new("events.json", fsatomic::Mode::PRIVATE).unwrap();
@@ -187,8 +176,6 @@ fn a_journal_record_nested_deeper_than_supported_is_not_reported_corrupt() {
         .tail;
     let deep = nested(200);
     j.append(&mut d, &mut tail, &[&deep]).unwrap();
-    let out = fsatomic(["load", &path], b"");
-    assert_fails(&out, 1, &["nested deeper than 128 levels"]);
-    let out = fsatomic(["check", &path], b"");
-    assert!(!out.text().contains("corrupt at"), "{}", out.text());
+    fails(["load", &path], b"", 1, &["nested deeper than 128 levels"]);
+    assert_lacks(&fsatomic(["check", &path], b"").text(), "corrupt at");
 }

@@ -1,7 +1,10 @@
 //! `lock`: critical sections never overlap; the command's status is ours.
 
-use crate::support::{BIN, Scratch, assert_code, assert_fails, fsatomic};
+use crate::support::{
+    BIN, Background, Scratch, assert_code, assert_fails, fsatomic, in_parallel, ok, wait_for,
+};
 
+/// 4 processes × 10 locked sections: no section starts inside another.
 #[test]
 fn critical_sections_never_overlap() {
     const PROCESSES: usize = 4;
@@ -12,23 +15,13 @@ fn critical_sections_never_overlap() {
     // Each section logs its entry and exit, and dawdles in between so that
     // an unlocked section would be caught inside another.
     let section = format!("echo \"in $$\" >> '{log}'; sleep 0.02; echo \"out $$\" >> '{log}'");
-    let workers: Vec<_> = (0..PROCESSES)
-        .map(|_| {
-            let (path, section) = (path.clone(), section.clone());
-            std::thread::spawn(move || {
-                for _ in 0..ROUNDS {
-                    let status = fsatomic_testkit::runner::command(BIN)
-                        .args(["lock", &path, "--", "sh", "-c", &section])
-                        .status()
-                        .unwrap();
-                    assert!(status.success());
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.join().unwrap();
-    }
+    in_parallel(PROCESSES, ROUNDS, |_, _| {
+        let status = fsatomic_testkit::runner::command(BIN)
+            .args(["lock", &path, "--", "sh", "-c", &section])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    });
     let log = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<&str> = log.lines().collect();
     assert_eq!(lines.len(), 2 * PROCESSES * ROUNDS);
@@ -41,22 +34,14 @@ fn critical_sections_never_overlap() {
     assert_eq!(dir.entries(), ["log", "shares.json.lock"]);
 }
 
+/// `lock` exits with its command's status and adds nothing to its output.
 #[test]
 fn exits_with_the_command_status() {
     let dir = Scratch::new("lockstatus");
     let path = dir.file("f.json");
-    assert_code(&fsatomic(["lock", &path, "--", "true"], b""), 0);
-    let out = fsatomic(
-        [
-            "lock",
-            &path,
-            "--",
-            "sh",
-            "-c",
-            "echo hi; echo oops >&2; exit 9",
-        ],
-        b"",
-    );
+    ok(["lock", &path, "--", "true"], b"");
+    let command = "echo hi; echo oops >&2; exit 9";
+    let out = fsatomic(["lock", &path, "--", "sh", "-c", command], b"");
     assert_code(&out, 9);
     // The command's own output passes through; fsatomic adds nothing.
     assert_eq!(out.text(), "hi\n");
@@ -65,11 +50,12 @@ fn exits_with_the_command_status() {
     assert_fails(&out, 127, &["cannot run"]);
 }
 
+/// The command inherits the lock's descriptor and may run `load`.
 #[test]
 fn the_command_holds_the_lock_and_may_load_the_file() {
     let dir = Scratch::new("lockload");
     let path = dir.file("f.json");
-    assert_code(&fsatomic(["save", &path], b"[1]"), 0);
+    ok(["save", &path], b"[1]");
     // load takes no lock, so it runs inside the critical section. (BIN is
     // a target binary: on the boards it runs through the emulator.)
     let runner: Vec<String> = fsatomic_testkit::runner::runner()
@@ -79,25 +65,14 @@ fn the_command_holds_the_lock_and_may_load_the_file() {
     let mut args = vec!["lock", path.as_str(), "--"];
     args.extend(runner.iter().map(String::as_str));
     args.extend([BIN, "load", path.as_str()]);
-    let out = fsatomic(args, b"");
-    assert_code(&out, 0);
-    assert_eq!(out.stdout, b"[\n  1\n]\n");
+    assert_eq!(ok(args, b"").stdout, b"[\n  1\n]\n");
     // The command inherits the lock's descriptor, as with flock(1).
-    let out = fsatomic(
-        [
-            "lock",
-            &path,
-            "--",
-            "sh",
-            "-c",
-            "ls -l /proc/$$/fd | grep -c 'f.json.lock'",
-        ],
-        b"",
-    );
-    assert_code(&out, 0);
+    let count = "ls -l /proc/$$/fd | grep -c 'f.json.lock'";
+    let out = ok(["lock", &path, "--", "sh", "-c", count], b"");
     assert_eq!(out.text(), "1\n");
 }
 
+/// `lock PATH` and `lock PATH --` without a command are usage errors.
 #[test]
 fn a_missing_command_is_a_usage_error() {
     let dir = Scratch::new("locknocmd");
@@ -112,33 +87,19 @@ fn a_missing_command_is_a_usage_error() {
     assert!(dir.entries().is_empty());
 }
 
-/// While another writer holds the lock, `--timeout` and `-n` give up with
-/// exit 8 for every command that takes it, run nothing and write nothing;
-/// once the holder is gone the same command succeeds. Bad values are usage
-/// errors before anything is touched.
+/// Against a held lock, `-n`/`--timeout` exit 8 and touch nothing.
 #[test]
 fn a_held_lock_times_out_with_exit_8() {
     let dir = Scratch::new("locktimeout");
     let path = dir.file("cfg.json");
-    assert_code(&fsatomic(["save", &path], b"[1]"), 0);
+    ok(["save", &path], b"[1]");
     let before = dir.read("cfg.json");
     let ready = dir.file("held");
-    let holder = crate::support::Background::spawn(fsatomic_testkit::runner::command(BIN).args([
-        "lock",
-        &path,
-        "--",
-        "sh",
-        "-c",
-        &format!("touch '{ready}'; while [ ! -e '{ready}.release' ]; do sleep 0.02; done"),
-    ]));
-    let start = std::time::Instant::now();
-    while !dir.join("held").exists() {
-        assert!(
-            start.elapsed().as_secs() < 60,
-            "the holder never took the lock"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    let hold = format!("touch '{ready}'; while [ ! -e '{ready}.release' ]; do sleep 0.02; done");
+    let holder = Background::spawn(
+        fsatomic_testkit::runner::command(BIN).args(["lock", &path, "--", "sh", "-c", &hold]),
+    );
+    wait_for(|| dir.join("held").exists());
     let ran = dir.file("ran");
     let cases: [(&[&str], &[u8]); 6] = [
         (&["save", &path, "-n"], b"[2]"),
@@ -152,7 +113,7 @@ fn a_held_lock_times_out_with_exit_8() {
         (&["lock", &path, "--timeout", "0", "--", "touch", &ran], b""),
     ];
     for (args, stdin) in cases {
-        let out = fsatomic(args.iter().copied(), stdin);
+        let out = fsatomic(args, stdin);
         assert_fails(
             &out,
             8,
@@ -169,18 +130,14 @@ fn a_held_lock_times_out_with_exit_8() {
     // flock(1). Let it end.
     dir.write("held.release", b"");
     assert!(holder.wait(), "the holder failed");
-    assert_code(&fsatomic(["save", &path, "-n"], b"[3]"), 0);
-    assert_code(
-        &fsatomic(["lock", &path, "--timeout", "5", "--", "true"], b""),
-        0,
-    );
+    ok(["save", &path, "-n"], b"[3]");
+    ok(["lock", &path, "--timeout", "5", "--", "true"], b"");
     for bad in [
         &["save", &path, "--timeout", "soon"][..],
         &["save", &path, "--timeout", "-1"],
         &["save", &path, "--timeout", "1", "-n"],
     ] {
-        let out = fsatomic(bad.iter().copied(), b"{}");
-        assert_code(&out, 2);
+        assert_code(&fsatomic(bad, b"{}"), 2);
     }
     assert!(String::from_utf8_lossy(&dir.read("cfg.json")).contains('3'));
 }

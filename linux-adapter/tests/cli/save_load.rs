@@ -1,8 +1,9 @@
 //! `save` and `load`: round trips, indentation, modes, absent and corrupt
 //! files, refused input, directories.
 
-use crate::support::{BIN, Run, Scratch, assert_code, assert_fails, fsatomic};
+use crate::support::{BIN, Run, Scratch, assert_code, assert_fails, fsatomic, ok};
 
+/// Save writes indented JSON with a newline, silently; load reads it back.
 #[test]
 fn round_trips_objects_arrays_and_scalars_indented_with_a_trailing_newline() {
     let dir = Scratch::new("roundtrip");
@@ -19,29 +20,27 @@ fn round_trips_objects_arrays_and_scalars_indented_with_a_trailing_newline() {
         (b"null", b"null\n"),
     ];
     for (input, indented) in cases {
-        let saved = fsatomic(["save", &path], input);
-        assert_code(&saved, 0);
+        let saved = ok(["save", &path], input);
         assert!(saved.stdout.is_empty(), "save printed {:?}", saved.text());
         assert!(saved.stderr.is_empty(), "save printed {:?}", saved.stderr);
         assert_eq!(&dir.read("doc.json"), indented, "on disk");
-        let loaded = fsatomic(["load", &path], b"");
-        assert_code(&loaded, 0);
-        assert_eq!(&loaded.stdout, indented, "loaded");
+        assert_eq!(&ok(["load", &path], b"").stdout, indented, "loaded");
     }
     // Only the document and its lock file: no temporary file left over.
     assert_eq!(dir.entries(), ["doc.json", "doc.json.lock"]);
 }
 
+/// Load prints valid JSON in another layout exactly as it is on disk.
 #[test]
 fn load_prints_exactly_the_bytes_on_disk() {
     let dir = Scratch::new("exact");
     // Valid JSON in a layout fsatomic would not write: printed as is.
     dir.write("hand.json", b"{\"a\":1,   \"b\" : [ ]}");
-    let out = fsatomic(["load", &dir.file("hand.json")], b"");
-    assert_code(&out, 0);
+    let out = ok(["load", &dir.file("hand.json")], b"");
     assert_eq!(out.stdout, b"{\"a\":1,   \"b\" : [ ]}");
 }
 
+/// Relative paths work; messages name the full path.
 #[test]
 fn relative_paths_work_and_messages_name_the_full_path() {
     let dir = Scratch::new("relative");
@@ -55,37 +54,28 @@ fn relative_paths_work_and_messages_name_the_full_path() {
     assert_fails(&out, 3, &[&dir.file("missing.json")]);
 }
 
+/// The mode is 0600 by default, else exactly `--mode`, whatever the umask.
 #[test]
 fn mode_is_0600_by_default_and_exactly_as_asked_whatever_the_umask() {
     let dir = Scratch::new("mode");
-    // A permissive umask does not widen the default...
-    let out = Run::with_umask("000", ["save", &dir.file("secret.json")])
-        .stdin("{}")
-        .run();
-    assert_code(&out, 0);
-    assert_eq!(dir.mode("secret.json"), 0o600);
-    // ...and a strict one does not narrow an explicit mode.
-    let out = Run::with_umask("077", ["save", &dir.file("index.json"), "--mode", "0644"])
-        .stdin("[]")
-        .run();
-    assert_code(&out, 0);
-    assert_eq!(dir.mode("index.json"), 0o644);
-    let out = Run::with_umask("077", ["save", &dir.file("group.json"), "--mode=640"])
-        .stdin("[]")
-        .run();
-    assert_code(&out, 0);
-    assert_eq!(dir.mode("group.json"), 0o640);
-    // A replacing save gives the new file the mode asked now.
-    let out = Run::with_umask("077", ["save", &dir.file("secret.json"), "--mode", "0644"])
-        .stdin("1")
-        .run();
-    assert_code(&out, 0);
-    assert_eq!(dir.mode("secret.json"), 0o644);
-    let out = fsatomic(["save", &dir.file("secret.json")], b"2");
-    assert_code(&out, 0);
+    // A permissive umask does not widen the default; a strict one does not
+    // narrow an explicit mode; a replacing save gives the mode asked now.
+    for (umask, name, options, stdin, mode) in [
+        ("000", "secret.json", &[][..], "{}", 0o600),
+        ("077", "index.json", &["--mode", "0644"], "[]", 0o644),
+        ("077", "group.json", &["--mode=640"], "[]", 0o640),
+        ("077", "secret.json", &["--mode", "0644"], "1", 0o644),
+    ] {
+        let path = dir.file(name);
+        let args = [&["save", path.as_str()][..], options].concat();
+        assert_code(&Run::with_umask(umask, args).stdin(stdin).run(), 0);
+        assert_eq!(dir.mode(name), mode, "{name} under umask {umask}");
+    }
+    ok(["save", &dir.file("secret.json")], b"2");
     assert_eq!(dir.mode("secret.json"), 0o600);
 }
 
+/// Load of an absent file exits 3; of a missing directory, 1.
 #[test]
 fn load_of_an_absent_file_exits_3() {
     let dir = Scratch::new("absent");
@@ -93,15 +83,11 @@ fn load_of_an_absent_file_exits_3() {
     assert_fails(&out, 3, &[&dir.file("nothing.json"), "does not exist"]);
     assert!(out.stdout.is_empty());
     assert!(dir.entries().is_empty(), "load created {:?}", dir.entries());
-}
-
-#[test]
-fn load_of_a_missing_directory_is_a_failure_not_absent() {
-    let dir = Scratch::new("nodir");
     let out = fsatomic(["load", &dir.file("unmounted/users.json")], b"");
     assert_fails(&out, 1, &[&dir.file("unmounted"), "does not exist"]);
 }
 
+/// Corrupt files exit 4 with the offset; load changes and removes nothing.
 #[test]
 fn corrupt_files_exit_4_with_the_offset_and_stay_untouched() {
     let dir = Scratch::new("corrupt");
@@ -137,32 +123,29 @@ fn corrupt_files_exit_4_with_the_offset_and_stay_untouched() {
     }
 }
 
+/// Invalid or empty input is refused (exit 1); nothing on disk changes.
 #[test]
 fn invalid_or_empty_stdin_is_refused_and_nothing_on_disk_changes() {
     let dir = Scratch::new("badinput");
     let path = dir.file("users.json");
-    assert_code(&fsatomic(["save", &path], b"{\"users\": []}"), 0);
-    let before = dir.read("users.json");
-    let before_entries = dir.entries();
-
-    let out = fsatomic(["save", &path], b"{\"users\": [1, 2,]}");
-    assert_fails(
-        &out,
-        1,
-        &[
-            "stdin is not valid JSON at byte 16",
-            &path,
-            "left untouched",
-        ],
-    );
-    let out = fsatomic(["save", &path], b"");
-    assert_fails(&out, 1, &["stdin is empty", &path]);
-    let out = fsatomic(["save", &path], b" \n\t ");
-    assert_fails(&out, 1, &["only whitespace", &path]);
-    let out = fsatomic(["save", &path], b"[1] [2]");
-    assert_fails(&out, 1, &["at byte 4"]);
-    assert_eq!(dir.read("users.json"), before);
-    assert_eq!(dir.entries(), before_entries);
+    ok(["save", &path], b"{\"users\": []}");
+    let before = dir.contents();
+    for (input, needles) in [
+        (
+            &b"{\"users\": [1, 2,]}"[..],
+            &[
+                "stdin is not valid JSON at byte 16",
+                &path,
+                "left untouched",
+            ][..],
+        ),
+        (b"", &["stdin is empty", &path]),
+        (b" \n\t ", &["only whitespace", &path]),
+        (b"[1] [2]", &["at byte 4"]),
+    ] {
+        assert_fails(&fsatomic(["save", &path], input), 1, needles);
+    }
+    assert_eq!(dir.contents(), before);
 
     // Not even a directory is made for input that is refused.
     let out = fsatomic(["save", &dir.file("new/users.json"), "--mkdir"], b"{");
@@ -170,6 +153,7 @@ fn invalid_or_empty_stdin_is_refused_and_nothing_on_disk_changes() {
     assert!(!dir.join("new").exists());
 }
 
+/// A missing directory fails unless `--mkdir`, which reports what it made.
 #[test]
 fn a_missing_directory_is_an_error_unless_mkdir_which_reports_what_it_made() {
     let dir = Scratch::new("mkdir");
@@ -200,11 +184,11 @@ fn a_missing_directory_is_an_error_unless_mkdir_which_reports_what_it_made() {
     }
     assert_eq!(dir.read("var/lib/nos/state.json"), b"1\n");
     // Existing directories are not reported again.
-    let out = fsatomic(["save", &path, "--mkdir"], b"2");
-    assert_code(&out, 0);
+    let out = ok(["save", &path, "--mkdir"], b"2");
     assert!(out.stderr.is_empty(), "{}", out.stderr);
 }
 
+/// Save removes its own name's orphans, and no other file.
 #[test]
 fn save_sweeps_its_own_orphans_and_nothing_else() {
     let dir = Scratch::new("sweep");
@@ -220,14 +204,14 @@ fn save_sweeps_its_own_orphans_and_nothing_else() {
     }
     dir.write(".state.json.00000000deadbeef.tmp", b"{\"torn");
     dir.write(".state.json.ffffffffffffffff.tmp", b"");
-    let out = fsatomic(["save", &dir.file("state.json")], b"{}");
-    assert_code(&out, 0);
+    ok(["save", &dir.file("state.json")], b"{}");
     let mut expected: Vec<&str> = keep.to_vec();
     expected.extend(["state.json", "state.json.lock"]);
     expected.sort();
     assert_eq!(dir.entries(), expected);
 }
 
+/// Refused file names are usage errors for every command; nothing is made.
 #[test]
 fn refused_names_exit_2_and_touch_nothing() {
     let dir = Scratch::new("names");
@@ -255,6 +239,7 @@ fn refused_names_exit_2_and_touch_nothing() {
     assert!(dir.entries().is_empty(), "{:?}", dir.entries());
 }
 
+/// Multi-megabyte documents round-trip; a reader leaving early is fine.
 #[test]
 fn documents_are_limited_only_by_memory() {
     let dir = Scratch::new("large");
@@ -262,13 +247,11 @@ fn documents_are_limited_only_by_memory() {
     // About 2 MB compact, more once indented: far beyond any fixed buffer.
     let items: Vec<String> = (0..200_000).map(|i| format!("{{\"i\":{i}}}")).collect();
     let input = format!("[{}]", items.join(","));
-    assert_code(&fsatomic(["save", &path], input.as_bytes()), 0);
+    ok(["save", &path], input.as_bytes());
     let on_disk = dir.read("big.json");
     assert!(on_disk.len() > input.len());
     assert!(on_disk.starts_with(b"[\n  {\n    \"i\": 0\n  },\n  {\n    \"i\": 1\n  },"));
-    let out = fsatomic(["load", &path], b"");
-    assert_code(&out, 0);
-    assert_eq!(out.stdout, on_disk);
+    assert_eq!(ok(["load", &path], b"").stdout, on_disk);
     // A reader that goes away early gets no complaint on stderr.
     let out = std::process::Command::new("sh")
         .arg("-c")

@@ -4,30 +4,22 @@
 //! Needs `strace`; without it (or without permission to trace) the tests
 //! print a note and check nothing.
 
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
-use crate::support::{BIN, Scratch, assert_code, fsatomic};
+use crate::support::{BIN, Scratch, assert_has, assert_lacks, ok};
 
-/// The flush and rename calls of `fsatomic ARGS` with `stdin`, one line
-/// each as `strace -y` prints them (descriptors with their paths), or
-/// `None` if strace cannot run here; and the exit code of the traced run.
-fn traced(dir: &Scratch, args: &[&str], stdin: &[u8]) -> Option<(Option<i32>, Vec<String>)> {
+/// `strace OPTIONS... fsatomic ARGS...` with `stdin` (through the runner),
+/// its stderr and the path of its trace, or `None` if strace is not
+/// installed or cannot start (`what` names the check skipped).
+fn strace(options: &[&str], args: &[&str], stdin: &[u8], what: &str) -> Option<Output> {
     if !Path::new("/usr/bin/strace").exists() && !Path::new("/bin/strace").exists() {
-        eprintln!("note: strace is not installed; the flush-count check was skipped");
+        eprintln!("note: strace is not installed; the {what} check was skipped");
         return None;
     }
-    let trace = dir.join("trace.txt");
     let mut child = Command::new("strace")
-        .args([
-            "-f",
-            "-y",
-            "-qq",
-            "-e",
-            "trace=fsync,fdatasync,sync_file_range,syncfs,rename,renameat,renameat2",
-            "-o",
-        ])
-        .arg(&trace)
+        .args(options)
         .args(fsatomic_testkit::runner::runner())
         .arg(BIN)
         .args(args)
@@ -36,9 +28,18 @@ fn traced(dir: &Scratch, args: &[&str], stdin: &[u8]) -> Option<(Option<i32>, Ve
         .stderr(Stdio::piped())
         .spawn()
         .ok()?;
-    use std::io::Write;
     child.stdin.take().unwrap().write_all(stdin).unwrap();
-    let out = child.wait_with_output().unwrap();
+    Some(child.wait_with_output().unwrap())
+}
+
+/// The flush and rename calls of `fsatomic ARGS` with `stdin`, one line
+/// each as `strace -y` prints them (descriptors with their paths), or
+/// `None` if strace cannot run here; and the exit code of the traced run.
+fn traced(dir: &Scratch, args: &[&str], stdin: &[u8]) -> Option<(Option<i32>, Vec<String>)> {
+    let trace = dir.file("trace.txt");
+    let calls = "trace=fsync,fdatasync,sync_file_range,syncfs,rename,renameat,renameat2";
+    let options = ["-f", "-y", "-qq", "-e", calls, "-o", &trace];
+    let out = strace(&options, args, stdin, "flush-count")?;
     let Ok(text) = std::fs::read_to_string(&trace) else {
         eprintln!(
             "note: strace could not trace here ({}); the flush-count check was skipped",
@@ -55,6 +56,7 @@ fn traced(dir: &Scratch, args: &[&str], stdin: &[u8]) -> Option<(Option<i32>, Ve
     Some((out.status.code(), calls))
 }
 
+/// Whether a traced call is a flush.
 fn is_flush(line: &str) -> bool {
     ["fsync(", "fdatasync(", "sync_file_range(", "syncfs("]
         .iter()
@@ -83,6 +85,7 @@ fn assert_two_barriers(calls: &[String], dir: &Path, name: &str) {
     );
 }
 
+/// A save, new or replacing, is two flushes: file, rename, directory.
 #[test]
 fn one_save_is_two_flushes_file_before_rename_directory_after() {
     let dir = Scratch::new("strace-save");
@@ -95,29 +98,18 @@ fn one_save_is_two_flushes_file_before_rename_directory_after() {
         assert_eq!(code, Some(0));
         assert_two_barriers(&calls, dir.path(), "users.json");
     }
-    let out = fsatomic(["load", &path], b"");
-    assert_code(&out, 0);
+    let out = ok(["load", &path], b"");
     assert_eq!(out.stdout, b"{\n  \"users\": [\n    \"root\"\n  ]\n}\n");
 }
 
+/// An update is two flushes too; a refused one flushes and renames nothing.
 #[test]
 fn one_update_is_two_flushes_too_and_a_refused_one_is_none() {
     let dir = Scratch::new("strace-update");
     let path = dir.file("n.json");
-    let Some((code, calls)) = traced(
-        &dir,
-        &[
-            "update",
-            &path,
-            "--init",
-            "0",
-            "--",
-            "sh",
-            "-c",
-            "read n; echo $((n+1))",
-        ],
-        b"",
-    ) else {
+    let increment = "read n; echo $((n+1))";
+    let update = ["update", &path, "--init", "0", "--", "sh", "-c", increment];
+    let Some((code, calls)) = traced(&dir, &update, b"") else {
         return;
     };
     assert_eq!(code, Some(0));
@@ -130,12 +122,13 @@ fn one_update_is_two_flushes_too_and_a_refused_one_is_none() {
     assert_eq!(calls, Vec::<String>::new());
 }
 
+/// An append is one `fdatasync` of the journal, and nothing else.
 #[test]
 fn one_append_is_one_flush_of_the_journal_and_nothing_else() {
     let dir = Scratch::new("strace-append");
     let path = dir.file("hits.json");
     // The first append creates the journal (with Replace) and appends.
-    assert_code(&fsatomic(["append", &path], b"1"), 0);
+    ok(["append", &path], b"1");
     for value in [&b"2"[..], b"{\"ip\": \"10.0.0.7\"}"] {
         let Some((code, calls)) = traced(&dir, &["append", &path], value) else {
             return;
@@ -150,12 +143,13 @@ fn one_append_is_one_flush_of_the_journal_and_nothing_else() {
     }
 }
 
+/// A slots save is one `fdatasync` of a slot, and no rename.
 #[test]
 fn one_slots_save_is_one_flush_of_a_slot_and_no_rename() {
     let dir = Scratch::new("strace-slots");
     let path = dir.file("cfg.json");
     // The first save formats both slot files; later ones write one slot.
-    assert_code(&fsatomic(["save", &path, "--protocol", "slots"], b"1"), 0);
+    ok(["save", &path, "--protocol", "slots"], b"1");
     for value in [&b"2"[..], b"3"] {
         let Some((code, calls)) = traced(&dir, &["save", &path], value) else {
             return;
@@ -173,23 +167,9 @@ fn one_slots_save_is_one_flush_of_a_slot_and_no_rename() {
 /// (strace's `-e inject=` syntax): the exit code and stderr, or `None` if
 /// strace cannot run here.
 fn save_with_fault(dir: &Scratch, inject: &str) -> Option<(Option<i32>, String)> {
-    if !Path::new("/usr/bin/strace").exists() && !Path::new("/bin/strace").exists() {
-        eprintln!("note: strace is not installed; the fault-injection check was skipped");
-        return None;
-    }
-    let mut child = Command::new("strace")
-        .args(["-f", "-qq", "-o", "/dev/null", "-e", inject])
-        .args(fsatomic_testkit::runner::runner())
-        .arg(BIN)
-        .args(["save", &dir.file("s.json")])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .ok()?;
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"{}").unwrap();
-    let out = child.wait_with_output().unwrap();
+    let options = ["-f", "-qq", "-o", "/dev/null", "-e", inject];
+    let path = dir.file("s.json");
+    let out = strace(&options, &["save", &path], b"{}", "fault-injection")?;
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     if stderr.contains("PTRACE") || stderr.contains("ptrace") {
         eprintln!("note: strace could not trace here ({stderr}); the check was skipped");
@@ -198,9 +178,7 @@ fn save_with_fault(dir: &Scratch, inject: &str) -> Option<(Option<i32>, String)>
     Some((out.status.code(), stderr))
 }
 
-/// A listing that fails (EIO from `getdents64`, injected by strace) names
-/// the listing, and does not send the reader to remove an orphan that does
-/// not exist.
+/// A failed listing (injected EIO) is named, with no orphan advice.
 #[test]
 fn a_failed_listing_does_not_advise_removing_an_orphan() {
     let dir = Scratch::new("list-eio");
@@ -208,28 +186,24 @@ fn a_failed_listing_does_not_advise_removing_an_orphan() {
         return;
     };
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("can be listed"), "{stderr}");
-    assert!(!stderr.contains("by hand"), "{stderr}");
+    assert_has(&stderr, "can be listed");
+    assert_lacks(&stderr, "by hand");
     assert!(!dir.join("s.json").exists());
 }
 
-/// A failed `fchmod` (EPERM, injected) is reported as the mode that could
-/// not be set, not as a failed exclusive create, and leaves no temporary
-/// file behind. (The first `fchmod` is the lock file's.)
+/// A failed `fchmod` (injected EPERM) says so and leaves no temporary file.
 #[test]
 fn a_failed_fchmod_says_so_and_leaves_nothing() {
     let dir = Scratch::new("fchmod-eperm");
+    // The first `fchmod` is the lock file's: fail the second.
     let Some((code, stderr)) = save_with_fault(&dir, "inject=fchmod:error=EPERM:when=2") else {
         return;
     };
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(
-        stderr.contains("setting its mode to 0600 with fchmod failed"),
-        "{stderr}"
-    );
-    let left: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+    assert_has(&stderr, "setting its mode to 0600 with fchmod failed");
+    let left: Vec<String> = dir
+        .entries()
+        .into_iter()
         .filter(|n| n.ends_with(".tmp"))
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");

@@ -7,6 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 /// The `fsatomic` binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_fsatomic");
@@ -31,6 +32,11 @@ impl Scratch {
     /// The directory.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The directory as a `&str`, for an argument.
+    pub fn dir(&self) -> &str {
+        self.path.to_str().unwrap()
     }
 
     /// A path inside the directory.
@@ -61,6 +67,15 @@ impl Scratch {
             .collect();
         names.sort();
         names
+    }
+
+    /// Every entry with its bytes, sorted by name.
+    pub fn contents(&self) -> Vec<(String, Vec<u8>)> {
+        let names = self.entries().into_iter();
+        names
+            .map(|n| (self.read(&n), n))
+            .map(|(b, n)| (n, b))
+            .collect()
     }
 
     /// The size of `name` in bytes.
@@ -96,6 +111,8 @@ impl Drop for Scratch {
 /// What a run of the binary gave.
 #[derive(Debug)]
 pub struct Out {
+    /// The command line, runner and all.
+    pub args: Vec<String>,
     /// The exit code (`None` if killed by a signal).
     pub code: Option<i32>,
     /// Standard output, as bytes.
@@ -109,6 +126,11 @@ impl Out {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.stdout).into_owned()
     }
+
+    /// Standard output's lines.
+    pub fn lines(&self) -> Vec<String> {
+        self.text().lines().map(str::to_string).collect()
+    }
 }
 
 /// A run of the binary being set up.
@@ -119,26 +141,19 @@ pub struct Run {
 
 impl Run {
     /// `fsatomic ARGS...`, in the current directory, with empty stdin.
-    pub fn new<I, S>(args: I) -> Run
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<OsStr>,
-    {
-        let mut command = fsatomic_testkit::runner::command(BIN);
-        command.args(args);
-        Run {
-            command,
-            stdin: Vec::new(),
-        }
+    pub fn new(args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> Run {
+        Run::of(fsatomic_testkit::runner::command(BIN), args)
     }
 
     /// `fsatomic ARGS...` started by `sh` after `umask MASK`.
-    pub fn with_umask<I, S>(mask: &str, args: I) -> Run
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<OsStr>,
-    {
-        let mut command = fsatomic_testkit::runner::command_with_umask(mask, BIN);
+    pub fn with_umask(mask: &str, args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> Run {
+        Run::of(
+            fsatomic_testkit::runner::command_with_umask(mask, BIN),
+            args,
+        )
+    }
+
+    fn of(mut command: Command, args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> Run {
         command.args(args);
         Run {
             command,
@@ -179,6 +194,9 @@ impl Run {
 
     /// Run to the end.
     pub fn run(mut self) -> Out {
+        let program = std::iter::once(self.command.get_program());
+        let args = program.chain(self.command.get_args());
+        let args = args.map(|a| a.to_string_lossy().into_owned()).collect();
         let mut child = self
             .command
             .stdin(Stdio::piped())
@@ -194,6 +212,7 @@ impl Run {
         let out = child.wait_with_output().unwrap();
         feeder.join().unwrap();
         Out {
+            args,
             code: out.status.code(),
             stdout: out.stdout,
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -202,12 +221,42 @@ impl Run {
 }
 
 /// `fsatomic ARGS...` with `stdin`, run to the end.
-pub fn fsatomic<I, S>(args: I, stdin: &[u8]) -> Out
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
+pub fn fsatomic(args: impl IntoIterator<Item = impl AsRef<OsStr>>, stdin: &[u8]) -> Out {
     Run::new(args).stdin(stdin).run()
+}
+
+/// `fsatomic ARGS...` with `stdin`, which must exit 0.
+#[track_caller]
+pub fn ok(args: impl IntoIterator<Item = impl AsRef<OsStr>>, stdin: &[u8]) -> Out {
+    let out = fsatomic(args, stdin);
+    assert_code(&out, 0);
+    out
+}
+
+/// `fsatomic ARGS...` with `stdin`, which must fail as [`assert_fails`]
+/// says.
+#[track_caller]
+pub fn fails(
+    args: impl IntoIterator<Item = impl AsRef<OsStr>>,
+    stdin: &[u8],
+    code: i32,
+    needles: &[&str],
+) -> Out {
+    let out = fsatomic(args, stdin);
+    assert_fails(&out, code, needles);
+    out
+}
+
+/// Assert that `text` contains `needle`, showing `text` if not.
+#[track_caller]
+pub fn assert_has(text: &str, needle: &str) {
+    assert!(text.contains(needle), "lacks {needle:?}:\n{text}");
+}
+
+/// Assert that `text` does not contain `needle`, showing `text` if it does.
+#[track_caller]
+pub fn assert_lacks(text: &str, needle: &str) {
+    assert!(!text.contains(needle), "has {needle:?}:\n{text}");
 }
 
 /// Assert that `out` ended with `code`, showing everything if not.
@@ -216,7 +265,8 @@ pub fn assert_code(out: &Out, code: i32) {
     assert_eq!(
         out.code,
         Some(code),
-        "expected exit {code}; stdout: {:?}; stderr: {}",
+        "{:?}: expected exit {code}; stdout: {:?}; stderr: {}",
+        out.args,
         out.text(),
         out.stderr
     );
@@ -229,13 +279,15 @@ pub fn assert_fails(out: &Out, code: i32, needles: &[&str]) {
     assert_code(out, code);
     assert!(
         out.stderr.starts_with("fsatomic: "),
-        "stderr does not start with 'fsatomic: ': {}",
+        "{:?}: stderr does not start with 'fsatomic: ': {}",
+        out.args,
         out.stderr
     );
     for needle in needles {
         assert!(
             out.stderr.contains(needle),
-            "stderr lacks {needle:?}: {}",
+            "{:?}: stderr lacks {needle:?}: {}",
+            out.args,
             out.stderr
         );
     }
@@ -271,4 +323,25 @@ impl Drop for Background {
             let _ = child.wait();
         }
     }
+}
+
+/// Wait until `ready` holds (an event, not a duration: the bound only
+/// stops a broken test from hanging).
+pub fn wait_for(mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready() {
+        assert!(Instant::now() < deadline, "gave up waiting");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Run `round(worker, i)` for `rounds` rounds on each of `workers` threads
+/// at once, and wait for them all (a panic in one fails the test).
+pub fn in_parallel(workers: usize, rounds: usize, round: impl Fn(usize, usize) + Sync) {
+    std::thread::scope(|scope| {
+        for worker in 0..workers {
+            let round = &round;
+            scope.spawn(move || (0..rounds).for_each(|i| round(worker, i)));
+        }
+    });
 }

@@ -1,23 +1,19 @@
 //! `--help`, `--version`, and usage errors (exit 2).
 
-use crate::support::{Scratch, assert_code, assert_fails, fsatomic};
+use crate::support::{Scratch, assert_fails, assert_has, fsatomic, ok};
 
 const COMMANDS: [&str; 5] = ["save", "load", "update", "lock", "check"];
 
+/// Every form of help prints the right usage on stdout, exit 0.
 #[test]
 fn help_for_the_tool_and_each_command_goes_to_stdout_with_exit_0() {
     for args in [vec!["--help"], vec!["-h"], vec!["help"]] {
-        let out = fsatomic(&args, b"");
-        assert_code(&out, 0);
-        let text = out.text();
-        assert!(text.contains("Usage:"), "{text}");
+        let text = ok(&args, b"").text();
+        assert_has(&text, "Usage:");
         for command in COMMANDS {
-            assert!(
-                text.contains(&format!("fsatomic {command} ")),
-                "{command}: {text}"
-            );
+            assert_has(&text, &format!("fsatomic {command} "));
         }
-        assert!(text.contains("Exit codes:"), "{text}");
+        assert_has(&text, "Exit codes:");
     }
     for command in COMMANDS {
         for args in [
@@ -27,8 +23,7 @@ fn help_for_the_tool_and_each_command_goes_to_stdout_with_exit_0() {
             // Help wins over everything else on the line.
             vec![command, "/nonexistent/dir/x.json", "--help"],
         ] {
-            let out = fsatomic(&args, b"");
-            assert_code(&out, 0);
+            let out = ok(&args, b"");
             assert!(
                 out.text().starts_with(&format!("fsatomic {command} ")),
                 "{args:?}: {}",
@@ -38,18 +33,16 @@ fn help_for_the_tool_and_each_command_goes_to_stdout_with_exit_0() {
     }
 }
 
+/// Every form of version prints the crate version.
 #[test]
 fn version_prints_the_crate_version() {
     for flag in ["--version", "-V", "version"] {
-        let out = fsatomic([flag], b"");
-        assert_code(&out, 0);
-        assert_eq!(
-            out.text(),
-            format!("fsatomic {}\n", env!("CARGO_PKG_VERSION"))
-        );
+        let version = format!("fsatomic {}\n", env!("CARGO_PKG_VERSION"));
+        assert_eq!(ok([flag], b"").text(), version, "{flag}");
     }
 }
 
+/// Usage errors exit 2, point to --help, print and create nothing.
 #[test]
 fn usage_errors_exit_2_and_point_to_the_help() {
     let dir = Scratch::new("usage");

@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use fsatomic::{Dir, JournalStore, Mode};
+use fsatomic::{Dir, Mode};
 
 use super::{
-    Adapter, BUF, COUNTER, Counter, Fixture, Hit, Hits, child_done, child_role, finish_child,
-    mode_of, spawn_child, wait_for,
+    Adapter, BUF, COUNTER, Counter, Fixture, Hit, bump, child_done, child_role, finish_child,
+    hits_journal, load_of, run_children, spawn_child, wait_for,
 };
 use crate::wrap::{Call, Counting};
 
@@ -52,10 +52,7 @@ fn update_many<A: Adapter>(fx: &Fixture, n: u64) {
 }
 
 fn final_count<A: Adapter>(fx: &Fixture) -> Counter {
-    COUNTER
-        .load(&mut fx.open::<A>(), &mut [0u8; BUF])
-        .expect("load")
-        .expect("present")
+    load_of(&COUNTER, &mut fx.open::<A>()).expect("present")
 }
 
 /// Two threads, each with its own directory handle, each updating one
@@ -76,7 +73,7 @@ pub fn threads_updating_one_counter_lose_nothing<A: Adapter>(test: &str) {
     assert!(end.is_whole());
     assert_eq!(end.hits, 2 * UPDATES);
     assert!(fx.temp_names().is_empty());
-    assert_eq!(mode_of(&fx.path("counter.json")), 0o600);
+    assert_eq!(fx.mode("counter.json"), 0o600);
 }
 
 /// Load in a tight loop until `stop`; every load must see a whole document
@@ -149,13 +146,7 @@ pub fn processes_updating_one_counter_lose_nothing<A: Adapter>(test: &str) {
         return;
     }
     let fx = Fixture::new::<A>(test);
-    let children: Vec<_> = ["writer-1", "writer-2"]
-        .into_iter()
-        .map(|role| (role, spawn_child(test, role, &fx, None)))
-        .collect();
-    for (role, child) in children {
-        finish_child(child, role, &fx);
-    }
+    run_children(test, ["writer-1", "writer-2"], &fx);
     let end = final_count::<A>(&fx);
     assert!(end.is_whole());
     assert_eq!(end.hits, 2 * UPDATES);
@@ -167,11 +158,7 @@ pub fn processes_updating_one_counter_lose_nothing<A: Adapter>(test: &str) {
 /// process's appends), end with every record folded in exactly once, in
 /// sequence.
 pub fn processes_appending_to_one_journal_lose_nothing<A: Adapter>(test: &str) {
-    let journal = || {
-        JournalStore::<Hits, Hit>::new("hits.json", Mode::PRIVATE)
-            .expect("name")
-            .compact_after(2048)
-    };
+    let journal = || hits_journal(Mode::PRIVATE).compact_after(2048);
     if let Some((role, fx)) = child_role(test) {
         let base: u32 = if role == "appender-1" { 0 } else { 1_000_000 };
         let mut dir = fx.open::<A>();
@@ -187,13 +174,7 @@ pub fn processes_appending_to_one_journal_lose_nothing<A: Adapter>(test: &str) {
         return;
     }
     let fx = Fixture::new::<A>(test);
-    let children: Vec<_> = ["appender-1", "appender-2"]
-        .into_iter()
-        .map(|role| (role, spawn_child(test, role, &fx, None)))
-        .collect();
-    for (role, child) in children {
-        finish_child(child, role, &fx);
-    }
+    run_children(test, ["appender-1", "appender-2"], &fx);
     let state = journal()
         .read(&mut fx.open::<A>(), &mut [0u8; BUF])
         .expect("read");
@@ -314,9 +295,7 @@ pub fn a_lock_wait_gives_up_at_its_limit<A: Adapter>(test: &str) {
     }
     child.kill().expect("kill child");
     child.wait().expect("reap child");
-    COUNTER
-        .update(&mut dir, &mut [0u8; BUF], Counter::bump)
-        .expect("update once the holder is gone");
+    bump(&COUNTER, &mut dir);
     assert_eq!(final_count::<A>(&fx).hits, 2);
 }
 

@@ -1,16 +1,18 @@
 //! Durability: the flush barriers of a commit, failed flushes, and corrupt
 //! files.
 
-use std::collections::BTreeSet;
 use std::fs;
 
 use fsatomic::fs::Op;
+use fsatomic::json::JsonErrorKind::{TrailingData, UnexpectedByte, UnexpectedEnd};
 use fsatomic::{
-    CommitError, Corrupt, CorruptKind, JournalStore, LoadError, Mode, Store, StoreError,
-    json::JsonErrorKind, replace, slots,
+    CommitError, Corrupt, CorruptKind, LoadError, Mode, Store, StoreError, replace, slots,
 };
 
-use super::{Adapter, BUF, Counter, Fixture, Hit, Hits, Snapshot, encoded, mode_of, plant_file};
+use super::{
+    Adapter, BUF, Counter, Fixture, Hit, append_hit, bump, encoded, hits_journal, plant_file,
+    save_at, set,
+};
 use crate::wrap::{Call, Counting, Event, FaultPoint, Faulty};
 
 /// This area's checks, in order: [`conformance_tests!`](crate::conformance_tests)
@@ -119,14 +121,9 @@ pub fn commit_has_two_flushes_in_order<A: Adapter>(test: &str) {
     check_commit_sequence(&log.events(), "doc.json").unwrap_or_else(|e| panic!("{e}"));
     log.clear();
     let store: Store<Counter> = Store::new("counter.json", Mode::PRIVATE);
-    let mut buf = [0u8; BUF];
-    store
-        .save(&mut dir, &mut buf, &Counter::at(1))
-        .expect("save");
+    save_at(&store, &mut dir, 1);
     log.clear();
-    store
-        .update(&mut dir, &mut buf, Counter::bump)
-        .expect("update");
+    bump(&store, &mut dir);
     println!("{} Store::update: {:?}", A::NAME, log.summary());
     let events = log.events();
     check_commit_sequence(&events, "counter.json").unwrap_or_else(|e| panic!("{e}"));
@@ -154,7 +151,7 @@ fn io_error_of(err: &CommitError<std::io::Error>) -> (Op, Option<i32>) {
 pub fn eio_on_file_flush_fails_the_commit_and_keeps_the_old_content<A: Adapter>(test: &str) {
     let fx = Fixture::new::<A>(test);
     let old = old_content::<A>(&fx);
-    let before = Snapshot::of(&fx.path("doc.json"));
+    let before = fx.snap("doc.json");
     let mut dir = Counting::new(Faulty::eio(fx.open::<A>(), FaultPoint::SyncFile, 1));
     let log = dir.log();
     let new = encoded(&Counter::at(2));
@@ -162,8 +159,8 @@ pub fn eio_on_file_flush_fails_the_commit_and_keeps_the_old_content<A: Adapter>(
     assert_eq!(io_error_of(&err), (Op::SyncFile, Some(5)), "{err}");
     assert_eq!(log.count(Call::is_flush), 1, "retried: {:?}", log.summary());
     assert_eq!(log.count(|c| c == Call::Rename), 0);
-    assert_eq!(Snapshot::of(&fx.path("doc.json")), before);
-    assert_eq!(fs::read(fx.path("doc.json")).expect("read"), old);
+    assert_eq!(fx.snap("doc.json"), before);
+    assert_eq!(fx.read("doc.json"), old);
     assert!(
         fx.temp_names().is_empty(),
         "temp left: {:?}",
@@ -181,8 +178,8 @@ pub fn eio_on_directory_flush_is_reported_as_such<A: Adapter>(test: &str) {
     let err = replace::commit(&mut dir, "doc.json", &new, Mode::PRIVATE).unwrap_err();
     assert_eq!(io_error_of(&err), (Op::SyncDir, Some(5)), "{err}");
     assert!(dir.fired());
-    assert_eq!(fs::read(fx.path("doc.json")).expect("read"), new);
-    assert_eq!(mode_of(&fx.path("doc.json")), 0o600);
+    assert_eq!(fx.read("doc.json"), new);
+    assert_eq!(fx.mode("doc.json"), 0o600);
     assert!(fx.temp_names().is_empty());
 }
 
@@ -198,12 +195,12 @@ pub fn eio_before_the_rename_keeps_the_old_content<A: Adapter>(test: &str) {
         (FaultPoint::Write, Op::Write),
         (FaultPoint::Rename, Op::Rename),
     ] {
-        let before = Snapshot::of(&fx.path("doc.json"));
+        let before = fx.snap("doc.json");
         let mut dir = Faulty::eio(fx.open::<A>(), point, 1);
         let err = replace::commit(&mut dir, "doc.json", &new, Mode::PRIVATE).unwrap_err();
         assert_eq!(io_error_of(&err), (op, Some(5)), "{point:?}: {err}");
-        assert_eq!(Snapshot::of(&fx.path("doc.json")), before, "{point:?}");
-        assert_eq!(fs::read(fx.path("doc.json")).expect("read"), old);
+        assert_eq!(fx.snap("doc.json"), before, "{point:?}");
+        assert_eq!(fx.read("doc.json"), old);
         assert!(
             fx.temp_names().is_empty(),
             "{point:?}: {:?}",
@@ -228,9 +225,7 @@ pub fn failed_commit_releases_the_lock<A: Adapter>(test: &str) {
     let probe = fs::File::open(fx.path("doc.json.lock")).expect("lock file");
     probe.try_lock().expect("the failed writer kept the lock");
     drop(probe);
-    let hits = store
-        .update(&mut fx.open::<A>(), &mut buf, Counter::bump)
-        .expect("next writer");
+    let hits = bump(&store, &mut fx.open::<A>());
     assert_eq!(hits, 1);
 }
 
@@ -267,8 +262,8 @@ pub fn eio_on_slot_flush_spares_the_last_acknowledged_slot<A: Adapter>(test: &st
         .find(|s| holds(s.as_str(), 2))
         .expect("a slot holds commit 2")
         .as_str();
-    let acked_before = Snapshot::of(&fx.path(acked));
-    let acked_bytes = fs::read(fx.path(acked)).expect("read");
+    let acked_before = fx.snap(acked);
+    let acked_bytes = fx.read(acked);
 
     let mut dir = Faulty::eio(fx.open::<A>(), FaultPoint::SyncFile, 1);
     let err = commit(&mut dir, 3).unwrap_err();
@@ -285,11 +280,11 @@ pub fn eio_on_slot_flush_spares_the_last_acknowledged_slot<A: Adapter>(test: &st
 
     commit(&mut fx.open::<A>(), 4).expect("commit 4");
     assert_eq!(
-        fs::read(fx.path(acked)).expect("read"),
+        fx.read(acked),
         acked_bytes,
         "the commit after the failed one overwrote {acked}, the last acknowledged slot"
     );
-    assert_eq!(Snapshot::of(&fx.path(acked)), acked_before);
+    assert_eq!(fx.snap(acked), acked_before);
     let n = slots::load(&mut fx.open::<A>(), "doc.json", &mut buf)
         .expect("load")
         .expect("present");
@@ -304,16 +299,11 @@ pub fn eio_on_slot_flush_spares_the_last_acknowledged_slot<A: Adapter>(test: &st
 /// the last acknowledged record, with no gap in the sequence numbers.
 pub fn eio_on_journal_flush_cuts_the_failed_records<A: Adapter>(test: &str) {
     let fx = Fixture::new::<A>(test);
-    let mut store = JournalStore::<Hits, Hit>::new("hits.json", Mode::PRIVATE).expect("name");
+    let mut store = hits_journal(Mode::PRIVATE);
     let mut buf = vec![0u8; BUF];
     let mut dir = fx.open::<A>();
     store.open(&mut dir, &mut buf).expect("open");
-    assert_eq!(
-        store
-            .append(&mut dir, &mut buf, &Hit { ip: 0 })
-            .expect("append"),
-        1
-    );
+    assert_eq!(append_hit(&mut store, &mut dir, 0), 1);
     let journal = fx.path(store.journal().journal_name());
     let len = fs::metadata(&journal).expect("journal").len();
 
@@ -330,12 +320,7 @@ pub fn eio_on_journal_flush_cuts_the_failed_records<A: Adapter>(test: &str) {
         len,
         "the failed record is still in the journal"
     );
-    assert_eq!(
-        store
-            .append(&mut dir, &mut buf, &Hit { ip: 2 })
-            .expect("append"),
-        2
-    );
+    assert_eq!(append_hit(&mut store, &mut dir, 2), 2);
     let state = store.read(&mut fx.open::<A>(), &mut buf).expect("read");
     assert_eq!((state.count, state.sum, state.gaps), (2, 2, 0), "{state:?}");
 }
@@ -347,51 +332,49 @@ fn corrupt_of(err: &StoreError<std::io::Error>) -> &Corrupt {
     }
 }
 
-/// Plant `bytes` as `doc.json` (and a lock file), then check that `load`,
-/// `update` and `recover` all report `Corrupt` at `offset` with `kind`, that
-/// `update` never runs its closure, and that the file stays byte for byte
-/// (inode, mode, times) as it was.
+/// For each case `(bytes, offset, kind)`: plant `bytes` as `doc.json` (and
+/// a lock file), then check that `load`, `update` and `recover` all report
+/// `Corrupt` at `offset` with `kind`, that `update` never runs its closure,
+/// and that the file stays byte for byte (inode, mode, times) as it was.
 fn corrupt_is_reported_and_left_alone<A: Adapter>(
     test: &str,
-    bytes: &[u8],
-    offset: u64,
-    kind: CorruptKind,
+    cases: &[(&[u8], usize, CorruptKind)],
 ) {
-    let fx = Fixture::new::<A>(test);
-    plant_file(&fx.path("doc.json"), bytes, 0o600);
-    let store: Store<Counter> = Store::new("doc.json", Mode::PRIVATE);
-    let mut buf = [0u8; BUF];
-    let expected = Corrupt::new("doc.json", offset, kind);
-    let before = Snapshot::of(&fx.path("doc.json"));
-    let mut dir = fx.open::<A>();
+    for (bytes, offset, kind) in cases {
+        let case = format!("{kind:?} at {offset}");
+        let fx = Fixture::new::<A>(test);
+        plant_file(&fx.path("doc.json"), bytes, 0o600);
+        let store: Store<Counter> = Store::new("doc.json", Mode::PRIVATE);
+        let mut buf = [0u8; BUF];
+        let expected = Corrupt::new("doc.json", *offset as u64, *kind);
+        let before = fx.snap("doc.json");
+        let mut dir = fx.open::<A>();
 
-    let err = store.load(&mut dir, &mut buf).unwrap_err();
-    assert_eq!(corrupt_of(&err), &expected, "load");
-    assert_eq!(Snapshot::of(&fx.path("doc.json")), before, "after load");
+        let err = store.load(&mut dir, &mut buf).unwrap_err();
+        assert_eq!(corrupt_of(&err), &expected, "{case}: load");
+        assert_eq!(fx.snap("doc.json"), before, "{case}: after load");
 
-    let mut ran = false;
-    let err = store
-        .update(&mut dir, &mut buf, |c| {
-            ran = true;
-            c.bump()
-        })
-        .unwrap_err();
-    assert_eq!(corrupt_of(&err), &expected, "update");
-    assert!(!ran, "update ran its closure on a corrupt file");
-    assert_eq!(Snapshot::of(&fx.path("doc.json")), before, "after update");
+        let mut ran = false;
+        let err = store
+            .update(&mut dir, &mut buf, |c| {
+                ran = true;
+                c.bump()
+            })
+            .unwrap_err();
+        assert_eq!(corrupt_of(&err), &expected, "{case}: update");
+        assert!(!ran, "{case}: update ran its closure on a corrupt file");
+        assert_eq!(fx.snap("doc.json"), before, "{case}: after update");
 
-    fsatomic::recover::recover(&mut dir, "doc.json", Mode::PRIVATE).expect("recover");
-    assert_eq!(Snapshot::of(&fx.path("doc.json")), before, "after recover");
-    assert_eq!(
-        fx.names(),
-        BTreeSet::from(["doc.json".to_owned(), "doc.json.lock".to_owned()])
-    );
+        fsatomic::recover::recover(&mut dir, "doc.json", Mode::PRIVATE).expect("recover");
+        assert_eq!(fx.snap("doc.json"), before, "{case}: after recover");
+        assert_eq!(fx.names(), set(["doc.json", "doc.json.lock"]), "{case}");
+    }
 }
 
 /// A zero-length file — the mark of a torn write — is `Corrupt` at byte 0,
 /// never empty state, and is left alone.
 pub fn empty_file_is_corrupt_and_left_alone<A: Adapter>(test: &str) {
-    corrupt_is_reported_and_left_alone::<A>(test, b"", 0, CorruptKind::Empty);
+    corrupt_is_reported_and_left_alone::<A>(test, &[(b"", 0, CorruptKind::Empty)]);
 }
 
 /// A document cut short is `Corrupt` at the offset where it ends, for
@@ -402,47 +385,35 @@ pub fn truncated_file_is_corrupt_at_its_end_and_left_alone<A: Adapter>(test: &st
     // brace (the trailing newline is optional whitespace, so cutting only
     // it leaves a valid document).
     let last_brace = whole.iter().rposition(|&b| b == b'}').expect("brace");
-    for cut in [1, 5, whole.len() / 2, last_brace] {
-        corrupt_is_reported_and_left_alone::<A>(
-            test,
-            &whole[..cut],
-            cut as u64,
-            CorruptKind::Json(JsonErrorKind::UnexpectedEnd),
-        );
-    }
+    let cuts = [1, 5, whole.len() / 2, last_brace];
+    let cases = cuts.map(|cut| (&whole[..cut], cut, CorruptKind::Json(UnexpectedEnd)));
+    corrupt_is_reported_and_left_alone::<A>(test, &cases);
 }
 
 /// Garbage is `Corrupt` at the first byte that is wrong: binary noise at 0,
 /// data after a complete document where it starts, a wrong shape at 0.
 pub fn garbage_file_is_corrupt_where_it_breaks_and_left_alone<A: Adapter>(test: &str) {
+    let whole = encoded(&Counter::at(3));
+    let trailing = [&whole[..], b"xyz"].concat();
+    let mut wrong = whole.clone();
+    let digit = wrong.iter().position(|&b| b == b'3').expect("digit");
+    wrong[digit] = b'@';
     corrupt_is_reported_and_left_alone::<A>(
         test,
-        b"\0\x13\xffgarbage",
-        0,
-        CorruptKind::Json(JsonErrorKind::UnexpectedByte(0)),
-    );
-    let mut doc = encoded(&Counter::at(3));
-    let at = doc.len();
-    doc.extend_from_slice(b"xyz");
-    corrupt_is_reported_and_left_alone::<A>(
-        test,
-        &doc,
-        at as u64,
-        CorruptKind::Json(JsonErrorKind::TrailingData),
-    );
-    let mut doc = encoded(&Counter::at(3));
-    let at = doc.iter().position(|&b| b == b'3').expect("digit");
-    doc[at] = b'@';
-    corrupt_is_reported_and_left_alone::<A>(
-        test,
-        &doc,
-        at as u64,
-        CorruptKind::Json(JsonErrorKind::UnexpectedByte(b'@')),
+        &[
+            (
+                b"\0\x13\xffgarbage",
+                0,
+                CorruptKind::Json(UnexpectedByte(0)),
+            ),
+            (&trailing, whole.len(), CorruptKind::Json(TrailingData)),
+            (&wrong, digit, CorruptKind::Json(UnexpectedByte(b'@'))),
+        ],
     );
     let err_shape = b"{\"hits\": \"three\"}\n";
     let fx = Fixture::new::<A>(test);
     plant_file(&fx.path("doc.json"), err_shape, 0o600);
-    let before = Snapshot::of(&fx.path("doc.json"));
+    let before = fx.snap("doc.json");
     let store: Store<Counter> = Store::new("doc.json", Mode::PRIVATE);
     let err = store
         .load(&mut fx.open::<A>(), &mut [0u8; BUF])
@@ -457,7 +428,7 @@ pub fn garbage_file_is_corrupt_where_it_breaks_and_left_alone<A: Adapter>(test: 
         ),
         "{err:?}"
     );
-    assert_eq!(Snapshot::of(&fx.path("doc.json")), before);
+    assert_eq!(fx.snap("doc.json"), before);
 }
 
 #[cfg(test)]

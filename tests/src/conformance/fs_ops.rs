@@ -13,7 +13,7 @@ use std::time::Duration;
 use embedded_io::{ErrorKind, Seek, SeekFrom, Write};
 use fsatomic::{Dir, File, Mode};
 
-use super::{Adapter, Fixture, Snapshot, mode_of, plant_file, plant_symlink};
+use super::{Adapter, Fixture, mode_of, plant_file, plant_symlink, set};
 
 /// This area's checks, in order: [`conformance_tests!`](crate::conformance_tests)
 /// makes one test of each. A check not listed here never runs.
@@ -78,8 +78,7 @@ fn write_all<F: File<Error = io::Error>>(file: &mut F, mut data: &[u8]) {
 /// `create_new` gives a new, empty, read-write file with exactly the mode
 /// asked, whatever the process's umask narrows.
 pub fn create_new_gives_exact_mode<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     for bits in [0o600, 0o644, 0o640, 0o604, 0o400, 0o755, 0o666] {
         let name = format!("m{bits:o}");
         let mut file = dir.create_new(&name, mode(bits)).expect("create_new");
@@ -88,8 +87,8 @@ pub fn create_new_gives_exact_mode<A: Adapter>(test: &str) {
         file.seek(SeekFrom::Start(0)).expect("seek");
         assert_eq!(read_all(&mut file), b"abc", "created file is readable");
         drop(file);
-        assert_eq!(mode_of(&fx.path(&name)), bits, "{name}: mode");
-        assert_eq!(fs::read(fx.path(&name)).expect("read"), b"abc");
+        assert_eq!(fx.mode(&name), bits, "{name}: mode");
+        assert_eq!(fx.read(&name), b"abc");
     }
 }
 
@@ -97,16 +96,15 @@ pub fn create_new_gives_exact_mode<A: Adapter>(test: &str) {
 /// directory, a symbolic link (dangling or not), a hard link — and changes
 /// nothing, in particular creates nothing where a link points.
 pub fn create_new_refuses_every_existing_name<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     plant_file(&fx.path("file"), b"precious", 0o640);
     plant_file(&fx.outside("victim"), b"victim", 0o600);
     fs::create_dir(fx.path("subdir")).expect("mkdir");
     plant_symlink(&fx.outside("victim"), &fx.path("link"));
     plant_symlink(&fx.outside("nothing"), &fx.path("dangling"));
     fs::hard_link(fx.outside("victim"), fx.path("hard")).expect("link");
-    let victim = Snapshot::of(&fx.outside("victim"));
-    let file = Snapshot::of(&fx.path("file"));
+    let victim = fx.snap_outside("victim");
+    let file = fx.snap("file");
     for name in ["file", "subdir", "link", "dangling", "hard"] {
         match dir.create_new(name, Mode::PRIVATE) {
             Ok(_) => panic!("create_new({name}) succeeded over an existing name"),
@@ -117,16 +115,15 @@ pub fn create_new_refuses_every_existing_name<A: Adapter>(test: &str) {
             ),
         }
     }
-    assert_eq!(Snapshot::of(&fx.outside("victim")), victim);
-    assert_eq!(Snapshot::of(&fx.path("file")), file);
+    assert_eq!(fx.snap_outside("victim"), victim);
+    assert_eq!(fx.snap("file"), file);
     assert!(!fx.outside("nothing").exists(), "followed a dangling link");
     assert!(fx.path("subdir").is_dir());
 }
 
 /// `open_read` and `open_write` of a missing name are `Ok(None)`.
 pub fn open_read_of_missing_is_none<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     assert!(dir.open_read("missing").expect("open_read").is_none());
     assert!(
         dir.open_write("missing", Mode::PRIVATE)
@@ -139,10 +136,9 @@ pub fn open_read_of_missing_is_none<A: Adapter>(test: &str) {
 /// `open_read` reads the bytes and seeks, and changes nothing on disk (not
 /// even the modification or change time).
 pub fn open_read_reads_and_seeks_and_changes_nothing<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     plant_file(&fx.path("f"), b"hello, world", 0o640);
-    let before = Snapshot::of(&fx.path("f"));
+    let before = fx.snap("f");
     let mut file = dir.open_read("f").expect("open_read").expect("exists");
     assert_eq!(read_all(&mut file), b"hello, world");
     assert_eq!(file.seek(SeekFrom::Start(7)).expect("seek"), 7);
@@ -155,7 +151,7 @@ pub fn open_read_reads_and_seeks_and_changes_nothing<A: Adapter>(test: &str) {
         "a file opened for reading accepted a write"
     );
     drop(file);
-    assert_eq!(Snapshot::of(&fx.path("f")), before);
+    assert_eq!(fx.snap("f"), before);
 }
 
 /// `open_read` never follows a symbolic link (a link is an error, not
@@ -172,7 +168,7 @@ pub fn open_read_refuses_links_and_special_files<A: Adapter>(test: &str) {
         .status()
         .expect("run mkfifo");
     assert!(status.success(), "mkfifo failed");
-    let victim = Snapshot::of(&fx.outside("victim"));
+    let victim = fx.snap_outside("victim");
     for name in ["link", "dangling", "subdir", "fifo"] {
         // In a thread: an adapter that blocks on the FIFO fails the check
         // instead of hanging the suite.
@@ -190,45 +186,39 @@ pub fn open_read_refuses_links_and_special_files<A: Adapter>(test: &str) {
         assert!(read.is_err(), "open_read({name}) gave {read:?}");
         assert!(write.is_err(), "open_write({name}) gave {write:?}");
     }
-    assert_eq!(Snapshot::of(&fx.outside("victim")), victim);
+    assert_eq!(fx.snap_outside("victim"), victim);
     assert!(!fx.outside("nothing").exists());
 }
 
 /// `open_write` opens at the start without truncating; writes land in
 /// place.
 pub fn open_write_writes_in_place<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     plant_file(&fx.path("slot"), b"abcdef", 0o600);
-    let inode = Snapshot::of(&fx.path("slot")).inode;
+    let inode = fx.snap("slot").inode;
     let mut file = dir
         .open_write("slot", Mode::PRIVATE)
         .expect("open_write")
         .expect("exists");
-    assert_eq!(
-        fs::read(fx.path("slot")).expect("read"),
-        b"abcdef",
-        "truncated on open"
-    );
+    assert_eq!(fx.read("slot"), b"abcdef", "truncated on open");
     write_all(&mut file, b"XY");
     file.seek(SeekFrom::End(0)).expect("seek");
     write_all(&mut file, b"!");
     file.sync_data().expect("sync_data");
     drop(file);
-    assert_eq!(fs::read(fx.path("slot")).expect("read"), b"XYcdef!");
-    assert_eq!(Snapshot::of(&fx.path("slot")).inode, inode, "not in place");
-    assert_eq!(mode_of(&fx.path("slot")), 0o600);
+    assert_eq!(fx.read("slot"), b"XYcdef!");
+    assert_eq!(fx.snap("slot").inode, inode, "not in place");
+    assert_eq!(fx.mode("slot"), 0o600);
 }
 
 /// `open_write` refuses a symbolic link and a file with a second hard link
 /// (writing through it would change a file elsewhere).
 pub fn open_write_refuses_links<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     plant_file(&fx.outside("victim"), b"secret", 0o644);
     plant_symlink(&fx.outside("victim"), &fx.path("link"));
     fs::hard_link(fx.outside("victim"), fx.path("hard")).expect("link");
-    let victim = Snapshot::of(&fx.outside("victim"));
+    let victim = fx.snap_outside("victim");
     for name in ["link", "hard"] {
         match dir.open_write(name, Mode::PRIVATE) {
             Ok(Some(mut f)) => {
@@ -243,20 +233,19 @@ pub fn open_write_refuses_links<A: Adapter>(test: &str) {
             Err(_) => {}
         }
     }
-    assert_eq!(Snapshot::of(&fx.outside("victim")), victim);
+    assert_eq!(fx.snap_outside("victim"), victim);
 }
 
 /// `open_write` refuses, with `PermissionDenied` naming the file, a file
 /// owned by another user (planted, world-writable, in a shared directory),
 /// and leaves it exactly as it was: owner, mode, bytes.
 pub fn open_write_refuses_a_file_of_another_user<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     plant_file(&fx.path("planted"), b"bait", 0o666);
     if !super::give_away(&fx.path("planted")) {
         return;
     }
-    let before = Snapshot::of(&fx.path("planted"));
+    let before = fx.snap("planted");
     match dir.open_write("planted", Mode::PRIVATE) {
         Ok(Some(mut f)) => {
             let _ = f.write(b"secret");
@@ -268,15 +257,14 @@ pub fn open_write_refuses_a_file_of_another_user<A: Adapter>(test: &str) {
             assert!(e.to_string().contains("planted"), "{e}");
         }
     }
-    assert_eq!(Snapshot::of(&fx.path("planted")), before);
+    assert_eq!(fx.snap("planted"), before);
     assert_eq!(super::uid_of(&fx.path("planted")), super::OTHER_UID);
 }
 
 /// `open_write` narrows a mode wider than asked before returning the file
 /// (bytes and inode kept), and never widens one.
 pub fn open_write_narrows_a_wider_mode<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     for (planted, asked, after) in [
         (0o644, 0o600, 0o600),
         (0o666, 0o644, 0o644),
@@ -285,83 +273,76 @@ pub fn open_write_narrows_a_wider_mode<A: Adapter>(test: &str) {
         (0o644, 0o644, 0o644),
     ] {
         plant_file(&fx.path("f"), b"content", planted);
-        let before = Snapshot::of(&fx.path("f"));
+        let before = fx.snap("f");
         let file = dir
             .open_write("f", mode(asked))
             .expect("open_write")
             .expect("exists");
-        assert_eq!(mode_of(&fx.path("f")), after, "{planted:o} asked {asked:o}");
+        assert_eq!(fx.mode("f"), after, "{planted:o} asked {asked:o}");
         drop(file);
-        let now = Snapshot::of(&fx.path("f"));
+        let now = fx.snap("f");
         assert_eq!((now.bytes, now.inode), (before.bytes, before.inode));
     }
 }
 
 /// `set_len` cuts and extends with zeros.
 pub fn set_len_cuts_and_extends<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     let mut file = dir.create_new("f", Mode::PRIVATE).expect("create_new");
     write_all(&mut file, b"0123456789");
     file.set_len(4).expect("set_len");
-    assert_eq!(fs::read(fx.path("f")).expect("read"), b"0123");
+    assert_eq!(fx.read("f"), b"0123");
     file.set_len(6).expect("set_len");
-    assert_eq!(fs::read(fx.path("f")).expect("read"), b"0123\0\0");
+    assert_eq!(fx.read("f"), b"0123\0\0");
     file.sync_all().expect("sync_all");
 }
 
 /// `rename` gives the file the new name, replacing what had it, and the
 /// old name is gone.
 pub fn rename_replaces_the_target<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     plant_file(&fx.path("old"), b"old", 0o644);
     plant_file(&fx.path("new"), b"new", 0o600);
-    let new_inode = Snapshot::of(&fx.path("new")).inode;
+    let new_inode = fx.snap("new").inode;
     dir.rename("new", "old").expect("rename over");
-    assert_eq!(fs::read(fx.path("old")).expect("read"), b"new");
-    assert_eq!(Snapshot::of(&fx.path("old")).inode, new_inode);
-    assert_eq!(mode_of(&fx.path("old")), 0o600);
+    assert_eq!(fx.read("old"), b"new");
+    assert_eq!(fx.snap("old").inode, new_inode);
+    assert_eq!(fx.mode("old"), 0o600);
     dir.rename("old", "fresh").expect("rename to a new name");
-    assert_eq!(fx.names(), BTreeSet::from(["fresh".to_owned()]));
+    assert_eq!(fx.names(), set(["fresh"]));
     dir.sync_dir().expect("sync_dir");
 }
 
 /// Renaming over a symbolic link replaces the link, never the file it
 /// points at.
 pub fn rename_replaces_a_symlink_not_its_target<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     plant_file(&fx.outside("victim"), b"secret", 0o600);
     plant_symlink(&fx.outside("victim"), &fx.path("target"));
     plant_file(&fx.path("tmp"), b"mine", 0o600);
-    let victim = Snapshot::of(&fx.outside("victim"));
+    let victim = fx.snap_outside("victim");
     dir.rename("tmp", "target").expect("rename");
     assert!(
         fs::symlink_metadata(fx.path("target"))
             .expect("lstat")
             .is_file()
     );
-    assert_eq!(fs::read(fx.path("target")).expect("read"), b"mine");
-    assert_eq!(Snapshot::of(&fx.outside("victim")), victim);
+    assert_eq!(fx.read("target"), b"mine");
+    assert_eq!(fx.snap_outside("victim"), victim);
 }
 
 /// `link` gives the file a second name (the same inode), refuses a name
 /// that exists (file or symbolic link, which keeps what it had) and a
 /// missing source, and links a symbolic link as itself.
 pub fn link_adds_a_name_and_never_replaces_one<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     plant_file(&fx.path("doc"), b"v1", 0o600);
     dir.link("doc", "doc.replaced").expect("link");
-    assert_eq!(
-        Snapshot::of(&fx.path("doc.replaced")).inode,
-        Snapshot::of(&fx.path("doc")).inode
-    );
+    assert_eq!(fx.snap("doc.replaced").inode, fx.snap("doc").inode);
     plant_file(&fx.path("other"), b"other", 0o600);
     let e = dir.link("doc", "other").expect_err("linked over a file");
     assert_eq!(kind(&e), ErrorKind::AlreadyExists);
-    assert_eq!(fs::read(fx.path("other")).expect("read"), b"other");
+    assert_eq!(fx.read("other"), b"other");
     plant_file(&fx.outside("victim"), b"secret", 0o600);
     plant_symlink(&fx.outside("victim"), &fx.path("planted"));
     let e = dir.link("doc", "planted").expect_err("linked over a link");
@@ -383,8 +364,7 @@ pub fn link_adds_a_name_and_never_replaces_one<A: Adapter>(test: &str) {
 /// `remove` of a missing name succeeds; a link is removed, not its target;
 /// a directory is refused.
 pub fn remove_takes_names_not_targets<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     dir.remove("missing").expect("remove of a missing name");
     plant_file(&fx.outside("victim"), b"secret", 0o600);
     plant_symlink(&fx.outside("victim"), &fx.path("link"));
@@ -395,7 +375,7 @@ pub fn remove_takes_names_not_targets<A: Adapter>(test: &str) {
     dir.remove("hard").expect("remove hard link");
     dir.remove("file").expect("remove file");
     assert!(dir.remove("subdir").is_err(), "removed a directory");
-    assert_eq!(fx.names(), BTreeSet::from(["subdir".to_owned()]));
+    assert_eq!(fx.names(), set(["subdir"]));
     assert_eq!(fs::read(fx.outside("victim")).expect("read"), b"secret");
     assert_eq!(mode_of(&fx.outside("victim")), 0o600);
     dir.sync_dir().expect("sync_dir");
@@ -404,8 +384,7 @@ pub fn remove_takes_names_not_targets<A: Adapter>(test: &str) {
 /// Every flush succeeds on a healthy disk: file data, file metadata, the
 /// directory.
 pub fn flushes_succeed<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (_fx, mut dir) = Fixture::with::<A>(test);
     let mut file = dir.create_new("f", Mode::PRIVATE).expect("create_new");
     write_all(&mut file, b"data");
     file.sync_data().expect("sync_data");
@@ -424,8 +403,7 @@ pub fn flushes_succeed<A: Adapter>(test: &str) {
 /// `for_each_entry` visits every name once (dot files and non-ASCII names
 /// included, `.` and `..` excluded) and stops at `Break`.
 pub fn for_each_entry_lists_every_name<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     for name in [
         "a.json",
         ".hidden",
@@ -485,25 +463,24 @@ pub fn unique_tokens_do_not_repeat<A: Adapter>(test: &str) {
 
 /// A new lock file gets exactly the mode asked, and stays empty.
 pub fn lock_file_gets_the_lock_mode<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     for bits in [0o600, 0o644, 0o640] {
         let name = format!("l{bits:o}.lock");
         let lock = dir.lock(&name, mode(bits)).expect("lock");
-        assert_eq!(mode_of(&fx.path(&name)), bits);
+        assert_eq!(fx.mode(&name), bits);
         drop(lock);
         assert_eq!(fs::metadata(fx.path(&name)).expect("stat").len(), 0);
         // Locking again reuses the file and keeps its mode.
-        let snap = Snapshot::of(&fx.path(&name));
+        let snap = fx.snap(&name);
         drop(dir.lock(&name, mode(bits)).expect("lock again"));
-        assert_eq!(Snapshot::of(&fx.path(&name)), snap);
+        assert_eq!(fx.snap(&name), snap);
         // A narrower mode asked narrows it (bytes and inode kept); a wider
         // one never widens it.
         drop(dir.lock(&name, mode(0o600)).expect("lock narrower"));
-        assert_eq!(mode_of(&fx.path(&name)), 0o600);
-        assert_eq!(Snapshot::of(&fx.path(&name)).inode, snap.inode);
+        assert_eq!(fx.mode(&name), 0o600);
+        assert_eq!(fx.snap(&name).inode, snap.inode);
         drop(dir.lock(&name, mode(0o644)).expect("lock wider"));
-        assert_eq!(mode_of(&fx.path(&name)), 0o600);
+        assert_eq!(fx.mode(&name), 0o600);
     }
 }
 
@@ -511,8 +488,7 @@ pub fn lock_file_gets_the_lock_mode<A: Adapter>(test: &str) {
 /// and is visible to `std::fs::File::try_lock` on the same file (so the
 /// adapters, and the Go daemon's `flock`, exclude each other).
 pub fn lock_excludes_every_other_holder<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     let name = "x.json.lock";
     let held = dir.lock(name, Mode::PRIVATE).expect("lock");
     let probe = fs::File::open(fx.path(name)).expect("open lock file");
@@ -554,12 +530,11 @@ pub fn lock_excludes_every_other_holder<A: Adapter>(test: &str) {
 /// and inode kept); one owned by another user (a writer sharing the state
 /// through a group) is used as it is.
 pub fn lock_never_writes_an_existing_lock_file<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     plant_file(&fx.path("a.lock"), b"pid 1234\n", 0o664);
-    let before = Snapshot::of(&fx.path("a.lock"));
+    let before = fx.snap("a.lock");
     drop(dir.lock("a.lock", Mode::PRIVATE).expect("lock"));
-    let after = Snapshot::of(&fx.path("a.lock"));
+    let after = fx.snap("a.lock");
     assert_eq!(after.mode & 0o7777, 0o600, "not narrowed");
     assert_eq!(
         (after.bytes, after.inode, after.links),
@@ -569,9 +544,9 @@ pub fn lock_never_writes_an_existing_lock_file<A: Adapter>(test: &str) {
     if !super::give_away(&fx.path("b.lock")) {
         return;
     }
-    let before = Snapshot::of(&fx.path("b.lock"));
+    let before = fx.snap("b.lock");
     drop(dir.lock("b.lock", Mode::PRIVATE).expect("lock"));
-    assert_eq!(Snapshot::of(&fx.path("b.lock")), before);
+    assert_eq!(fx.snap("b.lock"), before);
 }
 
 /// `create_all` makes the missing directories, outermost first, each with
@@ -586,11 +561,7 @@ pub fn create_all_makes_durable_dirs_with_exact_mode<A: Adapter>(test: &str) {
     for d in &made {
         assert_eq!(mode_of(d), 0o750, "{}", d.display());
     }
-    assert_eq!(
-        mode_of(&fx.path("a")),
-        0o755,
-        "an existing directory was changed"
-    );
+    assert_eq!(fx.mode("a"), 0o755, "an existing directory was changed");
     drop(
         dir.create_new("probe", Mode::PRIVATE)
             .expect("create in the new dir"),

@@ -1,11 +1,13 @@
 //! The core's protocols on the adapter: Replace, `Store`, recovery.
 
 use std::collections::BTreeSet;
-use std::fs;
 
-use fsatomic::{CommitError, Dir, JournalStore, Mode, Protocol, Store, replace};
+use fsatomic::{CommitError, Dir, Mode, Protocol, Store, replace};
 
-use super::{Adapter, BUF, Counter, Fixture, Hit, Hits, encoded, mode_of, plant_file};
+use super::{
+    Adapter, BUF, Counter, Fixture, append_hit, bump, encoded, hits_journal, load_of, mode_of,
+    plant_file, save_at, set,
+};
 use crate::wrap::{Call, Counting};
 
 /// This area's checks, in order: [`conformance_tests!`](crate::conformance_tests)
@@ -33,27 +35,16 @@ macro_rules! __conformance_protocol {
 /// A Replace commit creates the file, a second one replaces it (a new
 /// inode), each with exactly the mode asked, and leaves no temporary file.
 pub fn replace_creates_then_replaces<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     replace::commit(&mut dir, "doc.json", b"{\"v\": 1}\n", Mode::PUBLIC_READ).expect("commit 1");
-    assert_eq!(
-        fs::read(fx.path("doc.json")).expect("read"),
-        b"{\"v\": 1}\n"
-    );
-    assert_eq!(mode_of(&fx.path("doc.json")), 0o644);
-    let first = super::Snapshot::of(&fx.path("doc.json")).inode;
+    assert_eq!(fx.read("doc.json"), b"{\"v\": 1}\n");
+    assert_eq!(fx.mode("doc.json"), 0o644);
+    let first = fx.snap("doc.json").inode;
     replace::commit(&mut dir, "doc.json", b"{\"v\": 2}\n", Mode::PRIVATE).expect("commit 2");
-    assert_eq!(
-        fs::read(fx.path("doc.json")).expect("read"),
-        b"{\"v\": 2}\n"
-    );
-    assert_eq!(mode_of(&fx.path("doc.json")), 0o600);
-    assert_ne!(
-        super::Snapshot::of(&fx.path("doc.json")).inode,
-        first,
-        "written in place"
-    );
-    assert_eq!(fx.names(), BTreeSet::from(["doc.json".to_owned()]));
+    assert_eq!(fx.read("doc.json"), b"{\"v\": 2}\n");
+    assert_eq!(fx.mode("doc.json"), 0o600);
+    assert_ne!(fx.snap("doc.json").inode, first, "written in place");
+    assert_eq!(fx.names(), set(["doc.json"]));
 }
 
 /// An empty document is refused before any I/O: an empty file on disk
@@ -72,46 +63,27 @@ pub fn replace_refuses_an_empty_document_before_io<A: Adapter>(test: &str) {
 /// file is the indented JSON the codec makes, with exactly the store's
 /// mode; `update` reads, modifies and writes.
 pub fn store_round_trips<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     let store: Store<Counter> = Store::new("counter.json", Mode::new(0o640).expect("mode"));
-    let mut buf = [0u8; BUF];
-    assert_eq!(store.load(&mut dir, &mut buf).expect("load"), None);
-    store
-        .save(&mut dir, &mut buf, &Counter::at(41))
-        .expect("save");
-    assert_eq!(
-        fs::read(fx.path("counter.json")).expect("read"),
-        encoded(&Counter::at(41))
-    );
+    assert_eq!(load_of(&store, &mut dir), None);
+    save_at(&store, &mut dir, 41);
+    assert_eq!(fx.read("counter.json"), encoded(&Counter::at(41)));
     assert!(encoded(&Counter::at(41)).ends_with(b"}\n"));
-    assert_eq!(mode_of(&fx.path("counter.json")), 0o640);
-    assert_eq!(
-        store.load(&mut dir, &mut buf).expect("load"),
-        Some(Counter::at(41))
-    );
-    let hits = store
-        .update(&mut dir, &mut buf, Counter::bump)
-        .expect("update");
+    assert_eq!(fx.mode("counter.json"), 0o640);
+    assert_eq!(load_of(&store, &mut dir), Some(Counter::at(41)));
+    let hits = bump(&store, &mut dir);
     assert_eq!(hits, 42);
-    assert_eq!(
-        store.load(&mut dir, &mut buf).expect("load"),
-        Some(Counter::at(42))
-    );
-    assert_eq!(mode_of(&fx.path("counter.json")), 0o640);
-    assert_eq!(
-        fx.names(),
-        BTreeSet::from(["counter.json".to_owned(), "counter.json.lock".to_owned()])
-    );
+    assert_eq!(load_of(&store, &mut dir), Some(Counter::at(42)));
+    assert_eq!(fx.mode("counter.json"), 0o640);
+    assert_eq!(fx.names(), set(["counter.json", "counter.json.lock"]));
     // Only the owner may write a 0640 state: only the owner may open its
     // lock file (an open lock file can be held forever).
-    assert_eq!(mode_of(&fx.path("counter.json.lock")), 0o600);
+    assert_eq!(fx.mode("counter.json.lock"), 0o600);
 }
 
 /// `update` of an absent file starts from `Default`.
 pub fn store_update_starts_from_default<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     let store: Store<Counter> = Store::new("fresh.json", Mode::PRIVATE);
     let mut buf = [0u8; BUF];
     let seen = store
@@ -122,10 +94,7 @@ pub fn store_update_starts_from_default<A: Adapter>(test: &str) {
         })
         .expect("update");
     assert_eq!(seen, Counter::default());
-    assert_eq!(
-        fs::read(fx.path("fresh.json")).expect("read"),
-        encoded(&Counter::at(1))
-    );
+    assert_eq!(fx.read("fresh.json"), encoded(&Counter::at(1)));
 }
 
 /// A load opens and reads, nothing else: no lock, no create, no remove —
@@ -134,20 +103,14 @@ pub fn store_update_starts_from_default<A: Adapter>(test: &str) {
 pub fn store_load_only_reads<A: Adapter>(test: &str) {
     let fx = Fixture::new::<A>(test);
     let store: Store<Counter> = Store::new("counter.json", Mode::PRIVATE);
-    let mut buf = [0u8; BUF];
-    store
-        .save(&mut fx.open::<A>(), &mut buf, &Counter::at(7))
-        .expect("save");
+    save_at(&store, &mut fx.open::<A>(), 7);
     let orphan = ".counter.json.00000000deadbeef.tmp";
     plant_file(&fx.path(orphan), b"in flight", 0o600);
     let before = fx.names();
     let mut dir = Counting::new(fx.open::<A>());
     let log = dir.log();
     for _ in 0..3 {
-        assert_eq!(
-            store.load(&mut dir, &mut buf).expect("load"),
-            Some(Counter::at(7))
-        );
+        assert_eq!(load_of(&store, &mut dir), Some(Counter::at(7)));
     }
     let calls: BTreeSet<Call> = log.calls().into_iter().collect();
     assert!(
@@ -156,7 +119,7 @@ pub fn store_load_only_reads<A: Adapter>(test: &str) {
         log.summary()
     );
     assert_eq!(fx.names(), before);
-    assert_eq!(fs::read(fx.path(orphan)).expect("read"), b"in flight");
+    assert_eq!(fx.read(orphan), b"in flight");
 }
 
 /// `save` does not list the directory (its cost must not grow with it):
@@ -169,10 +132,7 @@ pub fn store_save_leaves_orphans_to_recover<A: Adapter>(test: &str) {
     let mut dir = Counting::new(fx.open::<A>());
     let log = dir.log();
     let store: Store<Counter> = Store::new("counter.json", Mode::PRIVATE);
-    let mut buf = [0u8; BUF];
-    store
-        .save(&mut dir, &mut buf, &Counter::at(1))
-        .expect("save");
+    save_at(&store, &mut dir, 1);
     assert!(
         !log.events().iter().any(|e| e.call == Call::List),
         "save listed the directory: {:?}",
@@ -200,8 +160,7 @@ pub fn store_save_leaves_orphans_to_recover<A: Adapter>(test: &str) {
 /// orphans, not the Go package's fixed `NAME.tmp`, not the lock, not the
 /// file itself.
 pub fn recover_sweeps_only_its_own_orphans<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     let mine = [
         ".a.json.0123456789abcdef.tmp",
         ".a.json.ffffffffffffffff.tmp",
@@ -236,17 +195,11 @@ pub fn slots_store_round_trips_with_one_flush_per_commit<A: Adapter>(test: &str)
     let fx = Fixture::new::<A>(test);
     let store: Store<Counter> =
         Store::new("slots.json", Mode::PRIVATE).with_protocol(Protocol::Slots);
-    let mut buf = [0u8; BUF];
     let mut dir = Counting::new(fx.open::<A>());
     let log = dir.log();
-    assert_eq!(store.load(&mut dir, &mut buf).expect("load"), None);
-    store
-        .save(&mut dir, &mut buf, &Counter::at(1))
-        .expect("first save");
-    assert_eq!(
-        store.load(&mut dir, &mut buf).expect("load"),
-        Some(Counter::at(1))
-    );
+    assert_eq!(load_of(&store, &mut dir), None);
+    save_at(&store, &mut dir, 1);
+    assert_eq!(load_of(&store, &mut dir), Some(Counter::at(1)));
     let slots = [fx.path("slots.json.a"), fx.path("slots.json.b")];
     for slot in &slots {
         assert_eq!(mode_of(slot), 0o600, "{}", slot.display());
@@ -258,9 +211,7 @@ pub fn slots_store_round_trips_with_one_flush_per_commit<A: Adapter>(test: &str)
     let before: Vec<_> = slots.iter().map(|p| shape(p)).collect();
     for i in 2..=5 {
         log.clear();
-        let hits = store
-            .update(&mut dir, &mut buf, Counter::bump)
-            .expect("update");
+        let hits = bump(&store, &mut dir);
         assert_eq!(hits, i);
         assert_eq!(
             log.count(Call::is_flush),
@@ -273,10 +224,7 @@ pub fn slots_store_round_trips_with_one_flush_per_commit<A: Adapter>(test: &str)
         assert_eq!(after, before, "a slot file changed size or inode");
     }
     println!("{} Slots update: {:?}", A::NAME, log.summary());
-    assert_eq!(
-        store.load(&mut fx.open::<A>(), &mut buf).expect("load"),
-        Some(Counter::at(5))
-    );
+    assert_eq!(load_of(&store, &mut fx.open::<A>()), Some(Counter::at(5)));
     assert!(!fx.path("slots.json").exists());
 }
 
@@ -288,35 +236,29 @@ pub fn journal_store_round_trips_with_one_flush_per_append<A: Adapter>(test: &st
     let mut buf = [0u8; BUF];
     let mut dir = Counting::new(fx.open::<A>());
     let log = dir.log();
-    let mut store = JournalStore::<Hits, Hit>::new("hits.json", Mode::PRIVATE)
-        .expect("name")
-        .compact_after(1 << 20);
+    let mut store = hits_journal(Mode::PRIVATE).compact_after(1 << 20);
     store.open(&mut dir, &mut buf).expect("open");
     for ip in 0..50 {
         log.clear();
-        store
-            .append(&mut dir, &mut buf, &Hit { ip })
-            .expect("append");
+        append_hit(&mut store, &mut dir, ip);
         assert_eq!(log.count(Call::is_flush), 1, "{:?}", log.summary());
         assert_eq!(log.count(|c| c == Call::Rename), 0);
     }
     println!("{} Journal append: {:?}", A::NAME, log.summary());
     assert!(store.state().is(0..50), "{:?}", store.state());
-    assert_eq!(mode_of(&fx.path("hits.json.journal")), 0o600);
+    assert_eq!(fx.mode("hits.json.journal"), 0o600);
     let mut other = fx.open::<A>();
-    let reader = JournalStore::<Hits, Hit>::new("hits.json", Mode::PRIVATE).expect("name");
+    let reader = hits_journal(Mode::PRIVATE);
     let read = reader.read(&mut other, &mut buf).expect("read");
     assert!(read.is(0..50), "{read:?}");
     store.compact(&mut dir, &mut buf).expect("compact");
-    store
-        .append(&mut dir, &mut buf, &Hit { ip: 50 })
-        .expect("append after compaction");
+    append_hit(&mut store, &mut dir, 50);
     let read = reader.read(&mut other, &mut buf).expect("read");
     assert!(read.is(0..51), "{read:?}");
-    let mut reopened = JournalStore::<Hits, Hit>::new("hits.json", Mode::PRIVATE).expect("name");
+    let mut reopened = hits_journal(Mode::PRIVATE);
     reopened.open(&mut other, &mut buf).expect("reopen");
     assert!(reopened.state().is(0..51), "{:?}", reopened.state());
-    assert_eq!(mode_of(&fx.path("hits.json")), 0o600);
+    assert_eq!(fx.mode("hits.json"), 0o600);
     assert!(fx.temp_names().is_empty());
 }
 
@@ -324,15 +266,11 @@ pub fn journal_store_round_trips_with_one_flush_per_append<A: Adapter>(test: &st
 /// as opposed to the trait calls the `Counting` wrapper sees: two per
 /// Replace commit, one per Slots commit once set up, none for a load.
 pub fn adapter_counts_two_flushes_per_replace_and_one_per_slot_commit<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
-    let mut buf = [0u8; BUF];
+    let (_fx, mut dir) = Fixture::with::<A>(test);
     let replace: Store<Counter> = Store::new("replace.json", Mode::PRIVATE);
     let start = A::flush_count(&dir);
     for i in 1..=10 {
-        replace
-            .save(&mut dir, &mut buf, &Counter::at(i))
-            .expect("save");
+        save_at(&replace, &mut dir, i);
         assert_eq!(
             A::flush_count(&dir) - start,
             2 * i,
@@ -341,19 +279,15 @@ pub fn adapter_counts_two_flushes_per_replace_and_one_per_slot_commit<A: Adapter
     }
     let before = A::flush_count(&dir);
     for _ in 0..10 {
-        replace.load(&mut dir, &mut buf).expect("load");
+        load_of(&replace, &mut dir);
     }
     assert_eq!(A::flush_count(&dir), before, "a load flushed");
     let slots: Store<Counter> =
         Store::new("slots.json", Mode::PRIVATE).with_protocol(Protocol::Slots);
-    slots
-        .save(&mut dir, &mut buf, &Counter::at(0))
-        .expect("first save");
+    save_at(&slots, &mut dir, 0);
     let before = A::flush_count(&dir);
     for i in 1..=10 {
-        slots
-            .save(&mut dir, &mut buf, &Counter::at(i))
-            .expect("save");
+        save_at(&slots, &mut dir, i);
         assert_eq!(A::flush_count(&dir) - before, i, "after {i} Slots commits");
     }
 }
@@ -365,17 +299,12 @@ pub fn adapter_counts_two_flushes_per_replace_and_one_per_slot_commit<A: Adapter
 /// elsewhere), and recovery rolls back a tentative version that was not
 /// confirmed.
 pub fn the_previous_version_and_a_tentative_one_on_real_files<A: Adapter>(test: &str) {
-    let fx = Fixture::new::<A>(test);
-    let mut dir = fx.open::<A>();
+    let (fx, mut dir) = Fixture::with::<A>(test);
     let mut buf = [0u8; BUF];
     let store: Store<Counter> = Store::new("net.json", Mode::PUBLIC_READ).with_previous();
-    store
-        .save(&mut dir, &mut buf, &Counter::at(1))
-        .expect("save 1");
+    save_at(&store, &mut dir, 1);
     let before = A::flush_count(&dir);
-    store
-        .save(&mut dir, &mut buf, &Counter::at(2))
-        .expect("save 2");
+    save_at(&store, &mut dir, 2);
     let flushes = if dir.capabilities().ordered_names {
         2
     } else {
@@ -390,26 +319,17 @@ pub fn the_previous_version_and_a_tentative_one_on_real_files<A: Adapter>(test: 
         store.load_previous(&mut dir, &mut buf).expect("previous"),
         Some(Counter::at(1))
     );
-    assert_eq!(
-        fs::read(fx.path("net.json.prev")).expect("read"),
-        encoded(&Counter::at(1))
-    );
-    assert_eq!(mode_of(&fx.path("net.json.prev")), 0o644);
+    assert_eq!(fx.read("net.json.prev"), encoded(&Counter::at(1)));
+    assert_eq!(fx.mode("net.json.prev"), 0o644);
     store
         .save_tentative(&mut dir, &mut buf, &Counter::at(3))
         .expect("tentative");
-    assert_eq!(mode_of(&fx.path("net.json.tentative")), 0o644);
-    assert_eq!(
-        store.load(&mut dir, &mut buf).expect("load"),
-        Some(Counter::at(3))
-    );
+    assert_eq!(fx.mode("net.json.tentative"), 0o644);
+    assert_eq!(load_of(&store, &mut dir), Some(Counter::at(3)));
     let done =
         fsatomic::recover::recover(&mut dir, "net.json", Mode::PUBLIC_READ).expect("recover");
     assert!(done.rolled_back);
-    assert_eq!(
-        store.load(&mut dir, &mut buf).expect("load"),
-        Some(Counter::at(2))
-    );
+    assert_eq!(load_of(&store, &mut dir), Some(Counter::at(2)));
     store
         .save_tentative(&mut dir, &mut buf, &Counter::at(4))
         .expect("tentative");
@@ -420,10 +340,6 @@ pub fn the_previous_version_and_a_tentative_one_on_real_files<A: Adapter>(test: 
     );
     assert_eq!(
         fx.names(),
-        BTreeSet::from([
-            "net.json".to_owned(),
-            "net.json.lock".to_owned(),
-            "net.json.prev".to_owned()
-        ])
+        set(["net.json", "net.json.lock", "net.json.prev"])
     );
 }

@@ -10,13 +10,13 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use fsatomic::fs::Op;
 use fsatomic::name::temp_name;
 use fsatomic::{
-    CommitError, JournalStore, LoadError, Mode, Protocol, RecoverError, Store, StoreError, load,
-    recover, replace,
+    CommitError, LoadError, Mode, Protocol, RecoverError, Store, StoreError, load, recover, replace,
 };
 
 use super::{
-    Adapter, BUF, Counter, Fixture, Hit, Hits, OTHER_UID, Snapshot, encoded, finish_child,
-    give_away, mode_of, plant_file, plant_symlink, uid_of,
+    Adapter, BUF, Counter, Fixture, Hit, OTHER_UID, Snapshot, append_hit, bump, encoded,
+    finish_child, give_away, hits_journal, load_of, mode_of, plant_file, plant_symlink, save_at,
+    uid_of,
 };
 use crate::wrap::{Call, Counting, PresetTokens};
 
@@ -121,7 +121,7 @@ fn names_outside(fx: &Fixture) -> BTreeSet<String> {
 
 fn victim(fx: &Fixture, name: &str) -> Snapshot {
     plant_file(&fx.outside(name), b"root:secret\n", 0o640);
-    Snapshot::of(&fx.outside(name))
+    fx.snap_outside(name)
 }
 
 /// A symbolic link planted at the target is refused by readers and
@@ -145,17 +145,12 @@ pub fn symlink_at_the_target_redirects_nothing<A: Adapter>(test: &str) {
         matches!(&e, StoreError::Load(LoadError::Io(io)) if io.op == Op::Open),
         "an update loaded through the link: {e:?}"
     );
-    store
-        .save(&mut dir, &mut buf, &Counter::at(9))
-        .expect("save");
-    assert_eq!(Snapshot::of(&fx.outside("shadow")), before);
+    save_at(&store, &mut dir, 9);
+    assert_eq!(fx.snap_outside("shadow"), before);
     let meta = fs::symlink_metadata(fx.path("users.json")).expect("lstat");
     assert!(meta.is_file(), "the link survived the commit");
-    assert_eq!(mode_of(&fx.path("users.json")), 0o600);
-    assert_eq!(
-        fs::read(fx.path("users.json")).expect("read"),
-        encoded(&Counter::at(9))
-    );
+    assert_eq!(fx.mode("users.json"), 0o600);
+    assert_eq!(fx.read("users.json"), encoded(&Counter::at(9)));
     assert!(fx.temp_names().is_empty());
 }
 
@@ -165,20 +160,17 @@ pub fn hard_link_at_the_target_redirects_nothing<A: Adapter>(test: &str) {
     let fx = Fixture::new::<A>(test);
     victim(&fx, "shadow");
     fs::hard_link(fx.outside("shadow"), fx.path("users.json")).expect("link");
-    let before = Snapshot::of(&fx.outside("shadow"));
+    let before = fx.snap_outside("shadow");
     let store: Store<Counter> = Store::new("users.json", Mode::PRIVATE);
-    let mut buf = [0u8; BUF];
-    store
-        .save(&mut fx.open::<A>(), &mut buf, &Counter::at(9))
-        .expect("save");
-    let after = Snapshot::of(&fx.outside("shadow"));
+    save_at(&store, &mut fx.open::<A>(), 9);
+    let after = fx.snap_outside("shadow");
     assert_eq!(after.bytes, before.bytes);
     assert_eq!(after.mode, before.mode);
     assert_eq!(after.inode, before.inode);
     assert_eq!(after.mtime, before.mtime);
     assert_eq!(after.links, 1, "the planted name still points at it");
-    assert_ne!(Snapshot::of(&fx.path("users.json")).inode, before.inode);
-    assert_eq!(mode_of(&fx.path("users.json")), 0o600);
+    assert_ne!(fx.snap("users.json").inode, before.inode);
+    assert_eq!(fx.mode("users.json"), 0o600);
 }
 
 const TOKENS: [u64; 4] = [
@@ -197,7 +189,7 @@ fn plant_at_temp_names(fx: &Fixture, name: &str) -> (Snapshot, Snapshot) {
     plant_symlink(&fx.outside("new"), &fx.path(&temp_name(name, TOKENS[1])));
     victim(fx, "b");
     fs::hard_link(fx.outside("b"), fx.path(&temp_name(name, TOKENS[2]))).expect("link");
-    let b = Snapshot::of(&fx.outside("b"));
+    let b = fx.snap_outside("b");
     (a, b)
 }
 
@@ -219,21 +211,19 @@ pub fn links_at_temp_names_redirect_nothing<A: Adapter>(test: &str) {
         .map(|e| e.ok)
         .collect();
     assert_eq!(creates, [false, false, false, true], "{:?}", log.summary());
-    assert_eq!(fs::read(fx.path("users.json")).expect("read"), data);
-    assert_eq!(mode_of(&fx.path("users.json")), 0o600);
-    assert_eq!(Snapshot::of(&fx.outside("a")), a);
-    assert_eq!(Snapshot::of(&fx.outside("b")), b);
+    assert_eq!(fx.read("users.json"), data);
+    assert_eq!(fx.mode("users.json"), 0o600);
+    assert_eq!(fx.snap_outside("a"), a);
+    assert_eq!(fx.snap_outside("b"), b);
     assert!(!fx.outside("new").exists(), "a dangling link was followed");
     assert_eq!(fx.temp_names().len(), 3, "the planted names");
 
     let store: Store<Counter> = Store::new("users.json", Mode::PRIVATE);
-    store
-        .save(&mut fx.open::<A>(), &mut [0u8; BUF], &Counter::at(6))
-        .expect("save");
+    save_at(&store, &mut fx.open::<A>(), 6);
     fsatomic::recover::recover(&mut fx.open::<A>(), "users.json", Mode::PRIVATE).expect("recover");
     assert!(fx.temp_names().is_empty(), "{:?}", fx.temp_names());
-    assert_eq!(Snapshot::of(&fx.outside("a")), a);
-    let b_after = Snapshot::of(&fx.outside("b"));
+    assert_eq!(fx.snap_outside("a"), a);
+    let b_after = fx.snap_outside("b");
     assert_eq!((b_after.bytes, b_after.mode), (b.bytes, b.mode));
     assert!(!fx.outside("new").exists());
 }
@@ -246,7 +236,7 @@ pub fn every_temp_name_taken_is_a_collision<A: Adapter>(test: &str) {
     plant_file(&fx.path(&temp_name("users.json", TOKENS[3])), b"x", 0o666);
     plant_file(&fx.path("users.json"), b"{\"old\": true}\n", 0o600);
     let names = fx.names();
-    let target = Snapshot::of(&fx.path("users.json"));
+    let target = fx.snap("users.json");
     let mut dir = PresetTokens::new(fx.open::<A>(), TOKENS);
     let err = replace::commit(&mut dir, "users.json", b"{}\n", Mode::PRIVATE).unwrap_err();
     assert!(
@@ -255,9 +245,9 @@ pub fn every_temp_name_taken_is_a_collision<A: Adapter>(test: &str) {
     );
     assert_eq!(dir.handed_out(), TOKENS.len());
     assert_eq!(fx.names(), names);
-    assert_eq!(Snapshot::of(&fx.path("users.json")), target);
-    assert_eq!(Snapshot::of(&fx.outside("a")), a);
-    assert_eq!(Snapshot::of(&fx.outside("b")), b);
+    assert_eq!(fx.snap("users.json"), target);
+    assert_eq!(fx.snap_outside("a"), a);
+    assert_eq!(fx.snap_outside("b"), b);
 }
 
 /// Links planted at many random temporary names (the attacker cannot
@@ -275,24 +265,18 @@ pub fn links_planted_at_random_temp_names_are_swept_not_followed<A: Adapter>(tes
     }
     assert_eq!(fx.temp_names().len(), planted);
     let store: Store<Counter> = Store::new("users.json", Mode::PRIVATE);
-    let mut buf = [0u8; BUF];
     for i in 0..20 {
         // Commits never sweep; boot-time recovery does, under the lock.
         let data = encoded(&Counter::at(i));
         replace::commit(&mut dir, "users.json", &data, Mode::PRIVATE).expect("commit");
     }
     assert_eq!(fx.temp_names().len(), planted);
-    store
-        .update(&mut dir, &mut buf, Counter::bump)
-        .expect("update");
+    bump(&store, &mut dir);
     assert_eq!(fx.temp_names().len(), planted, "a commit swept");
     fsatomic::recover::recover(&mut dir, "users.json", Mode::PRIVATE).expect("recover");
     assert!(fx.temp_names().is_empty());
-    assert_eq!(Snapshot::of(&fx.outside("a")), a);
-    assert_eq!(
-        store.load(&mut dir, &mut buf).expect("load"),
-        Some(Counter::at(20))
-    );
+    assert_eq!(fx.snap_outside("a"), a);
+    assert_eq!(load_of(&store, &mut dir), Some(Counter::at(20)));
 }
 
 /// A symbolic link (dangling or not) planted at the lock file makes the
@@ -310,10 +294,10 @@ pub fn links_at_the_lock_file_redirect_nothing<A: Adapter>(test: &str) {
             "dangling" => plant_symlink(&fx.outside("nothing"), &lock),
             _ => fs::hard_link(fx.outside("passwd"), &lock).expect("link"),
         }
-        let before = Snapshot::of(&fx.outside("passwd"));
+        let before = fx.snap_outside("passwd");
         let store: Store<Counter> = Store::new("users.json", Mode::PRIVATE);
         let result = store.save(&mut fx.open::<A>(), &mut [0u8; BUF], &Counter::at(1));
-        assert_eq!(Snapshot::of(&fx.outside("passwd")), before, "{plant}");
+        assert_eq!(fx.snap_outside("passwd"), before, "{plant}");
         assert!(!fx.outside("nothing").exists(), "{plant}: link followed");
         if plant != "hard link" {
             // Not following the link leaves no way to lock: the name is
@@ -342,7 +326,7 @@ pub fn stale_world_readable_temp_is_never_reused<A: Adapter>(test: &str) {
     let fx = Fixture::new::<A>(test);
     let stale = temp_name("users.json", TOKENS[0]);
     plant_file(&fx.path(&stale), b"{\"half\": ", 0o666);
-    let orphan = Snapshot::of(&fx.path(&stale));
+    let orphan = fx.snap(&stale);
     let mut dir = Counting::new(PresetTokens::new(fx.open::<A>(), [TOKENS[0]]));
     let log = dir.log();
     let data = encoded(&Counter::at(1));
@@ -356,23 +340,17 @@ pub fn stale_world_readable_temp_is_never_reused<A: Adapter>(test: &str) {
     assert_eq!(creates.len(), 2, "{:?}", log.summary());
     assert_eq!(creates[0], (stale.to_string(), false));
     assert!(creates[1].1 && creates[1].0 != stale.as_str());
-    assert_eq!(
-        Snapshot::of(&fx.path(&stale)),
-        orphan,
-        "the orphan was touched"
-    );
-    let committed = Snapshot::of(&fx.path("users.json"));
+    assert_eq!(fx.snap(&stale), orphan, "the orphan was touched");
+    let committed = fx.snap("users.json");
     assert_eq!(committed.mode & 0o7777, 0o600);
     assert_ne!(committed.inode, orphan.inode);
     assert_eq!(committed.bytes, data);
 
     let store: Store<Counter> = Store::new("users.json", Mode::PRIVATE);
-    store
-        .update(&mut fx.open::<A>(), &mut [0u8; BUF], Counter::bump)
-        .expect("update");
+    bump(&store, &mut fx.open::<A>());
     fsatomic::recover::recover(&mut fx.open::<A>(), "users.json", Mode::PRIVATE).expect("recover");
     assert!(!fx.path(&stale).exists(), "the orphan was not swept");
-    assert_eq!(mode_of(&fx.path("users.json")), 0o600);
+    assert_eq!(fx.mode("users.json"), 0o600);
 }
 
 /// Whether `e` is the refusal of a file to be written in place
@@ -420,18 +398,16 @@ pub fn planted_slot_of_another_user_receives_nothing<A: Adapter>(test: &str) {
 pub fn planted_journal_of_another_user_receives_nothing<A: Adapter>(test: &str) {
     let fx = Fixture::new::<A>(test);
     let mut buf = vec![0u8; BUF];
-    let mut store = JournalStore::<Hits, Hit>::new("hits.json", Mode::PRIVATE).expect("name");
+    let mut store = hits_journal(Mode::PRIVATE);
     store.open(&mut fx.open::<A>(), &mut buf).expect("open");
-    store
-        .append(&mut fx.open::<A>(), &mut buf, &Hit { ip: 1 })
-        .expect("append");
+    append_hit(&mut store, &mut fx.open::<A>(), 1);
     let journal = fx.path("hits.json.journal");
     fs::set_permissions(&journal, fs::Permissions::from_mode(0o666)).expect("chmod");
     if !give_away(&journal) {
         return;
     }
     let before = Snapshot::of(&journal);
-    let mut store = JournalStore::<Hits, Hit>::new("hits.json", Mode::PRIVATE).expect("name");
+    let mut store = hits_journal(Mode::PRIVATE);
     let mut dir = fx.open::<A>();
     let result = store
         .open(&mut dir, &mut buf)
@@ -452,13 +428,13 @@ pub fn hard_linked_slot_receives_nothing<A: Adapter>(test: &str) {
     let fx = Fixture::new::<A>(test);
     victim(&fx, "shadow");
     fs::hard_link(fx.outside("shadow"), fx.path("st.json.a")).expect("link");
-    let before = Snapshot::of(&fx.outside("shadow"));
+    let before = fx.snap_outside("shadow");
     let store: Store<Counter> = Store::new("st.json", Mode::PRIVATE).with_protocol(Protocol::Slots);
     let e = store
         .save(&mut fx.open::<A>(), &mut [0u8; BUF], &Counter::at(7))
         .expect_err("a commit through a hard link");
     assert!(refused_in_place(&e, "st.json.a"), "{e:?}");
-    assert_eq!(Snapshot::of(&fx.outside("shadow")), before);
+    assert_eq!(fx.snap_outside("shadow"), before);
 }
 
 /// A state is never readable more widely than the mode of the call that
@@ -468,49 +444,31 @@ pub fn hard_linked_slot_receives_nothing<A: Adapter>(test: &str) {
 /// wrote: the older slot still holds its document).
 pub fn in_place_files_narrow_to_the_mode_asked<A: Adapter>(test: &str) {
     let fx = Fixture::new::<A>(test);
-    let mut buf = [0u8; BUF];
     let slots = |mode| Store::<Counter>::new("st.json", mode).with_protocol(Protocol::Slots);
     for i in 0..2 {
-        slots(Mode::PUBLIC_READ)
-            .save(&mut fx.open::<A>(), &mut buf, &Counter::at(i))
-            .expect("save 0644");
+        save_at(&slots(Mode::PUBLIC_READ), &mut fx.open::<A>(), i);
     }
-    for slot in ["st.json.a", "st.json.b"] {
-        assert_eq!(mode_of(&fx.path(slot)), 0o644, "{slot}");
-    }
-    slots(Mode::PRIVATE)
-        .save(&mut fx.open::<A>(), &mut buf, &Counter::at(2))
-        .expect("save 0600");
-    for slot in ["st.json.a", "st.json.b"] {
-        assert_eq!(mode_of(&fx.path(slot)), 0o600, "{slot} after a 0600 save");
-    }
-    slots(Mode::PUBLIC_READ)
-        .save(&mut fx.open::<A>(), &mut buf, &Counter::at(3))
-        .expect("save 0644 again");
-    for slot in ["st.json.a", "st.json.b"] {
-        assert_eq!(mode_of(&fx.path(slot)), 0o600, "{slot} widened");
-    }
+    let slot_modes = || ["st.json.a", "st.json.b"].map(|slot| fx.mode(slot));
+    assert_eq!(slot_modes(), [0o644; 2]);
+    save_at(&slots(Mode::PRIVATE), &mut fx.open::<A>(), 2);
+    assert_eq!(slot_modes(), [0o600; 2], "after a 0600 save");
+    save_at(&slots(Mode::PUBLIC_READ), &mut fx.open::<A>(), 3);
+    assert_eq!(slot_modes(), [0o600; 2], "widened");
     assert_eq!(
-        slots(Mode::PRIVATE)
-            .load(&mut fx.open::<A>(), &mut buf)
-            .expect("load"),
+        load_of(&slots(Mode::PRIVATE), &mut fx.open::<A>()),
         Some(Counter::at(3))
     );
 
     let mut buf = vec![0u8; BUF];
     let journal = fx.path("hits.json.journal");
-    let mut public = JournalStore::<Hits, Hit>::new("hits.json", Mode::PUBLIC_READ).expect("name");
+    let mut public = hits_journal(Mode::PUBLIC_READ);
     public.open(&mut fx.open::<A>(), &mut buf).expect("open");
-    public
-        .append(&mut fx.open::<A>(), &mut buf, &Hit { ip: 0 })
-        .expect("append 0644");
+    append_hit(&mut public, &mut fx.open::<A>(), 0);
     assert_eq!(mode_of(&journal), 0o644);
-    let mut private = JournalStore::<Hits, Hit>::new("hits.json", Mode::PRIVATE).expect("name");
+    let mut private = hits_journal(Mode::PRIVATE);
     let mut dir = fx.open::<A>();
     private.open(&mut dir, &mut buf).expect("open");
-    private
-        .append(&mut dir, &mut buf, &Hit { ip: 1 })
-        .expect("append 0600");
+    append_hit(&mut private, &mut dir, 1);
     assert_eq!(mode_of(&journal), 0o600, "the journal after a 0600 append");
     assert!(private.state().is(0..2));
 }
@@ -522,7 +480,6 @@ pub fn in_place_files_narrow_to_the_mode_asked<A: Adapter>(test: &str) {
 /// writer, its bytes and inode kept.
 pub fn lock_file_is_openable_only_by_writers<A: Adapter>(test: &str) {
     let fx = Fixture::new::<A>(test);
-    let mut buf = [0u8; BUF];
     for (bits, lock) in [
         (0o644, 0o600),
         (0o664, 0o640),
@@ -531,18 +488,18 @@ pub fn lock_file_is_openable_only_by_writers<A: Adapter>(test: &str) {
     ] {
         let name = format!("s{bits:o}.json");
         let mode = Mode::new(bits).expect("mode");
-        Store::<Counter>::new(&name, mode)
-            .save(&mut fx.open::<A>(), &mut buf, &Counter::at(1))
-            .expect("save");
-        assert_eq!(mode_of(&fx.path(&name)), bits);
-        assert_eq!(mode_of(&fx.path(&format!("{name}.lock"))), lock, "{name}");
+        save_at(&Store::<Counter>::new(&name, mode), &mut fx.open::<A>(), 1);
+        assert_eq!(fx.mode(&name), bits);
+        assert_eq!(fx.mode(&format!("{name}.lock")), lock, "{name}");
     }
     plant_file(&fx.path("old.json.lock"), b"", 0o644);
-    let before = Snapshot::of(&fx.path("old.json.lock"));
-    Store::<Counter>::new("old.json", Mode::PUBLIC_READ)
-        .save(&mut fx.open::<A>(), &mut buf, &Counter::at(1))
-        .expect("save");
-    let after = Snapshot::of(&fx.path("old.json.lock"));
+    let before = fx.snap("old.json.lock");
+    save_at(
+        &Store::<Counter>::new("old.json", Mode::PUBLIC_READ),
+        &mut fx.open::<A>(),
+        1,
+    );
+    let after = fx.snap("old.json.lock");
     assert_eq!(after.mode & 0o7777, 0o600, "an old lock file kept its mode");
     assert_eq!((after.bytes, after.inode), (before.bytes, before.inode));
 }
@@ -587,26 +544,18 @@ pub fn files_are_given_to_the_owner_asked_for<A: Adapter>(test: &str) {
     let mut dir = fx.open::<A>();
     A::set_owner(&mut dir, other).expect("root gives files away");
     let doc: Store<Counter> = Store::new("doc.json", mode);
-    doc.save(&mut dir, &mut [0u8; BUF], &Counter::at(1))
-        .expect("save");
-    doc.update(&mut dir, &mut [0u8; BUF], Counter::bump)
-        .expect("update");
+    save_at(&doc, &mut dir, 1);
+    bump(&doc, &mut dir);
     assert_eq!(owned("doc.json"), (OTHER_UID, OTHER_UID, 0o640));
     assert_eq!(owned("doc.json.lock").0, OTHER_UID, "the lock file");
-    let mut journal = JournalStore::<Hits, Hit>::new("hits.json", mode).expect("name");
+    let mut journal = hits_journal(mode);
     let mut buf = vec![0u8; BUF];
     journal.open(&mut dir, &mut buf).expect("open");
-    journal
-        .append(&mut dir, &mut buf, &Hit { ip: 1 })
-        .expect("append");
+    append_hit(&mut journal, &mut dir, 1);
     assert_eq!(owned("hits.json.journal"), (OTHER_UID, OTHER_UID, 0o640));
     let slots: Store<Counter> = Store::new("st.json", mode).with_protocol(Protocol::Slots);
-    slots
-        .save(&mut dir, &mut [0u8; BUF], &Counter::at(7))
-        .expect("slots");
-    slots
-        .save(&mut dir, &mut [0u8; BUF], &Counter::at(8))
-        .expect("slots in place");
+    save_at(&slots, &mut dir, 7);
+    save_at(&slots, &mut dir, 8);
     assert_eq!(owned("st.json.a"), (OTHER_UID, OTHER_UID, 0o640));
     assert_eq!(owned("st.json.b"), (OTHER_UID, OTHER_UID, 0o640));
     // A handle without the owner treats those slots as someone else's.

@@ -8,7 +8,8 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use fsatomic::{Dir, Mode, Store, replace};
 
 use super::{
-    Adapter, BUF, Counter, Fixture, child_done, child_role, finish_child, mode_of, spawn_child,
+    Adapter, Counter, Fixture, bump, child_done, child_role, finish_child, mode_of, save_at,
+    spawn_child,
 };
 
 /// This area's checks, in order: [`conformance_tests!`](crate::conformance_tests)
@@ -64,7 +65,6 @@ fn check_modes<A: Adapter>(fx: &Fixture, umask: u32) {
     );
 
     let mut dir = fx.open::<A>();
-    let mut buf = [0u8; BUF];
     for (name, bits) in [
         ("private.json", 0o600),
         ("public.json", 0o644),
@@ -72,16 +72,12 @@ fn check_modes<A: Adapter>(fx: &Fixture, umask: u32) {
     ] {
         let mode = Mode::new(bits).expect("mode");
         let store: Store<Counter> = Store::new(name, mode);
-        store
-            .save(&mut dir, &mut buf, &Counter::at(1))
-            .expect("save");
-        assert_eq!(mode_of(&fx.path(name)), bits, "{name} after save");
-        store
-            .update(&mut dir, &mut buf, Counter::bump)
-            .expect("update");
-        assert_eq!(mode_of(&fx.path(name)), bits, "{name} after update");
+        save_at(&store, &mut dir, 1);
+        assert_eq!(fx.mode(name), bits, "{name} after save");
+        bump(&store, &mut dir);
+        assert_eq!(fx.mode(name), bits, "{name} after update");
         let lock = format!("{name}.lock");
-        assert_eq!(mode_of(&fx.path(&lock)), mode.lock_mode().bits(), "{lock}");
+        assert_eq!(fx.mode(&lock), mode.lock_mode().bits(), "{lock}");
     }
     replace::commit(
         &mut dir,
@@ -90,12 +86,12 @@ fn check_modes<A: Adapter>(fx: &Fixture, umask: u32) {
         Mode::new(0o666).expect("mode"),
     )
     .expect("commit");
-    assert_eq!(mode_of(&fx.path("wide.json")), 0o666);
+    assert_eq!(fx.mode("wide.json"), 0o666);
     drop(
         dir.create_new("created", Mode::new(0o604).expect("mode"))
             .expect("create_new"),
     );
-    assert_eq!(mode_of(&fx.path("created")), 0o604);
+    assert_eq!(fx.mode("created"), 0o604);
     let (_, made) = A::create_all(&fx.dir.join("new/sub"), Mode::new(0o751).expect("mode"))
         .expect("create_all");
     assert_eq!(made.len(), 2);
