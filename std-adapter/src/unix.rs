@@ -13,89 +13,46 @@ use crate::{check_regular, symlink_error};
 /// `(O_NOFOLLOW, O_NONBLOCK)` for this target, copied from its kernel's
 /// headers (std does not export them); `None` where this crate does not know
 /// them, and [`open_checked_identity`] compares `lstat` with `fstat` instead.
-#[cfg(all(
-    any(target_os = "linux", target_os = "android"),
-    any(
-        target_arch = "arm",
-        target_arch = "aarch64",
-        target_arch = "m68k",
-        target_arch = "powerpc",
-        target_arch = "powerpc64"
-    )
-))]
-const OPEN_FLAGS: Option<(i32, i32)> = Some((0o100000, 0o4000));
-
-#[cfg(all(
-    any(target_os = "linux", target_os = "android"),
-    any(
-        target_arch = "x86",
-        target_arch = "x86_64",
-        target_arch = "riscv32",
-        target_arch = "riscv64",
-        target_arch = "s390x",
-        target_arch = "loongarch64",
-        target_arch = "csky"
-    )
-))]
-const OPEN_FLAGS: Option<(i32, i32)> = Some((0o400000, 0o4000));
-
-#[cfg(all(
-    any(target_os = "linux", target_os = "android"),
-    any(
-        target_arch = "mips",
-        target_arch = "mips64",
-        target_arch = "mips32r6",
-        target_arch = "mips64r6"
-    )
-))]
-const OPEN_FLAGS: Option<(i32, i32)> = Some((0o400000, 0o200));
-
-#[cfg(all(
-    any(target_os = "linux", target_os = "android"),
-    any(target_arch = "sparc", target_arch = "sparc64")
-))]
-const OPEN_FLAGS: Option<(i32, i32)> = Some((0o400000, 0x4000));
-
-#[cfg(any(
+const OPEN_FLAGS: Option<(i32, i32)> = if cfg!(any(
     target_vendor = "apple",
     target_os = "freebsd",
     target_os = "netbsd",
     target_os = "openbsd",
     target_os = "dragonfly"
-))]
-const OPEN_FLAGS: Option<(i32, i32)> = Some((0x100, 0x4));
-
-#[cfg(not(any(
-    all(
-        any(target_os = "linux", target_os = "android"),
-        any(
-            target_arch = "arm",
-            target_arch = "aarch64",
-            target_arch = "m68k",
-            target_arch = "powerpc",
-            target_arch = "powerpc64",
-            target_arch = "x86",
-            target_arch = "x86_64",
-            target_arch = "riscv32",
-            target_arch = "riscv64",
-            target_arch = "s390x",
-            target_arch = "loongarch64",
-            target_arch = "csky",
-            target_arch = "mips",
-            target_arch = "mips64",
-            target_arch = "mips32r6",
-            target_arch = "mips64r6",
-            target_arch = "sparc",
-            target_arch = "sparc64"
-        )
-    ),
-    target_vendor = "apple",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-)))]
-const OPEN_FLAGS: Option<(i32, i32)> = None;
+)) {
+    Some((0x100, 0x4))
+} else if !cfg!(any(target_os = "linux", target_os = "android")) {
+    None
+} else if cfg!(any(
+    target_arch = "arm",
+    target_arch = "aarch64",
+    target_arch = "m68k",
+    target_arch = "powerpc",
+    target_arch = "powerpc64"
+)) {
+    Some((0o100000, 0o4000))
+} else if cfg!(any(
+    target_arch = "x86",
+    target_arch = "x86_64",
+    target_arch = "riscv32",
+    target_arch = "riscv64",
+    target_arch = "s390x",
+    target_arch = "loongarch64",
+    target_arch = "csky"
+)) {
+    Some((0o400000, 0o4000))
+} else if cfg!(any(
+    target_arch = "mips",
+    target_arch = "mips64",
+    target_arch = "mips32r6",
+    target_arch = "mips64r6"
+)) {
+    Some((0o400000, 0o200))
+} else if cfg!(any(target_arch = "sparc", target_arch = "sparc64")) {
+    Some((0o400000, 0x4000))
+} else {
+    None
+};
 
 /// [`OPEN_FLAGS`], or `None` when the internal feature `_lstat-fallback`
 /// forces the fallback (so that it is tested on systems that have the flags).
@@ -154,9 +111,8 @@ pub(crate) fn create_new(path: &Path, mode: Mode, owner: Owner) -> io::Result<fs
 /// for reading (and writing if `write`, then only with a single hard link).
 /// `Ok(None)` if nothing has the name.
 pub(crate) fn open_existing(path: &Path, name: &str, write: bool) -> io::Result<Option<fs::File>> {
-    let file = match open_nofollow(path, name, write)? {
-        Some(file) => file,
-        None => return Ok(None),
+    let Some(file) = open_nofollow(path, name, write)? else {
+        return Ok(None);
     };
     if write {
         check_single_link(&file, name)?;
@@ -225,9 +181,8 @@ pub(crate) fn effective_uid() -> io::Result<u32> {
 /// by this process's effective user whose mode is wider than `mode` is
 /// narrowed (whoever can open a lock file can hold the lock forever).
 pub(crate) fn open_lock(path: &Path, name: &str, mode: Mode) -> io::Result<Option<fs::File>> {
-    let file = match open_nofollow(path, name, false)? {
-        Some(file) => file,
-        None => return Ok(None),
+    let Some(file) = open_nofollow(path, name, false)? else {
+        return Ok(None);
     };
     check_single_link(&file, name)?;
     let meta = file.metadata()?;
