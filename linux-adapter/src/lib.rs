@@ -135,18 +135,8 @@ const KNOWN: &[(u64, &str, bool, &str)] = &[
         true,
         "the rename is one journaled btree transaction",
     ),
-    (
-        0x0102_1994,
-        "tmpfs",
-        true,
-        "in memory: nothing survives a power cut, and a rename is atomic for every reader",
-    ),
-    (
-        0x8584_58F6,
-        "ramfs",
-        true,
-        "in memory: nothing survives a power cut, and a rename is atomic for every reader",
-    ),
+    (0x0102_1994, "tmpfs", true, IN_MEMORY),
+    (0x8584_58F6, "ramfs", true, IN_MEMORY),
     // Not crash-atomic, or not known to be.
     (
         0x4D44,
@@ -190,24 +180,9 @@ const KNOWN: &[(u64, &str, bool, &str)] = &[
         false,
         "a network filesystem: the rename happens on a server whose filesystem and durability (async exports) the client cannot see",
     ),
-    (
-        0xFF53_4D42,
-        "cifs",
-        false,
-        "a network filesystem: the rename happens on a server whose filesystem and durability the client cannot see",
-    ),
-    (
-        0xFE53_4D42,
-        "smb2",
-        false,
-        "a network filesystem: the rename happens on a server whose filesystem and durability the client cannot see",
-    ),
-    (
-        0x0102_1997,
-        "9p",
-        false,
-        "a network filesystem: the rename happens on a server whose filesystem and durability the client cannot see",
-    ),
+    (0xFF53_4D42, "cifs", false, NETWORK),
+    (0xFE53_4D42, "smb2", false, NETWORK),
+    (0x0102_1997, "9p", false, NETWORK),
     (
         0x00C3_6400,
         "ceph",
@@ -226,19 +201,17 @@ const KNOWN: &[(u64, &str, bool, &str)] = &[
         false,
         "a stacked filesystem: a rename is as atomic as the lower filesystem, which statfs does not tell",
     ),
-    (
-        0x7371_7368,
-        "squashfs",
-        false,
-        "read-only: nothing can be committed there",
-    ),
-    (
-        0xE0F5_E1E2,
-        "erofs",
-        false,
-        "read-only: nothing can be committed there",
-    ),
+    (0x7371_7368, "squashfs", false, READ_ONLY),
+    (0xE0F5_E1E2, "erofs", false, READ_ONLY),
 ];
+
+/// Why [`KNOWN`]'s in-memory filesystems count as crash-atomic.
+const IN_MEMORY: &str =
+    "in memory: nothing survives a power cut, and a rename is atomic for every reader";
+/// Why [`KNOWN`]'s network filesystems do not.
+const NETWORK: &str = "a network filesystem: the rename happens on a server whose filesystem and durability the client cannot see";
+/// Why [`KNOWN`]'s read-only filesystems do not.
+const READ_ONLY: &str = "read-only: nothing can be committed there";
 
 /// Why an unknown filesystem is not trusted with Replace.
 const UNKNOWN_WHY: &str =
@@ -319,14 +292,7 @@ impl LinuxDir {
     /// The path is resolved once, here; every later operation is relative
     /// to the descriptor.
     pub fn open(path: impl AsRef<Path>) -> io::Result<LinuxDir> {
-        let fd = retry(|| {
-            rfs::open(
-                path.as_ref(),
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                rfs::Mode::empty(),
-            )
-        })?;
-        LinuxDir::from_fd(fd)
+        LinuxDir::from_fd(open_dir_path(path.as_ref())?)
     }
 
     /// Open the directory `path`, first creating it and any missing parents
