@@ -75,42 +75,26 @@ fn rust<F: CFn>(name: &str, _f: F) -> (String, String) {
     )
 }
 
+/// Each function of `ffi` by its name and Rust type (`P` for the
+/// parameters that are C strings, `_` for the others).
+macro_rules! exported {
+    ($($f:ident($($p:ty),*)),* $(,)?) => {
+        vec![$(rust(stringify!($f), ffi::$f as unsafe extern "C" fn($($p),*) -> _)),*]
+    };
+}
+
 /// Every exported function, by its Rust type.
 fn exported() -> Vec<(String, String)> {
     type P = *const c_char;
-    vec![
-        rust(
-            "fsatomic_save",
-            ffi::fsatomic_save as unsafe extern "C" fn(P, P, _, _, _, _) -> _,
-        ),
-        rust(
-            "fsatomic_load",
-            ffi::fsatomic_load as unsafe extern "C" fn(P, P, _, _, _) -> _,
-        ),
-        rust(
-            "fsatomic_update",
-            ffi::fsatomic_update as unsafe extern "C" fn(P, P, _, _, _) -> _,
-        ),
-        rust(
-            "fsatomic_append",
-            ffi::fsatomic_append as unsafe extern "C" fn(P, P, _, _, _) -> _,
-        ),
-        rust(
-            "fsatomic_lock",
-            ffi::fsatomic_lock as unsafe extern "C" fn(P, P, _, _) -> _,
-        ),
-        rust(
-            "fsatomic_unlock",
-            ffi::fsatomic_unlock as unsafe extern "C" fn(_) -> _,
-        ),
-        rust(
-            "fsatomic_check",
-            ffi::fsatomic_check as unsafe extern "C" fn(P, P) -> _,
-        ),
-        rust(
-            "fsatomic_last_error_message",
-            ffi::fsatomic_last_error_message as unsafe extern "C" fn(_, _) -> _,
-        ),
+    exported![
+        fsatomic_save(P, P, _, _, _, _),
+        fsatomic_load(P, P, _, _, _),
+        fsatomic_update(P, P, _, _, _),
+        fsatomic_append(P, P, _, _, _),
+        fsatomic_lock(P, P, _, _),
+        fsatomic_unlock(_),
+        fsatomic_check(P, P),
+        fsatomic_last_error_message(_, _),
     ]
 }
 
@@ -317,6 +301,20 @@ mod through_the_abi {
         }
     }
 
+    fn save(dir: &CStr, name: &CStr, doc: &[u8], mode: u32) -> c_int {
+        // SAFETY: valid strings and a valid document.
+        unsafe {
+            ffi::fsatomic_save(
+                dir.as_ptr(),
+                name.as_ptr(),
+                doc.as_ptr().cast(),
+                doc.len(),
+                mode,
+                code::PROTOCOL_AUTO,
+            )
+        }
+    }
+
     unsafe extern "C" fn add_one(
         ctx: *mut c_void,
         current: *const c_void,
@@ -351,50 +349,20 @@ mod through_the_abi {
         let dir = scratch("abi");
         let name = c"state.json";
         let doc = br#"{"users":["root"],"n":1}"#;
-        // SAFETY: valid strings and buffers for every call below.
-        unsafe {
-            assert_eq!(
-                ffi::fsatomic_check(dir.as_ptr(), name.as_ptr()),
-                code::ABSENT
-            );
-            assert_eq!(
-                ffi::fsatomic_save(
-                    dir.as_ptr(),
-                    name.as_ptr(),
-                    doc.as_ptr().cast(),
-                    doc.len(),
-                    0o640,
-                    code::PROTOCOL_AUTO
-                ),
-                code::OK
-            );
-        }
+        // SAFETY: valid strings.
+        let rc = unsafe { ffi::fsatomic_check(dir.as_ptr(), name.as_ptr()) };
+        assert_eq!(rc, code::ABSENT);
+        assert_eq!(save(&dir, name, doc, 0o640), code::OK);
         assert_eq!(
             load(&dir, name).unwrap(),
             "{\n  \"users\": [\n    \"root\"\n  ],\n  \"n\": 1\n}\n"
         );
-        // SAFETY: as above.
+        assert_eq!(save(&dir, name, b"{", 0), code::INVALID);
+        let m = message();
+        assert!(m.contains("not valid JSON at byte 1"), "{m}");
+        assert_eq!(save(&dir, c"../x", doc, 0), code::BAD_NAME);
+        // SAFETY: valid strings, a 4-byte buffer, a local length.
         unsafe {
-            assert_eq!(
-                ffi::fsatomic_save(dir.as_ptr(), name.as_ptr(), b"{".as_ptr().cast(), 1, 0, 0),
-                code::INVALID
-            );
-            assert!(
-                message().contains("not valid JSON at byte 1"),
-                "{}",
-                message()
-            );
-            assert_eq!(
-                ffi::fsatomic_save(
-                    dir.as_ptr(),
-                    c"../x".as_ptr(),
-                    doc.as_ptr().cast(),
-                    doc.len(),
-                    0,
-                    0
-                ),
-                code::BAD_NAME
-            );
             let mut tiny = [0u8; 4];
             let mut len = 0;
             assert_eq!(

@@ -322,15 +322,16 @@ fn read_into(dir: &mut LinuxDir, name: &str, buf: &mut [u8]) -> Result<Option<us
     copy_out(&document, buf, name).map(Some)
 }
 
+/// The failure for a state `name` that is not in `path`.
+fn absent(path: &Path, name: &str) -> Failure {
+    let dir = path.display();
+    Failure::new(code::ABSENT, format!("{name} does not exist in {dir}"))
+}
+
 /// `fsatomic_load`.
 pub fn load(path: &Path, name: &str, buf: &mut [u8]) -> Result<usize> {
     let mut dir = open(path, name)?;
-    read_into(&mut dir, name, buf)?.ok_or_else(|| {
-        Failure::new(
-            code::ABSENT,
-            format!("{name} does not exist in {}", path.display()),
-        )
-    })
+    read_into(&mut dir, name, buf)?.ok_or_else(|| absent(path, name))
 }
 
 /// The document of `name` in a buffer sized from the files, grown while
@@ -483,13 +484,9 @@ fn append_whole(
 /// back whole and well-formed. Takes no lock; repairs nothing.
 pub fn check(path: &Path, name: &str) -> Result<()> {
     let mut dir = open(path, name)?;
-    match read_vec(&mut dir, name)? {
-        Some(_) => Ok(()),
-        None => Err(Failure::new(
-            code::ABSENT,
-            format!("{name} does not exist in {}", path.display()),
-        )),
-    }
+    read_vec(&mut dir, name)?
+        .map(drop)
+        .ok_or_else(|| absent(path, name))
 }
 
 /// `fsatomic_lock`: the writers' lock of `name` (the same `NAME.lock` that
