@@ -14,11 +14,9 @@ use fsatomic_testkit::profile::Profile;
 use fsatomic_testkit::sim::{Image, SimFs};
 use libfuzzer_sys::fuzz_target;
 
-fn records<D: Dir>(
-    j: &Journal<'_>,
-    dir: &mut D,
-    repair: bool,
-) -> Result<Vec<(u64, Vec<u8>)>, String> {
+/// The journal's entries as replay (or, if `repair`, recovery) visits
+/// them; `Err` if it is corrupt or unsupported.
+fn records<D: Dir>(j: &Journal<'_>, dir: &mut D, repair: bool) -> Result<Vec<(u64, Vec<u8>)>, ()> {
     let mut buf = vec![0u8; 1 << 16];
     let mut seen = Vec::new();
     let mut visit = |e: Entry<'_>, _: &mut [u8]| {
@@ -33,24 +31,34 @@ fn records<D: Dir>(
     };
     let r = if repair {
         j.recover(dir, &mut buf, &mut visit)
-            .map(|_| ())
+            .map(drop)
             .map_err(|e| match e {
-                RecoverError::Corrupt(_) | RecoverError::Unsupported { .. } => {
-                    "corrupt or unsupported".to_owned()
-                }
+                RecoverError::Corrupt(_) | RecoverError::Unsupported { .. } => {}
                 e => panic!("recover: {e}"),
             })
     } else {
         j.replay(dir, &mut buf, &mut visit)
-            .map(|_| ())
+            .map(drop)
             .map_err(|e| match e {
                 LoadError::Corrupt(_)
                 | LoadError::TooLarge { .. }
-                | LoadError::Unsupported { .. } => "corrupt or unsupported".to_owned(),
+                | LoadError::Unsupported { .. } => {}
                 e => panic!("replay: {e}"),
             })
     };
     r.map(|()| seen)
+}
+
+/// An image of the files `(bit, name, content)` whose bit in `flags` is
+/// clear.
+fn image(flags: u8, files: [(u8, &str, &[u8]); 2]) -> Image {
+    let mut image = Image::new();
+    for (bit, name, content) in files {
+        if flags & bit == 0 {
+            image = image.with_file(name, content, 0o600);
+        }
+    }
+    image
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -66,13 +74,7 @@ fuzz_target!(|data: &[u8]| {
 
     // Slots: `first` and `second` as the two slot files (either may be
     // missing).
-    let mut image = Image::new();
-    if flags & 1 == 0 {
-        image = image.with_file("cfg.json.a", first, 0o600);
-    }
-    if flags & 2 == 0 {
-        image = image.with_file("cfg.json.b", second, 0o600);
-    }
+    let image = image(flags, [(1, "cfg.json.a", first), (2, "cfg.json.b", second)]);
     let mut fs = SimFs::from_image(image, Profile::Fat, 512, 0);
     let mut buf = vec![0u8; 1 << 16];
     match fsatomic::slots::load(&mut fs, "cfg.json", &mut buf) {
@@ -81,13 +83,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // Journal: `first` as the snapshot, `second` as the journal file.
-    let mut image = Image::new();
-    if flags & 4 == 0 {
-        image = image.with_file("s.json", first, 0o600);
-    }
-    if flags & 8 == 0 {
-        image = image.with_file("s.json.journal", second, 0o600);
-    }
+    let image = image(flags, [(4, "s.json", first), (8, "s.json.journal", second)]);
     let mut fs = SimFs::from_image(image, Profile::PosixWorst, 4096, 1);
     let j = Journal::new("s.json", Mode::PRIVATE).unwrap();
     let read = records(&j, &mut fs, false);
