@@ -208,6 +208,11 @@ fn ack(args: &Args, v: u64) {
     }
 }
 
+/// An option's argument as a number.
+fn number(arg: Option<String>) -> Option<u64> {
+    arg?.parse().ok()
+}
+
 fn args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let mode = match it.next().as_deref() {
@@ -224,18 +229,8 @@ fn args() -> Result<Args, String> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--verify" => verify = true,
-            "--base" => {
-                base = it
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .ok_or("--base needs a number")?;
-            }
-            "--pace" => {
-                pace = it
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .ok_or("--pace needs milliseconds")?;
-            }
+            "--base" => base = number(it.next()).ok_or("--base needs a number")?,
+            "--pace" => pace = number(it.next()).ok_or("--pace needs milliseconds")?,
             _ => return Err(format!("unknown argument {a}")),
         }
     }
