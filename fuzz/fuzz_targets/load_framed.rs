@@ -51,7 +51,7 @@ fn records<D: Dir>(j: &Journal<'_>, dir: &mut D, repair: bool) -> Result<Vec<(u6
 
 /// An image of the files `(bit, name, content)` whose bit in `flags` is
 /// clear.
-fn image(flags: u8, files: [(u8, &str, &[u8]); 2]) -> Image {
+fn with_files(flags: u8, files: [(u8, &str, &[u8]); 2]) -> Image {
     let mut image = Image::new();
     for (bit, name, content) in files {
         if flags & bit == 0 {
@@ -74,7 +74,7 @@ fuzz_target!(|data: &[u8]| {
 
     // Slots: `first` and `second` as the two slot files (either may be
     // missing).
-    let image = image(flags, [(1, "cfg.json.a", first), (2, "cfg.json.b", second)]);
+    let image = with_files(flags, [(1, "cfg.json.a", first), (2, "cfg.json.b", second)]);
     let mut fs = SimFs::from_image(image, Profile::Fat, 512, 0);
     let mut buf = vec![0u8; 1 << 16];
     match fsatomic::slots::load(&mut fs, "cfg.json", &mut buf) {
@@ -83,7 +83,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // Journal: `first` as the snapshot, `second` as the journal file.
-    let image = image(flags, [(4, "s.json", first), (8, "s.json.journal", second)]);
+    let image = with_files(flags, [(4, "s.json", first), (8, "s.json.journal", second)]);
     let mut fs = SimFs::from_image(image, Profile::PosixWorst, 4096, 1);
     let j = Journal::new("s.json", Mode::PRIVATE).unwrap();
     let read = records(&j, &mut fs, false);
