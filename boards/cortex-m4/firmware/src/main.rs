@@ -293,14 +293,11 @@ impl<'d> Run<'d> {
     fn recover_and_load(&mut self, value: u32, at: At, cut: Cut) -> Option<Option<Settings>> {
         let mut dir = self.dir();
         let mut buf = [0u8; BUF];
+        let cut = cut.as_str();
         match recover::recover(&mut dir, NAME, MODE) {
             Ok(done) => self.report.orphans_swept += done.orphans as u32,
             Err(e) => {
-                violation!(
-                    self,
-                    "value {value} {at} {}: recovery failed: {e}",
-                    cut.as_str()
-                );
+                violation!(self, "value {value} {at} {cut}: recovery failed: {e}");
                 return None;
             }
         }
@@ -308,12 +305,8 @@ impl<'d> Run<'d> {
             Ok(loaded) => Some(loaded),
             Err(e) => {
                 let e = Error::from(e);
-                violation!(
-                    self,
-                    "value {value} {at} {}: load failed ({}): {e}",
-                    cut.as_str(),
-                    class(&e)
-                );
+                let class = class(&e);
+                violation!(self, "value {value} {at} {cut}: load failed ({class}): {e}");
                 None
             }
         }
@@ -555,12 +548,8 @@ impl<'d> Run<'d> {
         match store.open(&mut dir, &mut buf).map_err(Error::from) {
             Ok(()) => Some(store.state().clone()),
             Err(e) => {
-                violation!(
-                    self,
-                    "{what} {at} {}: open failed ({}): {e}",
-                    cut.as_str(),
-                    class(&e)
-                );
+                let (cut, class) = (cut.as_str(), class(&e));
+                violation!(self, "{what} {at} {cut}: open failed ({class}): {e}");
                 None
             }
         }
