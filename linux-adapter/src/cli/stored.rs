@@ -101,14 +101,10 @@ pub fn requested(
         Some(form) if allowed.contains(&form) => Ok(Some(form)),
         _ => {
             let names: Vec<&str> = allowed.iter().map(|f| f.as_str()).collect();
-            Err(Failure::usage(
-                format!(
-                    "{}: --protocol {text:?} is not one of auto, {}",
-                    spec.command,
-                    names.join(", ")
-                ),
-                spec.command,
-            ))
+            Err(spec.usage(format_args!(
+                "--protocol {text:?} is not one of auto, {}",
+                names.join(", ")
+            )))
         }
     }
 }

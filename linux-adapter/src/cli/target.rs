@@ -5,11 +5,14 @@ use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use fsatomic::{Mode, name};
+use fsatomic::{Dir, Mode, lock, name};
 use fsatomic_linux::LinuxDir;
 
+use super::args::{Parsed, Spec};
 use super::failure::{self, Failure};
+use super::owner;
 
 /// The mode of directories made by `--mkdir`.
 pub const DIR_MODE: u32 = 0o755;
@@ -91,6 +94,45 @@ impl Target {
             };
         }
         open_dir(&self.dir, &self.shown)
+    }
+}
+
+/// What a command that takes the writers' lock parses first, in this
+/// order: `PATH`, `--timeout`/`-n`, `--owner`/`--group`/`--preserve`,
+/// `--mode` (0600 without it), `--mkdir` (options the command's spec
+/// lacks are simply absent).
+#[derive(Debug)]
+pub struct Writer {
+    /// The state.
+    pub target: Target,
+    wait: Option<Duration>,
+    owners: owner::Request,
+    mode: Mode,
+    mkdir: bool,
+}
+
+impl Writer {
+    /// Parse the writer's options of `spec`; a bad one is a usage error.
+    pub fn parse(parsed: &Parsed, spec: &Spec) -> Result<Writer, Failure> {
+        Ok(Writer {
+            target: Target::parse(parsed.one_path(spec)?)?,
+            wait: parsed.lock_timeout(spec)?,
+            owners: owner::requested(parsed, spec)?,
+            mode: parsed.mode(spec, Mode::PRIVATE)?,
+            mkdir: parsed.flag("--mkdir"),
+        })
+    }
+
+    /// Open the directory, give it the owners ([`owner::apply`]) and take
+    /// the writers' lock: the directory, the mode to commit with, the lock.
+    pub fn lock(&self) -> Result<(LinuxDir, Mode, <LinuxDir as Dir>::Lock), Failure> {
+        let target = &self.target;
+        let mut dir = target.open(self.mkdir)?;
+        dir.set_lock_timeout(self.wait);
+        let mode = owner::apply(&mut dir, target, self.owners, self.mode)?;
+        let guard = lock::lock(&mut dir, &target.name, mode)
+            .map_err(|e| failure::lock(&target.shown, &e))?;
+        Ok((dir, mode, guard))
     }
 }
 
