@@ -138,24 +138,11 @@ fn slots_detail(dir: &mut LinuxDir, name: &str) -> (String, Facts) {
     let Ok(infos) = stored::slot_infos(dir, name) else {
         return ("slots".to_string(), Facts::default());
     };
-    let valid: Vec<u64> = infos
-        .iter()
-        .filter_map(|info| match info.map(|i| i.status) {
-            Some(SlotStatus::Valid { generation, .. }) => Some(generation),
-            _ => None,
-        })
-        .collect();
-    let generation =
-        valid
-            .iter()
-            .copied()
-            .reduce(|a, b| match fsatomic::slots::compare_generations(a, b) {
-                Some(core::cmp::Ordering::Less) => b,
-                _ => a,
-            });
+    let valid = stored::valid_slots(&infos);
+    let generation = valid.clone().reduce(stored::newer).map(|(g, _)| g);
     let facts = Facts {
         generation,
-        previous: valid.len() == 2 && has_previous(dir, name, Protocol::Slots),
+        previous: valid.count() == 2 && has_previous(dir, name, Protocol::Slots),
         ..Facts::default()
     };
     let mut detail = match generation {
@@ -340,51 +327,31 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
             (Ok(()), Ok(protocol)) => inspect(*protocol, &mut dir, &target),
         };
         let path = target.path();
-        if json {
-            failure::out(json_line(&path, state, entry, &status, &dir, &receipt))?;
-        }
         match &status {
-            Status::Ok { torn, .. } if json => {
+            Status::Ok { torn, .. } => {
                 tally.ok += 1;
                 tally.torn += usize::from(torn.is_some());
             }
-            Status::Absent(_) if json => tally.absent += 1,
-            Status::Corrupt { .. } if json => tally.corrupt += 1,
-            Status::Error(_) if json => tally.errors += 1,
-            Status::Ok {
-                detail,
-                torn,
-                facts,
-            } => {
-                tally.ok += 1;
-                tally.torn += usize::from(torn.is_some());
-                let protocol = entry.protocol.as_ref().ok().copied();
+            Status::Absent(_) => tally.absent += 1,
+            Status::Corrupt { .. } => tally.corrupt += 1,
+            Status::Error(_) => tally.errors += 1,
+        }
+        let protocol = entry.protocol.as_ref().ok().copied();
+        failure::out(match &status {
+            _ if json => json_line(&path, state, entry, &status, &dir, &receipt),
+            Status::Ok { detail, facts, .. } => {
                 let flushes = facts.flushes(protocol, dir.capabilities().ordered_names);
-                let words = facts.words(protocol, flushes);
-                failure::out(format_args!("{path}: ok ({detail}; {words})"))?;
+                format!("{path}: ok ({detail}; {})", facts.words(protocol, flushes))
             }
-            Status::Absent(detail) => {
-                tally.absent += 1;
-                match detail {
-                    Some(detail) => failure::out(format_args!("{path}: absent ({detail})"))?,
-                    None => failure::out(format_args!("{path}: absent"))?,
-                }
-            }
+            Status::Absent(Some(detail)) => format!("{path}: absent ({detail})"),
+            Status::Absent(None) => format!("{path}: absent"),
             Status::Corrupt {
                 offset,
                 reason,
                 protocol,
-            } => {
-                tally.corrupt += 1;
-                failure::out(format_args!(
-                    "{path}: corrupt at byte {offset}: {reason} ({protocol})"
-                ))?;
-            }
-            Status::Error(message) => {
-                tally.errors += 1;
-                failure::out(format_args!("{path}: error: {message}"))?;
-            }
-        }
+            } => format!("{path}: corrupt at byte {offset}: {reason} ({protocol})"),
+            Status::Error(message) => format!("{path}: error: {message}"),
+        })?;
         for orphan in &entry.orphans {
             tally.orphans += 1;
             if !json {
@@ -454,12 +421,9 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
         Err(Failure::new(
             EXIT_CORRUPT,
             format!(
-                "{} in {}: {}",
-                if tally.corrupt == 1 {
-                    "1 corrupt file".to_string()
-                } else {
-                    format!("{} corrupt files", tally.corrupt)
-                },
+                "{} corrupt file{} in {}: {}",
+                tally.corrupt,
+                plural(tally.corrupt),
                 shown.display(),
                 if tally.corrupt == 1 {
                     CORRUPT_ADVICE

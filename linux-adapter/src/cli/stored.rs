@@ -268,21 +268,31 @@ pub fn slot_infos(dir: &mut LinuxDir, name: &str) -> io::Result<[Option<SlotInfo
     Ok(infos)
 }
 
-/// The index of the valid slot with the highest generation.
-pub fn newest_slot(dir: &mut LinuxDir, name: &str) -> io::Result<Option<usize>> {
-    let infos = slot_infos(dir, name)?;
-    Ok(infos
+/// The generation and index of each valid slot in `infos`.
+pub fn valid_slots(
+    infos: &[Option<SlotInfo>; 2],
+) -> impl Iterator<Item = (u64, usize)> + Clone + '_ {
+    infos
         .iter()
         .enumerate()
         .filter_map(|(i, info)| match info.map(|i| i.status) {
             Some(SlotStatus::Valid { generation, .. }) => Some((generation, i)),
             _ => None,
         })
-        .reduce(|a, b| match slots::compare_generations(a.0, b.0) {
-            Some(std::cmp::Ordering::Less) => b,
-            _ => a,
-        })
-        .map(|(_, i)| i))
+}
+
+/// Of two valid slots (generation, index), the newer one (`a` on a tie).
+pub fn newer(a: (u64, usize), b: (u64, usize)) -> (u64, usize) {
+    match slots::compare_generations(a.0, b.0) {
+        Some(std::cmp::Ordering::Less) => b,
+        _ => a,
+    }
+}
+
+/// The index of the valid slot with the highest generation.
+pub fn newest_slot(dir: &mut LinuxDir, name: &str) -> io::Result<Option<usize>> {
+    let infos = slot_infos(dir, name)?;
+    Ok(valid_slots(&infos).reduce(newer).map(|(_, i)| i))
 }
 
 /// A journaled state as a replay found it (the library's).
