@@ -83,7 +83,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     };
     // A tentative version waits: appending would convert or rewrite the
     // confirmed version under it.
-    fsatomic::history::plan::<std::io::Error>(&target.name, &choice.layout.0, false)
+    fsatomic::history::plan::<std::io::Error>(&target.name, &choice.layout, false)
         .map_err(|e| failure::commit(&target.shown, &e))?;
     let atomic = dir.filesystem().atomic_replace;
     match (choice.existing, choice.form) {
@@ -116,7 +116,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
 /// slot `a` for slots), if it has one.
 fn existing_mode(dir: &LinuxDir, target: &Target, choice: &Choice) -> Option<Mode> {
     choice.existing?;
-    let file = array::mode_file(&target.name, &choice.layout.0);
+    let file = array::mode_file(&target.name, &choice.layout);
     let st = statat(dir, file.as_str(), AtFlags::SYMLINK_NOFOLLOW).ok()?;
     Mode::new(st.st_mode & 0o7777)
 }

@@ -372,45 +372,48 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
         if entry.orphans.is_empty() && !journal && !history {
             continue;
         }
-        match repair_state(&mut dir, &target, journal, now) {
-            // With --json the receipt was printed above; the repair is
-            // done, not narrated (stdout stays one object per line).
-            Ok(done) if json => tally.removed += done.removed,
-            Err(_) if json => tally.repairs_failed += 1,
-            Ok(done) => {
-                tally.removed += done.removed;
-                if !entry.orphans.is_empty() {
-                    failure::out(format_args!(
-                        "{path}: removed {} orphaned temporary file{}",
-                        done.removed,
-                        plural(done.removed)
-                    ))?;
-                }
-                if done.rolled_back {
-                    failure::out(format_args!(
-                        "{path}: rolled back the tentative version nobody confirmed; the confirmed version is current again"
-                    ))?;
-                }
-                if let Some(at) = done.cut_at {
-                    tally.cut += 1;
-                    failure::out(format_args!(
-                        "{path}: cut the torn record at byte {at} off {}",
-                        stored::journal_name(state)
-                    ))?;
-                }
-                if done.finished_compaction {
-                    failure::out(format_args!(
-                        "{path}: finished a compaction that was cut short ({} started anew after the snapshot)",
-                        stored::journal_name(state)
-                    ))?;
-                }
-            }
+        let done = match repair_state(&mut dir, &target, journal, now) {
+            Ok(done) => done,
             Err(message) => {
                 // The state was counted once, by what it holds; a failed
                 // repair is counted apart, never as a second state.
                 tally.repairs_failed += 1;
-                failure::out(format_args!("{path}: repair failed: {message}"))?;
+                if !json {
+                    failure::out(format_args!("{path}: repair failed: {message}"))?;
+                }
+                continue;
             }
+        };
+        tally.removed += done.removed;
+        // With --json the receipt was printed above; the repair is done,
+        // not narrated (stdout stays one object per line).
+        if json {
+            continue;
+        }
+        if !entry.orphans.is_empty() {
+            failure::out(format_args!(
+                "{path}: removed {} orphaned temporary file{}",
+                done.removed,
+                plural(done.removed)
+            ))?;
+        }
+        if done.rolled_back {
+            failure::out(format_args!(
+                "{path}: rolled back the tentative version nobody confirmed; the confirmed version is current again"
+            ))?;
+        }
+        if let Some(at) = done.cut_at {
+            tally.cut += 1;
+            failure::out(format_args!(
+                "{path}: cut the torn record at byte {at} off {}",
+                stored::journal_name(state)
+            ))?;
+        }
+        if done.finished_compaction {
+            failure::out(format_args!(
+                "{path}: finished a compaction that was cut short ({} started anew after the snapshot)",
+                stored::journal_name(state)
+            ))?;
         }
     }
     if !json {
@@ -460,11 +463,23 @@ fn json_line(
     use receipt::{opt_string, string};
     let fs = dir.filesystem();
     let num = |v: Option<u64>| v.map_or("null".to_string(), |v| v.to_string());
-    let (word, facts, torn) = match status {
-        Status::Ok { facts, torn, .. } => ("ok", *facts, *torn),
-        Status::Absent(_) => ("absent", Facts::default(), None),
-        Status::Corrupt { .. } => ("corrupt", Facts::default(), None),
-        Status::Error(_) => ("error", Facts::default(), None),
+    let none = Facts::default();
+    let (word, facts, torn, corrupt, error) = match status {
+        Status::Ok { facts, torn, .. } => ("ok", *facts, *torn, None, None),
+        Status::Absent(_) => ("absent", none, None, None, None),
+        Status::Corrupt {
+            offset,
+            reason,
+            protocol,
+        } => {
+            let corrupt = format!(
+                "{{\"offset\":{offset},\"reason\":{},\"where\":{}}}",
+                string(reason),
+                string(protocol)
+            );
+            ("corrupt", none, None, Some(corrupt), None)
+        }
+        Status::Error(message) => ("error", none, None, None, Some(message.as_str())),
     };
     let protocol = entry.protocol.as_ref().ok().copied();
     let why = match (&entry.protocol, entry.files.is_empty()) {
@@ -482,25 +497,9 @@ fn json_line(
         ),
     };
     let flushes = facts.flushes(protocol, dir.capabilities().ordered_names);
-    let corrupt = match status {
-        Status::Corrupt {
-            offset,
-            reason,
-            protocol,
-        } => format!(
-            "{{\"offset\":{offset},\"reason\":{},\"where\":{}}}",
-            string(reason),
-            string(protocol)
-        ),
-        _ => "null".to_string(),
-    };
-    let error = match status {
-        Status::Error(message) => Some(message.as_str()),
-        _ => None,
-    };
     let orphans: Vec<String> = entry.orphans.iter().map(|o| string(o)).collect();
     format!(
-        "{{\"path\":{},\"state\":{},\"status\":{},\"protocol\":{},\"protocol_why\":{},\"filesystem\":{},\"atomic_rename\":{},{},\"flushes_per_commit\":{flushes},\"generation\":{},\"sequence\":{},\"previous_version\":{},\"previous_kept\":{},\"tentative_pending\":{},\"tentative_until\":{},\"torn_tail_at\":{},\"orphans\":[{}],\"corrupt\":{corrupt},\"error\":{}}}",
+        "{{\"path\":{},\"state\":{},\"status\":{},\"protocol\":{},\"protocol_why\":{},\"filesystem\":{},\"atomic_rename\":{},{},\"flushes_per_commit\":{flushes},\"generation\":{},\"sequence\":{},\"previous_version\":{},\"previous_kept\":{},\"tentative_pending\":{},\"tentative_until\":{},\"torn_tail_at\":{},\"orphans\":[{}],\"corrupt\":{},\"error\":{}}}",
         string(path),
         string(state),
         string(word),
@@ -517,6 +516,7 @@ fn json_line(
         num(facts.until),
         num(torn),
         orphans.join(","),
+        corrupt.as_deref().unwrap_or("null"),
         opt_string(error),
     )
 }
@@ -571,9 +571,8 @@ fn survey(
         .into_iter()
         .map(|(state, (names, orphans))| {
             let on_disk = files.get(&state).copied().unwrap_or_default();
-            let protocol = stored::Layout(on_disk)
-                .form(&state)
-                .map(|form| form.unwrap_or(Protocol::Replace));
+            let protocol =
+                stored::form(&on_disk, &state).map(|form| form.unwrap_or(Protocol::Replace));
             (
                 state,
                 Entry {

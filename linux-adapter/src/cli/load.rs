@@ -39,7 +39,7 @@ pub fn read(dir: &mut LinuxDir, target: &Target) -> Result<Option<Vec<u8>>, Fail
             && text
                 .as_deref()
                 .is_some_and(|t| journal::parse_snapshot(&target.name, t).is_ok())
-            && stored::Layout::read(dir, &target.name).is_ok_and(|l| l.journal());
+            && layout::Files::probe(dir, &target.name).is_ok_and(|l| l.journal);
         if !converted {
             return Ok(text);
         }

@@ -110,7 +110,7 @@ pub fn decide(
         Protocol::Journal => Err(Failure::error(format!(
             "{path} is a journaled array ({files} exist in {dir}); use `fsatomic append {path}` to add to it, or, to replace it whole, `fsatomic load` it, remove {files}, then {command} again; nothing was changed",
             path = target.path(),
-            files = choice.layout.files(&target.name).join(" and "),
+            files = stored::files(&choice.layout, &target.name).join(" and "),
             dir = target.shown.display(),
         ))),
         Protocol::Slots => Ok(choice),
@@ -147,7 +147,7 @@ pub fn commit(
         }
         history::commit_tentative(dir, &target.name, document, mode, how.until)
     } else {
-        history::plan(&target.name, &choice.layout.0, how.keep_previous).and_then(|keep| {
+        history::plan(&target.name, &choice.layout, how.keep_previous).and_then(|keep| {
             protocol::Commit::new(
                 dir.capabilities(),
                 &target.name,
