@@ -2,13 +2,10 @@
 //! JSON value on stdin to the end of an array, durably, under the writers'
 //! lock.
 //!
-//! Where renaming over a file is crash-atomic the array is a journal
-//! ([`fsatomic::journal`]): each append is one record and one flush,
-//! whatever the array's length, and the journal is compacted into the
-//! snapshot when it outgrows both [`COMPACT_AFTER`] and the snapshot. On
-//! FAT (or for a state already kept in slots) the whole array is rewritten
-//! with Slots. A plain array file (written by `save`, or by the old
-//! daemon) is converted to a journal once, and `append` says so.
+//! Where renaming over a file is crash-atomic the array is a journal kept
+//! by [`array::append`] (one record, one flush; a plain array converted
+//! once, and `append` says so); on FAT, or for a state already kept in
+//! slots, the whole array is rewritten with Slots.
 
 use std::ffi::OsString;
 

@@ -550,21 +550,10 @@ fn survey(
         if only.is_some_and(|o| o != state) {
             continue;
         }
-        match role {
-            Role::Temp { .. } => states
-                .entry(state.to_string())
-                .or_default()
-                .1
-                .push(entry.clone()),
-            Role::Lock => {}
-            _ if state.ends_with(".json") || only.is_some() => {
-                states
-                    .entry(state.to_string())
-                    .or_default()
-                    .0
-                    .push(entry.clone());
-            }
-            _ => {}
+        let orphan = matches!(role, Role::Temp { .. });
+        if orphan || (role != Role::Lock && (state.ends_with(".json") || only.is_some())) {
+            let (names, orphans) = states.entry(state.to_string()).or_default();
+            if orphan { orphans } else { names }.push(entry.clone());
         }
     }
     Ok(states

@@ -1,17 +1,10 @@
 //! `fsatomic demo [DIR]`: the NAS daemon's seven stores
 //! ([`fsatomic_linux::nas`]) under `DIR` (default `./nas-state`), each
-//! committed for real, and a table of what that cost.
-//!
-//! For every store it does what the daemon does (adds users, completes
-//! first boot, logs sessions in and out, counts rate-limited attempts,
-//! records an update, appends snapshot transactions, publishes a share),
-//! counts the flush barriers (`fsync`, `fdatasync`) of the store's last
-//! commit with its own `flush_count()`, reads the file's mode back with
-//! `stat`, and prints one row per store. Documents are changed only where
-//! they lack something (running it twice adds no second admin); journals
-//! keep appending, as they would on the appliance. Then commit-confirmed on
-//! a network configuration: one tentative change rolled back by a
-//! simulated reboot, one confirmed.
+//! committed for real as the daemon does, and a table of what that cost:
+//! the flushes of each store's last commit (its own `flush_count()`) and
+//! its file's mode (`stat`). Then commit-confirmed on a network
+//! configuration: one tentative change rolled back by a simulated reboot,
+//! one confirmed.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -61,18 +54,14 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
         }
     };
     let paths = NasPaths::under(&root);
-    let nas = Nas::open_paths(&paths).map_err(|e| fail(&root, &e))?;
+    let nas = Nas::open_paths(&paths).map_err(|e| fail(&root, e))?;
     let fs = LinuxDir::open(&root)
         .map_err(|e| Failure::error(format!("cannot open {}: {e}", absolute(&root).display())))?
         .filesystem();
 
-    let rows = run(&nas, &root).map_err(|e| fail(&root, &e))?;
-    let confirmed = commit_confirmed(&root).map_err(|e| {
-        Failure::error(format!(
-            "demo under {}: commit-confirmed: {e}",
-            absolute(&root).display()
-        ))
-    })?;
+    let rows = run(&nas, &root).map_err(|e| fail(&root, e))?;
+    let confirmed =
+        commit_confirmed(&root).map_err(|e| fail(&root, format_args!("commit-confirmed: {e}")))?;
 
     println!(
         "fsatomic {} demo: the NAS daemon's seven stores under {}, each committed just now",
@@ -190,7 +179,7 @@ fn program() -> String {
         .unwrap_or_else(|| "fsatomic".to_string())
 }
 
-fn fail(root: &Path, e: &NasError) -> Failure {
+fn fail(root: &Path, e: impl std::fmt::Display) -> Failure {
     Failure::error(format!("demo under {}: {e}", absolute(root).display()))
 }
 

@@ -147,18 +147,15 @@ pub fn choose(
     })?;
     let form = match (existing, requested) {
         (Some(on_disk), Some(asked)) if on_disk != asked && !convertible(on_disk, asked) => {
+            let names = files(&layout, &target.name);
             return Err(Failure::new(
                 EXIT_USAGE,
                 format!(
                     "{command}: --protocol {} contradicts how {} is stored: {} exist{} in {}, which is the {} form; fsatomic does not migrate state silently; nothing was changed\n(run 'fsatomic {command} --help')",
                     asked.as_str(),
                     target.path(),
-                    files(&layout, &target.name).join(" and "),
-                    if files(&layout, &target.name).len() == 1 {
-                        "s"
-                    } else {
-                        ""
-                    },
+                    names.join(" and "),
+                    if names.len() == 1 { "s" } else { "" },
                     target.shown.display(),
                     on_disk.as_str(),
                 ),

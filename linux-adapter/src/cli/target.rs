@@ -75,25 +75,23 @@ impl Target {
     /// for "no state yet". With `mkdir`, missing directories are made
     /// (mode 0755, each made durable) and reported on stderr.
     pub fn open(&self, mkdir: bool) -> Result<LinuxDir, Failure> {
-        if mkdir {
-            let mode = Mode::new(DIR_MODE).unwrap_or_default();
-            return match LinuxDir::create_all(&self.dir, mode) {
-                Ok((dir, made)) => {
-                    for path in made {
-                        failure::note(format_args!(
-                            "created directory {}",
-                            absolute(&path).display()
-                        ));
-                    }
-                    Ok(dir)
-                }
-                Err(e) => Err(Failure::error(format!(
-                    "cannot create directory {}: {e}; nothing was written",
-                    self.shown.display()
-                ))),
-            };
+        if !mkdir {
+            return open_dir(&self.dir, &self.shown);
         }
-        open_dir(&self.dir, &self.shown)
+        let mode = Mode::new(DIR_MODE).unwrap_or_default();
+        let (dir, made) = LinuxDir::create_all(&self.dir, mode).map_err(|e| {
+            Failure::error(format!(
+                "cannot create directory {}: {e}; nothing was written",
+                self.shown.display()
+            ))
+        })?;
+        for path in made {
+            failure::note(format_args!(
+                "created directory {}",
+                absolute(&path).display()
+            ));
+        }
+        Ok(dir)
     }
 }
 
