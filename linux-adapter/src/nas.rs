@@ -782,14 +782,8 @@ pub struct Nas {
 }
 
 /// Permissions of the directories the stores create: `etc/nos` is private.
-const PRIVATE_DIR: Mode = match Mode::new(0o700) {
-    Some(m) => m,
-    None => Mode::PRIVATE,
-};
-const PUBLIC_DIR: Mode = match Mode::new(0o755) {
-    Some(m) => m,
-    None => Mode::PRIVATE,
-};
+const PRIVATE_DIR: Mode = Mode::new(0o700).unwrap();
+const PUBLIC_DIR: Mode = Mode::new(0o755).unwrap();
 
 impl Nas {
     /// Open every store under `root` (creating directories durably), with

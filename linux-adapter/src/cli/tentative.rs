@@ -45,11 +45,10 @@ pub fn main(args: Vec<OsString>, confirm: bool) -> Result<(), Failure> {
     let done = if confirm {
         let keep = parsed.flag(save::KEEP_PREVIOUS_OPTION.name);
         history::confirm(&mut dir, &target.name, Mode::PRIVATE, keep)
-            .map_err(|e| failure::commit(&target.shown, &e))?
     } else {
-        history::rollback(&mut dir, &target.name)
-            .map_err(|e| failure::commit(&target.shown, &e.into()))?
-    };
+        history::rollback(&mut dir, &target.name).map_err(Into::into)
+    }
+    .map_err(|e| failure::commit(&target.shown, &e))?;
     if !done {
         return Err(Failure::new(
             EXIT_ABSENT,
