@@ -126,15 +126,12 @@ pub fn in_dir(dir: &Path, file: &str) -> String {
 
 /// `op of /dir/file failed [at byte N]: cause`.
 pub fn io_message(dir: &Path, e: &IoError<io::Error>) -> String {
-    let at = e
-        .offset
-        .map_or(String::new(), |offset| format!(" at byte {offset}"));
-    format!(
-        "{} of {} failed{at}: {}",
-        e.op,
-        in_dir(dir, &e.file),
-        e.source
-    )
+    let mut text = format!("{} of {} failed", e.op, in_dir(dir, &e.file));
+    if let Some(offset) = e.offset {
+        text.push_str(&format!(" at byte {offset}"));
+    }
+    text.push_str(&format!(": {}", e.source));
+    text
 }
 
 /// Exit 4: `/dir/file is corrupt at byte N: reason; advice`.
