@@ -124,12 +124,10 @@ impl JournalState {
         );
         out.push(b'[');
         if let Some((_, state)) = &self.snapshot {
-            let mut first = true;
             json::for_each_element(state, |range| {
-                if !first {
+                if out.len() > 1 {
                     out.push(b',');
                 }
-                first = false;
                 out.extend_from_slice(state.get(range).unwrap_or_default());
             })
             .ok()?;

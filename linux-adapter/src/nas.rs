@@ -135,11 +135,7 @@ impl<T: Serialize + DeserializeOwned + Default> DocStore<T> {
 
     /// Flush barriers through this store so far.
     pub fn flush_count(&self) -> u64 {
-        self.dir
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .0
-            .flush_count()
+        self.guard().0.flush_count()
     }
 }
 
@@ -187,8 +183,7 @@ where
     /// by a power failure left behind, finish a commit that keeps the
     /// previous version, roll back a tentative version nobody confirmed.
     pub fn recover(&self) -> Result<fsatomic::recover::Recovered, NasError> {
-        let mut guard = self.dir.lock().unwrap_or_else(|p| p.into_inner());
-        fsatomic::recover::recover(&mut guard.0, self.store.name(), self.store.mode())
+        fsatomic::recover::recover(&mut self.guard().0, self.store.name(), self.store.mode())
             .map_err(|e| nas_err(&self.path, e))
     }
 
@@ -199,8 +194,7 @@ where
 
     /// The protocol in use.
     pub fn protocol(&self) -> Protocol {
-        let guard = self.dir.lock().unwrap_or_else(|p| p.into_inner());
-        self.store.protocol().resolve(guard.0.capabilities())
+        self.store.protocol().resolve(self.guard().0.capabilities())
     }
 
     /// The permissions of the file.
@@ -208,11 +202,16 @@ where
         self.store.mode()
     }
 
+    /// The directory and the buffer; a panic of another holder is ignored.
+    fn guard(&self) -> std::sync::MutexGuard<'_, (D, Vec<u8>)> {
+        self.dir.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn with_buffer<R>(
         &self,
         mut f: impl FnMut(&mut D, &mut [u8]) -> Result<R, StoreError<D::Error>>,
     ) -> Result<R, NasError> {
-        let mut guard = self.dir.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.guard();
         let (dir, buf) = &mut *guard;
         loop {
             match f(dir, buf) {
@@ -317,13 +316,11 @@ where
             return Ok(Journaled::Whole(doc));
         }
         let store = JournalStore::new(name, mode).map_err(|e| nas_err(&path, e))?;
-        match GroupJournal::open(store, dir, buf_len) {
-            Ok(journal) => Ok(Journaled::Journal {
-                path,
-                journal: Box::new(journal),
-            }),
-            Err(e) => Err(nas_err(&path, e)),
-        }
+        let journal = GroupJournal::open(store, dir, buf_len).map_err(|e| nas_err(&path, e))?;
+        Ok(Journaled::Journal {
+            path,
+            journal: Box::new(journal),
+        })
     }
 
     /// The snapshot's path.
@@ -346,10 +343,9 @@ where
     /// documents, which have none).
     pub fn append(&self, record: R) -> Result<u64, NasError> {
         match self {
-            Journaled::Journal { path, journal } => journal.append(record).map_err(|e| NasError {
-                path: path.clone(),
-                error: Box::new(io::Error::other(e.to_string())),
-            }),
+            Journaled::Journal { path, journal } => journal
+                .append(record)
+                .map_err(|e| nas_err(path, io::Error::other(e.to_string()))),
             Journaled::Whole(doc) => doc.update(|s| s.apply(0, &record)).map(|()| 0),
         }
     }
@@ -786,14 +782,8 @@ pub struct Nas {
 }
 
 /// Permissions of the directories the stores create: `etc/nos` is private.
-const PRIVATE_DIR: Mode = match Mode::new(0o700) {
-    Some(m) => m,
-    None => Mode::PRIVATE,
-};
-const PUBLIC_DIR: Mode = match Mode::new(0o755) {
-    Some(m) => m,
-    None => Mode::PRIVATE,
-};
+const PRIVATE_DIR: Mode = Mode::new(0o700).unwrap();
+const PUBLIC_DIR: Mode = Mode::new(0o755).unwrap();
 
 impl Nas {
     /// Open every store under `root` (creating directories durably), with

@@ -2,18 +2,14 @@
 //! JSON value on stdin to the end of an array, durably, under the writers'
 //! lock.
 //!
-//! Where renaming over a file is crash-atomic the array is a journal
-//! ([`fsatomic::journal`]): each append is one record and one flush,
-//! whatever the array's length, and the journal is compacted into the
-//! snapshot when it outgrows both [`COMPACT_AFTER`] and the snapshot. On
-//! FAT (or for a state already kept in slots) the whole array is rewritten
-//! with Slots. A plain array file (written by `save`, or by the old
-//! daemon) is converted to a journal once, and `append` says so.
+//! Where renaming over a file is crash-atomic the array is a journal kept
+//! by [`array::append`] (one record, one flush; a plain array converted
+//! once, and `append` says so); on FAT, or for a state already kept in
+//! slots, the whole array is rewritten with Slots.
 
 use std::ffi::OsString;
-use std::io::Read;
 
-use fsatomic::{Mode, json, lock};
+use fsatomic::{Mode, Protocol, json};
 use fsatomic_linux::LinuxDir;
 use fsatomic_linux::array;
 use rustix::fs::{AtFlags, statat};
@@ -24,8 +20,7 @@ use super::failure::{self, Failure};
 use super::owner;
 use super::save;
 use super::stored::{self, Choice};
-use super::target::{self, Target};
-use fsatomic::Protocol;
+use super::target::{self, Target, Writer};
 
 /// What `append` accepts.
 pub const SPEC: Spec = Spec {
@@ -49,20 +44,14 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     if parsed.help {
         return super::help::print("append");
     }
-    let target = Target::parse(parsed.one_path(&SPEC)?)?;
-    let wait = parsed.lock_timeout(&SPEC)?;
-    let owners = owner::requested(&parsed, &SPEC)?;
+    let writer = Writer::parse(&parsed, &SPEC)?;
+    let target = &writer.target;
     let asked_mode = parsed.value("--mode").is_some();
-    let mode = parsed.mode(&SPEC, Mode::PRIVATE)?;
     let requested = stored::requested(&parsed, &SPEC, &[Protocol::Journal, Protocol::Slots])?;
     let untouched = format!("nothing was appended to {}", target.path());
 
     // Read, check and compact the value before touching the disk.
-    let mut value = Vec::new();
-    std::io::stdin()
-        .lock()
-        .read_to_end(&mut value)
-        .map_err(|e| Failure::error(format!("reading stdin failed: {e}; {untouched}")))?;
+    let mut value = document::stdin(&untouched)?;
     let input_len = value.len();
     let compacted = json::compact_in_place(&mut value, input_len);
     let len = compacted.map_err(|e| {
@@ -73,15 +62,11 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     })?;
     value.truncate(len);
 
-    let mut dir = target.open(parsed.flag("--mkdir"))?;
-    dir.set_lock_timeout(wait);
-    let mode = owner::apply(&mut dir, &target, owners, mode)?;
-    let _guard =
-        lock::lock(&mut dir, &target.name, mode).map_err(|e| failure::lock(&target.shown, &e))?;
+    let (mut dir, mode, _guard) = writer.lock()?;
     let new_state = stored::auto_append(&dir);
     let choice = stored::choose(
         &mut dir,
-        &target,
+        target,
         requested,
         new_state,
         &|on_disk, asked| on_disk == Protocol::Replace && asked == Protocol::Journal,
@@ -89,13 +74,13 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     )?;
     // Without --mode, the files keep the mode the state has: a compaction
     // at some append must not change who can read the array.
-    let mode = match existing_mode(&dir, &target, &choice) {
+    let mode = match existing_mode(&dir, target, &choice) {
         Some(existing) if !asked_mode => existing,
         _ => mode,
     };
     // A tentative version waits: appending would convert or rewrite the
     // confirmed version under it.
-    fsatomic::history::plan::<std::io::Error>(&target.name, &choice.layout.0, false)
+    fsatomic::history::plan::<std::io::Error>(&target.name, &choice.layout, false)
         .map_err(|e| failure::commit(&target.shown, &e))?;
     let atomic = dir.filesystem().atomic_replace;
     match (choice.existing, choice.form) {
@@ -108,7 +93,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
                 form: Protocol::Replace,
                 ..choice
             };
-            append_whole(&mut dir, &target, &whole, &value, mode)
+            append_whole(&mut dir, target, &whole, &value, mode)
         }
         (Some(Protocol::Replace), _) | (_, Protocol::Journal) => {
             if !atomic {
@@ -118,9 +103,9 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
                     dir.filesystem().name
                 ));
             }
-            append_journal(&mut dir, &target, &value, mode)
+            append_journal(&mut dir, target, &value, mode)
         }
-        _ => append_whole(&mut dir, &target, &choice, &value, mode),
+        _ => append_whole(&mut dir, target, &choice, &value, mode),
     }
 }
 
@@ -128,7 +113,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
 /// slot `a` for slots), if it has one.
 fn existing_mode(dir: &LinuxDir, target: &Target, choice: &Choice) -> Option<Mode> {
     choice.existing?;
-    let file = array::mode_file(&target.name, &choice.layout.0);
+    let file = array::mode_file(&target.name, &choice.layout);
     let st = statat(dir, file.as_str(), AtFlags::SYMLINK_NOFOLLOW).ok()?;
     Mode::new(st.st_mode & 0o7777)
 }
@@ -204,7 +189,6 @@ fn append_whole(
     }
     array.extend_from_slice(value);
     array.push(b']');
-    let document = document::pretty(&array)?
-        .map_err(|e| Failure::error(format!("internal error (please report): {e}")))?;
+    let document = document::pretty_built(&array)?;
     save::commit(dir, target, choice, &document, mode, save::How::default())
 }

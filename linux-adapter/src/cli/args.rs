@@ -48,6 +48,21 @@ pub struct Spec {
     pub takes_command: bool,
 }
 
+impl Spec {
+    /// Exit 2 with `COMMAND: message`, pointing at the command's `--help`.
+    pub fn usage(&self, message: impl std::fmt::Display) -> Failure {
+        Failure::usage(format!("{}: {message}", self.command), self.command)
+    }
+}
+
+/// `--timeout SECONDS`: give up waiting for the writers' lock after that
+/// long (fractions allowed), with exit code 8.
+pub const TIMEOUT_OPTION: Opt = Opt::with_value("--timeout");
+
+/// `-n`: do not wait for the writers' lock at all (`flock -n`); exit code
+/// 8 if another writer holds it.
+pub const NOWAIT_OPTION: Opt = Opt::flag("-n");
+
 /// Arguments of one command, as parsed.
 #[derive(Debug, Default)]
 pub struct Parsed {
@@ -76,18 +91,11 @@ impl Parsed {
     pub fn one_path(&self, spec: &Spec) -> Result<&OsString, Failure> {
         match self.positional.as_slice() {
             [path] => Ok(path),
-            [] => Err(Failure::usage(
-                format!("{}: missing PATH", spec.command),
-                spec.command,
-            )),
-            [_, extra, ..] => Err(Failure::usage(
-                format!(
-                    "{}: unexpected argument {:?} (one PATH only)",
-                    spec.command,
-                    lossy(extra)
-                ),
-                spec.command,
-            )),
+            [] => Err(spec.usage("missing PATH")),
+            [_, extra, ..] => Err(spec.usage(format_args!(
+                "unexpected argument {:?} (one PATH only)",
+                lossy(extra)
+            ))),
         }
     }
 
@@ -96,28 +104,14 @@ impl Parsed {
         match self.value("--mode") {
             None => Ok(default),
             Some(text) => parse_mode(text).ok_or_else(|| {
-                Failure::usage(
-                    format!(
-                        "{}: --mode {:?} is not an octal file mode between 0 and 7777 (e.g. 0600, 0644)",
-                        spec.command,
-                        lossy(text)
-                    ),
-                    spec.command,
-                )
+                spec.usage(format_args!(
+                    "--mode {:?} is not an octal file mode between 0 and 7777 (e.g. 0600, 0644)",
+                    lossy(text)
+                ))
             }),
         }
     }
-}
 
-/// `--timeout SECONDS`: give up waiting for the writers' lock after that
-/// long (fractions allowed), with exit code 8.
-pub const TIMEOUT_OPTION: Opt = Opt::with_value("--timeout");
-
-/// `-n`: do not wait for the writers' lock at all (`flock -n`); exit code
-/// 8 if another writer holds it.
-pub const NOWAIT_OPTION: Opt = Opt::flag("-n");
-
-impl Parsed {
     /// The value of the option `name` as whole seconds on a clock
     /// (`--until`, `--now`): `None` if not given, or a usage error.
     pub fn seconds(&self, spec: &Spec, name: &str) -> Result<Option<u64>, Failure> {
@@ -128,24 +122,18 @@ impl Parsed {
             .and_then(|t| t.parse::<u64>().ok())
             .map(Some)
             .ok_or_else(|| {
-                Failure::usage(
-                    format!(
-                        "{}: {name} {:?} is not a whole number of seconds (e.g. $(date +%s))",
-                        spec.command,
-                        lossy(text)
-                    ),
-                    spec.command,
-                )
+                spec.usage(format_args!(
+                    "{name} {:?} is not a whole number of seconds (e.g. $(date +%s))",
+                    lossy(text)
+                ))
             })
     }
 
     /// The wait for the writers' lock `--timeout` or `-n` asks for (`None`:
     /// as long as it takes), or a usage error.
     pub fn lock_timeout(&self, spec: &Spec) -> Result<Option<Duration>, Failure> {
-        let usage =
-            |message: String| Failure::usage(format!("{}: {message}", spec.command), spec.command);
         match (self.value("--timeout"), self.flag("-n")) {
-            (Some(_), true) => Err(usage("give --timeout or -n, not both".to_string())),
+            (Some(_), true) => Err(spec.usage("give --timeout or -n, not both")),
             (None, true) => Ok(Some(Duration::ZERO)),
             (None, false) => Ok(None),
             (Some(text), false) => text
@@ -154,7 +142,7 @@ impl Parsed {
                 .filter(|s| s.is_finite() && (0.0..=1e9).contains(s))
                 .map(|s| Some(Duration::from_secs_f64(s)))
                 .ok_or_else(|| {
-                    usage(format!(
+                    spec.usage(format_args!(
                         "--timeout {:?} is not a number of seconds (e.g. 5, 0.5)",
                         lossy(text)
                     ))
@@ -165,8 +153,6 @@ impl Parsed {
 
 /// Parse `args` (the command name already taken off) against `spec`.
 pub fn parse(spec: &Spec, args: impl IntoIterator<Item = OsString>) -> Result<Parsed, Failure> {
-    let usage =
-        |message: String| Failure::usage(format!("{}: {message}", spec.command), spec.command);
     let mut parsed = Parsed::default();
     let mut args = args.into_iter();
     let mut saw_dashes = false;
@@ -193,21 +179,21 @@ pub fn parse(spec: &Spec, args: impl IntoIterator<Item = OsString>) -> Result<Pa
             None => (text, None),
         };
         let Some(opt) = spec.options.iter().find(|o| o.name == name) else {
-            return Err(usage(format!("unknown option {text:?}")));
+            return Err(spec.usage(format_args!("unknown option {text:?}")));
         };
         if parsed.flags.contains(&opt.name) || parsed.value(opt.name).is_some() {
-            return Err(usage(format!("{} given twice", opt.name)));
+            return Err(spec.usage(format_args!("{} given twice", opt.name)));
         }
         if opt.takes_value {
             let value = match inline {
                 Some(value) => value,
                 None => args
                     .next()
-                    .ok_or_else(|| usage(format!("{} needs a value", opt.name)))?,
+                    .ok_or_else(|| spec.usage(format_args!("{} needs a value", opt.name)))?,
             };
             parsed.values.push((opt.name, value));
         } else if inline.is_some() {
-            return Err(usage(format!("{} takes no value", opt.name)));
+            return Err(spec.usage(format_args!("{} takes no value", opt.name)));
         } else {
             parsed.flags.push(opt.name);
         }
@@ -216,9 +202,9 @@ pub fn parse(spec: &Spec, args: impl IntoIterator<Item = OsString>) -> Result<Pa
         return Ok(parsed);
     }
     if spec.takes_command && (!saw_dashes || parsed.command.is_empty()) {
-        return Err(usage(
-            "missing the command to run: put it after '--' (e.g. -- sh -c '...')".to_string(),
-        ));
+        return Err(
+            spec.usage("missing the command to run: put it after '--' (e.g. -- sh -c '...')")
+        );
     }
     Ok(parsed)
 }

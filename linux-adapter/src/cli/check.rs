@@ -138,24 +138,11 @@ fn slots_detail(dir: &mut LinuxDir, name: &str) -> (String, Facts) {
     let Ok(infos) = stored::slot_infos(dir, name) else {
         return ("slots".to_string(), Facts::default());
     };
-    let valid: Vec<u64> = infos
-        .iter()
-        .filter_map(|info| match info.map(|i| i.status) {
-            Some(SlotStatus::Valid { generation, .. }) => Some(generation),
-            _ => None,
-        })
-        .collect();
-    let generation =
-        valid
-            .iter()
-            .copied()
-            .reduce(|a, b| match fsatomic::slots::compare_generations(a, b) {
-                Some(core::cmp::Ordering::Less) => b,
-                _ => a,
-            });
+    let valid = stored::valid_slots(&infos);
+    let generation = valid.clone().reduce(stored::newer).map(|(g, _)| g);
     let facts = Facts {
         generation,
-        previous: valid.len() == 2 && has_previous(dir, name, Protocol::Slots),
+        previous: valid.count() == 2 && has_previous(dir, name, Protocol::Slots),
         ..Facts::default()
     };
     let mut detail = match generation {
@@ -340,51 +327,31 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
             (Ok(()), Ok(protocol)) => inspect(*protocol, &mut dir, &target),
         };
         let path = target.path();
-        if json {
-            failure::out(json_line(&path, state, entry, &status, &dir, &receipt))?;
-        }
         match &status {
-            Status::Ok { torn, .. } if json => {
+            Status::Ok { torn, .. } => {
                 tally.ok += 1;
                 tally.torn += usize::from(torn.is_some());
             }
-            Status::Absent(_) if json => tally.absent += 1,
-            Status::Corrupt { .. } if json => tally.corrupt += 1,
-            Status::Error(_) if json => tally.errors += 1,
-            Status::Ok {
-                detail,
-                torn,
-                facts,
-            } => {
-                tally.ok += 1;
-                tally.torn += usize::from(torn.is_some());
-                let protocol = entry.protocol.as_ref().ok().copied();
+            Status::Absent(_) => tally.absent += 1,
+            Status::Corrupt { .. } => tally.corrupt += 1,
+            Status::Error(_) => tally.errors += 1,
+        }
+        let protocol = entry.protocol.as_ref().ok().copied();
+        failure::out(match &status {
+            _ if json => json_line(&path, state, entry, &status, &dir, &receipt),
+            Status::Ok { detail, facts, .. } => {
                 let flushes = facts.flushes(protocol, dir.capabilities().ordered_names);
-                let words = facts.words(protocol, flushes);
-                failure::out(format_args!("{path}: ok ({detail}; {words})"))?;
+                format!("{path}: ok ({detail}; {})", facts.words(protocol, flushes))
             }
-            Status::Absent(detail) => {
-                tally.absent += 1;
-                match detail {
-                    Some(detail) => failure::out(format_args!("{path}: absent ({detail})"))?,
-                    None => failure::out(format_args!("{path}: absent"))?,
-                }
-            }
+            Status::Absent(Some(detail)) => format!("{path}: absent ({detail})"),
+            Status::Absent(None) => format!("{path}: absent"),
             Status::Corrupt {
                 offset,
                 reason,
                 protocol,
-            } => {
-                tally.corrupt += 1;
-                failure::out(format_args!(
-                    "{path}: corrupt at byte {offset}: {reason} ({protocol})"
-                ))?;
-            }
-            Status::Error(message) => {
-                tally.errors += 1;
-                failure::out(format_args!("{path}: error: {message}"))?;
-            }
-        }
+            } => format!("{path}: corrupt at byte {offset}: {reason} ({protocol})"),
+            Status::Error(message) => format!("{path}: error: {message}"),
+        })?;
         for orphan in &entry.orphans {
             tally.orphans += 1;
             if !json {
@@ -405,45 +372,48 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
         if entry.orphans.is_empty() && !journal && !history {
             continue;
         }
-        match repair_state(&mut dir, &target, journal, now) {
-            // With --json the receipt was printed above; the repair is
-            // done, not narrated (stdout stays one object per line).
-            Ok(done) if json => tally.removed += done.removed,
-            Err(_) if json => tally.repairs_failed += 1,
-            Ok(done) => {
-                tally.removed += done.removed;
-                if !entry.orphans.is_empty() {
-                    failure::out(format_args!(
-                        "{path}: removed {} orphaned temporary file{}",
-                        done.removed,
-                        plural(done.removed)
-                    ))?;
-                }
-                if done.rolled_back {
-                    failure::out(format_args!(
-                        "{path}: rolled back the tentative version nobody confirmed; the confirmed version is current again"
-                    ))?;
-                }
-                if let Some(at) = done.cut_at {
-                    tally.cut += 1;
-                    failure::out(format_args!(
-                        "{path}: cut the torn record at byte {at} off {}",
-                        stored::journal_name(state)
-                    ))?;
-                }
-                if done.finished_compaction {
-                    failure::out(format_args!(
-                        "{path}: finished a compaction that was cut short ({} started anew after the snapshot)",
-                        stored::journal_name(state)
-                    ))?;
-                }
-            }
+        let done = match repair_state(&mut dir, &target, journal, now) {
+            Ok(done) => done,
             Err(message) => {
                 // The state was counted once, by what it holds; a failed
                 // repair is counted apart, never as a second state.
                 tally.repairs_failed += 1;
-                failure::out(format_args!("{path}: repair failed: {message}"))?;
+                if !json {
+                    failure::out(format_args!("{path}: repair failed: {message}"))?;
+                }
+                continue;
             }
+        };
+        tally.removed += done.removed;
+        // With --json the receipt was printed above; the repair is done,
+        // not narrated (stdout stays one object per line).
+        if json {
+            continue;
+        }
+        if !entry.orphans.is_empty() {
+            failure::out(format_args!(
+                "{path}: removed {} orphaned temporary file{}",
+                done.removed,
+                plural(done.removed)
+            ))?;
+        }
+        if done.rolled_back {
+            failure::out(format_args!(
+                "{path}: rolled back the tentative version nobody confirmed; the confirmed version is current again"
+            ))?;
+        }
+        if let Some(at) = done.cut_at {
+            tally.cut += 1;
+            failure::out(format_args!(
+                "{path}: cut the torn record at byte {at} off {}",
+                stored::journal_name(state)
+            ))?;
+        }
+        if done.finished_compaction {
+            failure::out(format_args!(
+                "{path}: finished a compaction that was cut short ({} started anew after the snapshot)",
+                stored::journal_name(state)
+            ))?;
         }
     }
     if !json {
@@ -454,12 +424,9 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
         Err(Failure::new(
             EXIT_CORRUPT,
             format!(
-                "{} in {}: {}",
-                if tally.corrupt == 1 {
-                    "1 corrupt file".to_string()
-                } else {
-                    format!("{} corrupt files", tally.corrupt)
-                },
+                "{} corrupt file{} in {}: {}",
+                tally.corrupt,
+                plural(tally.corrupt),
                 shown.display(),
                 if tally.corrupt == 1 {
                     CORRUPT_ADVICE
@@ -496,11 +463,23 @@ fn json_line(
     use receipt::{opt_string, string};
     let fs = dir.filesystem();
     let num = |v: Option<u64>| v.map_or("null".to_string(), |v| v.to_string());
-    let (word, facts, torn) = match status {
-        Status::Ok { facts, torn, .. } => ("ok", *facts, *torn),
-        Status::Absent(_) => ("absent", Facts::default(), None),
-        Status::Corrupt { .. } => ("corrupt", Facts::default(), None),
-        Status::Error(_) => ("error", Facts::default(), None),
+    let none = Facts::default();
+    let (word, facts, torn, corrupt, error) = match status {
+        Status::Ok { facts, torn, .. } => ("ok", *facts, *torn, None, None),
+        Status::Absent(_) => ("absent", none, None, None, None),
+        Status::Corrupt {
+            offset,
+            reason,
+            protocol,
+        } => {
+            let corrupt = format!(
+                "{{\"offset\":{offset},\"reason\":{},\"where\":{}}}",
+                string(reason),
+                string(protocol)
+            );
+            ("corrupt", none, None, Some(corrupt), None)
+        }
+        Status::Error(message) => ("error", none, None, None, Some(message.as_str())),
     };
     let protocol = entry.protocol.as_ref().ok().copied();
     let why = match (&entry.protocol, entry.files.is_empty()) {
@@ -518,25 +497,9 @@ fn json_line(
         ),
     };
     let flushes = facts.flushes(protocol, dir.capabilities().ordered_names);
-    let corrupt = match status {
-        Status::Corrupt {
-            offset,
-            reason,
-            protocol,
-        } => format!(
-            "{{\"offset\":{offset},\"reason\":{},\"where\":{}}}",
-            string(reason),
-            string(protocol)
-        ),
-        _ => "null".to_string(),
-    };
-    let error = match status {
-        Status::Error(message) => Some(message.as_str()),
-        _ => None,
-    };
     let orphans: Vec<String> = entry.orphans.iter().map(|o| string(o)).collect();
     format!(
-        "{{\"path\":{},\"state\":{},\"status\":{},\"protocol\":{},\"protocol_why\":{},\"filesystem\":{},\"atomic_rename\":{},{},\"flushes_per_commit\":{flushes},\"generation\":{},\"sequence\":{},\"previous_version\":{},\"previous_kept\":{},\"tentative_pending\":{},\"tentative_until\":{},\"torn_tail_at\":{},\"orphans\":[{}],\"corrupt\":{corrupt},\"error\":{}}}",
+        "{{\"path\":{},\"state\":{},\"status\":{},\"protocol\":{},\"protocol_why\":{},\"filesystem\":{},\"atomic_rename\":{},{},\"flushes_per_commit\":{flushes},\"generation\":{},\"sequence\":{},\"previous_version\":{},\"previous_kept\":{},\"tentative_pending\":{},\"tentative_until\":{},\"torn_tail_at\":{},\"orphans\":[{}],\"corrupt\":{},\"error\":{}}}",
         string(path),
         string(state),
         string(word),
@@ -553,6 +516,7 @@ fn json_line(
         num(facts.until),
         num(torn),
         orphans.join(","),
+        corrupt.as_deref().unwrap_or("null"),
         opt_string(error),
     )
 }
@@ -586,30 +550,18 @@ fn survey(
         if only.is_some_and(|o| o != state) {
             continue;
         }
-        match role {
-            Role::Temp { .. } => states
-                .entry(state.to_string())
-                .or_default()
-                .1
-                .push(entry.clone()),
-            Role::Lock => {}
-            _ if state.ends_with(".json") || only.is_some() => {
-                states
-                    .entry(state.to_string())
-                    .or_default()
-                    .0
-                    .push(entry.clone());
-            }
-            _ => {}
+        let orphan = matches!(role, Role::Temp { .. });
+        if orphan || (role != Role::Lock && (state.ends_with(".json") || only.is_some())) {
+            let (names, orphans) = states.entry(state.to_string()).or_default();
+            if orphan { orphans } else { names }.push(entry.clone());
         }
     }
     Ok(states
         .into_iter()
         .map(|(state, (names, orphans))| {
             let on_disk = files.get(&state).copied().unwrap_or_default();
-            let protocol = stored::Layout(on_disk)
-                .form(&state)
-                .map(|form| form.unwrap_or(Protocol::Replace));
+            let protocol =
+                stored::form(&on_disk, &state).map(|form| form.unwrap_or(Protocol::Replace));
             (
                 state,
                 Entry {

@@ -1,17 +1,10 @@
 //! `fsatomic demo [DIR]`: the NAS daemon's seven stores
 //! ([`fsatomic_linux::nas`]) under `DIR` (default `./nas-state`), each
-//! committed for real, and a table of what that cost.
-//!
-//! For every store it does what the daemon does (adds users, completes
-//! first boot, logs sessions in and out, counts rate-limited attempts,
-//! records an update, appends snapshot transactions, publishes a share),
-//! counts the flush barriers (`fsync`, `fdatasync`) of the store's last
-//! commit with its own `flush_count()`, reads the file's mode back with
-//! `stat`, and prints one row per store. Documents are changed only where
-//! they lack something (running it twice adds no second admin); journals
-//! keep appending, as they would on the appliance. Then commit-confirmed on
-//! a network configuration: one tentative change rolled back by a
-//! simulated reboot, one confirmed.
+//! committed for real as the daemon does, and a table of what that cost:
+//! the flushes of each store's last commit (its own `flush_count()`) and
+//! its file's mode (`stat`). Then commit-confirmed on a network
+//! configuration: one tentative change rolled back by a simulated reboot,
+//! one confirmed.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -44,17 +37,6 @@ pub const EPOCH: u64 = 1_700_000_000;
 /// The rate-limited key the demo hits.
 const RATE_KEY: &str = "login:10.0.0.7";
 
-/// One row of the table.
-#[derive(Debug)]
-struct Row {
-    store: &'static str,
-    file: PathBuf,
-    protocol: &'static str,
-    mode: String,
-    flushes: u64,
-    last: String,
-}
-
 /// Run `demo`.
 pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     let parsed = args::parse(&SPEC, args)?;
@@ -65,28 +47,21 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
         [] => PathBuf::from(DEFAULT_DIR),
         [dir] => PathBuf::from(dir),
         [_, extra, ..] => {
-            return Err(Failure::usage(
-                format!(
-                    "demo: unexpected argument {:?} (one DIR only)",
-                    lossy(extra)
-                ),
-                "demo",
-            ));
+            return Err(SPEC.usage(format_args!(
+                "unexpected argument {:?} (one DIR only)",
+                lossy(extra)
+            )));
         }
     };
     let paths = NasPaths::under(&root);
-    let nas = Nas::open_paths(&paths).map_err(|e| fail(&root, &e))?;
+    let nas = Nas::open_paths(&paths).map_err(|e| fail(&root, e))?;
     let fs = LinuxDir::open(&root)
         .map_err(|e| Failure::error(format!("cannot open {}: {e}", absolute(&root).display())))?
         .filesystem();
 
-    let rows = run(&nas, &root).map_err(|e| fail(&root, &e))?;
-    let confirmed = commit_confirmed(&root).map_err(|e| {
-        Failure::error(format!(
-            "demo under {}: commit-confirmed: {e}",
-            absolute(&root).display()
-        ))
-    })?;
+    let rows = run(&nas, &root).map_err(|e| fail(&root, e))?;
+    let confirmed =
+        commit_confirmed(&root).map_err(|e| fail(&root, format_args!("commit-confirmed: {e}")))?;
 
     println!(
         "fsatomic {} demo: the NAS daemon's seven stores under {}, each committed just now",
@@ -144,7 +119,7 @@ struct Network {
 /// address, a tentative one rolled back by a simulated reboot (the boot's
 /// recovery), and a tentative one confirmed before the reboot, which stays
 /// and keeps the one it replaced as the previous version. One line each.
-fn commit_confirmed(root: &Path) -> Result<Vec<String>, String> {
+fn commit_confirmed(root: &Path) -> Result<Vec<String>, Box<dyn std::error::Error>> {
     use fsatomic::{Mode, Store, recover};
     let path = root.join(NETWORK);
     let dir_path = path.parent().unwrap_or(root);
@@ -155,35 +130,27 @@ fn commit_confirmed(root: &Path) -> Result<Vec<String>, String> {
     let net = |a: &str| Network {
         address: a.to_string(),
     };
-    let show = |dir: &mut LinuxDir, buf: &mut [u8]| -> Result<String, String> {
-        let now = store.load(dir, buf).map_err(|e| e.to_string())?;
-        let before = store.load_previous(dir, buf).map_err(|e| e.to_string())?;
+    let show = |dir: &mut LinuxDir, buf: &mut [u8]| -> Result<String, Box<dyn std::error::Error>> {
+        let now = store.load(dir, buf)?;
+        let before = store.load_previous(dir, buf)?;
         Ok(format!(
             "current {}, previous {}",
             now.map_or("none".into(), |n| n.address),
             before.map_or("none".into(), |n| n.address)
         ))
     };
-    let reboot = |dir: &mut LinuxDir| {
-        recover::recover(dir, "network.json", Mode::PRIVATE)
-            .map(|done| done.rolled_back)
-            .map_err(|e| e.to_string())
-    };
+    let reboot = |dir: &mut LinuxDir| recover::recover(dir, "network.json", Mode::PRIVATE);
     let mut lines = Vec::new();
     // A rolled-back change left by an earlier run is rolled back first.
     reboot(&mut dir)?;
-    store
-        .save(&mut dir, &mut buf, &net("10.0.0.2"))
-        .map_err(|e| e.to_string())?;
+    store.save(&mut dir, &mut buf, &net("10.0.0.2"))?;
     lines.push(format!("save 10.0.0.2: {}", show(&mut dir, &mut buf)?));
-    store
-        .save_tentative(&mut dir, &mut buf, &net("10.0.0.99"))
-        .map_err(|e| e.to_string())?;
+    store.save_tentative(&mut dir, &mut buf, &net("10.0.0.99"))?;
     lines.push(format!(
         "save --tentative 10.0.0.99: {}",
         show(&mut dir, &mut buf)?
     ));
-    let rolled = reboot(&mut dir)?;
+    let rolled = reboot(&mut dir)?.rolled_back;
     lines.push(format!(
         "reboot, never confirmed: {} -> {}",
         if rolled {
@@ -193,11 +160,9 @@ fn commit_confirmed(root: &Path) -> Result<Vec<String>, String> {
         },
         show(&mut dir, &mut buf)?
     ));
-    store
-        .save_tentative(&mut dir, &mut buf, &net("10.0.0.3"))
-        .map_err(|e| e.to_string())?;
-    store.confirm(&mut dir).map_err(|e| e.to_string())?;
-    let rolled = reboot(&mut dir)?;
+    store.save_tentative(&mut dir, &mut buf, &net("10.0.0.3"))?;
+    store.confirm(&mut dir)?;
+    let rolled = reboot(&mut dir)?.rolled_back;
     lines.push(format!(
         "save --tentative 10.0.0.3, confirm, reboot: {} -> {}",
         if rolled { "rolled back" } else { "kept" },
@@ -214,7 +179,7 @@ fn program() -> String {
         .unwrap_or_else(|| "fsatomic".to_string())
 }
 
-fn fail(root: &Path, e: &NasError) -> Failure {
+fn fail(root: &Path, e: impl std::fmt::Display) -> Failure {
     Failure::error(format!("demo under {}: {e}", absolute(root).display()))
 }
 
@@ -252,23 +217,27 @@ fn mode_of(file: &Path) -> String {
     )
 }
 
+/// One row of the table: store, file (under `root`), protocol, the mode
+/// of its data file, flushes of the last commit, last value.
 fn row(
     root: &Path,
-    store: &'static str,
+    store: &str,
     path: &Path,
-    protocol: &'static str,
+    protocol: &str,
     flushes: u64,
     last: String,
-) -> Row {
-    let data = data_file(path, protocol);
-    Row {
-        store,
-        file: path.strip_prefix(root).unwrap_or(path).to_path_buf(),
-        protocol,
-        mode: mode_of(&data),
-        flushes,
+) -> [String; 6] {
+    [
+        store.to_string(),
+        path.strip_prefix(root)
+            .unwrap_or(path)
+            .display()
+            .to_string(),
+        protocol.to_string(),
+        mode_of(&data_file(path, protocol)),
+        flushes.to_string(),
         last,
-    }
+    ]
 }
 
 fn user(name: &str, role: &str, at: u64) -> User {
@@ -282,7 +251,7 @@ fn user(name: &str, role: &str, at: u64) -> User {
 }
 
 /// Commit to every store; one row per store.
-fn run(nas: &Nas, root: &Path) -> Result<Vec<Row>, NasError> {
+fn run(nas: &Nas, root: &Path) -> Result<Vec<[String; 6]>, NasError> {
     let mut rows = Vec::new();
 
     // Users: one update per account, added only if missing.
@@ -389,15 +358,14 @@ fn run(nas: &Nas, root: &Path) -> Result<Vec<Row>, NasError> {
     let hits = nas
         .ratelimit
         .with_state(|r: &RateLimit| r.count(RATE_KEY, r.clock))?;
-    let ratelimit = row(
+    rows.push(row(
         root,
         "rate limit",
         nas.ratelimit.path(),
         nas.ratelimit.protocol_name(),
         flushes,
         format!("{hits} hits on {RATE_KEY}"),
-    );
-    rows.push(ratelimit);
+    ));
 
     // Snapshot database: three transactions, numbered after the last one.
     let before = nas.snapdb.with_state(|db: &SnapDb| db.transactions.len())?;
@@ -505,7 +473,7 @@ fn run(nas: &Nas, root: &Path) -> Result<Vec<Row>, NasError> {
     Ok(rows)
 }
 
-fn print_table(rows: &[Row]) {
+fn print_table(rows: &[[String; 6]]) {
     let header = [
         "store",
         "file",
@@ -513,39 +481,20 @@ fn print_table(rows: &[Row]) {
         "mode",
         "flushes/commit",
         "last value",
-    ];
-    let cells: Vec<[String; 6]> = rows
-        .iter()
-        .map(|r| {
-            [
-                r.store.to_string(),
-                r.file.display().to_string(),
-                r.protocol.to_string(),
-                r.mode.clone(),
-                r.flushes.to_string(),
-                r.last.clone(),
-            ]
-        })
-        .collect();
-    let mut widths = header.map(str::len);
-    for row in &cells {
+    ]
+    .map(String::from);
+    let mut widths = [0; 6];
+    for row in std::iter::once(&header).chain(rows) {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: [&str; 6]| {
-        let mut text = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            if i + 1 == cells.len() {
-                text.push_str(cell);
-            } else {
-                text.push_str(&format!("{cell:<w$}  "));
-            }
-        }
+    for row in std::iter::once(&header).chain(rows) {
+        let text: String = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:<w$}  "))
+            .collect();
         println!("{}", text.trim_end());
-    };
-    line(header);
-    for row in &cells {
-        line([&row[0], &row[1], &row[2], &row[3], &row[4], &row[5]]);
     }
 }

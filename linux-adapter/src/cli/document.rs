@@ -2,7 +2,7 @@
 //! file, and re-indenting JSON into a buffer sized from the input. There is
 //! no limit but memory.
 
-use std::io;
+use std::io::{self, Read};
 
 use fsatomic::error::Unsupported;
 use fsatomic::json::{self, JsonError};
@@ -152,6 +152,28 @@ pub fn pretty(input: &[u8]) -> Result<Result<Vec<u8>, JsonError>, Failure> {
             "internal error (please report): {e}"
         ))),
     }
+}
+
+/// All of stdin, or a failure that says so and ends with `untouched`.
+pub fn stdin(untouched: &str) -> Result<Vec<u8>, Failure> {
+    let mut input = Vec::new();
+    io::stdin()
+        .lock()
+        .read_to_end(&mut input)
+        .map_err(|e| Failure::error(format!("reading stdin failed: {e}; {untouched}")))?;
+    Ok(input)
+}
+
+/// [`pretty`] for `input` from `source`: refused input is exit 1 with
+/// [`invalid_input`] and `untouched`.
+pub fn pretty_input(source: &str, input: &[u8], untouched: &str) -> Result<Vec<u8>, Failure> {
+    pretty(input)?
+        .map_err(|e| Failure::error(format!("{}; {untouched}", invalid_input(source, input, &e))))
+}
+
+/// [`pretty`] for JSON we built ourselves: refusing it is a bug.
+pub fn pretty_built(compact: &[u8]) -> Result<Vec<u8>, Failure> {
+    pretty(compact)?.map_err(|e| Failure::error(format!("internal error (please report): {e}")))
 }
 
 /// Why `input` (from `source`, e.g. "stdin") cannot be committed, as a

@@ -39,19 +39,25 @@ pub fn read(dir: &mut LinuxDir, target: &Target) -> Result<Option<Vec<u8>>, Fail
             && text
                 .as_deref()
                 .is_some_and(|t| journal::parse_snapshot(&target.name, t).is_ok())
-            && stored::Layout::read(dir, &target.name).is_ok_and(|l| l.journal());
+            && layout::Files::probe(dir, &target.name).is_ok_and(|l| l.journal);
         if !converted {
             return Ok(text);
         }
     }
+    printed(&journal_state(dir, target)?)
+}
+
+/// The journaled state of `target`, replayed lock-free.
+fn journal_state(dir: &mut LinuxDir, target: &Target) -> Result<stored::JournalState, Failure> {
     let journal = Journal::new(&target.name, Mode::PRIVATE)
         .map_err(|e| failure::name(&target.shown, &target.name, &e))?;
-    let state =
-        stored::read_journal(dir, target, &journal, false).map_err(|e| e.failure(target))?;
-    let compact = state.array().unwrap_or_else(|| state.parts());
-    document::pretty(&compact)?
-        .map(Some)
-        .map_err(|e| Failure::error(format!("internal error (please report): {e}")))
+    stored::read_journal(dir, target, &journal, false).map_err(|e| e.failure(target))
+}
+
+/// A journaled state as `load` prints it: its array (else its parts),
+/// indented.
+fn printed(state: &stored::JournalState) -> Result<Option<Vec<u8>>, Failure> {
+    document::pretty_built(&state.array().unwrap_or_else(|| state.parts())).map(Some)
 }
 
 /// The previous version of `target` as `load --previous` prints it, or
@@ -60,21 +66,14 @@ pub fn read(dir: &mut LinuxDir, target: &Target) -> Result<Option<Vec<u8>>, Fail
 pub fn read_previous(dir: &mut LinuxDir, target: &Target) -> Result<Option<Vec<u8>>, Failure> {
     let choice = stored::choose(dir, target, None, Protocol::Replace, &|_, _| false, "load")?;
     if choice.form == Protocol::Journal {
-        let journal = Journal::new(&target.name, Mode::PRIVATE)
-            .map_err(|e| failure::name(&target.shown, &target.name, &e))?;
-        let state =
-            stored::read_journal(dir, target, &journal, false).map_err(|e| e.failure(target))?;
-        let Some(previous) = state.previous() else {
-            return Ok(None);
+        return match journal_state(dir, target)?.previous() {
+            Some(previous) => printed(&previous),
+            None => Ok(None),
         };
-        let compact = previous.array().unwrap_or_else(|| previous.parts());
-        return document::pretty(&compact)?
-            .map(Some)
-            .map_err(|e| Failure::error(format!("internal error (please report): {e}")));
     }
     let hint = stored::layout_size(dir, &target.name);
     let form = choice.form;
-    let text = document::read_sized(dir, hint, |dir, buf| {
+    document::read_sized(dir, hint, |dir, buf| {
         let Some(len) = protocol::read_previous(dir, &target.name, buf, form)? else {
             return Ok(None);
         };
@@ -82,8 +81,7 @@ pub fn read_previous(dir: &mut LinuxDir, target: &Target) -> Result<Option<Vec<u
         fsatomic::load::check_document(&shown, buf.get(..len).unwrap_or_default())?;
         Ok(Some(len))
     })
-    .map_err(|e| e.failure(target))?;
-    Ok(text)
+    .map_err(|e| e.failure(target))
 }
 
 /// Run `load`.

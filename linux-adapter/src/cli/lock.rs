@@ -4,13 +4,12 @@
 use std::ffi::OsString;
 use std::os::fd::AsFd;
 
-use fsatomic::{Mode, lock};
 use rustix::io::{FdFlags, fcntl_getfd, fcntl_setfd};
 
 use super::args::{self, Spec};
 use super::child;
-use super::failure::{self, Failure};
-use super::target::Target;
+use super::failure::Failure;
+use super::target::Writer;
 
 /// What `lock` accepts.
 pub const SPEC: Spec = Spec {
@@ -25,12 +24,8 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     if parsed.help {
         return super::help::print("lock");
     }
-    let target = Target::parse(parsed.one_path(&SPEC)?)?;
-    let wait = parsed.lock_timeout(&SPEC)?;
-    let mut dir = target.open(false)?;
-    dir.set_lock_timeout(wait);
-    let guard = lock::lock(&mut dir, &target.name, Mode::PRIVATE)
-        .map_err(|e| failure::lock(&target.shown, &e))?;
+    let writer = Writer::parse(&parsed, &SPEC)?;
+    let (_dir, _, guard) = writer.lock()?;
     // The command inherits the lock's descriptor, as with flock(1): if we
     // are killed, the lock stays held until the command (and whatever it
     // started with the descriptor) ends, so no writer gets in meanwhile.
@@ -39,7 +34,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     if let Err(e) = inherit {
         return Err(Failure::error(format!(
             "cannot pass the lock of {} to the command: {e}; nothing was run",
-            target.path()
+            writer.target.path()
         )));
     }
     let status = child::run(&parsed.command, "nothing was run")?;

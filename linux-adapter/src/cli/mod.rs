@@ -1,18 +1,5 @@
-//! The `fsatomic` command: dispatch to one module per command.
-//!
-//! - [`args`]: the argument parser; [`target`]: `PATH` as directory + name.
-//! - [`document`]: reading state files and re-indenting JSON, with buffers
-//!   sized from the data.
-//! - [`child`]: running the user's command for `update` and `lock`.
-//! - [`failure`]: exit codes, and messages that name the file and say
-//!   what to do.
-//! - [`owner`]: `--owner`, `--group`, `--preserve`; [`receipt`]: the
-//!   durability receipt `check` prints (mount, write cache, `--json`).
-//! - [`stored`]: how a state is stored (Replace, Journal or Slots, told by
-//!   its files) and which protocol a new one gets; every command asks it.
-//! - [`save`], [`load`], [`update`], [`append`], [`lock`], [`tentative`]
-//!   (`confirm`, `rollback`), [`check`], [`demo`]: the commands; [`help`]:
-//!   their `--help` texts.
+//! The `fsatomic` command: dispatch to one module per command ([`save`],
+//! [`load`], ...), over shared ones ([`args`], [`stored`], [`failure`], ...).
 
 use std::ffi::OsString;
 

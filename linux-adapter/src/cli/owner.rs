@@ -39,15 +39,11 @@ pub fn requested(parsed: &Parsed, spec: &Spec) -> Result<Request, Failure> {
             return Ok(None);
         };
         resolve(text, db).map(Some).ok_or_else(|| {
-            Failure::usage(
-                format!(
-                    "{}: {option} {:?}: no such {} in {db}, and not a number",
-                    spec.command,
-                    lossy(text),
-                    if db == PASSWD { "user" } else { "group" }
-                ),
-                spec.command,
-            )
+            spec.usage(format_args!(
+                "{option} {:?}: no such {} in {db}, and not a number",
+                lossy(text),
+                if db == PASSWD { "user" } else { "group" }
+            ))
         })
     };
     Ok(Request {

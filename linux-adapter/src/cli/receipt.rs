@@ -36,16 +36,14 @@ pub struct Receipt {
     pub write_cache: Option<String>,
 }
 
+/// What `nobarrier` and `barrier=0` do.
+const NO_BARRIER: &str =
+    "flushes do not reach the device's cache: a power cut may lose or tear acknowledged commits";
+
 /// Mount options that weaken a flush, and what they do to fsatomic.
 const WEAKENING: [(&str, &str); 5] = [
-    (
-        "nobarrier",
-        "flushes do not reach the device's cache: a power cut may lose or tear acknowledged commits",
-    ),
-    (
-        "barrier=0",
-        "flushes do not reach the device's cache: a power cut may lose or tear acknowledged commits",
-    ),
+    ("nobarrier", NO_BARRIER),
+    ("barrier=0", NO_BARRIER),
     (
         "fsync_mode=nobarrier",
         "f2fs skips the device flush of fsync: a power cut may lose acknowledged commits",

@@ -6,9 +6,8 @@
 //! runs first.
 
 use std::ffi::OsString;
-use std::io::Read;
 
-use fsatomic::{CommitError, Dir, Mode, history, lock, protocol, recover};
+use fsatomic::{CommitError, Dir, Mode, Protocol, history, protocol, recover};
 use fsatomic_linux::LinuxDir;
 
 use super::args::{self, Opt, Spec};
@@ -16,8 +15,7 @@ use super::document;
 use super::failure::{self, Failure};
 use super::owner;
 use super::stored;
-use super::target::{self, Target};
-use fsatomic::Protocol;
+use super::target::{self, Target, Writer};
 
 /// What `save` accepts.
 pub const SPEC: Spec = Spec {
@@ -62,39 +60,19 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     if parsed.help {
         return super::help::print("save");
     }
-    let target = Target::parse(parsed.one_path(&SPEC)?)?;
-    let wait = parsed.lock_timeout(&SPEC)?;
-    let owners = owner::requested(&parsed, &SPEC)?;
-    let mode = parsed.mode(&SPEC, Mode::PRIVATE)?;
+    let writer = Writer::parse(&parsed, &SPEC)?;
+    let target = &writer.target;
     let requested = stored::requested(&parsed, &SPEC, &WHOLE)?;
 
     // Read and check the input before touching the disk at all (not even
     // to make a directory).
-    let mut input = Vec::new();
-    std::io::stdin()
-        .lock()
-        .read_to_end(&mut input)
-        .map_err(|e| {
-            Failure::error(format!(
-                "reading stdin failed: {e}; {} was left untouched",
-                target.path()
-            ))
-        })?;
-    let document = document::pretty(&input)?.map_err(|e| {
-        Failure::error(format!(
-            "{}; {} was left untouched",
-            document::invalid_input("stdin", &input, &e),
-            target.path()
-        ))
-    })?;
+    let untouched = format!("{} was left untouched", target.path());
+    let input = document::stdin(&untouched)?;
+    let document = document::pretty_input("stdin", &input, &untouched)?;
     drop(input);
 
-    let mut dir = target.open(parsed.flag("--mkdir"))?;
-    dir.set_lock_timeout(wait);
-    let mode = owner::apply(&mut dir, &target, owners, mode)?;
-    let _guard =
-        lock::lock(&mut dir, &target.name, mode).map_err(|e| failure::lock(&target.shown, &e))?;
-    let choice = decide(&mut dir, &target, requested, "save")?;
+    let (mut dir, mode, _guard) = writer.lock()?;
+    let choice = decide(&mut dir, target, requested, "save")?;
     let how = How {
         keep_previous: parsed.flag(KEEP_PREVIOUS_OPTION.name),
         tentative: parsed.flag("--tentative"),
@@ -106,7 +84,7 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
             "save",
         ));
     }
-    commit(&mut dir, &target, &choice, &document, mode, how)
+    commit(&mut dir, target, &choice, &document, mode, how)
 }
 
 /// For `save` and `update`, with the writers' lock held: the protocol of
@@ -132,7 +110,7 @@ pub fn decide(
         Protocol::Journal => Err(Failure::error(format!(
             "{path} is a journaled array ({files} exist in {dir}); use `fsatomic append {path}` to add to it, or, to replace it whole, `fsatomic load` it, remove {files}, then {command} again; nothing was changed",
             path = target.path(),
-            files = choice.layout.files(&target.name).join(" and "),
+            files = stored::files(&choice.layout, &target.name).join(" and "),
             dir = target.shown.display(),
         ))),
         Protocol::Slots => Ok(choice),
@@ -169,7 +147,7 @@ pub fn commit(
         }
         history::commit_tentative(dir, &target.name, document, mode, how.until)
     } else {
-        history::plan(&target.name, &choice.layout.0, how.keep_previous).and_then(|keep| {
+        history::plan(&target.name, &choice.layout, how.keep_previous).and_then(|keep| {
             protocol::Commit::new(
                 dir.capabilities(),
                 &target.name,

@@ -18,7 +18,7 @@
 use std::io;
 
 use fsatomic::journal::Journal;
-use fsatomic::layout::{self, Role};
+use fsatomic::layout::{self, Files, Role};
 use fsatomic::slots::{self, SlotInfo, SlotStatus};
 use fsatomic::{Corrupt, Dir, LoadError, Protocol, RecoverError, json};
 use fsatomic_linux::LinuxDir;
@@ -37,11 +37,6 @@ pub const PROTOCOL_OPTION: Opt = Opt::with_value("--protocol");
 /// grow without the files being resized.
 pub const SLOT_ROOM: usize = 64 * 1024;
 
-/// Which of a state's files exist: the core's [`layout::Files`], with the
-/// names the commands print.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Layout(pub layout::Files);
-
 /// The journal file's name of `name`.
 pub fn journal_name(name: &str) -> String {
     layout::file_name(name, Role::Journal).to_string()
@@ -52,35 +47,20 @@ pub fn slot_names(name: &str) -> [String; 2] {
     [0, 1].map(|i| layout::file_name(name, Role::Slot(i)).to_string())
 }
 
-impl Layout {
-    /// Look at the files of `name` in `dir` (the core's probe: four
-    /// look-ups, whatever the size of the directory).
-    pub fn read(dir: &mut LinuxDir, name: &str) -> io::Result<Layout> {
-        layout::Files::probe(dir, name)
-            .map(Layout)
-            .map_err(|e| e.source)
-    }
+/// The names of the files of `name` that exist, for messages.
+pub fn files(layout: &Files, name: &str) -> Vec<String> {
+    layout
+        .roles()
+        .map(|role| layout::file_name(name, role).to_string())
+        .collect()
+}
 
-    /// Whether `NAME.journal` exists.
-    pub fn journal(&self) -> bool {
-        self.0.journal
-    }
-
-    /// The names of the files that exist, for messages.
-    pub fn files(&self, name: &str) -> Vec<String> {
-        self.0
-            .roles()
-            .map(|role| layout::file_name(name, role).to_string())
-            .collect()
-    }
-
-    /// The form the files say, `Ok(None)` if there are none, or `Err` with
-    /// a sentence if they say two things (the core's [`layout::Mixed`]).
-    pub fn form(&self, name: &str) -> Result<Option<Protocol>, String> {
-        self.0
-            .protocol()
-            .map_err(|mixed| format!("{name} is {mixed} ({})", self.files(name).join(", ")))
-    }
+/// The form the files say, `Ok(None)` if there are none, or `Err` with a
+/// sentence if they say two things (the core's [`layout::Mixed`]).
+pub fn form(layout: &Files, name: &str) -> Result<Option<Protocol>, String> {
+    layout
+        .protocol()
+        .map_err(|mixed| format!("{name} is {mixed} ({})", files(layout, name).join(", ")))
 }
 
 /// The `--protocol` value of `parsed`, if given and not `auto`; it must be
@@ -101,14 +81,10 @@ pub fn requested(
         Some(form) if allowed.contains(&form) => Ok(Some(form)),
         _ => {
             let names: Vec<&str> = allowed.iter().map(|f| f.as_str()).collect();
-            Err(Failure::usage(
-                format!(
-                    "{}: --protocol {text:?} is not one of auto, {}",
-                    spec.command,
-                    names.join(", ")
-                ),
-                spec.command,
-            ))
+            Err(spec.usage(format_args!(
+                "--protocol {text:?} is not one of auto, {}",
+                names.join(", ")
+            )))
         }
     }
 }
@@ -140,7 +116,7 @@ pub struct Choice {
     /// The form on disk, if the state has files.
     pub existing: Option<Protocol>,
     /// The files that exist.
-    pub layout: Layout,
+    pub layout: Files,
 }
 
 /// Decide how `command` stores `target`: the form on disk if there is
@@ -156,13 +132,14 @@ pub fn choose(
     convertible: &dyn Fn(Protocol, Protocol) -> bool,
     command: &str,
 ) -> Result<Choice, Failure> {
-    let layout = Layout::read(dir, &target.name).map_err(|e| {
+    let layout = Files::probe(dir, &target.name).map_err(|e| {
         Failure::error(format!(
-            "cannot look at the files of {}: {e}; nothing was changed",
-            target.path()
+            "cannot look at the files of {}: {}; nothing was changed",
+            target.path(),
+            e.source
         ))
     })?;
-    let existing = layout.form(&target.name).map_err(|why| {
+    let existing = form(&layout, &target.name).map_err(|why| {
         Failure::error(format!(
             "{why} (in {}); nothing was changed",
             target.shown.display()
@@ -170,18 +147,15 @@ pub fn choose(
     })?;
     let form = match (existing, requested) {
         (Some(on_disk), Some(asked)) if on_disk != asked && !convertible(on_disk, asked) => {
+            let names = files(&layout, &target.name);
             return Err(Failure::new(
                 EXIT_USAGE,
                 format!(
                     "{command}: --protocol {} contradicts how {} is stored: {} exist{} in {}, which is the {} form; fsatomic does not migrate state silently; nothing was changed\n(run 'fsatomic {command} --help')",
                     asked.as_str(),
                     target.path(),
-                    layout.files(&target.name).join(" and "),
-                    if layout.files(&target.name).len() == 1 {
-                        "s"
-                    } else {
-                        ""
-                    },
+                    names.join(" and "),
+                    if names.len() == 1 { "s" } else { "" },
                     target.shown.display(),
                     on_disk.as_str(),
                 ),
@@ -242,21 +216,11 @@ pub fn read_whole(
             || target.name.clone(),
             |i| slot_names(&target.name)[i].clone(),
         );
-        let (offset, kind) = match json::validate(&text) {
-            Err(e) => (e.offset as u64, e.kind),
-            Ok(()) => {
-                return Err(ReadError::Load(LoadError::Corrupt(Corrupt::new(
-                    &file,
-                    slots::HEADER_LEN as u64,
-                    fsatomic::CorruptKind::Empty,
-                ))));
-            }
-        };
-        return Err(ReadError::Load(fsatomic::load::json_error(
-            &file,
-            slots::HEADER_LEN as u64 + offset,
-            kind,
-        )));
+        let at = slots::HEADER_LEN as u64;
+        return Err(ReadError::Load(match json::validate(&text) {
+            Err(e) => fsatomic::load::json_error(&file, at + e.offset as u64, e.kind),
+            Ok(()) => LoadError::Corrupt(Corrupt::new(&file, at, fsatomic::CorruptKind::Empty)),
+        }));
     }
     Ok(Some(text))
 }
@@ -272,21 +236,31 @@ pub fn slot_infos(dir: &mut LinuxDir, name: &str) -> io::Result<[Option<SlotInfo
     Ok(infos)
 }
 
-/// The index of the valid slot with the highest generation.
-pub fn newest_slot(dir: &mut LinuxDir, name: &str) -> io::Result<Option<usize>> {
-    let infos = slot_infos(dir, name)?;
-    Ok(infos
+/// The generation and index of each valid slot in `infos`.
+pub fn valid_slots(
+    infos: &[Option<SlotInfo>; 2],
+) -> impl Iterator<Item = (u64, usize)> + Clone + '_ {
+    infos
         .iter()
         .enumerate()
         .filter_map(|(i, info)| match info.map(|i| i.status) {
             Some(SlotStatus::Valid { generation, .. }) => Some((generation, i)),
             _ => None,
         })
-        .reduce(|a, b| match slots::compare_generations(a.0, b.0) {
-            Some(std::cmp::Ordering::Less) => b,
-            _ => a,
-        })
-        .map(|(_, i)| i))
+}
+
+/// Of two valid slots (generation, index), the newer one (`a` on a tie).
+pub fn newer(a: (u64, usize), b: (u64, usize)) -> (u64, usize) {
+    match slots::compare_generations(a.0, b.0) {
+        Some(std::cmp::Ordering::Less) => b,
+        _ => a,
+    }
+}
+
+/// The index of the valid slot with the highest generation.
+pub fn newest_slot(dir: &mut LinuxDir, name: &str) -> io::Result<Option<usize>> {
+    let infos = slot_infos(dir, name)?;
+    Ok(valid_slots(&infos).reduce(newer).map(|(_, i)| i))
 }
 
 /// A journaled state as a replay found it (the library's).

@@ -5,11 +5,14 @@ use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use fsatomic::{Mode, name};
+use fsatomic::{Dir, Mode, lock, name};
 use fsatomic_linux::LinuxDir;
 
+use super::args::{Parsed, Spec};
 use super::failure::{self, Failure};
+use super::owner;
 
 /// The mode of directories made by `--mkdir`.
 pub const DIR_MODE: u32 = 0o755;
@@ -72,25 +75,62 @@ impl Target {
     /// for "no state yet". With `mkdir`, missing directories are made
     /// (mode 0755, each made durable) and reported on stderr.
     pub fn open(&self, mkdir: bool) -> Result<LinuxDir, Failure> {
-        if mkdir {
-            let mode = Mode::new(DIR_MODE).unwrap_or_default();
-            return match LinuxDir::create_all(&self.dir, mode) {
-                Ok((dir, made)) => {
-                    for path in made {
-                        failure::note(format_args!(
-                            "created directory {}",
-                            absolute(&path).display()
-                        ));
-                    }
-                    Ok(dir)
-                }
-                Err(e) => Err(Failure::error(format!(
-                    "cannot create directory {}: {e}; nothing was written",
-                    self.shown.display()
-                ))),
-            };
+        if !mkdir {
+            return open_dir(&self.dir, &self.shown);
         }
-        open_dir(&self.dir, &self.shown)
+        let mode = Mode::new(DIR_MODE).unwrap_or_default();
+        let (dir, made) = LinuxDir::create_all(&self.dir, mode).map_err(|e| {
+            Failure::error(format!(
+                "cannot create directory {}: {e}; nothing was written",
+                self.shown.display()
+            ))
+        })?;
+        for path in made {
+            failure::note(format_args!(
+                "created directory {}",
+                absolute(&path).display()
+            ));
+        }
+        Ok(dir)
+    }
+}
+
+/// What a command that takes the writers' lock parses first, in this
+/// order: `PATH`, `--timeout`/`-n`, `--owner`/`--group`/`--preserve`,
+/// `--mode` (0600 without it), `--mkdir` (options the command's spec
+/// lacks are simply absent).
+#[derive(Debug)]
+pub struct Writer {
+    /// The state.
+    pub target: Target,
+    wait: Option<Duration>,
+    owners: owner::Request,
+    mode: Mode,
+    mkdir: bool,
+}
+
+impl Writer {
+    /// Parse the writer's options of `spec`; a bad one is a usage error.
+    pub fn parse(parsed: &Parsed, spec: &Spec) -> Result<Writer, Failure> {
+        Ok(Writer {
+            target: Target::parse(parsed.one_path(spec)?)?,
+            wait: parsed.lock_timeout(spec)?,
+            owners: owner::requested(parsed, spec)?,
+            mode: parsed.mode(spec, Mode::PRIVATE)?,
+            mkdir: parsed.flag("--mkdir"),
+        })
+    }
+
+    /// Open the directory, give it the owners ([`owner::apply`]) and take
+    /// the writers' lock: the directory, the mode to commit with, the lock.
+    pub fn lock(&self) -> Result<(LinuxDir, Mode, <LinuxDir as Dir>::Lock), Failure> {
+        let target = &self.target;
+        let mut dir = target.open(self.mkdir)?;
+        dir.set_lock_timeout(self.wait);
+        let mode = owner::apply(&mut dir, target, self.owners, self.mode)?;
+        let guard = lock::lock(&mut dir, &target.name, mode)
+            .map_err(|e| failure::lock(&target.shown, &e))?;
+        Ok((dir, mode, guard))
     }
 }
 

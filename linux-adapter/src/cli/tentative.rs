@@ -7,12 +7,12 @@
 
 use std::ffi::OsString;
 
-use fsatomic::{Mode, history, lock};
+use fsatomic::{Mode, history};
 
 use super::args::{self, Spec};
 use super::failure::{self, EXIT_ABSENT, Failure};
 use super::save;
-use super::target::Target;
+use super::target::Writer;
 
 /// What `confirm` accepts.
 pub const CONFIRM: Spec = Spec {
@@ -39,20 +39,16 @@ pub fn main(args: Vec<OsString>, confirm: bool) -> Result<(), Failure> {
     if parsed.help {
         return super::help::print(spec.command);
     }
-    let target = Target::parse(parsed.one_path(spec)?)?;
-    let wait = parsed.lock_timeout(spec)?;
-    let mut dir = target.open(false)?;
-    dir.set_lock_timeout(wait);
-    let _guard = lock::lock(&mut dir, &target.name, Mode::PRIVATE)
-        .map_err(|e| failure::lock(&target.shown, &e))?;
+    let writer = Writer::parse(&parsed, spec)?;
+    let target = &writer.target;
+    let (mut dir, _, _guard) = writer.lock()?;
     let done = if confirm {
         let keep = parsed.flag(save::KEEP_PREVIOUS_OPTION.name);
         history::confirm(&mut dir, &target.name, Mode::PRIVATE, keep)
-            .map_err(|e| failure::commit(&target.shown, &e))?
     } else {
-        history::rollback(&mut dir, &target.name)
-            .map_err(|e| failure::commit(&target.shown, &e.into()))?
-    };
+        history::rollback(&mut dir, &target.name).map_err(Into::into)
+    }
+    .map_err(|e| failure::commit(&target.shown, &e))?;
     if !done {
         return Err(Failure::new(
             EXIT_ABSENT,

@@ -5,16 +5,14 @@
 
 use std::ffi::OsString;
 
-use fsatomic::{Mode, lock};
-
 use super::args::{self, Opt, Spec};
 use super::child;
 use super::document;
-use super::failure::{self, Failure};
+use super::failure::Failure;
 use super::owner;
 use super::save;
 use super::stored;
-use super::target::Target;
+use super::target::Writer;
 
 /// What `update` accepts.
 pub const SPEC: Spec = Spec {
@@ -40,26 +38,19 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
     if parsed.help {
         return super::help::print("update");
     }
-    let target = Target::parse(parsed.one_path(&SPEC)?)?;
-    let wait = parsed.lock_timeout(&SPEC)?;
-    let owners = owner::requested(&parsed, &SPEC)?;
-    let mode = parsed.mode(&SPEC, Mode::PRIVATE)?;
+    let writer = Writer::parse(&parsed, &SPEC)?;
+    let target = &writer.target;
     let init = initial(parsed.value("--init"))?;
     let requested = stored::requested(&parsed, &SPEC, &save::WHOLE)?;
     let command = &parsed.command;
     let untouched = format!("{} was left untouched", target.path());
 
-    let mut dir = target.open(parsed.flag("--mkdir"))?;
-    dir.set_lock_timeout(wait);
-    let mode = owner::apply(&mut dir, &target, owners, mode)?;
-    let _guard =
-        lock::lock(&mut dir, &target.name, mode).map_err(|e| failure::lock(&target.shown, &e))?;
-    let choice = save::decide(&mut dir, &target, requested, "update")?;
-    let form = choice.form;
+    let (mut dir, mode, _guard) = writer.lock()?;
+    let choice = save::decide(&mut dir, target, requested, "update")?;
 
     // A corrupt file fails here, before the command runs.
-    let current = stored::read_whole(&mut dir, &target, form)
-        .map_err(|e| e.failure(&target))?
+    let current = stored::read_whole(&mut dir, target, choice.form)
+        .map_err(|e| e.failure(target))?
         .unwrap_or(init);
     let (status, output) = child::filter(command, current, &untouched)?;
     if !status.success() {
@@ -72,17 +63,12 @@ pub fn main(args: Vec<OsString>) -> Result<(), Failure> {
         ));
     }
     let source = format!("the output of `{}`", child::describe(command));
-    let next = document::pretty(&output)?.map_err(|e| {
-        Failure::error(format!(
-            "{}; {untouched}",
-            document::invalid_input(&source, &output, &e)
-        ))
-    })?;
+    let next = document::pretty_input(&source, &output, &untouched)?;
     let how = save::How {
         keep_previous: parsed.flag(save::KEEP_PREVIOUS_OPTION.name),
         ..save::How::default()
     };
-    save::commit(&mut dir, &target, &choice, &next, mode, how)
+    save::commit(&mut dir, target, &choice, &next, mode, how)
 }
 
 /// The document a command sees when the file is absent: `--init`,
