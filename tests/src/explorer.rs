@@ -45,12 +45,13 @@ use std::fmt;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::ops::ControlFlow;
 use std::str::FromStr;
+use std::time::Instant;
 
 use fsatomic::Dir;
 
-use crate::oracle::{self, Expect, ViolationKind};
+use crate::oracle::{self, Expect, Judgement, ViolationKind};
 use crate::profile::{Coverage, Profile};
-use crate::protocol::Protocol;
+use crate::protocol::{Failure, Loaded, Protocol};
 use crate::rng::derive;
 use crate::sim::{Image, SimFs};
 
@@ -172,13 +173,7 @@ impl FromStr for Locator {
     /// Parse `profile/granularity/seed/point/state[/rpoint/rstate]`.
     fn from_str(s: &str) -> Result<Locator, String> {
         let parts: Vec<&str> = s.trim().split('/').collect();
-        let num = |t: &str| -> Result<u64, String> {
-            let r = match t.strip_prefix("0x") {
-                Some(h) => u64::from_str_radix(h, 16),
-                None => t.parse(),
-            };
-            r.map_err(|e| format!("{t:?}: {e}"))
-        };
+        let num = |t: &str| number(t).map_err(|e| format!("{t:?}: {e}"));
         if parts.len() != 5 && parts.len() != 7 {
             return Err(format!(
                 "expected profile/granularity/seed/point/state[/rpoint/rstate], got {s:?}"
@@ -243,7 +238,7 @@ impl fmt::Display for Violation {
 }
 
 /// What one exploration did and found.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Report {
     /// The protocol.
     pub protocol: &'static str,
@@ -277,8 +272,6 @@ pub struct Report {
     pub by_kind: BTreeMap<String, u64>,
     /// The first few violations, in full.
     pub examples: Vec<Violation>,
-    /// The largest number of states at one exhaustively explored point.
-    pub widest_point: u64,
 }
 
 impl Report {
@@ -295,18 +288,14 @@ impl Report {
 
     /// The header of [`Report::row`].
     pub fn header() -> String {
-        format!(
-            "{:<9} {:<15} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9}  {:<26} {}",
+        let cols = ["points", "states", "rec.pts", "rec.sts", "distinct"];
+        table_row(
             "protocol",
             "profile",
             "gran",
-            "points",
-            "states",
-            "rec.pts",
-            "rec.sts",
-            "distinct",
+            cols,
             "coverage",
-            "violations"
+            "violations",
         )
     }
 
@@ -331,18 +320,20 @@ impl Report {
         } else {
             format!("{} ({})", self.violations, kinds.join(", "))
         };
-        format!(
-            "{:<9} {:<15} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9}  {:<26} {}",
-            self.protocol,
-            self.profile.name(),
-            granularity_label(self.granularity),
+        let counts = [
             self.crash_points,
             self.states,
             self.recovery_points,
             self.recovery_states,
             self.distinct,
-            coverage,
-            violations
+        ];
+        table_row(
+            self.protocol,
+            self.profile.name(),
+            &granularity_label(self.granularity),
+            counts,
+            &coverage,
+            &violations,
         )
     }
 
@@ -366,6 +357,20 @@ impl Report {
     }
 }
 
+/// One line of the report table.
+fn table_row(
+    protocol: &str,
+    profile: &str,
+    granularity: &str,
+    [points, states, rpoints, rstates, distinct]: [impl fmt::Display; 5],
+    coverage: &str,
+    violations: &str,
+) -> String {
+    format!(
+        "{protocol:<9} {profile:<15} {granularity:>6} {points:>6} {states:>9} {rpoints:>9} {rstates:>9} {distinct:>9}  {coverage:<26} {violations}"
+    )
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}", Report::header())?;
@@ -374,6 +379,14 @@ impl fmt::Display for Report {
             write!(f, "\n{v}")?;
         }
         Ok(())
+    }
+}
+
+/// A number in decimal or `0x` hex.
+fn number(t: &str) -> Result<u64, std::num::ParseIntError> {
+    match t.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => t.parse(),
     }
 }
 
@@ -401,6 +414,42 @@ pub fn matrix() -> Vec<(Profile, u64)> {
             }
         }
     }
+    out
+}
+
+/// Explore `protocol` running `scenario` on the simulator wrapped by
+/// `wrap`, with [`Explorer::budgeted`], over the [`matrix`] rows whose
+/// profile `keep` accepts; print the table in one piece (so that parallel
+/// tests do not interleave their tables) and return the reports.
+pub fn sweep<P: Protocol, W: Wrap>(
+    protocol: &P,
+    scenario: &Scenario,
+    wrap: &W,
+    keep: impl Fn(Profile) -> bool,
+) -> Vec<Report> {
+    let start = Instant::now();
+    let mut out = Vec::new();
+    let mut lines = vec![Report::header()];
+    for (p, g) in matrix().into_iter().filter(|(p, _)| keep(*p)) {
+        let t = Instant::now();
+        let r = Explorer::budgeted(p, g).explore_wrapped(protocol, scenario, wrap);
+        lines.push(format!("{} {:>8.1?}", r.row(), t.elapsed()));
+        out.push(r);
+    }
+    let total: u64 = out.iter().map(Report::total_states).sum();
+    let violations: u64 = out.iter().map(|r| r.violations).sum();
+    let build = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    lines.push(format!(
+        "{} [{}]: {total} crash states, {violations} violations in {:.1?} ({build} build)",
+        protocol.name(),
+        wrap.label(),
+        start.elapsed(),
+    ));
+    println!("{}", lines.join("\n"));
     out
 }
 
@@ -444,13 +493,7 @@ impl Explorer {
     /// default seed; `FSATOMIC_BOUND`, `FSATOMIC_SAMPLES` and
     /// `FSATOMIC_SEED` (decimal or `0x` hex) override them.
     pub fn budgeted(profile: Profile, granularity: u64) -> Explorer {
-        let env = |name: &str| -> Option<u64> {
-            let v = std::env::var(name).ok()?;
-            match v.strip_prefix("0x") {
-                Some(h) => u64::from_str_radix(h, 16).ok(),
-                None => v.parse().ok(),
-            }
-        };
+        let env = |name: &str| number(&std::env::var(name).ok()?).ok();
         let (bound, samples) = if cfg!(debug_assertions) {
             (1024, 24)
         } else {
@@ -510,12 +553,6 @@ impl Explorer {
         self
     }
 
-    /// Cut the power `depth` times (1 or 2).
-    pub fn depth(mut self, depth: u8) -> Explorer {
-        self.depth = depth.clamp(1, 2);
-        self
-    }
-
     /// Check only the state at `at`.
     pub fn focus(mut self, at: Locator) -> Explorer {
         self.focus = Some(at);
@@ -542,17 +579,7 @@ impl Explorer {
             granularity: self.granularity,
             wrapper: wrap.label(),
             seed: self.seed,
-            crash_points: 0,
-            states: 0,
-            recovery_points: 0,
-            recovery_states: 0,
-            distinct: 0,
-            sampled_points: 0,
-            recovery_sampled_points: 0,
-            violations: 0,
-            by_kind: BTreeMap::new(),
-            examples: Vec::new(),
-            widest_point: 0,
+            ..Report::default()
         };
         let mut run = Run {
             ex: self,
@@ -594,59 +621,55 @@ impl<P: Protocol, W: Wrap> Run<'_, P, W> {
         }
     }
 
-    fn go(&mut self) {
-        let ex = self.ex;
-        let sim = SimFs::new(ex.profile, ex.granularity, derive(ex.seed, 0, 0));
-        if let Err(e) = self.protocol.setup(&mut self.wrap.wrap(sim.clone())) {
-            self.scenario_failure(format!("setup failed: {e}"));
-            return;
-        }
+    /// Set up, then commit the scenario's values, recording every crash
+    /// point; return the first crash point of each commit, of its
+    /// confirmation and the last one before its acknowledgement. `Err`
+    /// says how the scenario failed without a power cut.
+    fn commit_all(&self, sim: &SimFs) -> Result<[Vec<usize>; 3], String> {
+        let values = &self.scenario.values;
+        let setup = self.protocol.setup(&mut self.wrap.wrap(sim.clone()));
+        setup.map_err(|e| format!("setup failed: {e}"))?;
         sim.settle();
         sim.record();
-        let mut starts = Vec::new();
-        let mut confirms = Vec::new();
-        let mut acks = Vec::new();
-        {
-            let mut dir = self.wrap.wrap(sim.clone());
-            for (k, v) in self.scenario.values.iter().enumerate() {
-                starts.push(sim.recorded());
-                if let Err(e) = self.protocol.commit(&mut dir, v) {
-                    self.scenario_failure(format!("commit #{k} failed without a power cut: {e}"));
-                    return;
+        let mut dir = self.wrap.wrap(sim.clone());
+        let (mut starts, mut confirms, mut acks) = (Vec::new(), Vec::new(), Vec::new());
+        for (k, v) in values.iter().enumerate() {
+            starts.push(sim.recorded());
+            let committed = self.protocol.commit(&mut dir, v);
+            committed.map_err(|e| format!("commit #{k} failed without a power cut: {e}"))?;
+            confirms.push(sim.recorded());
+            match self.protocol.confirm(&mut dir) {
+                Some(Err(e)) => {
+                    return Err(format!("confirming #{k} failed without a power cut: {e}"));
                 }
-                confirms.push(sim.recorded());
-                match self.protocol.confirm(&mut dir) {
-                    Some(Err(e)) => {
-                        self.scenario_failure(format!(
-                            "confirming #{k} failed without a power cut: {e}"
-                        ));
-                        return;
-                    }
-                    Some(Ok(())) => {}
-                    None => *confirms.last_mut().unwrap_or(&mut 0) = starts[k],
-                }
-                acks.push(sim.recorded() - 1);
-                // Without a power cut, the previous value is exact.
-                if let Some(Err((_, message))) = self
-                    .protocol
-                    .load_previous(&mut dir)
-                    .map(|p| oracle::judge_previous(&self.scenario.values, Some(k), false, &p))
-                {
-                    self.scenario_failure(format!("after commit #{k}: {message}"));
-                    return;
-                }
-                match self.protocol.load(&mut dir) {
-                    Ok(Some(b)) if b == *v => {}
-                    other => {
-                        let got = other.map(|o| o.map(|b| oracle::value_number(&b)));
-                        self.scenario_failure(format!(
-                            "value #{k} does not load back without a power cut: {got:?}"
-                        ));
-                        return;
-                    }
+                Some(Ok(())) => {}
+                None => confirms[k] = starts[k],
+            }
+            acks.push(sim.recorded() - 1);
+            // Without a power cut, the previous value is exact.
+            if let Some(previous) = self.protocol.load_previous(&mut dir) {
+                oracle::judge_previous(values, Some(k), false, &previous)
+                    .map_err(|(_, message)| format!("after commit #{k}: {message}"))?;
+            }
+            match self.protocol.load(&mut dir) {
+                Ok(Some(b)) if b == *v => {}
+                other => {
+                    let got = other.map(|o| o.map(|b| oracle::value_number(&b)));
+                    let what = "does not load back without a power cut";
+                    return Err(format!("value #{k} {what}: {got:?}"));
                 }
             }
         }
+        Ok([starts, confirms, acks])
+    }
+
+    fn go(&mut self) {
+        let ex = self.ex;
+        let sim = SimFs::new(ex.profile, ex.granularity, derive(ex.seed, 0, 0));
+        let [starts, confirms, acks] = match self.commit_all(&sim) {
+            Ok(points) => points,
+            Err(message) => return self.scenario_failure(message),
+        };
         let snaps = sim.take_snapshots();
         self.report.crash_points = snaps.len() as u64;
         let focus = ex.focus.clone();
@@ -662,38 +685,31 @@ impl<P: Protocol, W: Wrap> Run<'_, P, W> {
             }
             let expect = expectation(i, &starts, &confirms, &acks);
             let space = snap.crash_space(ex.profile);
-            let coverage = space.explore(
-                ex.bound,
-                ex.samples,
-                derive(ex.seed, 1, i as u64),
-                |idx, a, img| {
-                    if focus.as_ref().is_some_and(|f| f.state != idx) {
-                        return ControlFlow::Continue(());
-                    }
-                    self.report.states += 1;
-                    let crash = format!(
-                        "after call `{}`, state {idx}: {}",
-                        snap.label,
-                        clip(&a.describe(&snap.log), 900)
-                    );
-                    if focus.is_some() {
-                        println!(
-                            "crash point {i} (after `{}`), state {idx}:\n  {}",
-                            snap.label,
-                            a.describe(&snap.log)
-                        );
-                        println!("  image: {img}\n  expected: {expect}");
-                    }
-                    let at = self.locator(i, idx, None);
-                    self.check(&expect, img, 1, at, crash, None);
-                    ControlFlow::Continue(())
-                },
-            );
-            match coverage {
-                Coverage::Exhaustive(n) => {
-                    self.report.widest_point = self.report.widest_point.max(n);
+            let seed = derive(ex.seed, 1, i as u64);
+            let coverage = space.explore(ex.bound, ex.samples, seed, |idx, a, img| {
+                if focus.as_ref().is_some_and(|f| f.state != idx) {
+                    return ControlFlow::Continue(());
                 }
-                Coverage::Sampled { .. } => self.report.sampled_points += 1,
+                self.report.states += 1;
+                let crash = format!(
+                    "after call `{}`, state {idx}: {}",
+                    snap.label,
+                    clip(&a.describe(&snap.log), 900)
+                );
+                if focus.is_some() {
+                    println!(
+                        "crash point {i} (after `{}`), state {idx}:\n  {}",
+                        snap.label,
+                        a.describe(&snap.log)
+                    );
+                    println!("  image: {img}\n  expected: {expect}");
+                }
+                let at = self.locator(i, idx, None);
+                self.check(&expect, img, 1, at, crash, None);
+                ControlFlow::Continue(())
+            });
+            if coverage == Coverage::Sampled {
+                self.report.sampled_points += 1;
             }
         }
     }
@@ -731,22 +747,6 @@ impl<P: Protocol, W: Wrap> Run<'_, P, W> {
         let before = self.protocol.load(&mut dir);
         let before_previous = self.protocol.load_previous(&mut dir);
         let recovered = self.protocol.recover(&mut dir);
-        let fail = |this: &mut Self, kind: ViolationKind, message: String| {
-            if focus.is_some() {
-                println!("  VIOLATION {kind}: {message}");
-            }
-            let v = Violation {
-                kind,
-                message,
-                at: at.clone(),
-                protocol: this.protocol.name(),
-                wrapper: this.wrap.label(),
-                crash: crash.clone(),
-                recovery_crash: recovery_crash.clone(),
-                image: img.to_string(),
-            };
-            this.report.add(ex.keep, v);
-        };
         if record {
             let snaps = sim.take_snapshots();
             for (j, snap) in snaps.iter().enumerate().skip(1) {
@@ -775,7 +775,7 @@ impl<P: Protocol, W: Wrap> Run<'_, P, W> {
                     self.check(expect, img2, depth + 1, at2, crash.clone(), Some(rc));
                     ControlFlow::Continue(())
                 });
-                if let Coverage::Sampled { .. } = coverage {
+                if coverage == Coverage::Sampled {
                     self.report.recovery_sampled_points += 1;
                 }
             }
@@ -783,32 +783,47 @@ impl<P: Protocol, W: Wrap> Run<'_, P, W> {
                 return;
             }
         }
-        if let Err((kind, message)) = oracle::judge(&self.scenario.values, expect, &before) {
-            fail(self, kind, format!("before recovery, {message}"));
-            return;
-        }
-        if let Some(Err((kind, message))) = self.previous(&before, before_previous) {
-            fail(self, kind, format!("before recovery, {message}"));
-            return;
-        }
-        if let Err(e) = recovered {
-            let kind = match e {
-                crate::protocol::Failure::Corrupt(_) => ViolationKind::Corrupt,
-                _ => ViolationKind::Failed,
+        let verdict = self.verdict(expect, &sim, &mut dir, before, before_previous, recovered);
+        if let Err((kind, message)) = verdict {
+            if focus.is_some() {
+                println!("  VIOLATION {kind}: {message}");
+            }
+            let v = Violation {
+                kind,
+                message,
+                at,
+                protocol: self.protocol.name(),
+                wrapper: self.wrap.label(),
+                crash,
+                recovery_crash,
+                image: img.to_string(),
             };
-            fail(self, kind, format!("recover: {e}"));
-            return;
+            self.report.add(ex.keep, v);
         }
-        if sim.locks_held() != 0 {
-            fail(
-                self,
-                ViolationKind::Lock,
-                "a lock is held after recover returned".to_owned(),
-            );
-            return;
+    }
+
+    /// The oracle on one booted crash state, given what a reader loaded
+    /// before recovery and what recovery returned: then load again, the
+    /// leftover and lock checks, and one more commit that must load back.
+    fn verdict(
+        &self,
+        expect: &Expect,
+        sim: &SimFs,
+        dir: &mut W::Dir,
+        before: Loaded,
+        before_previous: Option<Loaded>,
+        recovered: Result<(), Failure>,
+    ) -> Judgement {
+        let values = &self.scenario.values;
+        oracle::judge(values, expect, &before)
+            .map_err(|(kind, message)| (kind, format!("before recovery, {message}")))?;
+        self.previous(&before, before_previous, "before recovery")?;
+        if let Err(e) = recovered {
+            return Err((ViolationKind::of(&e), format!("recover: {e}")));
         }
-        let loaded = self.protocol.load(&mut dir);
-        if focus.is_some() {
+        self.no_lock(sim, "recover")?;
+        let loaded = self.protocol.load(dir);
+        if self.ex.focus.is_some() {
             println!(
                 "  after recovery: {}\n  load: {:?}",
                 sim.live(),
@@ -826,63 +841,37 @@ impl<P: Protocol, W: Wrap> Run<'_, P, W> {
         } else {
             expect.after_recovery()
         };
-        if let Err((kind, message)) = oracle::judge(&self.scenario.values, &after, &loaded) {
-            fail(self, kind, message);
-            return;
+        oracle::judge(values, &after, &loaded)?;
+        if keeps && oracle::which(values, &before) != oracle::which(values, &loaded) {
+            let message = "recovery rolled back a tentative value whose deadline had not come";
+            return Err((ViolationKind::Stale, message.to_owned()));
         }
-        if keeps
-            && oracle::which(&self.scenario.values, &before)
-                != oracle::which(&self.scenario.values, &loaded)
-        {
-            fail(
-                self,
-                ViolationKind::Stale,
-                "recovery rolled back a tentative value whose deadline had not come".to_owned(),
-            );
-            return;
-        }
-        let previous = self.protocol.load_previous(&mut dir);
-        if let Some(Err((kind, message))) = self.previous(&loaded, previous) {
-            fail(self, kind, format!("after recovery, {message}"));
-            return;
-        }
-        if let Some(msg) = self.leftovers(&sim, "after recovery") {
-            fail(self, ViolationKind::Leftovers, msg);
-            return;
-        }
-        let fresh = self
-            .protocol
-            .commit(&mut dir, &self.scenario.fresh)
-            .and_then(|()| self.protocol.confirm(&mut dir).unwrap_or(Ok(())));
-        match fresh {
-            Err(e) => {
-                fail(
-                    self,
-                    ViolationKind::NotUsable,
-                    format!("commit after recovery: {e}"),
-                );
-                return;
+        let previous = self.protocol.load_previous(dir);
+        self.previous(&loaded, previous, "after recovery")?;
+        self.leftovers(sim, "after recovery")?;
+        let fresh = &self.scenario.fresh;
+        self.protocol
+            .commit(dir, fresh)
+            .and_then(|()| self.protocol.confirm(dir).unwrap_or(Ok(())))
+            .map_err(|e| {
+                let message = format!("commit after recovery: {e}");
+                (ViolationKind::NotUsable, message)
+            })?;
+        match self.protocol.load(dir) {
+            Ok(Some(b)) if b == *fresh => {}
+            other => {
+                let got = other.map(|o| o.map(|b| oracle::value_number(&b)));
+                let message = format!("a commit after recovery does not load back: {got:?}");
+                return Err((ViolationKind::NotUsable, message));
             }
-            Ok(()) => match self.protocol.load(&mut dir) {
-                Ok(Some(b)) if b == self.scenario.fresh => {}
-                other => {
-                    let got = other.map(|o| o.map(|b| oracle::value_number(&b)));
-                    fail(
-                        self,
-                        ViolationKind::NotUsable,
-                        format!("a commit after recovery does not load back: {got:?}"),
-                    );
-                    return;
-                }
-            },
         }
         // The commit after recovery keeps what recovery left as its
         // previous value.
-        if let (Some(found), Ok(recovered)) = (self.protocol.load_previous(&mut dir), &loaded) {
+        if let (Some(found), Ok(recovered)) = (self.protocol.load_previous(dir), &loaded) {
             let lost =
                 found.as_ref().is_ok_and(Option::is_none) && self.protocol.previous_may_be_lost();
             if found.as_ref() != Ok(recovered) && !lost {
-                let show = |r: &Result<Option<Vec<u8>>, _>| match r {
+                let show = |r: &Loaded| match r {
                     Ok(Some(b)) => format!("value v={:?}", oracle::value_number(b)),
                     Ok(None) => "none".to_owned(),
                     Err(e) => format!("{e}"),
@@ -890,53 +879,51 @@ impl<P: Protocol, W: Wrap> Run<'_, P, W> {
                 let message = format!(
                     "after a commit following recovery, the previous value is {}, not the recovered {}",
                     show(&found),
-                    show(&Ok::<_, crate::protocol::Failure>(recovered.clone()))
+                    show(&Ok(recovered.clone()))
                 );
-                fail(self, ViolationKind::WrongPrevious, message);
-                return;
+                return Err((ViolationKind::WrongPrevious, message));
             }
         }
-        if sim.locks_held() != 0 {
-            fail(
-                self,
-                ViolationKind::Lock,
-                "a lock is held after commit returned".to_owned(),
-            );
-            return;
-        }
-        if let Some(msg) = self.leftovers(&sim, "after a commit following recovery") {
-            fail(self, ViolationKind::Leftovers, msg);
-        }
+        self.no_lock(sim, "commit")?;
+        self.leftovers(sim, "after a commit following recovery")
     }
 
     /// Judge a previous value loaded beside `current`, if the protocol
     /// keeps one (and `current` is one of the values; otherwise the
     /// current value's own verdict already failed).
-    fn previous(
-        &self,
-        current: &Result<Option<Vec<u8>>, crate::protocol::Failure>,
-        previous: Option<Result<Option<Vec<u8>>, crate::protocol::Failure>>,
-    ) -> Option<Result<(), (ViolationKind, String)>> {
-        let previous = previous?;
-        let current = oracle::which(&self.scenario.values, current)?;
-        Some(oracle::judge_previous(
-            &self.scenario.values,
-            current,
-            self.protocol.previous_may_be_lost(),
-            &previous,
-        ))
+    fn previous(&self, current: &Loaded, previous: Option<Loaded>, when: &str) -> Judgement {
+        let (Some(previous), Some(current)) =
+            (previous, oracle::which(&self.scenario.values, current))
+        else {
+            return Ok(());
+        };
+        let lost = self.protocol.previous_may_be_lost();
+        oracle::judge_previous(&self.scenario.values, current, lost, &previous)
+            .map_err(|(kind, message)| (kind, format!("{when}, {message}")))
     }
 
-    fn leftovers(&self, sim: &SimFs, when: &str) -> Option<String> {
+    fn no_lock(&self, sim: &SimFs, call: &str) -> Judgement {
+        match sim.locks_held() {
+            0 => Ok(()),
+            _ => Err((
+                ViolationKind::Lock,
+                format!("a lock is held after {call} returned"),
+            )),
+        }
+    }
+
+    fn leftovers(&self, sim: &SimFs, when: &str) -> Judgement {
         let live = sim.live();
         let temps: Vec<&str> = live.names().filter(|n| self.protocol.is_temp(n)).collect();
-        (temps.len() > self.protocol.max_leftovers()).then(|| {
-            format!(
-                "{} temporary file(s) {when} (at most {} allowed): {temps:?}",
-                temps.len(),
-                self.protocol.max_leftovers()
-            )
-        })
+        let most = self.protocol.max_leftovers();
+        if temps.len() <= most {
+            return Ok(());
+        }
+        let message = format!(
+            "{} temporary file(s) {when} (at most {most} allowed): {temps:?}",
+            temps.len()
+        );
+        Err((ViolationKind::Leftovers, message))
     }
 }
 
@@ -991,46 +978,16 @@ mod tests {
         let starts = [1, 4];
         let acks = [3, 6];
         let e = |i| expectation(i, &starts, &starts, &acks);
-        assert_eq!(
-            e(0),
-            Expect {
-                acked: None,
-                in_flight: None,
-                tentative: false
-            }
-        );
-        assert_eq!(
-            e(1),
-            Expect {
-                acked: None,
-                in_flight: Some(0),
-                tentative: false
-            }
-        );
-        assert_eq!(
-            e(3),
-            Expect {
-                acked: Some(0),
-                in_flight: None,
-                tentative: false
-            }
-        );
-        assert_eq!(
-            e(4),
-            Expect {
-                acked: Some(0),
-                in_flight: Some(1),
-                tentative: false
-            }
-        );
-        assert_eq!(
-            e(6),
-            Expect {
-                acked: Some(1),
-                in_flight: None,
-                tentative: false
-            }
-        );
+        let x = |acked, in_flight| Expect {
+            acked,
+            in_flight,
+            tentative: false,
+        };
+        assert_eq!(e(0), x(None, None));
+        assert_eq!(e(1), x(None, Some(0)));
+        assert_eq!(e(3), x(Some(0), None));
+        assert_eq!(e(4), x(Some(0), Some(1)));
+        assert_eq!(e(6), x(Some(1), None));
     }
 
     #[test]

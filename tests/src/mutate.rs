@@ -78,21 +78,6 @@ impl Mutation {
         Mutation::SkipDirFlush,
         Mutation::RenameBeforeFlush,
     ];
-
-    /// Every mutation, the targeted ones included.
-    pub const EVERY: [Mutation; 11] = [
-        Mutation::SkipFileFlush,
-        Mutation::SkipDirFlush,
-        Mutation::RenameBeforeFlush,
-        Mutation::SkipTempFlush,
-        Mutation::SkipJournalFlush,
-        Mutation::SkipSlotFlush,
-        Mutation::ResetBeforeSnapshot,
-        Mutation::SkipLinkFlush,
-        Mutation::SkipPromoteFlush,
-        Mutation::LinkAfterRename,
-        Mutation::SkipRollback,
-    ];
 }
 
 impl fmt::Display for Mutation {

@@ -20,7 +20,7 @@ use fsatomic::nor::ram::{RamNor, RamNorError};
 
 use crate::explorer::Scenario;
 use crate::oracle::{self, Expect, ViolationKind};
-use crate::protocol::Failure;
+use crate::protocol::{Failure, Loaded};
 
 /// Bytes of flash the explorer uses: two regions of [`REGION`].
 pub const FLASH: usize = 8192;
@@ -183,10 +183,7 @@ fn run<const W: usize>(s: &mut Slots<W>, values: &[Vec<u8>], acks: &mut Vec<u32>
     true
 }
 
-fn load_value<const W: usize>(
-    s: &mut Slots<W>,
-    previous: bool,
-) -> Result<Option<Vec<u8>>, Failure> {
+fn load_value<const W: usize>(s: &mut Slots<W>, previous: bool) -> Loaded {
     let mut buf = vec![0u8; REGION as usize];
     let got = if previous {
         s.load_previous(&mut buf)
@@ -227,17 +224,14 @@ pub fn explore<const W: usize>(scenario: &Scenario, mutant: NorMutant, seeds: u6
         let _ = check.commit(v);
         let loaded = load_value(&mut check, false);
         let previous = load_value(&mut check, true);
-        let fail = oracle::judge(
-            &scenario.values,
-            &Expect {
-                acked: Some(k),
-                in_flight: None,
-                tentative: false,
-            },
-            &loaded,
-        )
-        .err()
-        .or_else(|| oracle::judge_previous(&scenario.values, Some(k), false, &previous).err());
+        let expect = Expect {
+            acked: Some(k),
+            in_flight: None,
+            tentative: false,
+        };
+        let fail = oracle::judge(&scenario.values, &expect, &loaded)
+            .and_then(|()| oracle::judge_previous(&scenario.values, Some(k), false, &previous))
+            .err();
         if let Some((kind, message)) = fail {
             report.violations += 1;
             report.examples.push(format!(

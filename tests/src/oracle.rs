@@ -18,7 +18,10 @@
 
 use std::fmt;
 
-use crate::protocol::Failure;
+use crate::protocol::{Failure, Loaded};
+
+/// The oracle's verdict: `Ok(())` if allowed, else what went wrong.
+pub type Judgement = Result<(), (ViolationKind, String)>;
 
 /// A committed value: indented JSON `{"v": N, "pad": "..."}` with a
 /// trailing newline, exactly `len` bytes long (at least 32), whose padding
@@ -75,23 +78,16 @@ impl Expect {
 
 /// Judge a previous value: with `current` (an index, or `None`) loaded,
 /// the previous value must be the one committed right before it (`None`
-/// before the second value) — or, where `may_be_lost`, none. `Ok(())` if
-/// allowed.
+/// before the second value) — or, where `may_be_lost`, none.
 pub fn judge_previous(
     values: &[Vec<u8>],
     current: Option<usize>,
     may_be_lost: bool,
-    loaded: &Result<Option<Vec<u8>>, Failure>,
-) -> Result<(), (ViolationKind, String)> {
+    loaded: &Loaded,
+) -> Judgement {
     let want = current.and_then(|k| k.checked_sub(1));
     let found = match loaded {
-        Err(e) => {
-            let kind = match e {
-                Failure::Corrupt(_) => ViolationKind::Corrupt,
-                _ => ViolationKind::Failed,
-            };
-            return Err((kind, format!("load previous: {e}")));
-        }
+        Err(e) => return Err((ViolationKind::of(e), format!("load previous: {e}"))),
         Ok(None) => None,
         Ok(Some(bytes)) => match values.iter().position(|v| v == bytes) {
             Some(k) => Some(k),
@@ -122,10 +118,7 @@ pub fn judge_previous(
 }
 
 /// Which value `loaded` is (an index, `None` for absent), if it is one.
-pub fn which(
-    values: &[Vec<u8>],
-    loaded: &Result<Option<Vec<u8>>, Failure>,
-) -> Option<Option<usize>> {
+pub fn which(values: &[Vec<u8>], loaded: &Loaded) -> Option<Option<usize>> {
     match loaded {
         Ok(None) => Some(None),
         Ok(Some(bytes)) => values.iter().position(|v| v == bytes).map(Some),
@@ -177,6 +170,16 @@ pub enum ViolationKind {
     Scenario,
 }
 
+impl ViolationKind {
+    /// The kind of a failed call: corrupt, or failed otherwise.
+    pub fn of(failure: &Failure) -> ViolationKind {
+        match failure {
+            Failure::Corrupt(_) => ViolationKind::Corrupt,
+            _ => ViolationKind::Failed,
+        }
+    }
+}
+
 impl fmt::Display for ViolationKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -195,23 +198,16 @@ impl fmt::Display for ViolationKind {
 }
 
 /// Judge one `load` result against `expect`, given the scenario's values.
-/// `Ok(())` if allowed.
-pub fn judge(
-    values: &[Vec<u8>],
-    expect: &Expect,
-    loaded: &Result<Option<Vec<u8>>, Failure>,
-) -> Result<(), (ViolationKind, String)> {
+pub fn judge(values: &[Vec<u8>], expect: &Expect, loaded: &Loaded) -> Judgement {
     let found = match loaded {
-        Err(Failure::Corrupt(c)) => {
-            return Err((
-                ViolationKind::Corrupt,
-                format!("load: {c}; expected {expect}"),
-            ));
-        }
         Err(e) => {
+            let what = match e {
+                Failure::Corrupt(c) => c.to_string(),
+                e => e.to_string(),
+            };
             return Err((
-                ViolationKind::Failed,
-                format!("load: {e}; expected {expect}"),
+                ViolationKind::of(e),
+                format!("load: {what}; expected {expect}"),
             ));
         }
         Ok(None) => None,
@@ -276,11 +272,12 @@ mod tests {
     #[test]
     fn judge_classifies() {
         let values = vec![value(1, 64), value(2, 64)];
-        let e = Expect {
-            acked: Some(0),
-            in_flight: Some(1),
+        let x = |acked, in_flight| Expect {
+            acked,
+            in_flight,
             tentative: false,
         };
+        let e = x(Some(0), Some(1));
         assert!(judge(&values, &e, &Ok(Some(values[0].clone()))).is_ok());
         assert!(judge(&values, &e, &Ok(Some(values[1].clone()))).is_ok());
         assert_eq!(
@@ -293,27 +290,13 @@ mod tests {
             judge(&values, &e, &Ok(Some(torn))).unwrap_err().0,
             ViolationKind::Torn
         );
-        let e2 = Expect {
-            acked: Some(1),
-            in_flight: None,
-            tentative: false,
-        };
-        assert_eq!(
-            judge(&values, &e2, &Ok(Some(values[0].clone())))
-                .unwrap_err()
-                .0,
-            ViolationKind::Stale
-        );
+        let stale = judge(&values, &x(Some(1), None), &Ok(Some(values[0].clone())));
+        assert_eq!(stale.unwrap_err().0, ViolationKind::Stale);
         let c = fsatomic::Corrupt::new("x", 0, fsatomic::CorruptKind::Empty);
         assert_eq!(
             judge(&values, &e, &Err(Failure::Corrupt(c))).unwrap_err().0,
             ViolationKind::Corrupt
         );
-        let none = Expect {
-            acked: None,
-            in_flight: Some(0),
-            tentative: false,
-        };
-        assert!(judge(&values, &none, &Ok(None)).is_ok());
+        assert!(judge(&values, &x(None, Some(0)), &Ok(None)).is_ok());
     }
 }

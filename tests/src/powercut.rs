@@ -195,41 +195,36 @@ impl<W: Wrap> Driver<'_, W> {
             }
             self.out.ops += 1;
             let k = usize::from(op >> 4) % 3;
-            let proto = self.protos[k].clone();
+            let (proto, file) = (self.protos[k].clone(), FILES[k]);
+            let name = proto.name();
             match op & 0x0f {
                 0..=6 => {
                     counter += 1;
                     let len = 40 + usize::from(self.input.byte_or(0)) * 7 / 2;
                     let value = oracle::value(counter, len);
                     self.trace
-                        .push(format!("commit {} v={counter} ({len} B)", FILES[k]));
+                        .push(format!("commit {file} v={counter} ({len} B)"));
                     self.in_flight = Some((k, value.clone()));
                     match proto.commit(&mut self.dir(), &value) {
                         Ok(()) => {
-                            self.model.insert(FILES[k], Some(value));
+                            self.model.insert(file, Some(value));
                             self.in_flight = None;
                             self.out.commits += 1;
                         }
                         Err(_) if self.sim.is_cut() => self.out.cuts_in_commit += 1,
                         Err(e) => {
                             return Err(format!(
-                                "{} commit of {} failed without a power cut: {e}",
-                                proto.name(),
-                                FILES[k]
+                                "{name} commit of {file} failed without a power cut: {e}"
                             ));
                         }
                     }
                 }
                 7..=9 => {
-                    self.trace.push(format!("load {}", FILES[k]));
+                    self.trace.push(format!("load {file}"));
                     let got = proto.load(&mut self.dir());
-                    if got.as_ref().ok() != Some(&self.model[FILES[k]]) {
-                        return Err(format!(
-                            "{} load of {} without a power cut: {}",
-                            proto.name(),
-                            FILES[k],
-                            describe(&got, &self.model[FILES[k]])
-                        ));
+                    if got.as_ref().ok() != Some(&self.model[file]) {
+                        let what = describe(&got, &self.model[file]);
+                        return Err(format!("{name} load of {file} without a power cut: {what}"));
                     }
                 }
                 10..=12 => {

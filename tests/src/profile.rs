@@ -33,9 +33,10 @@ use crate::rng::SplitMix64;
 use crate::sim::{Entry, Image, Landing, MicroOp, Origin, Snapshot};
 
 /// A crash-model profile. See the module documentation for the rules.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Profile {
     /// The worst case any POSIX filesystem may show (ALICE's model).
+    #[default]
     PosixWorst,
     /// ext4 with `data=ordered` (the default), after Ferrite.
     Ext4Ordered,
@@ -146,31 +147,18 @@ impl Profile {
                 .checked_sub(1)
                 .and_then(|j| same(j, Origin::RenameUnlinkDst));
             let src = same(i + 1, Origin::RenameUnlinkSrc);
-            match self {
-                Profile::PosixWorst | Profile::Jffs2 => {
-                    if let Some(d) = dst {
-                        e.groups.push((d, i));
-                    }
-                    if let Some(s) = src {
-                        e.requires.push((s, i));
-                    }
-                }
-                Profile::Ext4Ordered | Profile::LogStructured => {
-                    if let Some(d) = dst {
-                        e.groups.push((d, i));
-                    }
-                    if let Some(s) = src {
-                        e.groups.push((s, i));
-                    }
-                }
-                Profile::Fat => {
-                    if let Some(d) = dst {
-                        e.requires.push((i, d));
-                    }
-                    if let Some(s) = src {
-                        e.requires.push((s, i));
-                    }
-                }
+            // The destination is replaced atomically, except on FAT, where
+            // the new entry needs the old one gone; the source goes with
+            // the new entry where metadata is journaled, else after it.
+            match (self, dst) {
+                (Profile::Fat, Some(d)) => e.requires.push((i, d)),
+                (_, Some(d)) => e.groups.push((d, i)),
+                _ => {}
+            }
+            match (self, src) {
+                (Profile::Ext4Ordered | Profile::LogStructured, Some(s)) => e.groups.push((s, i)),
+                (_, Some(s)) => e.requires.push((s, i)),
+                _ => {}
             }
             // ext4's auto_da_alloc: a rename over an existing file waits for
             // the source's delayed data.
@@ -457,13 +445,8 @@ impl Assignment {
 pub enum Coverage {
     /// Every state was enumerated; this many.
     Exhaustive(u64),
-    /// More than the bound; this many were sampled (seeded).
-    Sampled {
-        /// States checked.
-        taken: u64,
-        /// The bound the space exceeded.
-        above: u64,
-    },
+    /// More than the bound: a seeded sample was taken.
+    Sampled,
 }
 
 /// The crash states of one [`Snapshot`] under one [`Profile`]: every
@@ -483,11 +466,6 @@ impl<'a> CrashSpace<'a> {
             profile,
             graph: Graph::build(profile, &snapshot.log),
         }
-    }
-
-    /// The profile.
-    pub fn profile(&self) -> Profile {
-        self.profile
     }
 
     /// How many options unit `u` has, given the choices of earlier units:
@@ -656,32 +634,8 @@ impl<'a> CrashSpace<'a> {
             }
             None => {
                 self.sample(seed, samples, f);
-                Coverage::Sampled {
-                    taken: samples,
-                    above: bound,
-                }
+                Coverage::Sampled
             }
         }
-    }
-
-    /// The state with `index` as [`CrashSpace::explore`] would visit it
-    /// with the same arguments.
-    pub fn nth(
-        &self,
-        bound: u64,
-        samples: u64,
-        seed: u64,
-        index: u64,
-    ) -> Option<(Assignment, Image)> {
-        let mut found = None;
-        let _ = self.explore(bound, samples, seed, |i, a, img| {
-            if i == index {
-                found = Some((a.clone(), img));
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        });
-        found
     }
 }

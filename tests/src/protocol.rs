@@ -47,6 +47,15 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
+/// [`Failure::Other`] with `what` and the error's text.
+pub(crate) fn other(what: &str, e: impl fmt::Display) -> Failure {
+    Failure::Other(format!("{what}{e}"))
+}
+
+/// What [`Protocol::load`] returns: the value, `None` if none was ever
+/// committed.
+pub type Loaded = Result<Option<Vec<u8>>, Failure>;
+
 /// The one mapping: the core's flat [`fsatomic::Error`], into which every
 /// per-operation error converts.
 impl<E: fmt::Display> From<fsatomic::Error<E>> for Failure {
@@ -92,7 +101,7 @@ pub trait Protocol {
     fn commit<D: Dir>(&self, dir: &mut D, value: &[u8]) -> Result<(), Failure>;
 
     /// The current value, or `None` if none was ever committed.
-    fn load<D: Dir>(&self, dir: &mut D) -> Result<Option<Vec<u8>>, Failure>;
+    fn load<D: Dir>(&self, dir: &mut D) -> Loaded;
 
     /// What a board runs at boot after a power cut, before anything else.
     fn recover<D: Dir>(&self, dir: &mut D) -> Result<(), Failure>;
@@ -116,7 +125,7 @@ pub trait Protocol {
     /// The previous value, for a protocol that keeps one: the value
     /// committed right before the current one, `Ok(None)` if there is
     /// none. `None` (the default): the protocol keeps none.
-    fn load_previous<D: Dir>(&self, dir: &mut D) -> Option<Result<Option<Vec<u8>>, Failure>> {
+    fn load_previous<D: Dir>(&self, dir: &mut D) -> Option<Loaded> {
         let _ = dir;
         None
     }
@@ -167,14 +176,18 @@ impl Doc {
         let mut buf = value.to_vec();
         buf.resize(value.len() * 2 + 64, 0);
         fsatomic::codec::decode::<Doc, std::convert::Infallible>("value", &mut buf, value.len())
-            .map_err(|e| Failure::Other(format!("scenario value: {e}")))
+            .map_err(|e| other("scenario value: ", e))
+    }
+
+    /// The bytes of `doc`, if there is one.
+    pub(crate) fn bytes_of(doc: Option<Doc>) -> Loaded {
+        doc.map(|d| d.bytes()).transpose()
     }
 
     /// The document's bytes as the stores write them.
     pub fn bytes(&self) -> Result<Vec<u8>, Failure> {
         let mut buf = vec![0u8; LOAD_BUFFER];
-        let n = fsatomic::codec::encode(self, &mut buf)
-            .map_err(|e| Failure::Other(format!("encoding: {e}")))?;
+        let n = fsatomic::codec::encode(self, &mut buf).map_err(|e| other("encoding: ", e))?;
         buf.truncate(n);
         Ok(buf)
     }
@@ -228,10 +241,8 @@ impl Whole {
     pub fn slots() -> Whole {
         Whole {
             file: "config.json",
-            mode: Mode::PRIVATE,
             protocol: fsatomic::Protocol::Slots,
-            via: Via::Save,
-            previous: false,
+            ..Whole::replace()
         }
     }
 
@@ -262,16 +273,15 @@ impl Whole {
     }
 }
 
-/// [`fsatomic::Store::load_previous`] as a scenario value.
-fn load_previous<D: Dir>(
-    store: &fsatomic::Store<'static, Doc>,
-    dir: &mut D,
-) -> Result<Option<Vec<u8>>, Failure> {
+/// [`fsatomic::Store::load`] (or, with `previous`,
+/// [`fsatomic::Store::load_previous`]) as a scenario value.
+fn load_doc<D: Dir>(store: fsatomic::Store<'static, Doc>, dir: &mut D, previous: bool) -> Loaded {
     let mut buf = vec![0u8; LOAD_BUFFER];
-    store
-        .load_previous(dir, &mut buf)?
-        .map(|d| d.bytes())
-        .transpose()
+    let doc = match previous {
+        true => store.load_previous(dir, &mut buf)?,
+        false => store.load(dir, &mut buf)?,
+    };
+    Doc::bytes_of(doc)
 }
 
 impl Protocol for Whole {
@@ -299,12 +309,8 @@ impl Protocol for Whole {
         Ok(())
     }
 
-    fn load<D: Dir>(&self, dir: &mut D) -> Result<Option<Vec<u8>>, Failure> {
-        let mut buf = vec![0u8; LOAD_BUFFER];
-        self.store()
-            .load(dir, &mut buf)?
-            .map(|d| d.bytes())
-            .transpose()
+    fn load<D: Dir>(&self, dir: &mut D) -> Loaded {
+        load_doc(self.store(), dir, false)
     }
 
     fn recover<D: Dir>(&self, dir: &mut D) -> Result<(), Failure> {
@@ -312,8 +318,8 @@ impl Protocol for Whole {
         Ok(())
     }
 
-    fn load_previous<D: Dir>(&self, dir: &mut D) -> Option<Result<Option<Vec<u8>>, Failure>> {
-        (self.previous || self.on_slots()).then(|| load_previous(&self.store(), dir))
+    fn load_previous<D: Dir>(&self, dir: &mut D) -> Option<Loaded> {
+        (self.previous || self.on_slots()).then(|| load_doc(self.store(), dir, true))
     }
 
     fn previous_may_be_lost(&self) -> bool {
@@ -415,12 +421,8 @@ impl Protocol for Tentative {
         })
     }
 
-    fn load<D: Dir>(&self, dir: &mut D) -> Result<Option<Vec<u8>>, Failure> {
-        let mut buf = vec![0u8; LOAD_BUFFER];
-        self.store()
-            .load(dir, &mut buf)?
-            .map(|d| d.bytes())
-            .transpose()
+    fn load<D: Dir>(&self, dir: &mut D) -> Loaded {
+        load_doc(self.store(), dir, false)
     }
 
     fn recover<D: Dir>(&self, dir: &mut D) -> Result<(), Failure> {
@@ -429,8 +431,8 @@ impl Protocol for Tentative {
         Ok(())
     }
 
-    fn load_previous<D: Dir>(&self, dir: &mut D) -> Option<Result<Option<Vec<u8>>, Failure>> {
-        (!self.until).then(|| load_previous(&self.store(), dir))
+    fn load_previous<D: Dir>(&self, dir: &mut D) -> Option<Loaded> {
+        (!self.until).then(|| load_doc(self.store(), dir, true))
     }
 
     fn keeps_tentative(&self) -> bool {
@@ -444,10 +446,10 @@ impl Protocol for Tentative {
 fn canonical_json(text: &[u8]) -> Result<Vec<u8>, Failure> {
     let mut compact = text.to_vec();
     let n = fsatomic::json::compact_in_place(&mut compact, text.len())
-        .map_err(|e| Failure::Other(format!("state is not JSON: {e}")))?;
+        .map_err(|e| other("state is not JSON: ", e))?;
     let mut out = vec![0u8; n * 4 + 64];
     let m = fsatomic::json::pretty(&compact[..n], &mut out)
-        .map_err(|e| Failure::Other(format!("re-indenting the state: {e}")))?;
+        .map_err(|e| other("re-indenting the state: ", e))?;
     out.truncate(m);
     Ok(out)
 }
@@ -490,8 +492,7 @@ impl Protocol for Converting {
 
     fn commit<D: Dir>(&self, dir: &mut D, value: &[u8]) -> Result<(), Failure> {
         let doc = Doc::parse(value)?;
-        let turn = self.turn.get();
-        self.turn.set(turn + 1);
+        let turn = self.turn.replace(self.turn.get() + 1);
         let to = if turn % 2 == 1 {
             fsatomic::Protocol::Slots
         } else {
@@ -513,12 +514,8 @@ impl Protocol for Converting {
         Ok(())
     }
 
-    fn load<D: Dir>(&self, dir: &mut D) -> Result<Option<Vec<u8>>, Failure> {
-        let mut buf = vec![0u8; LOAD_BUFFER];
-        Self::store()
-            .load(dir, &mut buf)?
-            .map(|d| d.bytes())
-            .transpose()
+    fn load<D: Dir>(&self, dir: &mut D) -> Loaded {
+        load_doc(Self::store(), dir, false)
     }
 
     fn recover<D: Dir>(&self, dir: &mut D) -> Result<(), Failure> {
@@ -606,7 +603,7 @@ impl Journal {
     fn store(&self) -> Result<fsatomic::JournalStore<'static, Last, Doc>, Failure> {
         fsatomic::JournalStore::new(self.file, self.mode)
             .map(|s| s.compact_after(self.compact_after))
-            .map_err(|e| Failure::Other(e.to_string()))
+            .map_err(|e| other("", e))
     }
 }
 
@@ -627,8 +624,7 @@ impl Protocol for Journal {
 
     fn commit<D: Dir>(&self, dir: &mut D, value: &[u8]) -> Result<(), Failure> {
         let doc = Doc::parse(value)?;
-        let turn = self.turn.get();
-        self.turn.set(turn + 1);
+        let turn = self.turn.replace(self.turn.get() + 1);
         let mut stores = self.stores.borrow_mut();
         let slot = &mut stores[turn % 2];
         let mut buf = vec![0u8; LOAD_BUFFER];
@@ -646,13 +642,9 @@ impl Protocol for Journal {
         Ok(())
     }
 
-    fn load<D: Dir>(&self, dir: &mut D) -> Result<Option<Vec<u8>>, Failure> {
+    fn load<D: Dir>(&self, dir: &mut D) -> Loaded {
         let mut buf = vec![0u8; LOAD_BUFFER];
-        self.store()?
-            .read(dir, &mut buf)?
-            .last
-            .map(|d| d.bytes())
-            .transpose()
+        Doc::bytes_of(self.store()?.read(dir, &mut buf)?.last)
     }
 
     fn recover<D: Dir>(&self, dir: &mut D) -> Result<(), Failure> {
@@ -663,12 +655,12 @@ impl Protocol for Journal {
         Ok(())
     }
 
-    fn load_previous<D: Dir>(&self, dir: &mut D) -> Option<Result<Option<Vec<u8>>, Failure>> {
+    fn load_previous<D: Dir>(&self, dir: &mut D) -> Option<Loaded> {
         let mut buf = vec![0u8; LOAD_BUFFER];
         let previous = self
             .store()
             .and_then(|s| Ok(s.read_previous(dir, &mut buf)?));
-        Some(previous.and_then(|p| p.and_then(|s| s.last).map(|d| d.bytes()).transpose()))
+        Some(previous.and_then(|p| Doc::bytes_of(p.and_then(|s| s.last))))
     }
 
     fn previous_may_be_lost(&self) -> bool {
@@ -739,12 +731,12 @@ impl Protocol for ArrayAppend {
         // (`fsatomic append`, one call each).
         let mut elements = Vec::new();
         fsatomic::json::for_each_element(value, |r| elements.push(r))
-            .map_err(|e| Failure::Other(format!("scenario value: {e}")))?;
+            .map_err(|e| other("scenario value: ", e))?;
         let have = match self.load(dir)? {
             Some(text) => {
                 let mut n = 0;
                 fsatomic::json::for_each_element(&text, |_| n += 1)
-                    .map_err(|e| Failure::Other(format!("state: {e}")))?;
+                    .map_err(|e| other("state: ", e))?;
                 n
             }
             None => {
@@ -763,7 +755,7 @@ impl Protocol for ArrayAppend {
             let mut record = value[range].to_vec();
             let len = record.len();
             let n = fsatomic::json::compact_in_place(&mut record, len)
-                .map_err(|e| Failure::Other(format!("scenario value: {e}")))?;
+                .map_err(|e| other("scenario value: ", e))?;
             record.truncate(n);
             let _guard = fsatomic::lock::lock(dir, self.file, self.mode)?;
             fsatomic_linux::array::append_with(
@@ -782,29 +774,25 @@ impl Protocol for ArrayAppend {
         Ok(())
     }
 
-    fn load<D: Dir>(&self, dir: &mut D) -> Result<Option<Vec<u8>>, Failure> {
+    fn load<D: Dir>(&self, dir: &mut D) -> Loaded {
         let files = fsatomic::layout::Files::probe(dir, self.file)?;
-        let text =
-            match files.protocol() {
-                Ok(Some(fsatomic::Protocol::Journal)) => {
-                    let state = fsatomic_linux::array::read_journal(dir, self.file, false, 0)
-                        .map_err(|e| match e {
-                            fsatomic_linux::array::Error::Recover(e) => Failure::from(e),
-                            e => Failure::Other(e.to_string()),
-                        })?;
-                    state
-                        .array()
-                        .ok_or(Failure::Other("the journal's state is not an array".into()))?
+        let text = match files.protocol() {
+            Ok(Some(fsatomic::Protocol::Journal)) => {
+                let state = fsatomic_linux::array::read_journal(dir, self.file, false, 0)
+                    .map_err(read_failure)?;
+                state
+                    .array()
+                    .ok_or(Failure::Other("the journal's state is not an array".into()))?
+            }
+            Ok(_) => {
+                let mut buf = vec![0u8; LOAD_BUFFER];
+                match fsatomic::load::read_json(dir, self.file, &mut buf)? {
+                    Some(n) => buf[..n].to_vec(),
+                    None => return Ok(None),
                 }
-                Ok(_) => {
-                    let mut buf = vec![0u8; LOAD_BUFFER];
-                    match fsatomic::load::read_json(dir, self.file, &mut buf)? {
-                        Some(n) => buf[..n].to_vec(),
-                        None => return Ok(None),
-                    }
-                }
-                Err(mixed) => return Err(Failure::Other(mixed.to_string())),
-            };
+            }
+            Err(mixed) => return Err(Failure::Other(mixed.to_string())),
+        };
         canonical_json(&text).map(Some)
     }
 
@@ -813,11 +801,16 @@ impl Protocol for ArrayAppend {
         fsatomic::recover::sweep_orphans(dir, Some(self.file))?;
         let files = fsatomic::layout::Files::probe(dir, self.file)?;
         if files.protocol() == Ok(Some(fsatomic::Protocol::Journal)) {
-            fsatomic_linux::array::read_journal(dir, self.file, true, 0).map_err(|e| match e {
-                fsatomic_linux::array::Error::Recover(e) => Failure::from(e),
-                e => Failure::Other(e.to_string()),
-            })?;
+            fsatomic_linux::array::read_journal(dir, self.file, true, 0).map_err(read_failure)?;
         }
         Ok(())
+    }
+}
+
+/// An error of [`fsatomic_linux::array::read_journal`] as a failure.
+fn read_failure<E: fmt::Display>(e: fsatomic_linux::array::Error<E>) -> Failure {
+    match e {
+        fsatomic_linux::array::Error::Recover(e) => Failure::from(e),
+        e => other("", e),
     }
 }

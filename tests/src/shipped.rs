@@ -28,7 +28,7 @@ use fsatomic_linux::nas::{self, DocStore, Journaled, NasError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::protocol::{Doc, Failure, Last, Protocol};
+use crate::protocol::{Doc, Failure, Last, Loaded, Protocol, other};
 
 /// A directory error flattened to its kind and text: `Send + Sync +
 /// 'static` whatever the lent directory's error is, as the NAS stores'
@@ -70,44 +70,33 @@ pub struct Lent<'a, D>(pub &'a mut D);
 /// A file of a [`Lent`] directory.
 pub struct LentFile<F>(F);
 
+/// Methods that forward to the wrapped value, flattening its error.
+macro_rules! forward {
+    ($($name:ident($($arg:ident: $ty:ty),*) -> $out:ty;)*) => {$(
+        fn $name(&mut self, $($arg: $ty),*) -> Result<$out, Flat> {
+            self.0.$name($($arg),*).map_err(flat)
+        }
+    )*};
+}
+
 impl<F> embedded_io::ErrorType for LentFile<F> {
     type Error = Flat;
 }
 
 impl<F: fsatomic::File> embedded_io::Read for LentFile<F> {
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Flat> {
-        self.0.read(buf).map_err(flat)
-    }
+    forward!(read(buf: &mut [u8]) -> usize;);
 }
 
 impl<F: fsatomic::File> embedded_io::Write for LentFile<F> {
-    fn write(&mut self, buf: &[u8]) -> Result<usize, Flat> {
-        self.0.write(buf).map_err(flat)
-    }
-
-    fn flush(&mut self) -> Result<(), Flat> {
-        self.0.flush().map_err(flat)
-    }
+    forward!(write(buf: &[u8]) -> usize; flush() -> (););
 }
 
 impl<F: fsatomic::File> embedded_io::Seek for LentFile<F> {
-    fn seek(&mut self, pos: embedded_io::SeekFrom) -> Result<u64, Flat> {
-        self.0.seek(pos).map_err(flat)
-    }
+    forward!(seek(pos: embedded_io::SeekFrom) -> u64;);
 }
 
 impl<F: fsatomic::File> fsatomic::File for LentFile<F> {
-    fn sync_data(&mut self) -> Result<(), Flat> {
-        self.0.sync_data().map_err(flat)
-    }
-
-    fn sync_all(&mut self) -> Result<(), Flat> {
-        self.0.sync_all().map_err(flat)
-    }
-
-    fn set_len(&mut self, len: u64) -> Result<(), Flat> {
-        self.0.set_len(len).map_err(flat)
-    }
+    forward!(sync_data() -> (); sync_all() -> (); set_len(len: u64) -> (););
 }
 
 impl<D: Dir> Dir for Lent<'_, D> {
@@ -117,10 +106,6 @@ impl<D: Dir> Dir for Lent<'_, D> {
 
     fn capabilities(&self) -> Capabilities {
         self.0.capabilities()
-    }
-
-    fn unique_token(&mut self) -> Result<u64, Flat> {
-        self.0.unique_token().map_err(flat)
     }
 
     fn create_new(&mut self, name: &str, mode: Mode) -> Result<Self::File, Flat> {
@@ -134,10 +119,6 @@ impl<D: Dir> Dir for Lent<'_, D> {
             .map_err(flat)
     }
 
-    fn exists(&mut self, name: &str) -> Result<bool, Flat> {
-        self.0.exists(name).map_err(flat)
-    }
-
     fn open_write(&mut self, name: &str, mode: Mode) -> Result<Option<Self::File>, Flat> {
         self.0
             .open_write(name, mode)
@@ -145,31 +126,15 @@ impl<D: Dir> Dir for Lent<'_, D> {
             .map_err(flat)
     }
 
-    fn rename(&mut self, from: &str, to: &str) -> Result<(), Flat> {
-        self.0.rename(from, to).map_err(flat)
-    }
-
-    fn remove(&mut self, name: &str) -> Result<(), Flat> {
-        self.0.remove(name).map_err(flat)
-    }
-
-    fn link(&mut self, from: &str, to: &str) -> Result<(), Flat> {
-        self.0.link(from, to).map_err(flat)
-    }
-
-    fn sync_dir(&mut self) -> Result<(), Flat> {
-        self.0.sync_dir().map_err(flat)
-    }
-
-    fn for_each_entry(
-        &mut self,
-        visit: &mut dyn FnMut(&str) -> ControlFlow<()>,
-    ) -> Result<(), Flat> {
-        self.0.for_each_entry(visit).map_err(flat)
-    }
-
-    fn lock(&mut self, name: &str, mode: Mode) -> Result<D::Lock, Flat> {
-        self.0.lock(name, mode).map_err(flat)
+    forward! {
+        unique_token() -> u64;
+        exists(name: &str) -> bool;
+        rename(from: &str, to: &str) -> ();
+        remove(name: &str) -> ();
+        link(from: &str, to: &str) -> ();
+        sync_dir() -> ();
+        for_each_entry(visit: &mut dyn FnMut(&str) -> ControlFlow<()>) -> ();
+        lock(name: &str, mode: Mode) -> D::Lock;
     }
 }
 
@@ -234,9 +199,8 @@ impl Default for Group {
 
 impl Group {
     fn store(&self) -> Result<JournalStore<'static, Last, Doc>, Failure> {
-        JournalStore::new(self.file, self.mode)
-            .map(|s| s.compact_after(self.compact_after))
-            .map_err(|e| Failure::Other(e.to_string()))
+        let store = JournalStore::new(self.file, self.mode).map_err(|e| other("", e))?;
+        Ok(store.compact_after(self.compact_after))
     }
 
     fn open<'d, D: Dir>(
@@ -257,11 +221,11 @@ impl Protocol for Group {
     }
 
     fn commit<D: Dir>(&self, dir: &mut D, value: &[u8]) -> Result<(), Failure> {
+        fn io<E: core::fmt::Display>(e: std::sync::Arc<E>) -> Failure {
+            Failure::Io(e.to_string())
+        }
         let doc = Doc::parse(value)?;
         if self.pipelined {
-            fn io<E: core::fmt::Display>(e: std::sync::Arc<E>) -> Failure {
-                Failure::Io(e.to_string())
-            }
             let mut p = Pipeline::open(self.store()?, Lent(dir), self.buf_len)?;
             let records = [doc];
             let mut a = p.write(&records).map_err(io)?;
@@ -270,40 +234,30 @@ impl Protocol for Group {
             let first = p.finish(a, synced, &records).map_err(io)?;
             let synced = b.sync();
             let second = p.finish(b, synced, &records).map_err(io)?;
-            if second != first + 1 {
-                return Err(Failure::Other(format!(
-                    "sequence numbers {first} then {second}"
-                )));
-            }
-            return Ok(());
+            return consecutive(first, second);
         }
         let journal = self.open(dir)?;
-        let first = journal
-            .append(doc.clone())
-            .map_err(|e| Failure::Io(e.to_string()))?;
-        let second = journal
-            .append(doc)
-            .map_err(|e| Failure::Io(e.to_string()))?;
-        if second != first + 1 {
-            return Err(Failure::Other(format!(
-                "sequence numbers {first} then {second}"
-            )));
-        }
-        Ok(())
+        let first = journal.append(doc.clone()).map_err(io)?;
+        let second = journal.append(doc).map_err(io)?;
+        consecutive(first, second)
     }
 
-    fn load<D: Dir>(&self, dir: &mut D) -> Result<Option<Vec<u8>>, Failure> {
+    fn load<D: Dir>(&self, dir: &mut D) -> Loaded {
         let mut buf = vec![0u8; 16 * 1024];
-        self.store()?
-            .read(dir, &mut buf)?
-            .last
-            .map(|d| d.bytes())
-            .transpose()
+        Doc::bytes_of(self.store()?.read(dir, &mut buf)?.last)
     }
 
     fn recover<D: Dir>(&self, dir: &mut D) -> Result<(), Failure> {
         self.open(dir)?;
         Ok(())
+    }
+}
+
+/// `Ok` if the sequence number `second` follows `first`.
+fn consecutive(first: u64, second: u64) -> Result<(), Failure> {
+    match second == first + 1 {
+        true => Ok(()),
+        false => Err(other("sequence numbers ", format!("{first} then {second}"))),
     }
 }
 
@@ -331,10 +285,11 @@ fn pad_of(n: u64, len: usize) -> Doc {
     Doc { v: n, pad }
 }
 
-fn text(s: &str) -> heapless::String<2048> {
-    let mut out = heapless::String::new();
-    let _ = out.push_str(s);
-    out
+/// The value `v` with the padding `pad`, from a state's text field.
+fn doc(v: u64, pad: &str) -> Doc {
+    let mut text = heapless::String::new();
+    let _ = text.push_str(pad);
+    Doc { v, pad: text }
 }
 
 impl Kept for nas::Users {
@@ -349,10 +304,7 @@ impl Kept for nas::Users {
 
     fn newest(&self) -> Option<Doc> {
         let u = self.users.last()?;
-        Some(Doc {
-            v: u.created_at,
-            pad: text(&u.password_hash),
-        })
+        Some(doc(u.created_at, &u.password_hash))
     }
 }
 
@@ -382,10 +334,7 @@ impl Kept for nas::UpdatesIndex {
 
     fn newest(&self) -> Option<Doc> {
         let u = self.updates.last()?;
-        Some(Doc {
-            v: u.at,
-            pad: text(&u.version),
-        })
+        Some(doc(u.at, &u.version))
     }
 }
 
@@ -406,10 +355,7 @@ impl Kept for nas::Shares {
 
     fn newest(&self) -> Option<Doc> {
         let s = self.shares.last()?;
-        Some(Doc {
-            v: s.name.strip_prefix("share")?.parse().ok()?,
-            pad: text(&s.path),
-        })
+        Some(doc(s.name.strip_prefix("share")?.parse().ok()?, &s.path))
     }
 }
 
@@ -481,12 +427,9 @@ impl<T: Kept> Protocol for NasDoc<T> {
         .map_err(nas_failure)
     }
 
-    fn load<D: Dir>(&self, dir: &mut D) -> Result<Option<Vec<u8>>, Failure> {
+    fn load<D: Dir>(&self, dir: &mut D) -> Loaded {
         let state = self.store(dir).load().map_err(nas_failure)?;
-        state
-            .and_then(|s| s.newest())
-            .map(|d| d.bytes())
-            .transpose()
+        Doc::bytes_of(state.and_then(|s| s.newest()))
     }
 
     fn recover<D: Dir>(&self, dir: &mut D) -> Result<(), Failure> {
@@ -512,10 +455,7 @@ impl JournalKept<nas::SessionEvent> for nas::Sessions {
 
     fn newest(&self) -> Option<Doc> {
         let s = self.sessions.values().max_by_key(|s| s.created_at)?;
-        Some(Doc {
-            v: s.created_at,
-            pad: text(&s.user),
-        })
+        Some(doc(s.created_at, &s.user))
     }
 }
 
@@ -533,10 +473,7 @@ impl JournalKept<nas::Hit> for nas::RateLimit {
             .iter()
             .filter_map(|(k, times)| Some((k, *times.iter().max()?)))
             .max_by_key(|(_, at)| *at)?;
-        Some(Doc {
-            v: at,
-            pad: text(&key.0),
-        })
+        Some(doc(at, &key.0))
     }
 }
 
@@ -552,10 +489,7 @@ impl JournalKept<nas::Transaction> for nas::SnapDb {
 
     fn newest(&self) -> Option<Doc> {
         let t = self.transactions.last()?;
-        Some(Doc {
-            v: t.at,
-            pad: text(t.snapshots.first()?),
-        })
+        Some(doc(t.at, t.snapshots.first()?))
     }
 }
 
@@ -627,15 +561,10 @@ where
         Ok(())
     }
 
-    fn load<D: Dir>(&self, dir: &mut D) -> Result<Option<Vec<u8>>, Failure> {
+    fn load<D: Dir>(&self, dir: &mut D) -> Loaded {
         let mut buf = vec![0u8; 16 * 1024];
-        let store = JournalStore::<S, R>::new(self.file, self.mode)
-            .map_err(|e| Failure::Other(e.to_string()))?;
-        store
-            .read(dir, &mut buf)?
-            .newest()
-            .map(|d| d.bytes())
-            .transpose()
+        let store = JournalStore::<S, R>::new(self.file, self.mode).map_err(|e| other("", e))?;
+        Doc::bytes_of(store.read(dir, &mut buf)?.newest())
     }
 
     fn recover<D: Dir>(&self, dir: &mut D) -> Result<(), Failure> {

@@ -125,7 +125,7 @@ impl Image {
     /// This image with one more file `name` holding `data` (replacing any
     /// file of that name). For setting up tests and fuzz inputs.
     pub fn with_file(mut self, name: &str, data: &[u8], mode: u32) -> Image {
-        let ino = self.inodes.keys().next_back().map_or(1, |i| i + 1);
+        let ino = self.next_ino();
         self.inodes.insert(
             ino,
             Inode {
@@ -152,21 +152,6 @@ impl Image {
     pub fn file(&self, name: &str) -> Option<&[u8]> {
         let ino = self.names.get(name)?;
         self.inodes.get(ino).map(Inode::content)
-    }
-
-    /// The inode number `name` points at.
-    pub fn ino(&self, name: &str) -> Option<u64> {
-        self.names.get(name).copied()
-    }
-
-    /// The number of names.
-    pub fn len(&self) -> usize {
-        self.names.len()
-    }
-
-    /// Whether the directory has no names.
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
     }
 
     /// A byte string that identifies this image up to the numbering of its
@@ -442,6 +427,9 @@ impl SimError {
     pub const FLUSH_FAILED: SimError =
         SimError::new(ErrorKind::Other, "I/O error (EIO): write-back failed");
 
+    const EXISTS: SimError = SimError::new(ErrorKind::AlreadyExists, "the name exists");
+    const NOT_FOUND: SimError = SimError::new(ErrorKind::NotFound, "no such file");
+
     /// Whether this is the error of a call after the power cut.
     pub fn is_power_cut(&self) -> bool {
         *self == SimError::POWER_CUT
@@ -538,6 +526,16 @@ impl State {
         self.log.push(Entry { op, call, origin });
     }
 
+    fn push_link(&mut self, name: &str, ino: u64, call: u64, origin: Origin) {
+        let name = name.to_owned();
+        self.push(MicroOp::Link { name, ino }, call, origin);
+    }
+
+    fn push_unlink(&mut self, name: &str, call: u64, origin: Origin) {
+        let name = name.to_owned();
+        self.push(MicroOp::Unlink { name }, call, origin);
+    }
+
     /// Narrow the mode of `ino` to `mode` if it is wider: in the live
     /// image, the durable one and the modes crash images bring back.
     fn narrow(&mut self, ino: u64, mode: Mode) {
@@ -559,14 +557,7 @@ impl State {
         self.live.inodes.insert(ino, Inode::empty(mode));
         self.live.names.insert(name.to_owned(), ino);
         let call = self.call();
-        self.push(
-            MicroOp::Link {
-                name: name.to_owned(),
-                ino,
-            },
-            call,
-            origin,
-        );
+        self.push_link(name, ino, call, origin);
         ino
     }
 
@@ -776,6 +767,32 @@ pub struct SimFile {
     writable: bool,
 }
 
+impl SimFs {
+    /// The state, once every name of the call is checked and the power on.
+    fn powered(&self, names: &[&str]) -> Result<std::cell::RefMut<'_, State>, SimError> {
+        for name in names {
+            check_name(name)?;
+        }
+        let s = self.state.borrow_mut();
+        s.alive()?;
+        Ok(s)
+    }
+
+    fn file(&self, ino: u64, writable: bool) -> SimFile {
+        SimFile {
+            state: self.state.clone(),
+            ino,
+            pos: 0,
+            writable,
+        }
+    }
+}
+
+/// A call failing with `what`.
+fn fail<T>(kind: ErrorKind, what: &'static str) -> Result<T, SimError> {
+    Err(SimError::new(kind, what))
+}
+
 fn check_name(name: &str) -> Result<(), SimError> {
     if name.is_empty()
         || name == "."
@@ -783,10 +800,7 @@ fn check_name(name: &str) -> Result<(), SimError> {
         || name.contains(['/', '\\', '\0'])
         || name.len() > 255
     {
-        return Err(SimError::new(
-            ErrorKind::InvalidInput,
-            "not a plain file name",
-        ));
+        return fail(ErrorKind::InvalidInput, "not a plain file name");
     }
     Ok(())
 }
@@ -806,38 +820,22 @@ impl Dir for SimFs {
     }
 
     fn unique_token(&mut self) -> Result<u64, SimError> {
-        let mut s = self.state.borrow_mut();
-        s.alive()?;
-        Ok(s.tokens.next_u64())
+        Ok(self.powered(&[])?.tokens.next_u64())
     }
 
     fn create_new(&mut self, name: &str, mode: Mode) -> Result<SimFile, SimError> {
-        check_name(name)?;
-        let mut s = self.state.borrow_mut();
-        s.alive()?;
+        let mut s = self.powered(&[name])?;
         if s.live.names.contains_key(name) {
-            return Err(SimError::new(ErrorKind::AlreadyExists, "the name exists"));
+            return Err(SimError::EXISTS);
         }
         let ino = s.link_new(name, mode.bits(), Origin::Create);
         s.mutated(|| format!("create {name}"));
-        Ok(SimFile {
-            state: self.state.clone(),
-            ino,
-            pos: 0,
-            writable: true,
-        })
+        Ok(self.file(ino, true))
     }
 
     fn open_read(&mut self, name: &str) -> Result<Option<SimFile>, SimError> {
-        check_name(name)?;
-        let s = self.state.borrow();
-        s.alive()?;
-        Ok(s.live.names.get(name).map(|&ino| SimFile {
-            state: self.state.clone(),
-            ino,
-            pos: 0,
-            writable: false,
-        }))
+        let s = self.powered(&[name])?;
+        Ok(s.live.names.get(name).map(|&ino| self.file(ino, false)))
     }
 
     /// Every file is the caller's own (the model has one user); a file
@@ -845,59 +843,39 @@ impl Dir for SimFs {
     /// narrowed at once, live and durable (the adapters `fsync` the
     /// narrowing before returning).
     fn open_write(&mut self, name: &str, mode: Mode) -> Result<Option<SimFile>, SimError> {
-        check_name(name)?;
-        let mut s = self.state.borrow_mut();
-        s.alive()?;
+        let mut s = self.powered(&[name])?;
         let Some(&ino) = s.live.names.get(name) else {
             return Ok(None);
         };
         if s.live.names.values().filter(|&&i| i == ino).count() > 1 {
-            return Err(SimError::new(
+            return fail(
                 ErrorKind::PermissionDenied,
                 "the file has more than one hard link",
-            ));
+            );
         }
         s.narrow(ino, mode);
-        Ok(Some(SimFile {
-            state: self.state.clone(),
-            ino,
-            pos: 0,
-            writable: true,
-        }))
+        Ok(Some(self.file(ino, true)))
     }
 
     fn link(&mut self, from: &str, to: &str) -> Result<(), SimError> {
-        check_name(from)?;
-        check_name(to)?;
-        let mut s = self.state.borrow_mut();
-        s.alive()?;
+        let mut s = self.powered(&[from, to])?;
         let Some(&ino) = s.live.names.get(from) else {
-            return Err(SimError::new(ErrorKind::NotFound, "no such file"));
+            return Err(SimError::NOT_FOUND);
         };
         if s.live.names.contains_key(to) {
-            return Err(SimError::new(ErrorKind::AlreadyExists, "the name exists"));
+            return Err(SimError::EXISTS);
         }
         s.live.names.insert(to.to_owned(), ino);
         let call = s.call();
-        s.push(
-            MicroOp::Link {
-                name: to.to_owned(),
-                ino,
-            },
-            call,
-            Origin::Link,
-        );
+        s.push_link(to, ino, call, Origin::Link);
         s.mutated(|| format!("link {from} → {to}"));
         Ok(())
     }
 
     fn rename(&mut self, from: &str, to: &str) -> Result<(), SimError> {
-        check_name(from)?;
-        check_name(to)?;
-        let mut s = self.state.borrow_mut();
-        s.alive()?;
+        let mut s = self.powered(&[from, to])?;
         let Some(&ino) = s.live.names.get(from) else {
-            return Err(SimError::new(ErrorKind::NotFound, "no such file"));
+            return Err(SimError::NOT_FOUND);
         };
         if from == to {
             return Ok(());
@@ -907,54 +885,26 @@ impl Dir for SimFs {
         s.live.names.insert(to.to_owned(), ino);
         let call = s.call();
         if replaced {
-            s.push(
-                MicroOp::Unlink {
-                    name: to.to_owned(),
-                },
-                call,
-                Origin::RenameUnlinkDst,
-            );
+            s.push_unlink(to, call, Origin::RenameUnlinkDst);
         }
-        s.push(
-            MicroOp::Link {
-                name: to.to_owned(),
-                ino,
-            },
-            call,
-            Origin::RenameLinkDst,
-        );
-        s.push(
-            MicroOp::Unlink {
-                name: from.to_owned(),
-            },
-            call,
-            Origin::RenameUnlinkSrc,
-        );
+        s.push_link(to, ino, call, Origin::RenameLinkDst);
+        s.push_unlink(from, call, Origin::RenameUnlinkSrc);
         s.mutated(|| format!("rename {from} → {to}"));
         Ok(())
     }
 
     fn remove(&mut self, name: &str) -> Result<(), SimError> {
-        check_name(name)?;
-        let mut s = self.state.borrow_mut();
-        s.alive()?;
+        let mut s = self.powered(&[name])?;
         if s.live.names.remove(name).is_some() {
             let call = s.call();
-            s.push(
-                MicroOp::Unlink {
-                    name: name.to_owned(),
-                },
-                call,
-                Origin::Remove,
-            );
+            s.push_unlink(name, call, Origin::Remove);
             s.mutated(|| format!("remove {name}"));
         }
         Ok(())
     }
 
     fn sync_dir(&mut self) -> Result<(), SimError> {
-        let mut s = self.state.borrow_mut();
-        s.alive()?;
+        let mut s = self.powered(&[])?;
         let scope = s.profile.dir_flush_scope(&s.log);
         s.flush(scope);
         s.counters.dir_flushes += 1;
@@ -966,11 +916,7 @@ impl Dir for SimFs {
         &mut self,
         visit: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<(), SimError> {
-        let names: Vec<String> = {
-            let s = self.state.borrow();
-            s.alive()?;
-            s.live.names.keys().cloned().collect()
-        };
+        let names: Vec<String> = self.powered(&[])?.live.names.keys().cloned().collect();
         for name in &names {
             if visit(name).is_break() {
                 break;
@@ -980,15 +926,13 @@ impl Dir for SimFs {
     }
 
     fn lock(&mut self, name: &str, mode: Mode) -> Result<SimLock, SimError> {
-        check_name(name)?;
-        let mut s = self.state.borrow_mut();
-        s.alive()?;
+        let mut s = self.powered(&[name])?;
         if s.locks.contains(name) {
             // Single-threaded: waiting would never end.
-            return Err(SimError::new(
+            return fail(
                 ErrorKind::Other,
                 "the lock is held (a lock outlived its owner?)",
-            ));
+            );
         }
         match s.live.names.get(name) {
             None => {
@@ -1028,12 +972,7 @@ impl Read for SimFile {
 
 impl Write for SimFile {
     fn write(&mut self, buf: &[u8]) -> Result<usize, SimError> {
-        if !self.writable {
-            return Err(SimError::new(
-                ErrorKind::PermissionDenied,
-                "opened for reading",
-            ));
-        }
+        self.writable()?;
         if buf.is_empty() {
             return Ok(0);
         }
@@ -1049,26 +988,12 @@ impl Write for SimFile {
         while off < end {
             let chunk_end = end.min((off / g + 1) * g);
             if chunk_end > size {
-                s.push(
-                    MicroOp::SetSize {
-                        ino,
-                        size: chunk_end,
-                    },
-                    call,
-                    Origin::Write,
-                );
                 size = chunk_end;
+                s.push(MicroOp::SetSize { ino, size }, call, Origin::Write);
             }
             let data = buf[(off - start) as usize..(chunk_end - start) as usize].to_vec();
-            s.push(
-                MicroOp::Write {
-                    ino,
-                    offset: off,
-                    data,
-                },
-                call,
-                Origin::Write,
-            );
+            let offset = off;
+            s.push(MicroOp::Write { ino, offset, data }, call, Origin::Write);
             off = chunk_end;
         }
         let modes = s.modes.clone();
@@ -1099,10 +1024,7 @@ impl Seek for SimFile {
             SeekFrom::Current(d) => self.pos as i128 + d as i128,
         };
         if target < 0 {
-            return Err(SimError::new(
-                ErrorKind::InvalidInput,
-                "seek before the start",
-            ));
+            return fail(ErrorKind::InvalidInput, "seek before the start");
         }
         self.pos = target as u64;
         Ok(self.pos)
@@ -1110,6 +1032,13 @@ impl Seek for SimFile {
 }
 
 impl SimFile {
+    fn writable(&self) -> Result<(), SimError> {
+        match self.writable {
+            true => Ok(()),
+            false => fail(ErrorKind::PermissionDenied, "opened for reading"),
+        }
+    }
+
     fn sync(&mut self) -> Result<(), SimError> {
         let mut s = self.state.borrow_mut();
         s.alive()?;
@@ -1143,23 +1072,12 @@ impl File for SimFile {
     }
 
     fn set_len(&mut self, len: u64) -> Result<(), SimError> {
-        if !self.writable {
-            return Err(SimError::new(
-                ErrorKind::PermissionDenied,
-                "opened for reading",
-            ));
-        }
+        self.writable()?;
         let mut s = self.state.borrow_mut();
         s.alive()?;
         let call = s.call();
-        s.push(
-            MicroOp::SetSize {
-                ino: self.ino,
-                size: len,
-            },
-            call,
-            Origin::SetLen,
-        );
+        let ino = self.ino;
+        s.push(MicroOp::SetSize { ino, size: len }, call, Origin::SetLen);
         let modes = s.modes.clone();
         s.live.inode_mut(self.ino, &modes).set_size(len as usize);
         let name = s.name_of(self.ino);

@@ -91,23 +91,6 @@ impl Call {
         self.is_file_flush() || self == Call::SyncDir
     }
 
-    /// `true` for calls that change what is on disk (or may: flushes).
-    pub fn changes_disk(self) -> bool {
-        matches!(
-            self,
-            Call::Create
-                | Call::Write
-                | Call::SetLen
-                | Call::Rename
-                | Call::Link
-                | Call::Remove
-                | Call::SyncData
-                | Call::SyncAll
-                | Call::SyncDir
-                | Call::Lock
-        )
-    }
-
     /// The call as a short word (`"sync_all"`, `"rename"`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -152,17 +135,6 @@ pub struct Event {
     pub ok: bool,
 }
 
-impl Event {
-    fn new(call: Call, name: &str, ok: bool) -> Event {
-        Event {
-            call,
-            name: name.to_owned(),
-            to: None,
-            ok,
-        }
-    }
-}
-
 impl fmt::Display for Event {
     /// `sync_all .a.json.00000000000000ff.tmp`, `rename x -> y`,
     /// `create x (failed)`.
@@ -187,10 +159,6 @@ impl Log {
     fn guard(&self) -> MutexGuard<'_, Vec<Event>> {
         // A panicking test thread poisons nothing we care about.
         self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn push(&self, event: Event) {
-        self.guard().push(event);
     }
 
     /// Every call so far, in order.
@@ -242,9 +210,7 @@ impl Log {
     }
 }
 
-// ---------------------------------------------------------------------------
 // Intercept and Hook
-// ---------------------------------------------------------------------------
 
 /// What a [`Hook`] decides before a call.
 #[derive(Debug)]
@@ -334,12 +300,6 @@ impl<D: Dir, H: Hook<D>> Intercept<D, H> {
         &self.inner
     }
 
-    /// The wrapped directory, mutably (calls made through it bypass the
-    /// hook).
-    pub fn inner_mut(&mut self) -> &mut D {
-        &mut self.inner
-    }
-
     /// Unwrap.
     pub fn into_inner(self) -> D {
         self.inner
@@ -383,24 +343,31 @@ pub struct InterceptFile<D: Dir, H> {
     hook: H,
 }
 
+impl<D: Dir, H: Hook<D>> InterceptFile<D, H> {
+    /// A file call through the hook.
+    fn call<T>(
+        &mut self,
+        call: Call,
+        skipped: Option<T>,
+        f: impl FnOnce(&mut D::File) -> Result<T, D::Error>,
+    ) -> Result<T, D::Error> {
+        through(&self.hook, call, &self.name, skipped, || f(&mut self.inner))
+    }
+}
+
 impl<D: Dir, H: Hook<D>> ErrorType for InterceptFile<D, H> {
     type Error = D::Error;
 }
 
 impl<D: Dir, H: Hook<D>> Read for InterceptFile<D, H> {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, D::Error> {
-        through(&self.hook, Call::Read, &self.name, None, || {
-            self.inner.read(buf)
-        })
+        self.call(Call::Read, None, |f| f.read(buf))
     }
 }
 
 impl<D: Dir, H: Hook<D>> Write for InterceptFile<D, H> {
     fn write(&mut self, buf: &[u8]) -> Result<usize, D::Error> {
-        let n = Some(buf.len());
-        through(&self.hook, Call::Write, &self.name, n, || {
-            self.inner.write(buf)
-        })
+        self.call(Call::Write, Some(buf.len()), |f| f.write(buf))
     }
 
     fn flush(&mut self) -> Result<(), D::Error> {
@@ -410,29 +377,21 @@ impl<D: Dir, H: Hook<D>> Write for InterceptFile<D, H> {
 
 impl<D: Dir, H: Hook<D>> Seek for InterceptFile<D, H> {
     fn seek(&mut self, pos: SeekFrom) -> Result<u64, D::Error> {
-        through(&self.hook, Call::Seek, &self.name, None, || {
-            self.inner.seek(pos)
-        })
+        self.call(Call::Seek, None, |f| f.seek(pos))
     }
 }
 
 impl<D: Dir, H: Hook<D>> File for InterceptFile<D, H> {
     fn sync_data(&mut self) -> Result<(), D::Error> {
-        through(&self.hook, Call::SyncData, &self.name, Some(()), || {
-            self.inner.sync_data()
-        })
+        self.call(Call::SyncData, Some(()), |f| f.sync_data())
     }
 
     fn sync_all(&mut self) -> Result<(), D::Error> {
-        through(&self.hook, Call::SyncAll, &self.name, Some(()), || {
-            self.inner.sync_all()
-        })
+        self.call(Call::SyncAll, Some(()), |f| f.sync_all())
     }
 
     fn set_len(&mut self, len: u64) -> Result<(), D::Error> {
-        through(&self.hook, Call::SetLen, &self.name, Some(()), || {
-            self.inner.set_len(len)
-        })
+        self.call(Call::SetLen, Some(()), |f| f.set_len(len))
     }
 }
 
@@ -523,15 +482,16 @@ impl<D: Dir, H: Hook<D>> Dir for Intercept<D, H> {
     }
 }
 
-// ---------------------------------------------------------------------------
 // The hooks: counting, faults, preset tokens
-// ---------------------------------------------------------------------------
 
 impl<D: Dir> Hook<D> for Log {
     fn after(&self, call: Call, name: &str, to: Option<&str>, ok: bool) {
-        let mut event = Event::new(call, name, ok);
-        event.to = to.map(str::to_owned);
-        self.push(event);
+        self.guard().push(Event {
+            call,
+            name: name.to_owned(),
+            to: to.map(str::to_owned),
+            ok,
+        });
     }
 }
 

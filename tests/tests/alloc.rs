@@ -20,7 +20,6 @@ use fsatomic::store::Fold;
 use fsatomic::{JournalStore, Mode, Store, load, recover, replace, slots};
 use serde::{Deserialize, Serialize};
 
-// ---------------------------------------------------------------------------
 // Counting allocator, armed per thread.
 
 struct Counting;
@@ -97,7 +96,6 @@ fn the_counter_counts() {
     assert_eq!(n, 1, "a RAM disk is one block, and handles share it");
 }
 
-// ---------------------------------------------------------------------------
 // Core's fixed-capacity RAM directory: it never allocates.
 
 type RamDir = fsatomic::ram::RamDir<'static, 16, 96, 4096>;
@@ -116,7 +114,6 @@ fn flushes(dir: &RamDir) -> u32 {
     stats.file_syncs + stats.dir_syncs
 }
 
-// ---------------------------------------------------------------------------
 // Types without heap: what firmware stores.
 
 #[derive(Serialize, Deserialize, Debug, Default, Clone, PartialEq)]
@@ -175,9 +172,16 @@ impl Fold<Hit> for Hits {
     }
 }
 
+/// A hit from `ip` at one fixed time.
+fn hit(ip: u32) -> Hit {
+    Hit {
+        ip,
+        at: 1_700_000_000,
+    }
+}
+
 const DOC: &[u8] = b"{\n  \"users\": [\n    {\n      \"username\": \"admin\",\n      \"role\": \"admin\"\n    }\n  ]\n}\n";
 
-// ---------------------------------------------------------------------------
 // The paths.
 
 #[test]
@@ -274,31 +278,13 @@ fn journal_append_replay_compact_allocate_nothing() {
     let before = flushes(&dir);
     assert_no_alloc("JournalStore::append", || {
         for ip in 0..10 {
-            store
-                .append(
-                    &mut dir,
-                    &mut buf,
-                    &Hit {
-                        ip,
-                        at: 1_700_000_000,
-                    },
-                )
-                .unwrap();
+            store.append(&mut dir, &mut buf, &hit(ip)).unwrap();
         }
     });
     assert_eq!(flushes(&dir) - before, 10, "one flush per append");
     assert_no_alloc("JournalStore::append (through compactions)", || {
         for ip in 10..60 {
-            store
-                .append(
-                    &mut dir,
-                    &mut buf,
-                    &Hit {
-                        ip,
-                        at: 1_700_000_000,
-                    },
-                )
-                .unwrap();
+            store.append(&mut dir, &mut buf, &hit(ip)).unwrap();
         }
     });
     assert_no_alloc("JournalStore::append_batch", || {

@@ -31,14 +31,9 @@ use fsatomic_testkit::sim::{SimError, SimFs};
 const BOUND: u64 = 4096;
 const SAMPLES: u64 = 256;
 
-fn values() -> [Vec<u8>; 5] {
-    [
-        value(1, 300),
-        value(2, 700),
-        value(3, 200),
-        value(4, 500),
-        value(5, 400),
-    ]
+fn values() -> Vec<Vec<u8>> {
+    let lens = [300, 700, 200, 500, 400];
+    (1..).zip(lens).map(|(n, len)| value(n, len)).collect()
 }
 
 /// What one protocol × profile × granularity run saw.

@@ -183,33 +183,31 @@ fn rename_source_may_survive(p: Profile) -> bool {
 
 use Profile::*;
 
+/// The verdict of `litmus` under each profile, in the order of
+/// [`Profile::ALL`] (the columns of the table above).
+fn verdicts(litmus: impl Fn(Profile) -> bool) -> [bool; 5] {
+    Profile::ALL.map(litmus)
+}
+
 #[test]
 fn prefix_append() {
-    assert!(!prefix_append_holds(PosixWorst));
-    assert!(prefix_append_holds(Ext4Ordered));
-    assert!(prefix_append_holds(LogStructured));
-    assert!(!prefix_append_holds(Fat));
-    assert!(prefix_append_holds(Jffs2));
+    assert_eq!(
+        verdicts(prefix_append_holds),
+        [false, true, true, false, true]
+    );
 }
 
 #[test]
 fn a_rename_without_a_prior_file_flush_loses_data() {
-    assert!(!replace_via_rename_holds(PosixWorst, false));
-    assert!(
-        replace_via_rename_holds(Ext4Ordered, false),
-        "auto_da_alloc"
-    );
-    assert!(!replace_via_rename_holds(LogStructured, false));
-    assert!(!replace_via_rename_holds(Fat, false));
-    assert!(replace_via_rename_holds(Jffs2, false));
+    // ext4-ordered holds by auto_da_alloc.
+    let holds = verdicts(|p| replace_via_rename_holds(p, false));
+    assert_eq!(holds, [false, true, false, false, true]);
 }
 
 #[test]
 fn rename_replace_after_a_flush_is_atomic_except_on_fat() {
-    for p in [PosixWorst, Ext4Ordered, LogStructured, Jffs2] {
-        assert!(replace_via_rename_holds(p, true), "{p}");
-    }
-    assert!(!replace_via_rename_holds(Fat, true));
+    let holds = verdicts(|p| replace_via_rename_holds(p, true));
+    assert_eq!(holds, [true, true, true, false, true]);
     // On FAT the destination can vanish: the tear Replace suffers there.
     let set = outcomes(
         Fat,
@@ -226,50 +224,30 @@ fn rename_replace_after_a_flush_is_atomic_except_on_fat() {
 
 #[test]
 fn atomic_create_via_rename() {
-    assert!(!create_via_rename_holds(PosixWorst));
-    assert!(
-        !create_via_rename_holds(Ext4Ordered),
-        "no auto_da_alloc for new names"
-    );
-    assert!(!create_via_rename_holds(LogStructured));
-    assert!(!create_via_rename_holds(Fat));
-    assert!(create_via_rename_holds(Jffs2));
+    // No auto_da_alloc for new names: only jffs2's one log holds.
+    let holds = verdicts(create_via_rename_holds);
+    assert_eq!(holds, [false, false, false, false, true]);
 }
 
 #[test]
 fn implied_directory_flush() {
-    assert!(
-        !implied_dir_flush(PosixWorst),
-        "a file flush does not flush its name"
-    );
-    assert!(
-        implied_dir_flush(Ext4Ordered),
-        "the journal commit carries the entry"
-    );
-    assert!(implied_dir_flush(LogStructured));
-    assert!(!implied_dir_flush(Fat));
-    assert!(implied_dir_flush(Jffs2));
+    // A file flush does not flush its name, but a journal commit (ext4) or
+    // a log (log-structured, jffs2) carries the entry along.
+    let holds = verdicts(implied_dir_flush);
+    assert_eq!(holds, [false, true, true, false, true]);
 }
 
 #[test]
 fn ordered_overwrite() {
-    assert!(!ordered_overwrites(PosixWorst));
-    assert!(
-        !ordered_overwrites(Ext4Ordered),
-        "in-place data is not journaled"
-    );
-    assert!(ordered_overwrites(LogStructured));
-    assert!(!ordered_overwrites(Fat));
-    assert!(ordered_overwrites(Jffs2));
+    // In-place data is not journaled on ext4.
+    let holds = verdicts(ordered_overwrites);
+    assert_eq!(holds, [false, false, true, false, true]);
 }
 
 #[test]
 fn the_source_of_a_rename_may_survive_it() {
-    assert!(rename_source_may_survive(PosixWorst));
-    assert!(!rename_source_may_survive(Ext4Ordered));
-    assert!(!rename_source_may_survive(LogStructured));
-    assert!(rename_source_may_survive(Fat));
-    assert!(rename_source_may_survive(Jffs2));
+    let may = verdicts(rename_source_may_survive);
+    assert_eq!(may, [true, false, false, true, true]);
 }
 
 #[test]
@@ -334,23 +312,11 @@ fn crash_state_counts_match_the_rules() {
         assert_eq!(snap.log.len(), 3);
         snap.crash_space(p).count(1000).unwrap()
     };
-    assert_eq!(
-        count(PosixWorst),
-        2 * 2 * 4,
-        "independent; chunk as data/zeros/garbage"
-    );
-    assert_eq!(count(Fat), 16);
-    assert_eq!(
-        count(Ext4Ordered),
-        2 * 3,
-        "link × (none, chunk, chunk+size)"
-    );
-    assert_eq!(count(Jffs2), 3, "a prefix of (link, node)");
-    assert_eq!(
-        count(LogStructured),
-        2,
-        "the link, or not; data waits for a flush"
-    );
+    // posix-worst and fat: independent, the chunk as data, zeros or
+    // garbage (2 × 2 × 4); ext4-ordered: link × (none, chunk, chunk+size);
+    // log-structured: the link or not, data waits for a flush; jffs2: a
+    // prefix of (link, node).
+    assert_eq!(Profile::ALL.map(count), [16, 6, 2, 16, 3]);
 }
 
 #[test]

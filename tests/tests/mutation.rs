@@ -20,20 +20,13 @@ fn explorer(profile: Profile, g: u64) -> Explorer {
 #[test]
 fn every_mutation_is_caught_under_posix_worst_at_every_granularity() {
     println!("{}", Report::header());
+    let (replace, standard) = (Whole::replace(), Scenario::standard());
     for g in [1, 512, 4096] {
-        let clean = explorer(Profile::PosixWorst, g).explore_wrapped(
-            &Whole::replace(),
-            &Scenario::standard(),
-            &Plain,
-        );
+        let clean = explorer(Profile::PosixWorst, g).explore_wrapped(&replace, &standard, &Plain);
         println!("{}", clean.row());
         clean.assert_clean();
         for m in Mutation::ALL {
-            let r = explorer(Profile::PosixWorst, g).explore_wrapped(
-                &Whole::replace(),
-                &Scenario::standard(),
-                &m,
-            );
+            let r = explorer(Profile::PosixWorst, g).explore_wrapped(&replace, &standard, &m);
             println!("{}  <- {m}", r.row());
             assert!(r.violations > 0, "{m} at {g} B went unnoticed:\n{r}");
             let first = &r.examples[0];
@@ -81,26 +74,34 @@ fn which_profiles_catch_which_mutation() {
     }
 }
 
-/// Explore `protocol` with `scenario` under `m` on posix-worst at 512 B;
-/// print the row and return the violations.
-fn mutant_row<P: Protocol>(protocol: &P, scenario: &Scenario, m: Mutation) -> u64 {
-    let r = Explorer::new(Profile::PosixWorst, 512)
-        .samples(64)
-        .explore_wrapped(protocol, scenario, &m);
-    println!(
-        "{:<16} {:<22} {:>8} {:>10}",
-        protocol.name(),
-        m.to_string(),
-        r.violations,
-        r.total_states()
-    );
-    if r.total_states() == 0
-        && let Some(v) = r.examples.first()
-    {
-        // Caught before any power cut: the mutant breaks the path outright.
-        println!("  (without a power cut: {})", v.message);
+/// Explore `protocol` with `scenario` under each of `mutants` on
+/// posix-worst at 512 B; print the rows and add each mutant nothing
+/// killed to `missed`.
+fn mutant_rows<P: Protocol>(
+    protocol: &P,
+    scenario: &Scenario,
+    mutants: &[Mutation],
+    missed: &mut Vec<String>,
+) {
+    for &m in mutants {
+        let r = explorer(Profile::PosixWorst, 512).explore_wrapped(protocol, scenario, &m);
+        println!(
+            "{:<16} {:<22} {:>8} {:>10}",
+            protocol.name(),
+            m.to_string(),
+            r.violations,
+            r.total_states()
+        );
+        if r.total_states() == 0
+            && let Some(v) = r.examples.first()
+        {
+            // Caught before any power cut: the mutant breaks the path outright.
+            println!("  (without a power cut: {})", v.message);
+        }
+        if r.violations == 0 {
+            missed.push(format!("{} under {m}", protocol.name()));
+        }
     }
-    r.violations
 }
 
 /// The mutant table of `docs/crash-testing.md`: every flush and every
@@ -111,91 +112,44 @@ fn mutant_row<P: Protocol>(protocol: &P, scenario: &Scenario, m: Mutation) -> u6
 fn every_shipped_path_fails_under_each_of_its_mutants() {
     use Mutation::*;
     let standard = Scenario::standard();
-    let array = ArrayAppend::scenario();
     println!(
         "{:<16} {:<22} {:>8} {:>10}",
         "path", "mutant", "violations", "states"
     );
     let mut missed = Vec::new();
-    let mut check = |name: &str, m: Mutation, violations: u64| {
-        if violations == 0 {
-            missed.push(format!("{name} under {m}"));
-        }
-    };
+    // The flushes and the order of a rename, and those of keeping the
+    // replaced version.
+    let rename = [SkipTempFlush, SkipDirFlush, RenameBeforeFlush];
+    let link = [SkipLinkFlush, SkipPromoteFlush, LinkAfterRename];
+    let kept = [&rename[..], &link].concat();
     for whole in [Whole::replace(), Whole::replace().via(Via::Update)] {
-        for m in [
-            SkipFileFlush,
-            SkipTempFlush,
-            SkipDirFlush,
-            RenameBeforeFlush,
-        ] {
-            check(whole.name(), m, mutant_row(&whole, &standard, m));
-        }
+        let mutants = [&[SkipFileFlush][..], &rename].concat();
+        mutant_rows(&whole, &standard, &mutants, &mut missed);
     }
     let keep = Whole::replace().keeping_previous();
     for whole in [keep, keep.via(Via::Update)] {
-        for m in [
-            SkipTempFlush,
-            SkipDirFlush,
-            RenameBeforeFlush,
-            SkipLinkFlush,
-            SkipPromoteFlush,
-            LinkAfterRename,
-        ] {
-            check(whole.name(), m, mutant_row(&whole, &standard, m));
-        }
+        mutant_rows(&whole, &standard, &kept, &mut missed);
     }
-    let tentative = Tentative::default();
-    for m in [
-        SkipTempFlush,
-        SkipDirFlush,
-        RenameBeforeFlush,
-        SkipLinkFlush,
-        SkipPromoteFlush,
-        LinkAfterRename,
-        SkipRollback,
-    ] {
-        check(tentative.name(), m, mutant_row(&tentative, &standard, m));
-    }
-    let until = Tentative::until();
-    for m in [SkipTempFlush, SkipDirFlush, RenameBeforeFlush] {
-        check(until.name(), m, mutant_row(&until, &standard, m));
-    }
+    let tentative = [&kept[..], &[SkipRollback]].concat();
+    mutant_rows(&Tentative::default(), &standard, &tentative, &mut missed);
+    mutant_rows(&Tentative::until(), &standard, &rename, &mut missed);
     for whole in [Whole::slots(), Whole::slots().via(Via::Update)] {
-        for m in [SkipFileFlush, SkipSlotFlush] {
-            check(whole.name(), m, mutant_row(&whole, &standard, m));
-        }
+        let mutants = [SkipFileFlush, SkipSlotFlush];
+        mutant_rows(&whole, &standard, &mutants, &mut missed);
     }
     for journal in [Journal::default(), Journal::default().batched()] {
-        for m in [
-            SkipFileFlush,
-            SkipJournalFlush,
-            SkipTempFlush,
-            SkipDirFlush,
-            RenameBeforeFlush,
-            ResetBeforeSnapshot,
-        ] {
-            check(journal.name(), m, mutant_row(&journal, &standard, m));
-        }
+        let mutants = [
+            &[SkipFileFlush, SkipJournalFlush][..],
+            &rename,
+            &[ResetBeforeSnapshot],
+        ]
+        .concat();
+        mutant_rows(&journal, &standard, &mutants, &mut missed);
     }
-    let append = ArrayAppend::default();
-    for m in [
-        SkipJournalFlush,
-        SkipTempFlush,
-        SkipDirFlush,
-        RenameBeforeFlush,
-        ResetBeforeSnapshot,
-    ] {
-        check(append.name(), m, mutant_row(&append, &array, m));
-    }
-    let moving = Converting::default();
-    for m in [
-        SkipSlotFlush,
-        SkipTempFlush,
-        SkipDirFlush,
-        RenameBeforeFlush,
-    ] {
-        check(moving.name(), m, mutant_row(&moving, &standard, m));
-    }
+    let append = [&[SkipJournalFlush][..], &rename, &[ResetBeforeSnapshot]].concat();
+    let array = ArrayAppend::scenario();
+    mutant_rows(&ArrayAppend::default(), &array, &append, &mut missed);
+    let moving = [&[SkipSlotFlush][..], &rename].concat();
+    mutant_rows(&Converting::default(), &standard, &moving, &mut missed);
     assert!(missed.is_empty(), "mutants nothing killed: {missed:?}");
 }
