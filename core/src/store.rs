@@ -457,10 +457,7 @@ impl<T: Serialize + DeserializeOwned> Store<'_, T> {
     /// A refused name is the caller's mistake: [`StoreError::Name`], from
     /// every call, before any I/O.
     fn check_name<E>(&self) -> Result<(), StoreError<E>> {
-        name::validate(self.name).map_err(|error| StoreError::Name {
-            file: name::owned(self.name),
-            error,
-        })
+        name::checked(self.name)
     }
 
     /// Take the writers' lock, after checking the name.
