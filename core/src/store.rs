@@ -1099,8 +1099,7 @@ mod tests {
         a.open(&mut dir, &mut buf).unwrap();
         b.open(&mut dir, &mut buf).unwrap();
         for i in 0..30u32 {
-            let (w, other) = if i % 3 == 0 { (&mut a, 1) } else { (&mut b, 0) };
-            let _ = other;
+            let w = if i % 3 == 0 { &mut a } else { &mut b };
             w.append(&mut dir, &mut buf, &Hit { ip: i }).unwrap();
         }
         a.append_batch(&mut dir, &mut buf, &[Hit { ip: 100 }, Hit { ip: 101 }])
