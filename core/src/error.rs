@@ -217,8 +217,20 @@ impl Unsupported {
     }
 }
 
+/// An error with a `Name` variant: a name refused before any I/O
+/// ([`crate::name::checked`] makes it).
+pub(crate) trait NameRefused {
+    fn name_refused(file: FileName, error: NameError) -> Self;
+}
+
 macro_rules! error_common {
     ($ty:ident, |$f:ident| { $($extra:tt)* }) => {
+        impl<E> NameRefused for $ty<E> {
+            fn name_refused(file: FileName, error: NameError) -> Self {
+                $ty::Name { file, error }
+            }
+        }
+
         impl<E: fmt::Display> fmt::Display for $ty<E> {
             fn fmt(&self, $f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 let f = &mut *$f;
@@ -584,6 +596,12 @@ impl<E> StoreError<E> {
     }
 }
 
+impl<E> NameRefused for StoreError<E> {
+    fn name_refused(file: FileName, error: NameError) -> Self {
+        StoreError::Name { file, error }
+    }
+}
+
 impl<E> From<LoadError<E>> for StoreError<E> {
     fn from(e: LoadError<E>) -> Self {
         StoreError::Load(e)
@@ -668,39 +686,29 @@ pub enum Error<E> {
     LogicBug(&'static str),
 }
 
-impl<E: fmt::Display> fmt::Display for Error<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Name { file, error } => write!(f, "refused name {file:?}: {error}"),
-            Error::Io(e) => e.fmt(f),
-            Error::Corrupt(c) => c.fmt(f),
-            Error::Unsupported { file, offset, what } => {
-                write!(
-                    f,
-                    "{file} holds {what}, at byte {offset}; it was left untouched"
-                )
-            }
-            Error::TooLarge {
-                file,
-                size: Some(size),
-                capacity,
-            } => write!(
-                f,
-                "{file}: {size} bytes do not fit {capacity}; give a larger buffer"
-            ),
-            Error::TooLarge { file, capacity, .. } => write!(
-                f,
-                "{file}: the value does not fit {capacity} bytes; give a larger buffer"
-            ),
-            Error::Refused { file, why } => write!(f, "refused to commit {file}: {why}"),
-            Error::Interference { file } => write!(
-                f,
-                "{file} kept changing under the writers' lock; check what else writes in the directory"
-            ),
-            Error::LogicBug(what) => write!(f, "internal error (please report): {what}"),
-        }
+error_common!(Error, |f| {
+    Error::Corrupt(c) => c.fmt(f),
+    Error::Unsupported { file, offset, what } => {
+        write!(f, "{file} holds {what}, at byte {offset}; it was left untouched")
     }
-}
+    Error::TooLarge {
+        file,
+        size: Some(size),
+        capacity,
+    } => write!(
+        f,
+        "{file}: {size} bytes do not fit {capacity}; give a larger buffer"
+    ),
+    Error::TooLarge { file, capacity, .. } => write!(
+        f,
+        "{file}: the value does not fit {capacity} bytes; give a larger buffer"
+    ),
+    Error::Refused { file, why } => write!(f, "refused to commit {file}: {why}"),
+    Error::Interference { file } => write!(
+        f,
+        "{file} kept changing under the writers' lock; check what else writes in the directory"
+    ),
+});
 
 impl<E: core::error::Error + 'static> core::error::Error for Error<E> {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
@@ -727,12 +735,6 @@ impl<E: embedded_io::Error> Error<E> {
     /// for writing and nothing was written.
     pub fn is_lock_busy(&self) -> bool {
         matches!(self, Error::Io(e) if e.is_lock_busy())
-    }
-}
-
-impl<E> From<IoError<E>> for Error<E> {
-    fn from(e: IoError<E>) -> Self {
-        Error::Io(e)
     }
 }
 

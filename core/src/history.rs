@@ -156,13 +156,6 @@ fn read_file<D: Dir>(
     }
 }
 
-fn checked<E>(name: &str) -> Result<(), LoadError<E>> {
-    name::validate(name).map_err(|error| LoadError::Name {
-        file: name::owned(name),
-        error,
-    })
-}
-
 /// Read the current version of the Replace state `name` into `buf`: the
 /// tentative version if one waits, else `NAME`. Its length, or `None` if
 /// the state has neither. Checks nothing about the content.
@@ -181,7 +174,7 @@ pub(crate) fn read_current_file<D: Dir>(
     name: &str,
     buf: &mut [u8],
 ) -> Result<Option<(usize, bool)>, LoadError<D::Error>> {
-    checked(name)?;
+    name::checked::<LoadError<_>>(name)?;
     let tentative = layout::file_name(name, Role::Tentative);
     if let Some(n) = read_file(dir, &tentative, buf)? {
         return Ok(Some((n, true)));
@@ -199,7 +192,7 @@ pub fn read_previous<D: Dir>(
     name: &str,
     buf: &mut [u8],
 ) -> Result<Option<usize>, LoadError<D::Error>> {
-    checked(name)?;
+    name::checked::<LoadError<_>>(name)?;
     let tentative = layout::file_name(name, Role::Tentative);
     if pending(dir, name)? && !same_files(dir, &tentative, name)? {
         // (Equal to `NAME`: a confirmation's rename landed and its source
@@ -254,10 +247,7 @@ pub fn commit_tentative<D: Dir>(
     mode: Mode,
     deadline: Option<u64>,
 ) -> Result<(), CommitError<D::Error>> {
-    name::validate(name).map_err(|error| CommitError::Name {
-        file: name::owned(name),
-        error,
-    })?;
+    name::checked::<CommitError<_>>(name)?;
     let file = layout::file_name(name, Role::Deadline);
     match deadline {
         Some(until) => {
@@ -350,10 +340,7 @@ pub fn confirm<D: Dir>(
     mode: Mode,
     keep_previous: bool,
 ) -> Result<bool, CommitError<D::Error>> {
-    name::validate(name).map_err(|error| CommitError::Name {
-        file: name::owned(name),
-        error,
-    })?;
+    name::checked::<CommitError<_>>(name)?;
     if !pending(dir, name)? {
         return Ok(false);
     }

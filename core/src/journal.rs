@@ -94,6 +94,20 @@ pub struct Tail {
     pub snapshot_bytes: u64,
 }
 
+impl Tail {
+    /// The tail of an empty journal of epoch `epoch` after a snapshot
+    /// through `snapshot_seq`, `snapshot_bytes` long: what a reset writes.
+    const fn empty(epoch: u64, snapshot_seq: u64, snapshot_bytes: u64) -> Tail {
+        Tail {
+            epoch,
+            end: HEADER_LEN as u64,
+            next_seq: snapshot_seq + 1,
+            snapshot_seq,
+            snapshot_bytes,
+        }
+    }
+}
+
 /// One step of a replay, in order: the snapshot (if there is one), then
 /// every record after it.
 #[derive(Debug)]
@@ -441,13 +455,7 @@ impl<'a> Journal<'a> {
             .map_err(|e| IoError::new(Op::Token, &self.journal, e))?;
         let header = encode_header(snapshot_seq + 1, epoch);
         replace::Replace::<D>::sidecar(&self.journal, &header, self.mode)?.run(dir)?;
-        Ok(Tail {
-            epoch,
-            end: HEADER_LEN as u64,
-            next_seq: snapshot_seq + 1,
-            snapshot_seq,
-            snapshot_bytes,
-        })
+        Ok(Tail::empty(epoch, snapshot_seq, snapshot_bytes))
     }
 
     /// Snapshot, then journal (read-only), and what a writer must repair.
@@ -1113,14 +1121,8 @@ impl<D: Dir> crate::machine::Machine<D> for Recover<'_, D> {
                     Progress::Done => {
                         self.inner = None;
                         if let Some(r) = self.replay.as_mut() {
-                            let seq = r.tail.snapshot_seq;
-                            r.tail = Tail {
-                                epoch: self.epoch,
-                                end: HEADER_LEN as u64,
-                                next_seq: seq + 1,
-                                snapshot_seq: seq,
-                                snapshot_bytes: r.tail.snapshot_bytes,
-                            };
+                            let t = r.tail;
+                            r.tail = Tail::empty(self.epoch, t.snapshot_seq, t.snapshot_bytes);
                         }
                         Ok(RecoverState::Done)
                     }
@@ -1218,13 +1220,7 @@ impl<'a, D: Dir> Compact<'a, D> {
     pub fn run(mut self, dir: &mut D) -> Result<Tail, CommitError<D::Error>> {
         crate::machine::run(&mut self, dir)?;
         let seq = self.start.next_seq.saturating_sub(1);
-        Ok(Tail {
-            epoch: self.epoch,
-            end: HEADER_LEN as u64,
-            next_seq: seq + 1,
-            snapshot_seq: seq,
-            snapshot_bytes: self.snapshot.len() as u64,
-        })
+        Ok(Tail::empty(self.epoch, seq, self.snapshot.len() as u64))
     }
 
     /// Step the inner Replace commit; `next` once it is done.
@@ -1625,13 +1621,17 @@ mod tests {
         Journal::new("hits.json", Mode::PRIVATE).unwrap()
     }
 
+    /// Recover, visiting nothing.
+    fn recover(dir: &mut MemDir) -> Result<Replay, RecoverError<embedded_io::ErrorKind>> {
+        let mut buf = [0u8; 256];
+        journal().recover(dir, &mut buf, &mut |_, _| Ok(()))
+    }
+
     /// Recover, then append each payload as its own batch.
     fn setup(dir: &mut MemDir, payloads: &[&[u8]]) -> Tail {
-        let j = journal();
-        let mut buf = [0u8; 256];
-        let mut tail = j.recover(dir, &mut buf, &mut |_, _| Ok(())).unwrap().tail;
+        let mut tail = recover(dir).unwrap().tail;
         for p in payloads {
-            j.append(dir, &mut tail, &[p]).unwrap();
+            journal().append(dir, &mut tail, &[p]).unwrap();
         }
         tail
     }
@@ -1744,10 +1744,7 @@ mod tests {
                 bytes,
                 "readers change nothing"
             );
-            let mut buf = [0u8; 256];
-            let r = journal()
-                .recover(&mut dir, &mut buf, &mut |_, _| Ok(()))
-                .unwrap();
+            let r = recover(&mut dir).unwrap();
             assert_eq!(
                 dir.get("hits.json.journal").unwrap(),
                 clean,
@@ -1774,11 +1771,7 @@ mod tests {
             }
             other => panic!("expected Corrupt, got {other:?}"),
         }
-        let mut buf = [0u8; 256];
-        assert!(matches!(
-            journal().recover(&mut dir, &mut buf, &mut |_, _| Ok(())),
-            Err(RecoverError::Corrupt(_))
-        ));
+        assert!(matches!(recover(&mut dir), Err(RecoverError::Corrupt(_))));
         assert_eq!(
             dir.get("hits.json.journal").unwrap(),
             bytes,
@@ -1818,12 +1811,7 @@ mod tests {
         let (seen, _) = replay(&mut dir).unwrap();
         assert_eq!(seen.len(), 1, "{seen:?}");
         assert_eq!(seen[0].0, 1);
-        let mut buf = [0u8; 256];
-        let tail = j
-            .recover(&mut dir, &mut buf, &mut |_, _| Ok(()))
-            .unwrap()
-            .tail;
-        assert_eq!(tail.next_seq, 2);
+        assert_eq!(recover(&mut dir).unwrap().tail.next_seq, 2);
         // A flagged journal whose document vanished is corrupt, not empty.
         dir.set("hits.json.journal", &flagged);
         dir.files.borrow_mut().remove("hits.json");
@@ -1835,8 +1823,7 @@ mod tests {
         let mut dir = MemDir::default();
         let text = std::format!("{{\"seq\": {}, \"state\": 1}}", u64::MAX);
         dir.set("hits.json", text.as_bytes());
-        let mut buf = [0u8; 256];
-        let r = journal().recover(&mut dir, &mut buf, &mut |_, _| Ok(()));
+        let r = recover(&mut dir);
         assert!(matches!(r, Err(RecoverError::Corrupt(_))), "{r:?}");
         let mut dir = MemDir::default();
         dir.set("hits.json.journal", &encode_header(u64::MAX, 7));
@@ -1860,11 +1847,7 @@ mod tests {
         assert_eq!(seen[0].0, 3);
         assert_eq!(r.records, 0);
         // Recovery finishes the compaction; appends continue at 4.
-        let mut buf = [0u8; 256];
-        let mut tail = journal()
-            .recover(&mut dir, &mut buf, &mut |_, _| Ok(()))
-            .unwrap()
-            .tail;
+        let mut tail = recover(&mut dir).unwrap().tail;
         assert_eq!(tail.next_seq, 4);
         assert_eq!(dir.get("hits.json.journal").unwrap().len(), HEADER_LEN);
         journal().append(&mut dir, &mut tail, &[b"4"]).unwrap();

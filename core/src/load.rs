@@ -27,10 +27,7 @@ pub fn read<D: Dir>(
     name: &str,
     buf: &mut [u8],
 ) -> Result<Option<usize>, LoadError<D::Error>> {
-    crate::name::validate(name).map_err(|error| LoadError::Name {
-        file: crate::name::owned(name),
-        error,
-    })?;
+    crate::name::checked::<LoadError<_>>(name)?;
     let Some(mut file) = dir
         .open_read(name)
         .map_err(|e| IoError::new(Op::Open, name, e))?

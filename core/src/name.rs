@@ -92,6 +92,12 @@ pub fn validate(name: &str) -> Result<(), NameError> {
     Ok(())
 }
 
+/// [`validate`] `name`, a refusal as the caller's error (its `Name`
+/// variant, with the name).
+pub(crate) fn checked<Err: crate::error::NameRefused>(name: &str) -> Result<(), Err> {
+    validate(name).map_err(|error| Err::name_refused(owned(name), error))
+}
+
 /// Check that `name` is a single, plain file name the library may touch:
 /// [`validate`] without the sidecar rule, for the files a protocol derives
 /// from a state's name (`NAME.journal`, `NAME.lock`).

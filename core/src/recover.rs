@@ -98,10 +98,7 @@ pub fn recover_at<D: Dir>(
     mode: Mode,
     now: Option<u64>,
 ) -> Result<Recovered, RecoverError<D::Error>> {
-    name::validate(name).map_err(|error| RecoverError::Name {
-        file: name::owned(name),
-        error,
-    })?;
+    name::checked::<RecoverError<_>>(name)?;
     let _guard = crate::lock::lock(dir, name, mode)?;
     recover_locked(dir, name, now)
 }

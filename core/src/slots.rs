@@ -332,10 +332,7 @@ pub fn load<D: Dir>(
     name: &str,
     buf: &mut [u8],
 ) -> Result<Option<usize>, LoadError<D::Error>> {
-    name::validate(name).map_err(|error| LoadError::Name {
-        file: name::owned(name),
-        error,
-    })?;
+    name::checked::<LoadError<_>>(name)?;
     let names = [slot_name(name, 0), slot_name(name, 1)];
     if let Some(len) = load_newest(dir, &names, buf)? {
         return Ok(Some(len));
@@ -401,10 +398,7 @@ pub fn load_previous<D: Dir>(
     name: &str,
     buf: &mut [u8],
 ) -> Result<Option<usize>, LoadError<D::Error>> {
-    name::validate(name).map_err(|error| LoadError::Name {
-        file: name::owned(name),
-        error,
-    })?;
+    name::checked::<LoadError<_>>(name)?;
     let names = [slot_name(name, 0), slot_name(name, 1)];
     for _ in 0..READ_ATTEMPTS {
         let mut files: [Option<D::File>; 2] = [None, None];
@@ -699,10 +693,7 @@ impl<'a, D: Dir> Slots<'a, D> {
         mode: Mode,
         max_document: usize,
     ) -> Result<Self, CommitError<D::Error>> {
-        name::validate(name).map_err(|error| CommitError::Name {
-            file: name::owned(name),
-            error,
-        })?;
+        name::checked::<CommitError<_>>(name)?;
         if data.is_empty() {
             return Err(CommitError::EmptyDocument {
                 file: name::owned(name),
@@ -1151,15 +1142,10 @@ mod tests {
             assert_eq!(load_str(&mut dir).unwrap().unwrap(), *doc);
             // Exactly the older slot changed; sizes never change. The
             // first commit filled both, `a` then `b`: `a` is older.
-            let (changed, kept) = if i % 2 == 0 {
-                ("cfg.json.a", b)
+            let (changed, kept_name, kept) = if i % 2 == 0 {
+                ("cfg.json.a", "cfg.json.b", b)
             } else {
-                ("cfg.json.b", a)
-            };
-            let kept_name = if changed == "cfg.json.a" {
-                "cfg.json.b"
-            } else {
-                "cfg.json.a"
+                ("cfg.json.b", "cfg.json.a", a)
             };
             assert_eq!(dir.get(kept_name).unwrap(), kept);
             assert_eq!(dir.get(changed).unwrap().len(), SECTOR);
@@ -1197,9 +1183,8 @@ mod tests {
         commit(&mut dir, "cfg.json", b"new\n", Mode::PRIVATE, 100).unwrap();
         let a = dir.get("cfg.json.a").unwrap();
         dir.set("cfg.json.a", &a[..HEADER_LEN + 8]);
-        let mut f = dir.open_read("cfg.json.a").unwrap().unwrap();
         assert!(matches!(
-            inspect(&mut f, "cfg.json.a").unwrap().status,
+            status(&mut dir, "cfg.json.a"),
             SlotStatus::Invalid {
                 kind: CorruptKind::BadLength,
                 ..
@@ -1260,6 +1245,21 @@ mod tests {
         out
     }
 
+    /// `name` holds `doc` with `generation`: its header and document.
+    fn assert_slot(dir: &MemDir, name: &str, generation: u64, doc: &[u8]) {
+        let n = HEADER_LEN + doc.len();
+        assert_eq!(
+            dir.get(name).unwrap()[..n],
+            slot_bytes(generation, doc)[..n]
+        );
+    }
+
+    /// What `inspect` says of the slot file `name`.
+    fn status(dir: &mut MemDir, name: &str) -> SlotStatus {
+        let mut f = dir.open_read(name).unwrap().unwrap();
+        inspect(&mut f, name).unwrap().status
+    }
+
     fn flip(dir: &MemDir, name: &str, at: usize) {
         let mut s = dir.get(name).unwrap();
         s[at] ^= 0x20;
@@ -1311,9 +1311,8 @@ mod tests {
         let mut a = dir.get("cfg.json.a").unwrap();
         a[..HEADER_LEN].fill(0);
         dir.set("cfg.json.a", &a);
-        let mut f = dir.open_read("cfg.json.a").unwrap().unwrap();
         assert_eq!(
-            inspect(&mut f, "cfg.json.a").unwrap().status,
+            status(&mut dir, "cfg.json.a"),
             SlotStatus::Invalid {
                 offset: 0,
                 kind: CorruptKind::BadMagic
@@ -1328,11 +1327,7 @@ mod tests {
         );
         // A slot of zeros only is blank.
         dir.set("cfg.json.a", &[0; SECTOR]);
-        let mut f = dir.open_read("cfg.json.a").unwrap().unwrap();
-        assert_eq!(
-            inspect(&mut f, "cfg.json.a").unwrap().status,
-            SlotStatus::Blank
-        );
+        assert_eq!(status(&mut dir, "cfg.json.a"), SlotStatus::Blank);
     }
 
     /// Step a commit and load after every step: nothing acknowledged, so
@@ -1384,9 +1379,8 @@ mod tests {
         dir.set("cfg.json.a", &[0xA5; 1536]);
         step_and_load(&mut dir, b"first\n");
         // Generations 0 and 1: the newest counts the acknowledged commits.
-        let mut f = dir.open_read("cfg.json.b").unwrap().unwrap();
         assert!(matches!(
-            inspect(&mut f, "cfg.json.b").unwrap().status,
+            status(&mut dir, "cfg.json.b"),
             SlotStatus::Valid { generation: 1, .. }
         ));
         // Cut short while formatting `b`, `a`'s name lost: format `b`
@@ -1411,20 +1405,12 @@ mod tests {
         commit(&mut dir, "cfg.json", b"wrapped\n", Mode::PRIVATE, 100).unwrap();
         // The older slot was written, with generation 0, newer than MAX.
         assert_eq!(dir.get("cfg.json.b").unwrap(), b);
-        let written = |name: &str, n: usize| dir.get(name).unwrap()[..HEADER_LEN + n].to_vec();
-        assert_eq!(
-            written("cfg.json.a", 8),
-            slot_bytes(0, b"wrapped\n")[..HEADER_LEN + 8]
-        );
+        assert_slot(&dir, "cfg.json.a", 0, b"wrapped\n");
         assert_eq!(load_str(&mut dir).unwrap().unwrap(), b"wrapped\n");
         let a = dir.get("cfg.json.a").unwrap();
         commit(&mut dir, "cfg.json", b"on\n", Mode::PRIVATE, 100).unwrap();
         assert_eq!(dir.get("cfg.json.a").unwrap(), a);
-        let written = |name: &str, n: usize| dir.get(name).unwrap()[..HEADER_LEN + n].to_vec();
-        assert_eq!(
-            written("cfg.json.b", 3),
-            slot_bytes(1, b"on\n")[..HEADER_LEN + 3]
-        );
+        assert_slot(&dir, "cfg.json.b", 1, b"on\n");
         assert_eq!(load_str(&mut dir).unwrap().unwrap(), b"on\n");
     }
 
@@ -1450,11 +1436,7 @@ mod tests {
         let a = dir.get("cfg.json.a").unwrap();
         commit(&mut dir, "cfg.json", b"three\n", Mode::PRIVATE, 100).unwrap();
         assert_eq!(dir.get("cfg.json.a").unwrap(), a);
-        let b = dir.get("cfg.json.b").unwrap();
-        assert_eq!(
-            b[..HEADER_LEN + 6],
-            slot_bytes(0, b"three\n")[..HEADER_LEN + 6]
-        );
+        assert_slot(&dir, "cfg.json.b", 0, b"three\n");
         assert_eq!(load_str(&mut dir).unwrap().unwrap(), b"three\n");
     }
 
