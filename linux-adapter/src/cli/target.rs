@@ -15,7 +15,7 @@ use super::failure::{self, Failure};
 use super::owner;
 
 /// The mode of directories made by `--mkdir`.
-pub const DIR_MODE: u32 = 0o755;
+pub const DIR_MODE: Mode = Mode::new(0o755).unwrap();
 
 /// A state file: its directory (as given, and absolute for messages) and
 /// its validated name.
@@ -78,8 +78,7 @@ impl Target {
         if !mkdir {
             return open_dir(&self.dir, &self.shown);
         }
-        let mode = Mode::new(DIR_MODE).unwrap_or_default();
-        let (dir, made) = LinuxDir::create_all(&self.dir, mode).map_err(|e| {
+        let (dir, made) = LinuxDir::create_all(&self.dir, DIR_MODE).map_err(|e| {
             Failure::error(format!(
                 "cannot create directory {}: {e}; nothing was written",
                 self.shown.display()
